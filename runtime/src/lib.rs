@@ -1,0 +1,1 @@
+//! Thread-per-core async runtime on io_uring.

@@ -1,0 +1,100 @@
+//! The completion queue: the kernel publishes CQEs with a Release store of the tail; we read
+//! them after an Acquire load of it and hand the slots back with a Release store of the head.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use crate::abi::{self, io_uring_cqe};
+use crate::sqe::Cqe;
+
+/// The completion side of a [`crate::Ring`].
+///
+/// Pointers point into the CQ ring mapping that the owning `Ring` keeps alive; the type is
+/// `!Send` and only reachable through `&mut Ring`.
+#[derive(Debug)]
+pub struct CompletionQueue {
+    pub(crate) khead: *const AtomicU32,
+    pub(crate) ktail: *const AtomicU32,
+    pub(crate) kflags: *const AtomicU32,
+    pub(crate) koverflow: *const AtomicU32,
+    pub(crate) cqes: *const io_uring_cqe,
+    pub(crate) mask: u32,
+    pub(crate) entries: u32,
+    /// log2 of the CQE size in 16-byte units (1 with `IORING_SETUP_CQE32`).
+    pub(crate) shift: u32,
+    /// Our head; the kernel's copy is updated after each reap.
+    pub(crate) head: u32,
+}
+
+impl CompletionQueue {
+    #[inline]
+    fn tail(&self) -> u32 {
+        // SAFETY: ktail points into our CQ ring mapping. Acquire pairs with the kernel's
+        // Release store, so the CQEs before the tail are fully written when we read them.
+        unsafe { (*self.ktail).load(Ordering::Acquire) }
+    }
+
+    /// Number of CQ entries.
+    #[inline]
+    pub fn capacity(&self) -> u32 {
+        self.entries
+    }
+
+    /// CQEs ready to reap.
+    #[inline]
+    pub fn len(&self) -> u32 {
+        self.tail().wrapping_sub(self.head)
+    }
+
+    /// Whether no CQE is ready.
+    #[inline]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Takes the next CQE out of the ring, if any, and gives its slot back to the kernel.
+    #[inline]
+    pub fn pop(&mut self) -> Option<Cqe> {
+        if self.head == self.tail() {
+            return None;
+        }
+        let index = ((self.head & self.mask) << self.shift) as usize;
+        // SAFETY: index is within the CQE array (mask = entries - 1, scaled for CQE32), and
+        // the entry is published: head != tail, loaded with Acquire above.
+        let cqe = unsafe { self.cqes.add(index).read() };
+        self.head = self.head.wrapping_add(1);
+        // SAFETY: khead points into our CQ ring mapping; only we write the head. Release: our
+        // read of the entry happens before the kernel may overwrite it.
+        unsafe { (*self.khead).store(self.head, Ordering::Release) };
+        Some(Cqe(cqe))
+    }
+
+    /// CQEs the kernel dropped because the CQ was full and it could not keep them
+    /// (only without `IORING_FEAT_NODROP`, before 5.5).
+    #[inline]
+    pub fn overflow(&self) -> u32 {
+        // SAFETY: koverflow points into our CQ ring mapping.
+        unsafe { (*self.koverflow).load(Ordering::Relaxed) }
+    }
+
+    /// Turns eventfd notifications off or on (`IORING_CQ_EVENTFD_DISABLED`).
+    pub fn set_eventfd_enabled(&mut self, enabled: bool) {
+        if self.kflags.is_null() {
+            return;
+        }
+        // SAFETY: kflags points into our CQ ring mapping; the kernel only reads it.
+        let flags = unsafe { &*self.kflags };
+        if enabled {
+            flags.fetch_and(!abi::IORING_CQ_EVENTFD_DISABLED, Ordering::Release);
+        } else {
+            flags.fetch_or(abi::IORING_CQ_EVENTFD_DISABLED, Ordering::Release);
+        }
+    }
+}
+
+impl Iterator for CompletionQueue {
+    type Item = Cqe;
+
+    fn next(&mut self) -> Option<Cqe> {
+        self.pop()
+    }
+}
