@@ -1,1 +1,61 @@
-//! Thread-per-core async runtime on io_uring.
+//! A thread-per-core async runtime on Linux io_uring.
+//!
+//! Each core (a worker thread, pinned to a CPU) owns one ring, one op slab, one run queue and
+//! one timer wheel; nothing of it is shared, so the per-core path takes no lock. Futures of
+//! ops push SQEs; one `io_uring_enter` per loop turn submits them all and, when the core is
+//! idle, waits for completions; each CQE's `user_data` names the op slot whose waker it wakes.
+//!
+//! # A tour
+//! - Start: [`Runtime::block_on`], [`Runtime::run_per_core`], or `#[runtime::main]`.
+//! - Tasks: [`spawn`] (`!Send`, this core), [`spawn_on`] (`Send`, another core),
+//!   [`spawn_blocking`], [`yield_now`], [`JoinHandle`].
+//! - Ops: [`op::Operation`] and [`op::Op`] — how `net`, `fs` and you define io_uring ops,
+//!   with a uniform cancel contract (a dropped op keeps its buffers until the kernel is done).
+//! - Buffers: [`buf::IoBuf`]/[`buf::IoBufMut`], fixed and provided buffers.
+//! - Timers: [`time`]. Channels between cores: [`sync`]. Counters: [`metrics()`].
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let rt = runtime::Runtime::new()?;
+//! rt.block_on(async {
+//!     let a = runtime::spawn(async {
+//!         runtime::time::sleep(Duration::from_millis(1)).await;
+//!         1
+//!     });
+//!     assert_eq!(a.await.unwrap(), 1);
+//! });
+//! # Ok::<(), std::io::Error>(())
+//! ```
+
+pub mod buf;
+mod builder;
+mod driver;
+mod executor;
+mod metrics;
+pub mod sync;
+pub mod time;
+
+pub use builder::{Builder, Runtime};
+pub use executor::blocking::BlockingHandle;
+pub use executor::{
+    JoinError, JoinHandle, RemoteJoinHandle, core_id, spawn, spawn_blocking, spawn_on, yield_now,
+};
+pub use metrics::{Metrics, metrics};
+pub use runtime_macros::{main, test};
+
+/// Whether the current core's kernel supports `opcode` (`uring_sys::abi::IORING_OP_*`), by
+/// its probe. `None` outside a runtime or on kernels without probing (before 5.6). Use it to
+/// pick a fallback (the blocking pool) for ops the kernel lacks.
+pub fn op_supported(opcode: u8) -> Option<bool> {
+    executor::context::with_driver(|d| d.probe().map(|p| p.is_supported(opcode)))
+        .ok()
+        .flatten()
+}
+
+/// The public op API: define io_uring ops that the runtime submits, completes and cancels.
+pub mod op {
+    pub use crate::driver::op::{
+        Completion, Multishot, MultishotOperation, Op, Operation, submit_detached,
+    };
+}

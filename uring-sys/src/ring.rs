@@ -146,6 +146,8 @@ pub struct Ring {
     /// `IORING_ENTER_REGISTERED_RING`, else the real fd.
     enter_fd: RawFd,
     enter_flags: u32,
+    /// `io_uring_enter` calls made, for metrics and tests of batching.
+    enters: u64,
     fd: OwnedFd,
     _sq_map: Mmap,
     _cq_map: Option<Mmap>,
@@ -255,6 +257,7 @@ impl Ring {
             params,
             enter_fd: raw,
             enter_flags: 0,
+            enters: 0,
             fd,
             _sq_map: sq_map,
             _cq_map: cq_map,
@@ -400,12 +403,18 @@ impl Ring {
             }
             None => (ptr::null(), 0),
         };
+        self.enters += 1;
         // SAFETY: argp is null or points to `arg` (whose `ts` points to `ts`), both alive until
         // the call returns; EXT_ARG is set exactly when it is non-null. The SQEs published by
         // sync() carry the pointer contract their pushers accepted in SubmissionQueue::push.
         let submitted =
             unsafe { syscall::enter(self.enter_fd, to_submit, want, flags, argp, argsz) }?;
         Ok(if sqpoll { pending } else { submitted })
+    }
+
+    /// How many `io_uring_enter` calls this ring made.
+    pub fn enter_count(&self) -> u64 {
+        self.enters
     }
 
     /// Enables a ring created with [`RingBuilder::disabled`] (`IORING_REGISTER_ENABLE_RINGS`).

@@ -1,0 +1,148 @@
+//! Registered (fixed) buffers for READ_FIXED/WRITE_FIXED: registered once with the core's
+//! ring, so the kernel skips pinning pages per op.
+
+use std::cell::RefCell;
+use std::io;
+use std::rc::Rc;
+
+use super::{IoBuf, IoBufMut};
+use crate::executor::context;
+
+struct Registry {
+    buffers: Vec<Vec<u8>>,
+    checked_out: Vec<bool>,
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        // Every FixedBuf (and so every op using one) is gone: the kernel uses none of them.
+        let _ = context::with_driver(|d| d.ring().unregister_buffers());
+    }
+}
+
+/// The buffers registered with the current core's ring. One registry per core at a time.
+#[derive(Clone)]
+pub struct FixedBufRegistry {
+    inner: Rc<RefCell<Registry>>,
+}
+
+impl std::fmt::Debug for FixedBufRegistry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FixedBufRegistry")
+            .field("buffers", &self.inner.borrow().buffers.len())
+            .finish()
+    }
+}
+
+impl FixedBufRegistry {
+    /// Registers `count` zeroed buffers of `len` bytes with the current core's ring.
+    ///
+    /// # Errors
+    /// Outside a runtime; EBUSY if this core already has registered buffers; ENOMEM when
+    /// the memory cannot be pinned (RLIMIT_MEMLOCK before 5.12).
+    pub fn new(count: usize, len: usize) -> io::Result<FixedBufRegistry> {
+        let mut buffers: Vec<Vec<u8>> = (0..count).map(|_| vec![0u8; len]).collect();
+        let iovecs: Vec<libc::iovec> = buffers
+            .iter_mut()
+            .map(|b| libc::iovec {
+                iov_base: b.as_mut_ptr().cast(),
+                iov_len: b.len(),
+            })
+            .collect();
+        // SAFETY: the iovecs describe the Vecs' heap blocks, which the Registry owns and keeps
+        // until it unregisters them in its Drop.
+        context::with_driver(|d| unsafe { d.ring().register_buffers(&iovecs) })??;
+        Ok(FixedBufRegistry {
+            inner: Rc::new(RefCell::new(Registry {
+                checked_out: vec![false; count],
+                buffers,
+            })),
+        })
+    }
+
+    /// Takes buffer `index` out for an op, or `None` if it is out already (or no such index).
+    pub fn check_out(&self, index: usize) -> Option<FixedBuf> {
+        let mut r = self.inner.borrow_mut();
+        if *r.checked_out.get(index)? {
+            return None;
+        }
+        r.checked_out[index] = true;
+        let buf = &mut r.buffers[index];
+        let (ptr, cap) = (buf.as_mut_ptr(), buf.len());
+        Some(FixedBuf {
+            registry: self.inner.clone(),
+            index: index as u16,
+            ptr,
+            cap,
+            init: cap,
+        })
+    }
+}
+
+/// One registered buffer, lent by a [`FixedBufRegistry`]; goes back when dropped.
+pub struct FixedBuf {
+    registry: Rc<RefCell<Registry>>,
+    index: u16,
+    ptr: *mut u8,
+    cap: usize,
+    init: usize,
+}
+
+impl FixedBuf {
+    /// The registered buffer index (for `sqe.buf_index`).
+    pub fn buf_index(&self) -> u16 {
+        self.index
+    }
+
+    /// The initialized bytes.
+    pub fn as_slice(&self) -> &[u8] {
+        // SAFETY: ptr..ptr+init is inside the registry's Vec, alive while we hold the Rc, and
+        // lent only to us (checked_out).
+        unsafe { std::slice::from_raw_parts(self.ptr, self.init) }
+    }
+
+    /// The whole buffer, writable.
+    pub fn as_mut_slice(&mut self) -> &mut [u8] {
+        // SAFETY: as above, for the whole (zero-initialized) capacity; we hold it exclusively.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr, self.cap) }
+    }
+}
+
+impl std::fmt::Debug for FixedBuf {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FixedBuf")
+            .field("index", &self.index)
+            .field("len", &self.init)
+            .finish()
+    }
+}
+
+impl Drop for FixedBuf {
+    fn drop(&mut self) {
+        self.registry.borrow_mut().checked_out[self.index as usize] = false;
+    }
+}
+
+// SAFETY: the memory is the registry's Vec, which never moves or reallocates and lives while
+// this FixedBuf holds the registry.
+unsafe impl IoBuf for FixedBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+    fn bytes_init(&self) -> usize {
+        self.init
+    }
+    fn bytes_total(&self) -> usize {
+        self.cap
+    }
+}
+
+// SAFETY: as above; the buffer was zero-filled, so all of it is initialized.
+unsafe impl IoBufMut for FixedBuf {
+    fn stable_mut_ptr(&mut self) -> *mut u8 {
+        self.ptr
+    }
+    unsafe fn set_init(&mut self, n: usize) {
+        self.init = n.min(self.cap);
+    }
+}

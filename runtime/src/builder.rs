@@ -1,0 +1,299 @@
+//! [`Builder`] and [`Runtime`]: starting cores.
+
+use std::future::Future;
+use std::io;
+use std::rc::Rc;
+use std::sync::{Arc, Barrier};
+use std::time::Duration;
+
+use crate::driver::DriverConfig;
+use crate::executor::context;
+use crate::executor::core::Core;
+use crate::executor::remote::RuntimeShared;
+
+/// Configures a [`Runtime`].
+///
+/// By default it asks the kernel for the best ring flags it has (`SINGLE_ISSUER`,
+/// `DEFER_TASKRUN`, `COOP_TASKRUN`, `SUBMIT_ALL`, a registered ring fd) and falls back
+/// silently, one flag at a time, where the kernel rejects one; each can be forced off.
+#[derive(Debug, Clone)]
+pub struct Builder {
+    cores: usize,
+    pin: Option<bool>,
+    thread_name: String,
+    budget: usize,
+    driver: DriverConfig,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Builder {
+    /// Defaults: one core per available CPU, 256 SQ entries, CQ twice as large.
+    pub fn new() -> Builder {
+        Builder {
+            cores: std::thread::available_parallelism().map_or(1, |n| n.get()),
+            pin: None,
+            thread_name: "runtime-core".to_string(),
+            budget: 128,
+            driver: DriverConfig {
+                entries: 256,
+                cq_entries: None,
+                sqpoll_idle: None,
+                single_issuer: true,
+                defer_taskrun: true,
+                coop_taskrun: true,
+                submit_all: true,
+                register_ring_fd: true,
+            },
+        }
+    }
+
+    /// Cores (worker threads) for [`Runtime::run_per_core`]; at least 1.
+    pub fn cores(&mut self, cores: usize) -> &mut Self {
+        self.cores = cores.max(1);
+        self
+    }
+
+    /// SQ entries per core's ring (a power of two up to 32768; larger values are clamped).
+    pub fn entries(&mut self, entries: u32) -> &mut Self {
+        self.driver.entries = entries;
+        self
+    }
+
+    /// CQ entries per ring (default: twice the SQ entries).
+    pub fn cq_entries(&mut self, entries: u32) -> &mut Self {
+        self.driver.cq_entries = Some(entries);
+        self
+    }
+
+    /// Uses a kernel SQ polling thread per ring that sleeps after `idle` without work
+    /// (`IORING_SETUP_SQPOLL`); turns `DEFER_TASKRUN` off.
+    pub fn sqpoll_idle(&mut self, idle: Duration) -> &mut Self {
+        self.driver.sqpoll_idle = Some(idle);
+        self
+    }
+
+    /// Pins each core's thread to a CPU (default: on when more than one core).
+    pub fn pin_cores(&mut self, pin: bool) -> &mut Self {
+        self.pin = Some(pin);
+        self
+    }
+
+    /// The worker threads' name prefix (`NAME-0`, `NAME-1`, …).
+    pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
+        self.thread_name = name.into();
+        self
+    }
+
+    /// Tasks polled per loop turn before the core checks I/O again (default 128).
+    pub fn poll_budget(&mut self, budget: usize) -> &mut Self {
+        self.budget = budget.max(1);
+        self
+    }
+
+    /// Asks for `IORING_SETUP_SINGLE_ISSUER` (6.0+; default on).
+    pub fn single_issuer(&mut self, on: bool) -> &mut Self {
+        self.driver.single_issuer = on;
+        self
+    }
+
+    /// Asks for `IORING_SETUP_DEFER_TASKRUN` (6.1+; default on).
+    pub fn defer_taskrun(&mut self, on: bool) -> &mut Self {
+        self.driver.defer_taskrun = on;
+        self
+    }
+
+    /// Asks for `IORING_SETUP_COOP_TASKRUN` (5.19+; default on).
+    pub fn coop_taskrun(&mut self, on: bool) -> &mut Self {
+        self.driver.coop_taskrun = on;
+        self
+    }
+
+    /// Asks for `IORING_SETUP_SUBMIT_ALL` (5.18+; default on).
+    pub fn submit_all(&mut self, on: bool) -> &mut Self {
+        self.driver.submit_all = on;
+        self
+    }
+
+    /// Registers each ring's fd for cheaper enters (5.18+; default on).
+    pub fn register_ring_fd(&mut self, on: bool) -> &mut Self {
+        self.driver.register_ring_fd = on;
+        self
+    }
+
+    /// Creates the runtime and the current thread's core (its ring), so a kernel without
+    /// io_uring, or a process denied it, is reported here.
+    ///
+    /// # Errors
+    /// The ring setup's error, which names the cause and the fix (`kernel.io_uring_disabled`,
+    /// a seccomp profile, `RLIMIT_MEMLOCK`, an unsupported flag).
+    pub fn build(&self) -> io::Result<Runtime> {
+        let core = Core::new(0, &self.driver, self.budget, None)?;
+        Ok(Runtime {
+            builder: self.clone(),
+            core,
+        })
+    }
+}
+
+/// A runtime: a core on the current thread for [`Runtime::block_on`], and the settings to
+/// start one core per CPU with [`Runtime::run_per_core`].
+///
+/// It is `!Send`: its ring belongs to the thread that built it.
+///
+/// # Examples
+/// ```
+/// let rt = runtime::Runtime::new()?;
+/// let v = rt.block_on(async { runtime::spawn(async { 1 }).await.unwrap() + 1 });
+/// assert_eq!(v, 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct Runtime {
+    builder: Builder,
+    core: Rc<Core>,
+}
+
+impl std::fmt::Debug for Runtime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Runtime")
+            .field("builder", &self.builder)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Runtime {
+    /// A runtime with default settings.
+    ///
+    /// # Errors
+    /// As [`Builder::build`].
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    /// Runs `future` to completion on the current thread, with its spawned tasks.
+    ///
+    /// # Panics
+    /// If called from inside a runtime (block_on does not nest), or if the ring fails in a
+    /// way the core cannot recover from.
+    pub fn block_on<F: Future>(&self, future: F) -> F::Output {
+        assert!(
+            !context::in_runtime(),
+            "Runtime::block_on called from inside a runtime: await the future instead"
+        );
+        let _enter = context::enter(self.core.clone());
+        self.core.block_on(future)
+    }
+
+    /// Starts one worker thread per core (pinned to a CPU unless turned off), runs
+    /// `f(core_number)` on each, and returns their outputs in core order.
+    ///
+    /// A panic in one core is resumed here after every core has finished.
+    ///
+    /// # Panics
+    /// If a core's ring cannot be set up (the error says why) or a core panicked.
+    pub fn run_per_core<F, Fut>(&self, f: F) -> Vec<Fut::Output>
+    where
+        F: Fn(usize) -> Fut + Send + Sync + 'static,
+        Fut: Future + 'static,
+        Fut::Output: Send + 'static,
+    {
+        let cores = self.builder.cores;
+        let pin = self.builder.pin.unwrap_or(cores > 1);
+        let shared = RuntimeShared::new(cores);
+        let barrier = Arc::new(Barrier::new(cores));
+        let f = Arc::new(f);
+        let cpus = allowed_cpus();
+        let handles: Vec<_> = (0..cores)
+            .map(|i| {
+                let (f, shared, barrier, builder) = (
+                    f.clone(),
+                    shared.clone(),
+                    barrier.clone(),
+                    self.builder.clone(),
+                );
+                let cpu = cpus.get(i % cpus.len().max(1)).copied();
+                std::thread::Builder::new()
+                    .name(format!("{}-{i}", builder.thread_name))
+                    .spawn(move || {
+                        if pin && let Some(cpu) = cpu {
+                            pin_to_cpu(cpu);
+                        }
+                        let core =
+                            Core::new(i, &builder.driver, builder.budget, Some(shared.clone()));
+                        let core = match core {
+                            Ok(core) => {
+                                shared.cores.write().unwrap_or_else(|e| e.into_inner())[i] =
+                                    Some(core.shared.clone());
+                                barrier.wait();
+                                core
+                            }
+                            Err(e) => {
+                                barrier.wait();
+                                panic!("core {i}: could not set up its io_uring: {e}");
+                            }
+                        };
+                        let _enter = context::enter(core.clone());
+                        let out = core.block_on(f(i));
+                        core.shutdown();
+                        out
+                    })
+                    .expect("could not start a core's thread")
+            })
+            .collect();
+        let results: Vec<_> = handles.into_iter().map(|h| h.join()).collect();
+        let mut outputs = Vec::with_capacity(cores);
+        for r in results {
+            match r {
+                Ok(v) => outputs.push(v),
+                Err(panic) => std::panic::resume_unwind(panic),
+            }
+        }
+        outputs
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        // Tasks' futures drop on this thread with the core current (their ops abandon into
+        // the driver); then the driver drains every op before the ring is unmapped.
+        let _enter = (!context::in_runtime()).then(|| context::enter(self.core.clone()));
+        self.core.shutdown();
+        self.core.shared.unregister();
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        self.shared.unregister();
+    }
+}
+
+/// CPUs this process may run on, in order.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+fn pin_to_cpu(cpu: usize) {
+    // SAFETY: cpu_set_t is plain data; sched_setaffinity reads it for this thread.
+    let ok = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) == 0
+    };
+    if !ok {
+        tracing::debug!(cpu, error = %io::Error::last_os_error(), "could not pin core thread");
+    }
+}

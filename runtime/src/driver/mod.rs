@@ -1,0 +1,538 @@
+//! The per-core driver: one [`Ring`] and a slab of op slots keyed by `user_data`.
+//!
+//! One loop turn enters the kernel at most once ([`Driver::turn`]): it submits every SQE that
+//! futures pushed since the last turn and, when the core has nothing to run, waits for at
+//! least one CQE (bounded by the nearest timer). Then it reaps every CQE from the mapped ring
+//! without a syscall: `user_data` → slot → state transition → waker.
+
+pub(crate) mod op;
+pub(crate) mod slot;
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use slab::Slab;
+use uring_sys::abi::{self, __kernel_timespec};
+use uring_sys::{Probe, Ring, RingBuilder, Sqe, prep};
+
+use crate::metrics::Counters;
+use op::Abandoned;
+use slot::{AfterCqe, Completion, OpState};
+
+/// `user_data` values with the top bit set never name a slot: they mark internal CQEs.
+const RESERVED: u64 = 1 << 63;
+/// CQEs of ASYNC_CANCEL and LINK_TIMEOUT SQEs, and of fire-and-forget ops: ignored.
+pub(crate) const IGNORED: u64 = RESERVED | 1;
+/// The wake-up eventfd's read completed.
+const EVENTFD_READ: u64 = RESERVED | 2;
+/// Another core woke us with MSG_RING.
+pub(crate) const MSG_RING_WAKE: u64 = RESERVED | 3;
+
+/// Names one in-flight op: its slab key and the generation the slot had when the op was
+/// submitted, so a late CQE can never reach a newer op that reuses the key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct OpKey {
+    index: u32,
+    generation: u32,
+}
+
+impl OpKey {
+    fn user_data(self) -> u64 {
+        (u64::from(self.generation) << 32) | u64::from(self.index)
+    }
+
+    fn from_user_data(user_data: u64) -> OpKey {
+        OpKey {
+            index: user_data as u32,
+            generation: (user_data >> 32) as u32,
+        }
+    }
+}
+
+struct Slot {
+    generation: u32,
+    state: OpState,
+    /// The LINK_TIMEOUT timespec of an op with a timeout: the kernel reads it at submission.
+    link_timespec: Option<Box<__kernel_timespec>>,
+}
+
+/// Ring setup the builder asked for.
+#[derive(Debug, Clone)]
+pub(crate) struct DriverConfig {
+    pub(crate) entries: u32,
+    pub(crate) cq_entries: Option<u32>,
+    pub(crate) sqpoll_idle: Option<Duration>,
+    pub(crate) single_issuer: bool,
+    pub(crate) defer_taskrun: bool,
+    pub(crate) coop_taskrun: bool,
+    pub(crate) submit_all: bool,
+    pub(crate) register_ring_fd: bool,
+}
+
+/// One core's ring and its in-flight ops.
+pub(crate) struct Driver {
+    ring: Ring,
+    slots: Slab<Slot>,
+    next_generation: u32,
+    probe: Option<Probe>,
+    /// Counts this core's events; shared with the executor.
+    pub(crate) counters: std::rc::Rc<Counters>,
+    /// Written by other threads to wake this core; a READ on it is kept armed.
+    eventfd: OwnedFd,
+    eventfd_buf: Box<u64>,
+    eventfd_armed: bool,
+    /// Set by `drain`: the eventfd read is no longer re-armed.
+    draining: bool,
+    /// A duplicate of the ring fd that other cores target with MSG_RING; it keeps the ring
+    /// file alive as long as they can reach it.
+    pub(crate) msg_ring_fd: Option<std::sync::Arc<OwnedFd>>,
+}
+
+impl Driver {
+    /// Sets up the ring with the best flags this kernel takes, falling back one flag at a time.
+    pub(crate) fn new(
+        config: &DriverConfig,
+        counters: std::rc::Rc<Counters>,
+    ) -> io::Result<Driver> {
+        let ring = build_ring(config)?;
+        let probe = ring.probe().ok();
+        // SAFETY: eventfd(2) takes plain integers; the returned fd is checked below.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: efd is a fresh fd that nobody else owns.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
+        let msg_ring = probe
+            .as_ref()
+            .is_some_and(|p| p.is_supported(abi::IORING_OP_MSG_RING));
+        let msg_ring_fd = if msg_ring {
+            ring_dup(&ring).ok().map(std::sync::Arc::new)
+        } else {
+            None
+        };
+        tracing::debug!(
+            setup_flags = format_args!("{:#x}", ring.setup_flags()),
+            features = format_args!("{:#x}", ring.params().features),
+            sq_entries = ring.params().sq_entries,
+            cq_entries = ring.params().cq_entries,
+            registered_ring_fd = ring.uses_registered_fd(),
+            msg_ring,
+            missing_ops = ?probe.as_ref().map(|p| p.missing()),
+            "io_uring ring set up"
+        );
+        Ok(Driver {
+            draining: false,
+            ring,
+            slots: Slab::with_capacity(config.entries as usize),
+            next_generation: 0,
+            probe,
+            counters,
+            eventfd,
+            eventfd_buf: Box::new(0),
+            eventfd_armed: false,
+            msg_ring_fd,
+        })
+    }
+
+    /// The probe result, if the kernel has probing (5.6+).
+    pub(crate) fn probe(&self) -> Option<&Probe> {
+        self.probe.as_ref()
+    }
+
+    /// The ring (for registration).
+    pub(crate) fn ring(&self) -> &Ring {
+        &self.ring
+    }
+
+    /// The eventfd other threads write to wake this core.
+    pub(crate) fn eventfd(&self) -> RawFd {
+        self.eventfd.as_raw_fd()
+    }
+
+    /// Ops in flight (slots taken), abandoned ones included.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.slots.len()
+    }
+
+    /// Pushes an SQE; when the SQ is full, submits to make room first (never panics).
+    fn push(&mut self, sqe: &Sqe) -> io::Result<()> {
+        loop {
+            // SAFETY: every SQE reaching here comes from an `Operation` (whose unsafe impl
+            // promises its pointers stay valid while it lives, and the slot keeps it alive
+            // until the final CQE), or points to memory the driver owns until its CQE
+            // (eventfd buffer, link timespec in the slot), or to no memory (cancel, close,
+            // msg_ring).
+            match unsafe { self.ring.sq().push(sqe) } {
+                Ok(()) => return Ok(()),
+                Err(_full) => {
+                    self.counters.sq_full.set(self.counters.sq_full.get() + 1);
+                    self.submit_now()?;
+                    self.reap();
+                }
+            }
+        }
+    }
+
+    /// Submits what is pushed, without waiting; retries EINTR, and on EBUSY/EAGAIN reaps
+    /// to make room and tries again.
+    fn submit_now(&mut self) -> io::Result<()> {
+        loop {
+            match self.ring.submit_and_get_events(0) {
+                Ok(n) => {
+                    self.count_submitted(n);
+                    return Ok(());
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {
+                    if self.reap() == 0 {
+                        return Err(fault("submit", e));
+                    }
+                }
+                Err(e) => return Err(fault("submit", e)),
+            }
+        }
+    }
+
+    fn count_submitted(&self, n: u32) {
+        self.counters
+            .sqes_submitted
+            .set(self.counters.sqes_submitted.get() + u64::from(n));
+    }
+
+    /// Starts an op: takes a slot, stamps its `user_data` on `sqe`, pushes it (and a
+    /// LINK_TIMEOUT after it when `timeout` is set).
+    pub(crate) fn submit(&mut self, mut sqe: Sqe, timeout: Option<Duration>) -> io::Result<OpKey> {
+        let generation = self.next_generation & 0x7fff_ffff;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let entry = self.slots.vacant_entry();
+        let key = OpKey {
+            index: entry.key() as u32,
+            generation,
+        };
+        let link_timespec = timeout.map(|d| Box::new(timespec(d)));
+        entry.insert(Slot {
+            generation,
+            state: OpState::Submitted { waker: None },
+            link_timespec,
+        });
+        sqe.0.user_data = key.user_data();
+        let pushed = match self.slots[key.index as usize].link_timespec.as_deref() {
+            Some(ts) => {
+                let link = prep::prep_link_timeout(ts, 0).user_data(IGNORED);
+                let chain = [sqe.flags(abi::IOSQE_IO_LINK), link];
+                self.push_all(&chain)
+            }
+            None => self.push(&sqe),
+        };
+        match pushed {
+            Ok(()) => {
+                self.counters
+                    .ops_submitted
+                    .set(self.counters.ops_submitted.get() + 1);
+                Ok(key)
+            }
+            Err(e) => {
+                // Nothing reached the ring: the kernel never saw this slot.
+                self.slots.remove(key.index as usize);
+                Err(e)
+            }
+        }
+    }
+
+    /// Pushes a chain all at once, submitting first if it does not fit.
+    fn push_all(&mut self, sqes: &[Sqe]) -> io::Result<()> {
+        loop {
+            // SAFETY: as in `push`.
+            match unsafe { self.ring.sq().push_all(sqes) } {
+                Ok(()) => return Ok(()),
+                Err(_) if self.ring.sq().capacity() < sqes.len() as u32 => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidInput,
+                        "linked chain longer than the SQ",
+                    ));
+                }
+                Err(_) => {
+                    self.counters.sq_full.set(self.counters.sq_full.get() + 1);
+                    self.submit_now()?;
+                    self.reap();
+                }
+            }
+        }
+    }
+
+    /// Pushes an SQE whose CQE nobody waits for (close on drop, cancel, MSG_RING). It must
+    /// point to no memory that could be freed before it completes.
+    pub(crate) fn submit_detached(&mut self, sqe: Sqe) -> io::Result<()> {
+        self.push(&sqe.user_data(IGNORED))
+    }
+
+    fn slot_mut(&mut self, key: OpKey) -> &mut Slot {
+        match self.slots.get_mut(key.index as usize) {
+            Some(slot) if slot.generation == key.generation => slot,
+            _ => unreachable!("op {key:?} has no slot: freed while its owner still held it"),
+        }
+    }
+
+    /// The owner of a single-shot op polls it; a ready result frees the slot.
+    pub(crate) fn poll_op(&mut self, key: OpKey, cx: &mut Context<'_>) -> Poll<Completion> {
+        let poll = self.slot_mut(key).state.poll(cx);
+        if poll.is_ready() {
+            self.slots.remove(key.index as usize);
+            self.counters
+                .ops_completed
+                .set(self.counters.ops_completed.get() + 1);
+        }
+        poll
+    }
+
+    /// The owner of a multishot op polls for its next CQE; the end frees the slot.
+    pub(crate) fn poll_next_op(
+        &mut self,
+        key: OpKey,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Completion>> {
+        let poll = self.slot_mut(key).state.poll_next(cx);
+        if let Poll::Ready(None) = poll {
+            self.slots.remove(key.index as usize);
+            self.counters
+                .ops_completed
+                .set(self.counters.ops_completed.get() + 1);
+        }
+        poll
+    }
+
+    /// The owner dropped an op before taking its final result: the slot keeps `resources`
+    /// until the final CQE, and the kernel is asked to cancel.
+    pub(crate) fn abandon(&mut self, key: OpKey, resources: Box<dyn Abandoned>) {
+        self.counters
+            .ops_cancelled
+            .set(self.counters.ops_cancelled.get() + 1);
+        match self.slot_mut(key).state.abandon(resources) {
+            AfterCqe::Free => {
+                self.slots.remove(key.index as usize);
+            }
+            AfterCqe::Keep => self.cancel(key),
+        }
+    }
+
+    /// Asks the kernel to cancel an op; its CQE (or ECANCELED) still arrives and ends it.
+    pub(crate) fn cancel(&mut self, key: OpKey) {
+        let sqe = prep::prep_cancel(key.user_data(), 0);
+        if let Err(e) = self.submit_detached(sqe) {
+            // The op keeps its slot and completes on its own; only the cancel is lost.
+            tracing::debug!(error = %e, "could not push ASYNC_CANCEL");
+        }
+    }
+
+    /// One loop turn's single enter: submits what futures pushed and, if `wait`, waits for
+    /// at least one CQE (at most `timeout`); then reaps everything. Returns CQEs reaped.
+    pub(crate) fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<usize> {
+        if wait && !self.eventfd_armed && !self.draining {
+            self.arm_eventfd()?;
+        }
+        let result = if wait && self.ring.cq().is_empty() {
+            match timeout {
+                Some(t) => self.ring.submit_and_wait_timeout(1, t),
+                None => self.ring.submit_and_wait(1),
+            }
+        } else {
+            // Enters only if SQEs wait, or the kernel flags deferred work (TASKRUN_FLAG) or
+            // overflowed CQEs: a busy core with nothing to submit makes no syscall.
+            self.ring.submit()
+        };
+        match result {
+            Ok(n) => self.count_submitted(n),
+            Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => {}
+            Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {
+                // The CQ backlog is full: reaping below makes room for the next turn.
+                self.counters
+                    .cq_overflows
+                    .set(self.counters.cq_overflows.get() + 1);
+                tracing::debug!(error = %e, "io_uring_enter busy; reaping before retrying");
+            }
+            Err(e) => return Err(fault("enter", e)),
+        }
+        Ok(self.reap())
+    }
+
+    /// Keeps a READ armed on the wake-up eventfd so writes from other threads end a wait.
+    fn arm_eventfd(&mut self) -> io::Result<()> {
+        let buf: *mut u64 = &mut *self.eventfd_buf;
+        let sqe =
+            prep::prep_read(self.eventfd.as_raw_fd(), buf.cast(), 8, 0).user_data(EVENTFD_READ);
+        self.push(&sqe)?;
+        self.eventfd_armed = true;
+        Ok(())
+    }
+
+    /// Reaps every ready CQE without a syscall. Returns how many.
+    pub(crate) fn reap(&mut self) -> usize {
+        let mut n = 0;
+        if self.ring.sq().cq_overflow() {
+            self.counters
+                .cq_overflows
+                .set(self.counters.cq_overflows.get() + 1);
+        }
+        while let Some(cqe) = self.ring.cq().pop() {
+            n += 1;
+            let user_data = cqe.user_data();
+            if user_data & RESERVED != 0 {
+                if user_data == EVENTFD_READ {
+                    self.eventfd_armed = false;
+                }
+                continue;
+            }
+            let key = OpKey::from_user_data(user_data);
+            let Some(slot) = self.slots.get_mut(key.index as usize) else {
+                continue;
+            };
+            if slot.generation != key.generation {
+                continue;
+            }
+            let completion = Completion {
+                res: cqe.res(),
+                flags: cqe.flags(),
+            };
+            if slot.state.on_cqe(completion) == AfterCqe::Free {
+                self.slots.remove(key.index as usize);
+            }
+        }
+        self.counters
+            .cqes_reaped
+            .set(self.counters.cqes_reaped.get() + n as u64);
+        n
+    }
+
+    /// Shutdown: cancels everything and reaps until no slot is left, so no memory the kernel
+    /// may write to is freed before the ring goes away.
+    pub(crate) fn drain(&mut self) {
+        let cancel_all = prep::prep_cancel(
+            0,
+            abi::IORING_ASYNC_CANCEL_ANY | abi::IORING_ASYNC_CANCEL_ALL,
+        )
+        .user_data(IGNORED);
+        self.draining = true;
+        let _ = self.push(&cancel_all);
+        let mut rounds = 0u32;
+        while !self.slots.is_empty() || self.eventfd_armed {
+            // Cancel stragglers one by one too (kernels before 5.19 have no CANCEL_ANY).
+            if rounds % 16 == 0 && self.eventfd_armed {
+                let _ = self.push(&prep::prep_cancel(EVENTFD_READ, 0).user_data(IGNORED));
+            }
+            if rounds % 16 == 15 {
+                let keys: Vec<OpKey> = self
+                    .slots
+                    .iter()
+                    .map(|(i, s)| OpKey {
+                        index: i as u32,
+                        generation: s.generation,
+                    })
+                    .collect();
+                keys.into_iter().for_each(|k| self.cancel(k));
+            }
+            rounds += 1;
+            if let Err(e) = self.turn(true, Some(Duration::from_millis(10))) {
+                tracing::debug!(error = %e, in_flight = self.slots.len(), "enter failed while draining");
+                if rounds > 1000 {
+                    // The ring is unusable: leak the slots' memory rather than free what the
+                    // kernel may still write to.
+                    let slots = std::mem::take(&mut self.slots);
+                    std::mem::forget(slots);
+                    self.eventfd_armed = false;
+                    std::mem::forget(std::mem::take(&mut self.eventfd_buf));
+                    break;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        self.drain();
+    }
+}
+
+fn timespec(d: Duration) -> __kernel_timespec {
+    __kernel_timespec {
+        tv_sec: d.as_secs() as i64,
+        tv_nsec: i64::from(d.subsec_nanos()),
+    }
+}
+
+/// An `io::Error` for a driver fault that keeps the errno and says what failed.
+fn fault(what: &str, e: io::Error) -> io::Error {
+    tracing::debug!(error = %e, what, "io_uring fault");
+    io::Error::new(e.kind(), format!("io_uring_enter ({what}) failed: {e}"))
+}
+
+fn ring_dup(ring: &Ring) -> io::Result<OwnedFd> {
+    // SAFETY: F_DUPFD_CLOEXEC on our open ring fd; the result is checked.
+    let fd = unsafe { libc::fcntl(ring.as_raw_fd(), libc::F_DUPFD_CLOEXEC, 0) };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fd is a fresh duplicate that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// Builds the ring with the requested flags; when the kernel rejects one (EINVAL), drops the
+/// newest optional flag and tries again, so older kernels get the best they support.
+fn build_ring(config: &DriverConfig) -> io::Result<Ring> {
+    let optional: [(bool, u32); 4] = [
+        (config.defer_taskrun, abi::IORING_SETUP_DEFER_TASKRUN),
+        (config.single_issuer, abi::IORING_SETUP_SINGLE_ISSUER),
+        (config.coop_taskrun, abi::IORING_SETUP_COOP_TASKRUN),
+        (config.submit_all, abi::IORING_SETUP_SUBMIT_ALL),
+    ];
+    let mut enabled: Vec<u32> = optional
+        .iter()
+        .filter(|(on, _)| *on)
+        .map(|&(_, f)| f)
+        .collect();
+    loop {
+        let mut b = RingBuilder::new(config.entries);
+        b.register_ring_fd(config.register_ring_fd).clamp(true);
+        if let Some(cq) = config.cq_entries {
+            b.cq_entries(cq);
+        }
+        if let Some(idle) = config.sqpoll_idle {
+            b.sqpoll(idle);
+        }
+        let has = |f| enabled.contains(&f);
+        b.defer_taskrun(has(abi::IORING_SETUP_DEFER_TASKRUN))
+            .single_issuer(has(abi::IORING_SETUP_SINGLE_ISSUER))
+            .coop_taskrun(has(abi::IORING_SETUP_COOP_TASKRUN))
+            .submit_all(has(abi::IORING_SETUP_SUBMIT_ALL));
+        // TASKRUN_FLAG lets a turn skip the enter when no deferred work is pending.
+        b.taskrun_flag(has(abi::IORING_SETUP_DEFER_TASKRUN) || has(abi::IORING_SETUP_COOP_TASKRUN));
+        if config.sqpoll_idle.is_some() {
+            // DEFER_TASKRUN needs the submitter to wait; SQPOLL submits from its own thread.
+            b.defer_taskrun(false);
+        }
+        match b.build() {
+            Ok(ring) => return Ok(ring),
+            Err(e)
+                if e.raw_os_error().is_none()
+                    && setup_errno(&e) == Some(libc::EINVAL)
+                    && !enabled.is_empty() =>
+            {
+                let dropped = enabled.remove(0);
+                tracing::debug!(
+                    flag = format_args!("{dropped:#x}"),
+                    "kernel rejected a setup flag; trying without it"
+                );
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn setup_errno(e: &io::Error) -> Option<i32> {
+    e.get_ref()?
+        .downcast_ref::<uring_sys::SetupError>()
+        .map(|s| s.errno())
+}

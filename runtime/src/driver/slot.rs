@@ -1,0 +1,329 @@
+//! The driver's side of one in-flight operation: [`OpState`] and its transitions.
+//!
+//! ```text
+//!             push SQE                     CQE
+//!   (new) ─────────► Submitted{waker} ──────► Completed{res, flags} ──poll──► output, slot freed
+//!                         │ future dropped before CQE
+//!                         ▼
+//!               Abandoned{owned resources} ── (ASYNC_CANCEL sent) ── final CQE ──► slot freed,
+//!                                                                                 resources dropped
+//!   multishot: Submitted ── CQE(F_MORE) ──► Streaming{queued CQEs} … ── CQE(!F_MORE) ──► ended
+//! ```
+//!
+//! Invariant: a slot is freed only by its final CQE (one without `IORING_CQE_F_MORE`), or by
+//! the owner polling a `Completed`/ended state to take its result. Until then the kernel may
+//! still write into the resources the slot keeps alive.
+
+use std::collections::VecDeque;
+use std::task::{Context, Poll, Waker};
+
+use super::op::Abandoned;
+
+/// A completion as the kernel reported it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Completion {
+    /// `cqe.res`: a value, or `-errno`.
+    pub res: i32,
+    /// `cqe.flags` (`IORING_CQE_F_*`).
+    pub flags: u32,
+}
+
+/// Where an operation stands, as the driver sees it.
+pub(crate) enum OpState {
+    /// The SQE is pushed; the waker is that of the task that polled last (None before).
+    Submitted { waker: Option<Waker> },
+    /// The final CQE arrived; the owner takes it on its next poll.
+    Completed(Completion),
+    /// The owner dropped its future: the slot keeps what the kernel may still touch until the
+    /// final CQE. Each CQE (final or not) is shown to the resources, e.g. to close an fd the
+    /// kernel created for nobody.
+    Abandoned(Box<dyn Abandoned>),
+    /// A multishot op: CQEs queue here until the owner takes them; `ended` once the final one
+    /// (without `F_MORE`) is queued.
+    Streaming {
+        waker: Option<Waker>,
+        queue: VecDeque<Completion>,
+        ended: bool,
+    },
+}
+
+impl std::fmt::Debug for OpState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            OpState::Submitted { .. } => f.write_str("Submitted"),
+            OpState::Completed(c) => write!(f, "Completed({c:?})"),
+            OpState::Abandoned(_) => f.write_str("Abandoned"),
+            OpState::Streaming { queue, ended, .. } => {
+                write!(f, "Streaming(queued {}, ended {ended})", queue.len())
+            }
+        }
+    }
+}
+
+/// What the driver must do after a CQE was applied to a slot.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum AfterCqe {
+    /// Keep the slot: the owner will take the result, or more CQEs follow.
+    Keep,
+    /// Free the slot: the op is over and nobody waits for it.
+    Free,
+}
+
+impl OpState {
+    /// Applies one CQE. Single-shot ops complete; multishot ops stream; abandoned ops show
+    /// the CQE to their resources and end on the final one.
+    pub(crate) fn on_cqe(&mut self, cqe: Completion) -> AfterCqe {
+        let more = cqe.flags & uring_sys::abi::IORING_CQE_F_MORE != 0;
+        match std::mem::replace(self, OpState::Completed(cqe)) {
+            OpState::Submitted { waker } if !more => {
+                wake(waker);
+                AfterCqe::Keep
+            }
+            OpState::Submitted { waker } => {
+                *self = OpState::Streaming {
+                    waker: None,
+                    queue: VecDeque::from([cqe]),
+                    ended: false,
+                };
+                wake(waker);
+                AfterCqe::Keep
+            }
+            OpState::Streaming {
+                waker,
+                mut queue,
+                ended,
+            } => {
+                debug_assert!(!ended, "CQE after the final one of a multishot op");
+                queue.push_back(cqe);
+                *self = OpState::Streaming {
+                    waker: None,
+                    queue,
+                    ended: !more,
+                };
+                wake(waker);
+                AfterCqe::Keep
+            }
+            OpState::Abandoned(mut resources) => {
+                resources.on_cqe(cqe);
+                if more {
+                    *self = OpState::Abandoned(resources);
+                    AfterCqe::Keep
+                } else {
+                    drop(resources);
+                    AfterCqe::Free
+                }
+            }
+            state @ OpState::Completed(_) => {
+                unreachable!("CQE {cqe:?} for a completed op, found {state:?}")
+            }
+        }
+    }
+
+    /// The owner polls a single-shot op: the completion, or Pending with the waker stored.
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Completion> {
+        match self {
+            OpState::Completed(c) => Poll::Ready(*c),
+            OpState::Submitted { waker } => {
+                set_waker(waker, cx);
+                Poll::Pending
+            }
+            // A single-shot op that the kernel answered with F_MORE (e.g. a zero-copy send:
+            // result, then notification): the result is the first CQE, the op ends with the
+            // last; report the first once the last arrived so the buffer is free.
+            OpState::Streaming {
+                queue, ended: true, ..
+            } => Poll::Ready(queue[0]),
+            OpState::Streaming { waker, .. } => {
+                set_waker(waker, cx);
+                Poll::Pending
+            }
+            OpState::Abandoned(_) => unreachable!("owner polled an abandoned op"),
+        }
+    }
+
+    /// The owner polls a multishot op: the next queued CQE, `None` once the final one was
+    /// taken, or Pending.
+    pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
+        match self {
+            OpState::Streaming {
+                waker,
+                queue,
+                ended,
+            } => match queue.pop_front() {
+                Some(c) => Poll::Ready(Some(c)),
+                None if *ended => Poll::Ready(None),
+                None => {
+                    set_waker(waker, cx);
+                    Poll::Pending
+                }
+            },
+            // A multishot op whose first CQE was already final (e.g. an error at arming).
+            OpState::Completed(c) => {
+                let c = *c;
+                *self = OpState::Streaming {
+                    waker: None,
+                    queue: VecDeque::new(),
+                    ended: true,
+                };
+                Poll::Ready(Some(c))
+            }
+            OpState::Submitted { waker } => {
+                set_waker(waker, cx);
+                Poll::Pending
+            }
+            OpState::Abandoned(_) => unreachable!("owner polled an abandoned op"),
+        }
+    }
+
+    /// The owner dropped its future. Returns whether the kernel is done with the slot
+    /// ([`AfterCqe::Free`]), or keeps the resources until the final CQE. CQEs that arrived
+    /// but were never taken are shown to the resources first (an accepted fd nobody will use
+    /// gets closed, a provided buffer goes back).
+    pub(crate) fn abandon(&mut self, mut resources: Box<dyn Abandoned>) -> AfterCqe {
+        let taken = OpState::Completed(Completion { res: 0, flags: 0 });
+        match std::mem::replace(self, taken) {
+            OpState::Submitted { .. } => {
+                *self = OpState::Abandoned(resources);
+                AfterCqe::Keep
+            }
+            OpState::Streaming { queue, ended, .. } => {
+                queue.into_iter().for_each(|c| resources.on_cqe(c));
+                if ended {
+                    AfterCqe::Free
+                } else {
+                    *self = OpState::Abandoned(resources);
+                    AfterCqe::Keep
+                }
+            }
+            OpState::Completed(c) => {
+                resources.on_cqe(c);
+                AfterCqe::Free
+            }
+            state @ OpState::Abandoned(_) => unreachable!("abandoned twice, found {state:?}"),
+        }
+    }
+}
+
+fn wake(waker: Option<Waker>) {
+    if let Some(w) = waker {
+        w.wake();
+    }
+}
+
+fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::rc::Rc;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::task::Wake;
+    use uring_sys::abi::IORING_CQE_F_MORE;
+
+    struct Count(AtomicUsize);
+    impl Wake for Count {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    /// Resources that record what they saw: an Rc witness tells when they are dropped.
+    struct Witness(Rc<std::cell::RefCell<Vec<i32>>>);
+    impl Abandoned for Witness {
+        fn on_cqe(&mut self, cqe: Completion) {
+            self.0.borrow_mut().push(cqe.res);
+        }
+    }
+
+    fn cx_with(count: &Arc<Count>) -> Waker {
+        Waker::from(count.clone())
+    }
+
+    #[test]
+    fn single_shot_completes_and_wakes() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = cx_with(&count);
+        let mut cx = Context::from_waker(&waker);
+        let mut s = OpState::Submitted { waker: None };
+        assert!(s.poll(&mut cx).is_pending());
+        assert_eq!(s.on_cqe(Completion { res: 5, flags: 0 }), AfterCqe::Keep);
+        assert_eq!(count.0.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            s.poll(&mut cx),
+            Poll::Ready(Completion { res: 5, flags: 0 })
+        );
+    }
+
+    #[test]
+    fn abandoned_resources_live_until_the_final_cqe() {
+        let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut s = OpState::Submitted { waker: None };
+        assert_eq!(s.abandon(Box::new(Witness(seen.clone()))), AfterCqe::Keep);
+        assert_eq!(
+            Rc::strong_count(&seen),
+            2,
+            "resources dropped before the CQE"
+        );
+        assert_eq!(
+            s.on_cqe(Completion {
+                res: 3,
+                flags: IORING_CQE_F_MORE
+            }),
+            AfterCqe::Keep
+        );
+        assert_eq!(Rc::strong_count(&seen), 2);
+        assert_eq!(
+            s.on_cqe(Completion {
+                res: -125,
+                flags: 0
+            }),
+            AfterCqe::Free
+        );
+        assert_eq!(
+            Rc::strong_count(&seen),
+            1,
+            "resources kept after the final CQE"
+        );
+        assert_eq!(*seen.borrow(), vec![3, -125]);
+    }
+
+    #[test]
+    fn abandoning_a_completed_op_shows_it_the_result() {
+        let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
+        let mut s = OpState::Submitted { waker: None };
+        s.on_cqe(Completion { res: 9, flags: 0 });
+        assert_eq!(s.abandon(Box::new(Witness(seen.clone()))), AfterCqe::Free);
+        assert_eq!(*seen.borrow(), vec![9]);
+        assert_eq!(Rc::strong_count(&seen), 1);
+    }
+
+    #[test]
+    fn multishot_queues_until_taken_and_ends_on_final() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = cx_with(&count);
+        let mut cx = Context::from_waker(&waker);
+        let mut s = OpState::Submitted { waker: None };
+        s.on_cqe(Completion {
+            res: 1,
+            flags: IORING_CQE_F_MORE,
+        });
+        s.on_cqe(Completion {
+            res: 2,
+            flags: IORING_CQE_F_MORE,
+        });
+        s.on_cqe(Completion { res: 3, flags: 0 });
+        let got: Vec<_> = std::iter::from_fn(|| match s.poll_next(&mut cx) {
+            Poll::Ready(Some(c)) => Some(c.res),
+            _ => None,
+        })
+        .collect();
+        assert_eq!(got, vec![1, 2, 3]);
+        assert_eq!(s.poll_next(&mut cx), Poll::Ready(None));
+    }
+}

@@ -1,0 +1,128 @@
+//! `spawn_blocking`: a bounded pool of threads, shared by all cores, for what the kernel
+//! cannot do asynchronously (name lookups, odd syscalls). The result wakes the calling core.
+
+use std::collections::VecDeque;
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::Pin;
+use std::sync::{Condvar, Mutex, OnceLock};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::task::JoinError;
+use crate::sync::oneshot;
+
+/// At most this many pool threads exist at once; further jobs queue.
+const MAX_THREADS: usize = 64;
+/// An idle pool thread exits after this long.
+const IDLE: Duration = Duration::from_secs(10);
+
+type Job = Box<dyn FnOnce() + Send>;
+
+struct Pool {
+    state: Mutex<PoolState>,
+    work: Condvar,
+}
+
+struct PoolState {
+    jobs: VecDeque<Job>,
+    threads: usize,
+    idle: usize,
+}
+
+fn pool() -> &'static Pool {
+    static POOL: OnceLock<Pool> = OnceLock::new();
+    POOL.get_or_init(|| Pool {
+        state: Mutex::new(PoolState {
+            jobs: VecDeque::new(),
+            threads: 0,
+            idle: 0,
+        }),
+        work: Condvar::new(),
+    })
+}
+
+impl Pool {
+    fn submit(&'static self, job: Job) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        st.jobs.push_back(job);
+        if st.idle > 0 {
+            self.work.notify_one();
+        } else if st.threads < MAX_THREADS {
+            st.threads += 1;
+            let spawned = std::thread::Builder::new()
+                .name("runtime-blocking".into())
+                .spawn(move || self.worker());
+            if spawned.is_err() {
+                st.threads -= 1;
+                tracing::debug!(
+                    "could not start a blocking-pool thread; the job waits for a free one"
+                );
+            }
+        }
+    }
+
+    fn worker(&self) {
+        let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(job) = st.jobs.pop_front() {
+                drop(st);
+                job();
+                st = self.state.lock().unwrap_or_else(|e| e.into_inner());
+                continue;
+            }
+            st.idle += 1;
+            let (guard, timeout) = self
+                .work
+                .wait_timeout(st, IDLE)
+                .unwrap_or_else(|e| e.into_inner());
+            st = guard;
+            st.idle -= 1;
+            if timeout.timed_out() && st.jobs.is_empty() {
+                st.threads -= 1;
+                return;
+            }
+        }
+    }
+}
+
+/// The result of [`spawn_blocking`]: await it for `Result<T, JoinError>` (a panic in `f`
+/// gives `JoinError::Panicked`).
+pub struct BlockingHandle<T> {
+    rx: oneshot::Receiver<Result<T, JoinError>>,
+}
+
+impl<T: Send> Future for BlockingHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(JoinError::Aborted)))
+    }
+}
+
+/// Runs `f` on the blocking pool (at most 64 threads, shared by every core of the process)
+/// and completes with its result, waking the awaiting core.
+///
+/// # Examples
+/// ```
+/// runtime::Runtime::new()?.block_on(async {
+///     let n = runtime::spawn_blocking(|| std::fs::read_dir("/").map(|d| d.count())).await;
+///     assert!(n.unwrap()? > 0);
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn_blocking<F, T>(f: F) -> BlockingHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let (tx, rx) = oneshot::channel();
+    pool().submit(Box::new(move || {
+        let result = catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::Panicked);
+        let _ = tx.send(result);
+    }));
+    BlockingHandle { rx }
+}

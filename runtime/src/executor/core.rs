@@ -1,0 +1,305 @@
+//! One core: its driver, task slab, run queue and timers, and the loop that drives them.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::future::Future;
+use std::io;
+use std::pin::pin;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Instant;
+
+use slab::Slab;
+
+use super::remote::{CoreShared, Remote, RuntimeShared};
+use super::task::{JoinHandle, TaskEntry, TaskId, new_task};
+use super::waker::task_waker;
+use crate::driver::{Driver, DriverConfig};
+use crate::metrics::Counters;
+use crate::time::wheel::TimerWheel;
+
+/// The main future's pseudo task id: its waker sets `main_woken` instead of queueing.
+pub(crate) const MAIN_TASK: TaskId = TaskId {
+    index: u32::MAX,
+    generation: 0,
+};
+
+/// Per-core state. Lives in an `Rc` on its thread; nothing here is shared with other cores
+/// except `shared` (the remote queue).
+pub(crate) struct Core {
+    /// This core's number within its runtime (0 for `block_on`).
+    pub(crate) index: usize,
+    pub(crate) driver: RefCell<Driver>,
+    tasks: RefCell<Slab<TaskEntry>>,
+    run_queue: RefCell<VecDeque<TaskId>>,
+    next_generation: Cell<u16>,
+    main_woken: Cell<bool>,
+    pub(crate) timers: RefCell<TimerWheel>,
+    pub(crate) shared: Arc<CoreShared>,
+    pub(crate) runtime: Option<Arc<RuntimeShared>>,
+    pub(crate) counters: Rc<Counters>,
+    budget: usize,
+}
+
+impl Core {
+    pub(crate) fn new(
+        index: usize,
+        config: &DriverConfig,
+        budget: usize,
+        runtime: Option<Arc<RuntimeShared>>,
+    ) -> io::Result<Rc<Core>> {
+        let counters = Rc::new(Counters::default());
+        let driver = Driver::new(config, counters.clone())?;
+        let shared = CoreShared::register(&driver)?;
+        Ok(Rc::new(Core {
+            index,
+            driver: RefCell::new(driver),
+            tasks: RefCell::new(Slab::new()),
+            run_queue: RefCell::new(VecDeque::with_capacity(256)),
+            next_generation: Cell::new(0),
+            main_woken: Cell::new(true),
+            timers: RefCell::new(TimerWheel::new(Instant::now())),
+            shared,
+            runtime,
+            counters,
+            budget,
+        }))
+    }
+
+    /// Queues a task of this core to be polled (from a waker on this thread).
+    pub(crate) fn schedule(&self, id: TaskId) {
+        if id == MAIN_TASK {
+            self.main_woken.set(true);
+            return;
+        }
+        if let Ok(mut tasks) = self.tasks.try_borrow_mut() {
+            match tasks.get_mut(id.index as usize) {
+                Some(e) if e.generation == id.generation && !e.scheduled && !e.finished => {
+                    e.scheduled = true
+                }
+                _ => return,
+            }
+        }
+        self.run_queue.borrow_mut().push_back(id);
+    }
+
+    /// Spawns a `!Send` future on this core.
+    pub(crate) fn spawn<F>(self: &Rc<Self>, future: F) -> JoinHandle<F::Output>
+    where
+        F: Future + 'static,
+        F::Output: 'static,
+    {
+        let generation = self.next_generation.get();
+        self.next_generation.set(generation.wrapping_add(1));
+        let index = self.tasks.borrow_mut().insert(TaskEntry {
+            generation,
+            task: Some(new_task(future)),
+            scheduled: true,
+            finished: false,
+            detached: false,
+            abort_requested: false,
+            join_waker: None,
+        });
+        let id = TaskId {
+            index: index as u32,
+            generation,
+        };
+        self.run_queue.borrow_mut().push_back(id);
+        self.counters
+            .tasks_spawned
+            .set(self.counters.tasks_spawned.get() + 1);
+        JoinHandle::new(self.clone(), id)
+    }
+
+    fn entry_mut<R>(&self, id: TaskId, f: impl FnOnce(&mut TaskEntry) -> R) -> Option<R> {
+        let mut tasks = self.tasks.borrow_mut();
+        match tasks.get_mut(id.index as usize) {
+            Some(e) if e.generation == id.generation => Some(f(e)),
+            _ => None,
+        }
+    }
+
+    /// Polls one queued task. Returns false when the queue was empty.
+    fn run_one(&self) -> bool {
+        let Some(id) = self.run_queue.borrow_mut().pop_front() else {
+            return false;
+        };
+        let task = self.entry_mut(id, |e| {
+            if !e.scheduled || e.finished {
+                return None;
+            }
+            e.scheduled = false;
+            e.task.take()
+        });
+        let Some(Some(mut task)) = task else {
+            return true;
+        };
+        let waker = task_waker(self.shared.id, id);
+        let mut cx = Context::from_waker(&waker);
+        let mut done = task.as_mut().poll(&mut cx).is_ready();
+        self.counters
+            .tasks_polled
+            .set(self.counters.tasks_polled.get() + 1);
+        let remove = self.entry_mut(id, |e| {
+            if e.abort_requested && !done {
+                task.as_mut().abort();
+                done = true;
+            }
+            e.finished = done;
+            e.task = Some(task);
+            if done {
+                if let Some(w) = e.join_waker.take() {
+                    w.wake();
+                }
+            }
+            done && e.detached
+        });
+        if remove == Some(true) {
+            self.remove_task(id);
+        }
+        true
+    }
+
+    fn remove_task(&self, id: TaskId) {
+        // Take the task out before dropping it: its drop may spawn, wake or drop handles.
+        let entry = self.tasks.borrow_mut().try_remove(id.index as usize);
+        drop(entry);
+    }
+
+    pub(crate) fn abort_task(&self, id: TaskId) {
+        let task = self.entry_mut(id, |e| {
+            if e.finished {
+                return None;
+            }
+            match e.task.take() {
+                Some(t) => Some(t),
+                None => {
+                    // Being polled right now (it aborts itself): abort after the poll.
+                    e.abort_requested = true;
+                    None
+                }
+            }
+        });
+        if let Some(Some(mut task)) = task {
+            // Drop the future outside the slab borrow: its destructor may touch the core.
+            task.as_mut().abort();
+            let detached = self.entry_mut(id, |e| {
+                e.task = Some(task);
+                e.finished = true;
+                if let Some(w) = e.join_waker.take() {
+                    w.wake();
+                }
+                e.detached
+            });
+            if detached == Some(true) {
+                self.remove_task(id);
+            }
+        }
+    }
+
+    pub(crate) fn task_finished(&self, id: TaskId) -> bool {
+        self.entry_mut(id, |e| e.finished).unwrap_or(true)
+    }
+
+    /// Takes a finished task's output into `slot` (and frees the task), or stores the waker.
+    pub(crate) fn poll_join(
+        &self,
+        id: TaskId,
+        cx: &Context<'_>,
+        slot: &mut dyn std::any::Any,
+    ) -> bool {
+        let finished = self.entry_mut(id, |e| {
+            if e.finished {
+                if let Some(t) = e.task.as_mut() {
+                    t.as_mut().take_output(slot);
+                }
+                true
+            } else {
+                match &e.join_waker {
+                    Some(w) if w.will_wake(cx.waker()) => {}
+                    _ => e.join_waker = Some(cx.waker().clone()),
+                }
+                false
+            }
+        });
+        match finished {
+            Some(true) => {
+                self.remove_task(id);
+                true
+            }
+            Some(false) => false,
+            None => true,
+        }
+    }
+
+    pub(crate) fn detach_task(&self, id: TaskId) {
+        let finished = self.entry_mut(id, |e| {
+            e.detached = true;
+            e.finished
+        });
+        if finished == Some(true) {
+            self.remove_task(id);
+        }
+    }
+
+    /// Handles what other threads sent: wakes and spawns.
+    fn drain_remote(self: &Rc<Self>) {
+        for msg in self.shared.take_remote() {
+            match msg {
+                Remote::Wake(id) => self.schedule(id),
+                Remote::Spawn(f) => f(),
+            }
+        }
+    }
+
+    /// Runs `future` to completion on this core, driving its tasks, timers and I/O.
+    pub(crate) fn block_on<F: Future>(self: &Rc<Self>, future: F) -> F::Output {
+        let mut future = pin!(future);
+        let main_waker = task_waker(self.shared.id, MAIN_TASK);
+        let mut cx = Context::from_waker(&main_waker);
+        self.main_woken.set(true);
+        loop {
+            if self.main_woken.replace(false)
+                && let Poll::Ready(out) = future.as_mut().poll(&mut cx)
+            {
+                return out;
+            }
+            let mut polled = 0;
+            while polled < self.budget && self.run_one() {
+                polled += 1;
+            }
+            self.drain_remote();
+            self.timers.borrow_mut().process(Instant::now());
+            let idle = self.run_queue.borrow().is_empty() && !self.main_woken.get();
+            let timeout = if idle {
+                self.timers
+                    .borrow_mut()
+                    .next_deadline()
+                    .map(|d| d.saturating_duration_since(Instant::now()))
+            } else {
+                None
+            };
+            let wait = idle && self.shared.prepare_to_sleep();
+            if let Err(e) = self.driver.borrow_mut().turn(wait, timeout) {
+                panic!("the io_uring driver failed and the core cannot go on: {e}");
+            }
+            self.shared.awake();
+            self.counters
+                .loop_turns
+                .set(self.counters.loop_turns.get() + 1);
+        }
+    }
+
+    /// Drops every task's future on this thread, before the driver drains its ops.
+    pub(crate) fn shutdown(&self) {
+        loop {
+            let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
+            if tasks.is_empty() {
+                break;
+            }
+            drop(tasks);
+        }
+        self.run_queue.borrow_mut().clear();
+    }
+}

@@ -1,0 +1,121 @@
+//! The per-core executor: tasks, wakers, the run queue, cross-core messages and the blocking
+//! pool.
+
+pub(crate) mod blocking;
+pub(crate) mod context;
+pub(crate) mod core;
+pub(crate) mod remote;
+pub(crate) mod task;
+pub(crate) mod waker;
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+pub use task::{JoinError, JoinHandle};
+
+use crate::sync::oneshot;
+use remote::Remote;
+
+/// Spawns a `!Send` future on the current core.
+///
+/// # Panics
+/// Outside a runtime (no core on this thread).
+///
+/// # Examples
+/// ```
+/// runtime::Runtime::new()?.block_on(async {
+///     let handle = runtime::spawn(async { 40 + 2 });
+///     assert_eq!(handle.await.unwrap(), 42);
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
+where
+    F: Future + 'static,
+    F::Output: 'static,
+{
+    match context::current() {
+        Ok(core) => core.spawn(future),
+        Err(e) => panic!("runtime::spawn: {e}"),
+    }
+}
+
+/// The number of the core running this task (0 for `block_on`; 0..cores for
+/// `run_per_core`), or `None` outside a runtime.
+pub fn core_id() -> Option<usize> {
+    context::current().ok().map(|c| c.index)
+}
+
+/// Yields to the other tasks of this core once.
+pub async fn yield_now() {
+    struct YieldNow(bool);
+    impl Future for YieldNow {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            if self.0 {
+                return Poll::Ready(());
+            }
+            self.0 = true;
+            cx.waker().wake_by_ref();
+            Poll::Pending
+        }
+    }
+    YieldNow(false).await
+}
+
+/// The output of a task spawned on another core with [`spawn_on`]: await it for
+/// `Result<T, JoinError>`. Dropping it detaches the task.
+pub struct RemoteJoinHandle<T> {
+    rx: oneshot::Receiver<Result<T, JoinError>>,
+}
+
+impl<T: Send> Future for RemoteJoinHandle<T> {
+    type Output = Result<T, JoinError>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.rx)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(JoinError::Aborted)))
+    }
+}
+
+/// Spawns a `Send` future on core `core` of this runtime (see `Runtime::run_per_core`).
+///
+/// # Errors
+/// Outside a multi-core runtime, or for a core number it does not have.
+pub fn spawn_on<F>(core: usize, future: F) -> io::Result<RemoteJoinHandle<F::Output>>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let current = context::current()?;
+    let target = match &current.runtime {
+        Some(rt) => rt
+            .cores
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(core)
+            .cloned()
+            .flatten(),
+        None if core == current.index => Some(current.shared.clone()),
+        None => None,
+    };
+    let target = target.ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("spawn_on: this runtime has no core {core}"),
+        )
+    })?;
+    let (tx, rx) = oneshot::channel();
+    target.send(Remote::Spawn(Box::new(move || {
+        let handle = spawn(future);
+        spawn(async move {
+            let _ = tx.send(handle.await);
+        });
+    })));
+    Ok(RemoteJoinHandle { rx })
+}
+
+pub use blocking::spawn_blocking;

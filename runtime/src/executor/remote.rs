@@ -1,0 +1,164 @@
+//! What other threads can reach of a core: its remote queue (wakes and spawns) and the means
+//! to wake it: `IORING_OP_MSG_RING` from another core's ring where the kernel has it (no
+//! syscall of its own: it rides on the sender's next enter), an eventfd write otherwise.
+//!
+//! The per-core path never touches this: only cross-thread wakes and spawns take its lock.
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock, RwLock};
+
+use slab::Slab;
+
+use super::context;
+use super::task::TaskId;
+use crate::driver::{Driver, MSG_RING_WAKE};
+
+/// A message for a core from another thread.
+pub(crate) enum Remote {
+    /// Wake one of its tasks.
+    Wake(TaskId),
+    /// Run this on the core (it spawns the task there).
+    Spawn(Box<dyn FnOnce() + Send>),
+}
+
+/// The part of a core that other threads can reach.
+pub(crate) struct CoreShared {
+    /// Process-wide id of this core, packed into its wakers.
+    pub(crate) id: u16,
+    queue: Mutex<Vec<Remote>>,
+    /// True while the core is awake or already notified: senders then skip the wake-up.
+    notified: AtomicBool,
+    eventfd: OwnedFd,
+    msg_ring_fd: Option<Arc<OwnedFd>>,
+}
+
+/// Live cores by id, for wakers fired on other threads. Ids are reused after a core exits;
+/// a stale waker then wakes a task on the new core at worst (a spurious poll).
+fn registry() -> &'static RwLock<Slab<Arc<CoreShared>>> {
+    static REGISTRY: OnceLock<RwLock<Slab<Arc<CoreShared>>>> = OnceLock::new();
+    REGISTRY.get_or_init(|| RwLock::new(Slab::new()))
+}
+
+impl CoreShared {
+    pub(crate) fn register(driver: &Driver) -> io::Result<Arc<CoreShared>> {
+        let eventfd = dup(driver.eventfd())?;
+        let mut reg = registry().write().unwrap_or_else(|e| e.into_inner());
+        let entry = reg.vacant_entry();
+        let id = u16::try_from(entry.key())
+            .map_err(|_| io::Error::other("more than 65536 runtime cores alive in one process"))?;
+        let shared = Arc::new(CoreShared {
+            id,
+            queue: Mutex::new(Vec::new()),
+            notified: AtomicBool::new(true),
+            eventfd,
+            msg_ring_fd: driver.msg_ring_fd.clone(),
+        });
+        entry.insert(shared.clone());
+        Ok(shared)
+    }
+
+    /// Removes the core from the registry (it is shutting down).
+    pub(crate) fn unregister(&self) {
+        let mut reg = registry().write().unwrap_or_else(|e| e.into_inner());
+        if reg
+            .get(self.id as usize)
+            .is_some_and(|s| std::ptr::eq(&**s, self))
+        {
+            reg.remove(self.id as usize);
+        }
+    }
+
+    /// Queues a message and wakes the core if it may be asleep.
+    pub(crate) fn send(&self, msg: Remote) {
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(msg);
+        if !self.notified.swap(true, Ordering::SeqCst) {
+            self.wake_up();
+        }
+    }
+
+    fn wake_up(&self) {
+        if let Some(fd) = &self.msg_ring_fd {
+            let sqe = uring_sys::prep::prep_msg_ring(fd.as_raw_fd(), 0, MSG_RING_WAKE, 0)
+                .flags(uring_sys::abi::IOSQE_CQE_SKIP_SUCCESS);
+            // A MSG_RING from the sender's own ring: no syscall here, it goes with the
+            // sender's next enter. The fd stays valid: `fd` (an Arc) outlives the push, and a
+            // later reuse of the number at worst gets a reserved user_data it ignores.
+            if context::with_driver(|d| d.submit_detached(sqe))
+                .and_then(|r| r)
+                .is_ok()
+            {
+                return;
+            }
+        }
+        let one: u64 = 1;
+        // SAFETY: writes 8 bytes from a live u64 to our own duplicate of the eventfd.
+        let n = unsafe { libc::write(self.eventfd.as_raw_fd(), (&one as *const u64).cast(), 8) };
+        if n < 0 {
+            // EAGAIN: the counter is saturated, so the core is woken already.
+            tracing::debug!(error = %io::Error::last_os_error(), "eventfd wake-up write failed");
+        }
+    }
+
+    /// Takes the queued messages.
+    pub(crate) fn take_remote(&self) -> Vec<Remote> {
+        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
+        if q.is_empty() {
+            Vec::new()
+        } else {
+            std::mem::take(&mut *q)
+        }
+    }
+
+    /// Before waiting: from now on senders must wake us. Returns false if messages arrived
+    /// meanwhile (then the core must not sleep).
+    pub(crate) fn prepare_to_sleep(&self) -> bool {
+        self.notified.store(false, Ordering::SeqCst);
+        self.queue
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+    }
+
+    /// After the wait: senders need not wake us.
+    pub(crate) fn awake(&self) {
+        self.notified.store(true, Ordering::SeqCst);
+    }
+}
+
+fn dup(fd: std::os::fd::RawFd) -> io::Result<OwnedFd> {
+    // SAFETY: borrows an fd the driver keeps open for this call; try_clone_to_owned dups it.
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
+}
+
+/// Wakes task `task` of core `core`: directly when we are that core, else via its queue.
+pub(crate) fn wake_task(core: u16, task: TaskId) {
+    if context::schedule_local(core, task) {
+        return;
+    }
+    let shared = registry()
+        .read()
+        .unwrap_or_else(|e| e.into_inner())
+        .get(core as usize)
+        .cloned();
+    if let Some(shared) = shared {
+        shared.send(Remote::Wake(task));
+    }
+}
+
+/// What the cores of one `run_per_core` call share: how to reach each other.
+pub(crate) struct RuntimeShared {
+    pub(crate) cores: RwLock<Vec<Option<Arc<CoreShared>>>>,
+}
+
+impl RuntimeShared {
+    pub(crate) fn new(cores: usize) -> Arc<RuntimeShared> {
+        Arc::new(RuntimeShared {
+            cores: RwLock::new(vec![None; cores]),
+        })
+    }
+}

@@ -1,0 +1,85 @@
+//! Per-core counters, kept in `Cell`s (one core writes them) and read with [`metrics`].
+
+use std::cell::Cell;
+
+use crate::executor::context;
+
+/// The live counters of one core.
+#[derive(Debug, Default)]
+pub(crate) struct Counters {
+    pub(crate) tasks_spawned: Cell<u64>,
+    pub(crate) tasks_polled: Cell<u64>,
+    pub(crate) ops_submitted: Cell<u64>,
+    pub(crate) ops_completed: Cell<u64>,
+    pub(crate) ops_cancelled: Cell<u64>,
+    pub(crate) sqes_submitted: Cell<u64>,
+    pub(crate) cqes_reaped: Cell<u64>,
+    pub(crate) sq_full: Cell<u64>,
+    pub(crate) cq_overflows: Cell<u64>,
+    pub(crate) loop_turns: Cell<u64>,
+}
+
+/// A snapshot of the current core's counters.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct Metrics {
+    /// Tasks spawned on this core.
+    pub tasks_spawned: u64,
+    /// Task polls (the main future excluded).
+    pub tasks_polled: u64,
+    /// Ops pushed to the ring.
+    pub ops_submitted: u64,
+    /// Ops whose owner took the final result.
+    pub ops_completed: u64,
+    /// Ops dropped (abandoned) before their final CQE.
+    pub ops_cancelled: u64,
+    /// Ops in flight now (slots taken, abandoned ones included).
+    pub ops_in_flight: u64,
+    /// `io_uring_enter` calls.
+    pub enter_calls: u64,
+    /// SQEs the kernel consumed through those enters.
+    pub sqes_submitted: u64,
+    /// CQEs reaped.
+    pub cqes_reaped: u64,
+    /// Times the SQ was full and had to be submitted early.
+    pub sq_full_events: u64,
+    /// Times the kernel reported CQ overflow (CQEs kept in its backlog, none lost).
+    pub cq_overflows: u64,
+    /// Executor loop turns.
+    pub loop_turns: u64,
+    /// Timers pending on this core.
+    pub timers_pending: u64,
+}
+
+impl Metrics {
+    /// SQEs per enter call (0 when none).
+    pub fn sqes_per_enter(&self) -> f64 {
+        if self.enter_calls == 0 {
+            0.0
+        } else {
+            self.sqes_submitted as f64 / self.enter_calls as f64
+        }
+    }
+}
+
+/// The current core's counters, or `None` outside a runtime.
+pub fn metrics() -> Option<Metrics> {
+    let core = context::current().ok()?;
+    let c = &core.counters;
+    let driver = core.driver.try_borrow().ok()?;
+    Some(Metrics {
+        tasks_spawned: c.tasks_spawned.get(),
+        tasks_polled: c.tasks_polled.get(),
+        ops_submitted: c.ops_submitted.get(),
+        ops_completed: c.ops_completed.get(),
+        ops_cancelled: c.ops_cancelled.get(),
+        ops_in_flight: driver.in_flight() as u64,
+        enter_calls: driver.ring().enter_count(),
+        sqes_submitted: c.sqes_submitted.get(),
+        cqes_reaped: c.cqes_reaped.get(),
+        sq_full_events: c.sq_full.get(),
+        cq_overflows: c.cq_overflows.get(),
+        loop_turns: c.loop_turns.get(),
+        timers_pending: core.timers.try_borrow().map_or(0, |t| t.len() as u64),
+    })
+}

@@ -1,0 +1,211 @@
+//! A bounded multi-producer, single-consumer channel between threads or cores, with
+//! back-pressure: `send` waits while the channel is full.
+
+use std::collections::VecDeque;
+use std::future::poll_fn;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll, Waker};
+
+struct State<T> {
+    queue: VecDeque<T>,
+    capacity: usize,
+    rx_waker: Option<Waker>,
+    tx_wakers: VecDeque<Waker>,
+    senders: usize,
+    receiver_gone: bool,
+}
+
+type Shared<T> = Arc<Mutex<State<T>>>;
+
+/// Sends values; clone it for more producers.
+pub struct Sender<T> {
+    shared: Shared<T>,
+}
+
+/// Receives values in order.
+pub struct Receiver<T> {
+    shared: Shared<T>,
+}
+
+/// The receiver is gone; the value comes back.
+#[derive(Debug, PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+impl<T> std::fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the receiver was dropped")
+    }
+}
+
+impl<T: std::fmt::Debug> std::error::Error for SendError<T> {}
+
+/// Why `try_send` failed.
+#[derive(Debug, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// The channel is at capacity.
+    Full(T),
+    /// The receiver is gone.
+    Closed(T),
+}
+
+/// A channel holding at most `capacity` values (at least 1).
+///
+/// # Examples
+/// ```
+/// runtime::Runtime::new()?.block_on(async {
+///     let (tx, mut rx) = runtime::sync::mpsc::channel(2);
+///     runtime::spawn(async move {
+///         for i in 0..5 {
+///             tx.send(i).await.unwrap();
+///         }
+///     });
+///     let mut got = Vec::new();
+///     while let Some(v) = rx.recv().await {
+///         got.push(v);
+///     }
+///     assert_eq!(got, [0, 1, 2, 3, 4]);
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
+    let capacity = capacity.max(1);
+    let shared = Arc::new(Mutex::new(State {
+        queue: VecDeque::with_capacity(capacity),
+        capacity,
+        rx_waker: None,
+        tx_wakers: VecDeque::new(),
+        senders: 1,
+        receiver_gone: false,
+    }));
+    (
+        Sender {
+            shared: shared.clone(),
+        },
+        Receiver { shared },
+    )
+}
+
+fn lock<T>(shared: &Shared<T>) -> std::sync::MutexGuard<'_, State<T>> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl<T> Sender<T> {
+    /// Sends `value`, waiting while the channel is full.
+    ///
+    /// # Errors
+    /// [`SendError`] with the value if the receiver is gone.
+    pub async fn send(&self, value: T) -> Result<(), SendError<T>> {
+        let mut value = Some(value);
+        poll_fn(|cx| self.poll_send(cx, &mut value)).await
+    }
+
+    fn poll_send(
+        &self,
+        cx: &mut Context<'_>,
+        value: &mut Option<T>,
+    ) -> Poll<Result<(), SendError<T>>> {
+        let mut s = lock(&self.shared);
+        let v = value.take().expect("polled after completion");
+        if s.receiver_gone {
+            return Poll::Ready(Err(SendError(v)));
+        }
+        if s.queue.len() < s.capacity {
+            s.queue.push_back(v);
+            let w = s.rx_waker.take();
+            drop(s);
+            if let Some(w) = w {
+                w.wake();
+            }
+            return Poll::Ready(Ok(()));
+        }
+        *value = Some(v);
+        if !s.tx_wakers.iter().any(|w| w.will_wake(cx.waker())) {
+            s.tx_wakers.push_back(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Sends without waiting.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] at capacity, [`TrySendError::Closed`] without a receiver.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        let mut s = lock(&self.shared);
+        if s.receiver_gone {
+            return Err(TrySendError::Closed(value));
+        }
+        if s.queue.len() >= s.capacity {
+            return Err(TrySendError::Full(value));
+        }
+        s.queue.push_back(value);
+        let w = s.rx_waker.take();
+        drop(s);
+        if let Some(w) = w {
+            w.wake();
+        }
+        Ok(())
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        lock(&self.shared).senders += 1;
+        Sender {
+            shared: self.shared.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let mut s = lock(&self.shared);
+        s.senders -= 1;
+        let w = if s.senders == 0 {
+            s.rx_waker.take()
+        } else {
+            None
+        };
+        drop(s);
+        if let Some(w) = w {
+            w.wake();
+        }
+    }
+}
+
+impl<T> Receiver<T> {
+    /// The next value; `None` once every sender is gone and the queue is empty.
+    pub async fn recv(&mut self) -> Option<T> {
+        poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// Polls for the next value.
+    pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
+        let mut s = lock(&self.shared);
+        if let Some(v) = s.queue.pop_front() {
+            let w = s.tx_wakers.pop_front();
+            drop(s);
+            if let Some(w) = w {
+                w.wake();
+            }
+            return Poll::Ready(Some(v));
+        }
+        if s.senders == 0 {
+            return Poll::Ready(None);
+        }
+        match &s.rx_waker {
+            Some(w) if w.will_wake(cx.waker()) => {}
+            _ => s.rx_waker = Some(cx.waker().clone()),
+        }
+        Poll::Pending
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let mut s = lock(&self.shared);
+        s.receiver_gone = true;
+        let wakers = std::mem::take(&mut s.tx_wakers);
+        drop(s);
+        wakers.into_iter().for_each(Waker::wake);
+    }
+}

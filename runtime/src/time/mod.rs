@@ -1,0 +1,217 @@
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval`].
+//!
+//! Each core keeps its timers in a hierarchical wheel ([`wheel`]); no SQE per timer. The
+//! core's wait in `io_uring_enter` is bounded by the nearest deadline (`IORING_ENTER_EXT_ARG`),
+//! so an idle core wakes for its timers without polling. Timers have millisecond resolution
+//! and never fire before their deadline.
+
+pub(crate) mod wheel;
+
+use std::future::Future;
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use crate::executor::context;
+use wheel::TimerKey;
+
+/// Completes at `deadline` (see [`sleep`]).
+#[must_use = "a Sleep does nothing until awaited"]
+#[derive(Debug)]
+pub struct Sleep {
+    deadline: Instant,
+    key: Option<TimerKey>,
+}
+
+/// Completes after `duration`.
+///
+/// # Panics
+/// When polled outside a runtime.
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, Instant};
+/// runtime::Runtime::new()?.block_on(async {
+///     let start = Instant::now();
+///     runtime::time::sleep(Duration::from_millis(5)).await;
+///     assert!(start.elapsed() >= Duration::from_millis(5));
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn sleep(duration: Duration) -> Sleep {
+    sleep_until(Instant::now() + duration)
+}
+
+/// Completes at `deadline`.
+pub fn sleep_until(deadline: Instant) -> Sleep {
+    Sleep {
+        deadline,
+        key: None,
+    }
+}
+
+impl Sleep {
+    /// The deadline.
+    pub fn deadline(&self) -> Instant {
+        self.deadline
+    }
+
+    /// Moves the deadline (the timer is re-registered at the next poll).
+    pub fn reset(&mut self, deadline: Instant) {
+        self.cancel();
+        self.deadline = deadline;
+    }
+
+    fn cancel(&mut self) {
+        if let Some(key) = self.key.take()
+            && let Ok(core) = context::current()
+        {
+            core.timers.borrow_mut().remove(key);
+        }
+    }
+}
+
+impl Future for Sleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        if Instant::now() >= self.deadline {
+            self.cancel();
+            return Poll::Ready(());
+        }
+        let core = match context::current() {
+            Ok(core) => core,
+            Err(e) => panic!("runtime::time::sleep: {e}"),
+        };
+        let mut timers = core.timers.borrow_mut();
+        match self.key {
+            Some(key) if timers.is_fired(key) => {
+                timers.remove(key);
+                drop(timers);
+                self.key = None;
+                Poll::Ready(())
+            }
+            Some(key) => {
+                timers.set_waker(key, cx.waker());
+                Poll::Pending
+            }
+            None => {
+                let key = timers.insert(self.deadline, cx.waker().clone());
+                drop(timers);
+                self.key = Some(key);
+                Poll::Pending
+            }
+        }
+    }
+}
+
+impl Drop for Sleep {
+    fn drop(&mut self) {
+        self.cancel();
+    }
+}
+
+/// The error of [`timeout`] when the deadline passed first.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Elapsed(());
+
+impl std::fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("deadline elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for io::Error {
+    fn from(e: Elapsed) -> Self {
+        io::Error::new(io::ErrorKind::TimedOut, e)
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The future of [`timeout`].
+    #[must_use = "a Timeout does nothing until awaited"]
+    pub struct Timeout<F> {
+        #[pin]
+        future: F,
+        sleep: Sleep,
+    }
+}
+
+/// Runs `future` for at most `duration`; on expiry it is dropped (which cancels its ops,
+/// per the op cancel contract) and `Err(Elapsed)` is returned.
+///
+/// # Examples
+/// ```
+/// use std::time::Duration;
+/// runtime::Runtime::new()?.block_on(async {
+///     let r = runtime::time::timeout(Duration::from_millis(1), std::future::pending::<()>()).await;
+///     assert!(r.is_err());
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn timeout<F: Future>(duration: Duration, future: F) -> Timeout<F> {
+    Timeout {
+        future,
+        sleep: sleep(duration),
+    }
+}
+
+impl<F: Future> Future for Timeout<F> {
+    type Output = Result<F::Output, Elapsed>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        if let Poll::Ready(v) = this.future.poll(cx) {
+            return Poll::Ready(Ok(v));
+        }
+        Pin::new(this.sleep).poll(cx).map(|()| Err(Elapsed(())))
+    }
+}
+
+/// Ticks every `period`, first after one period; late ticks are not bunched up (the next
+/// one is a period after the late one).
+#[derive(Debug)]
+pub struct Interval {
+    period: Duration,
+    sleep: Sleep,
+}
+
+/// An [`Interval`] ticking every `period`.
+///
+/// # Panics
+/// If `period` is zero.
+pub fn interval(period: Duration) -> Interval {
+    assert!(!period.is_zero(), "interval period must be non-zero");
+    Interval {
+        period,
+        sleep: sleep(period),
+    }
+}
+
+impl Interval {
+    /// Waits for the next tick; returns its deadline.
+    pub async fn tick(&mut self) -> Instant {
+        std::future::poll_fn(|cx| self.poll_tick(cx)).await
+    }
+
+    /// Polls for the next tick.
+    pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
+        let deadline = self.sleep.deadline();
+        match Pin::new(&mut self.sleep).poll(cx) {
+            Poll::Ready(()) => {
+                let now = Instant::now();
+                let next = if deadline + self.period > now {
+                    deadline + self.period
+                } else {
+                    now + self.period
+                };
+                self.sleep.reset(next);
+                Poll::Ready(deadline)
+            }
+            Poll::Pending => Poll::Pending,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+#[runtime::main(cores = "4")]
+async fn main() {}

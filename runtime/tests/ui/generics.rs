@@ -1,0 +1,6 @@
+#[runtime::test]
+async fn generic_test<T: Default>() {
+    let _ = T::default();
+}
+
+fn main() {}

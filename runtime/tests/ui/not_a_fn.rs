@@ -1,0 +1,6 @@
+#[runtime::main]
+struct Server;
+
+fn main() {
+    let _ = Server;
+}

@@ -1,0 +1,2 @@
+#[runtime::main(cores = 0)]
+async fn main() {}
