@@ -1,3 +1,26 @@
-//! TCP, UDP and Unix sockets on the runtime's op API: one op per file under `op/`, user types
-//! (`TcpListener`, `TcpStream`, `UdpSocket`, `UnixStream`, …) built on them. Not written yet:
-//! this crate is the place for them.
+//! TCP, UDP and Unix sockets on the io_uring runtime.
+//!
+//! Every I/O method is an io_uring op (one per file under `op/`): it takes an owned buffer
+//! and gives it back with the result, because the kernel may write into the buffer until the
+//! completion arrives. Dropping a future cancels its op; the buffer is freed only after the
+//! kernel is done with it. Sockets close on drop without blocking the core.
+//!
+//! - TCP: [`TcpListener`] (`accept`, multishot [`Incoming`]), [`TcpStream`] (read/write,
+//!   `read_exact`/`write_all`, `writev`, zero-copy `send_zc`, `recv_stream` on the core's
+//!   provided buffers, `shutdown`, `into_split`), [`TcpSocket`] for options.
+//! - UDP: [`UdpSocket`]. Unix: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
+//! - Names (`"localhost:8080"`) resolve on the blocking pool ([`ToAddrs`]).
+
+mod fd;
+mod op;
+mod resolve;
+mod stream;
+mod tcp;
+mod udp;
+mod unix;
+
+pub use resolve::ToAddrs;
+pub use stream::RecvStream;
+pub use tcp::{Incoming, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpSocket, TcpStream};
+pub use udp::UdpSocket;
+pub use unix::{UnixDatagram, UnixListener, UnixStream};

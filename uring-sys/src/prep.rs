@@ -62,8 +62,9 @@ prep! {
     prep_writev_fixed(fd: RawFd, iovecs: *const iovec, nr: u32, offset: u64, buf_index: u16) => IORING_OP_WRITEV_FIXED on fd,
         { set_addr(iovecs as u64), set_len(nr), set_off(offset), set_buf_index(buf_index) };
     /// Like `read(2)` repeated: multishot read into buffers of group `group`. Since 6.7.
+    /// (The kernel wants `IOSQE_BUFFER_SELECT`, else EINVAL.)
     prep_read_multishot(fd: RawFd, len: u32, offset: u64, group: u16) => IORING_OP_READ_MULTISHOT on fd,
-        { set_len(len), set_off(offset), set_buf_group(group) };
+        { set_len(len), set_off(offset), set_buf_group(group), set_sqe_flags(abi::IOSQE_BUFFER_SELECT) };
 
     /// Like `fsync(2)`; `IORING_FSYNC_DATASYNC` makes it `fdatasync`. Since 5.1.
     prep_fsync(fd: RawFd, flags: u32) => IORING_OP_FSYNC on fd, { set_op_flags(flags) };
@@ -115,8 +116,9 @@ prep! {
     prep_linkat(old_dirfd: RawFd, old_path: *const c_char, new_dirfd: RawFd, new_path: *const c_char, flags: i32) => IORING_OP_LINKAT on old_dirfd,
         { set_addr(old_path as u64), set_len(new_dirfd as u32), set_addr2(new_path as u64), set_op_flags(flags as u32) };
     /// Installs fixed file `slot` as a regular fd (`IORING_FIXED_FD_NO_CLOEXEC`). Since 6.8.
+    /// (The kernel wants `IOSQE_FIXED_FILE`, else EBADF.)
     prep_fixed_fd_install(slot: RawFd, flags: u32) => IORING_OP_FIXED_FD_INSTALL on slot,
-        { set_op_flags(flags) };
+        { set_op_flags(flags), set_sqe_flags(abi::IOSQE_FIXED_FILE) };
     /// Updates fixed files from `offset` with `nr` fds (`IORING_FILE_INDEX_ALLOC` picks). Since 5.6.
     prep_files_update(fds: *const RawFd, nr: u32, offset: i32) => IORING_OP_FILES_UPDATE on -1,
         { set_addr(fds as u64), set_len(nr), set_off(offset as u64) };

@@ -360,3 +360,17 @@ impl<T: MultishotOperation> Drop for Multishot<T> {
 pub unsafe fn submit_detached(sqe: Sqe) -> io::Result<()> {
     context::with_driver(|d| d.submit_detached(sqe)).and_then(|r| r)
 }
+
+/// Closes `fd` without blocking the core: an `IORING_OP_CLOSE` pushed on this core's ring
+/// (submitted with the next loop turn; its result is not awaited), or `close(2)` right away
+/// outside a runtime. Use [`Op`] with `prep_close` instead to learn the close's result.
+pub fn close_in_background(fd: std::os::fd::OwnedFd) {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let raw = fd.into_raw_fd();
+    // SAFETY: a CLOSE SQE points to no memory, and we own `raw` (taken from the OwnedFd):
+    // nobody else closes or uses it after this.
+    if unsafe { submit_detached(uring_sys::prep::prep_close(raw)) }.is_err() {
+        // SAFETY: the push failed, so the fd is still ours; the OwnedFd closes it on drop.
+        drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) });
+    }
+}

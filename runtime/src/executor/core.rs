@@ -141,22 +141,25 @@ impl Core {
         self.counters
             .tasks_polled
             .set(self.counters.tasks_polled.get() + 1);
-        let remove = self.entry_mut(id, |e| {
+        let after = self.entry_mut(id, |e| {
             if e.abort_requested && !done {
                 task.as_mut().abort();
                 done = true;
             }
             e.finished = done;
             e.task = Some(task);
-            if done {
-                if let Some(w) = e.join_waker.take() {
-                    w.wake();
-                }
-            }
-            done && e.detached
+            let joiner = if done { e.join_waker.take() } else { None };
+            (done && e.detached, joiner)
         });
-        if remove == Some(true) {
-            self.remove_task(id);
+        if let Some((remove, joiner)) = after {
+            // Wake the joiner only now: `schedule` cannot mark it scheduled while the slab
+            // is borrowed, and `run_one` skips an entry not marked (a lost wake-up).
+            if let Some(w) = joiner {
+                w.wake();
+            }
+            if remove {
+                self.remove_task(id);
+            }
         }
         true
     }
@@ -184,16 +187,19 @@ impl Core {
         if let Some(Some(mut task)) = task {
             // Drop the future outside the slab borrow: its destructor may touch the core.
             task.as_mut().abort();
-            let detached = self.entry_mut(id, |e| {
+            let after = self.entry_mut(id, |e| {
                 e.task = Some(task);
                 e.finished = true;
-                if let Some(w) = e.join_waker.take() {
+                (e.detached, e.join_waker.take())
+            });
+            if let Some((detached, joiner)) = after {
+                // Woken outside the slab borrow, as in `run_one`.
+                if let Some(w) = joiner {
                     w.wake();
                 }
-                e.detached
-            });
-            if detached == Some(true) {
-                self.remove_task(id);
+                if detached {
+                    self.remove_task(id);
+                }
             }
         }
     }

@@ -1,0 +1,59 @@
+//! `IORING_OP_RECV` with `IORING_RECV_MULTISHOT` on the core's provided-buffer pool: one SQE,
+//! a CQE per arrival, each naming the buffer the kernel filled.
+
+use std::io;
+
+use runtime::buf::{BufPool, ProvidedBuf};
+use runtime::op::{Completion, MultishotOperation};
+use uring_sys::{Sqe, prep};
+
+use crate::fd::SharedFd;
+
+/// Receives into buffers of `pool` until the peer closes, an error, or ENOBUFS (the pool ran
+/// dry: the stream re-arms once buffers come back).
+pub(crate) struct RecvMulti {
+    pub(crate) fd: SharedFd,
+    pub(crate) pool: BufPool,
+}
+
+// SAFETY: the SQE names `fd` (kept open by this op) and buffer group `pool.group()`, whose
+// memory this op keeps alive by holding `pool` until its final CQE; it points to no other
+// memory.
+unsafe impl MultishotOperation for RecvMulti {
+    /// A filled buffer, or `None` at end of stream (the peer closed its side).
+    type Item = io::Result<Option<ProvidedBuf>>;
+
+    fn sqe(&mut self) -> Sqe {
+        prep::prep_recv_multishot(self.fd.raw(), self.pool.group(), 0)
+    }
+
+    fn next(&mut self, result: io::Result<u32>, cqe: Completion) -> Self::Item {
+        let bid = buffer_id(cqe);
+        match (result, bid) {
+            (Ok(0), Some(bid)) => {
+                self.pool.recycle(bid);
+                Ok(None)
+            }
+            (Ok(n), Some(bid)) => Ok(Some(self.pool.take(bid, n as usize))),
+            // End of stream: no buffer was used.
+            (Ok(_), None) => Ok(None),
+            (Err(e), bid) => {
+                if let Some(bid) = bid {
+                    self.pool.recycle(bid);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    fn on_abandoned_cqe(&mut self, cqe: Completion) {
+        if let Some(bid) = buffer_id(cqe) {
+            self.pool.recycle(bid);
+        }
+    }
+}
+
+fn buffer_id(cqe: Completion) -> Option<u16> {
+    (cqe.flags & uring_sys::abi::IORING_CQE_F_BUFFER != 0)
+        .then_some((cqe.flags >> uring_sys::abi::IORING_CQE_BUFFER_SHIFT) as u16)
+}

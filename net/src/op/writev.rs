@@ -1,0 +1,49 @@
+//! `IORING_OP_WRITEV` from owned buffers.
+
+use std::io;
+
+use runtime::buf::{BufResult, IoBuf};
+use runtime::op::{Completion, Operation};
+use uring_sys::{Sqe, prep};
+
+use crate::fd::SharedFd;
+
+/// Writes the initialized bytes of every buffer, in order.
+pub(crate) struct Writev<B> {
+    pub(crate) fd: SharedFd,
+    pub(crate) bufs: Vec<B>,
+    pub(crate) iovecs: Vec<libc::iovec>,
+}
+
+impl<B: IoBuf> Writev<B> {
+    pub(crate) fn new(fd: SharedFd, bufs: Vec<B>) -> Self {
+        let iovecs = bufs
+            .iter()
+            .map(|b| libc::iovec {
+                iov_base: b.stable_ptr() as *mut libc::c_void,
+                iov_len: b.bytes_init(),
+            })
+            .collect();
+        Writev { fd, bufs, iovecs }
+    }
+}
+
+// SAFETY: the SQE points to `iovecs` (a Vec's heap block, never resized after `new`), whose
+// entries point into `bufs`' stable memory (IoBuf); all are owned by this op until it is
+// dropped after the CQE. `fd` is kept open by this op.
+unsafe impl<B: IoBuf> Operation for Writev<B> {
+    type Output = BufResult<usize, Vec<B>>;
+
+    fn sqe(&mut self) -> Sqe {
+        prep::prep_writev(
+            self.fd.raw(),
+            self.iovecs.as_ptr(),
+            self.iovecs.len() as u32,
+            u64::MAX,
+        )
+    }
+
+    fn complete(self, result: io::Result<u32>, _: Completion) -> Self::Output {
+        (result.map(|n| n as usize), self.bufs)
+    }
+}

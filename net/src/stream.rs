@@ -1,0 +1,198 @@
+//! I/O shared by every connected stream socket (TCP and Unix): owned-buffer reads and writes,
+//! a multishot receive stream on provided buffers, zero-copy send and shutdown.
+
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use futures_core::Stream;
+use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut, ProvidedBuf};
+use runtime::op::{Multishot, Op};
+
+use crate::fd::SharedFd;
+use crate::op::{
+    recv::Recv, recv_multi::RecvMulti, send::Send, send_zc::SendZc, shutdown::Shutdown,
+    writev::Writev,
+};
+
+/// The I/O half of a connected stream socket. Cloning shares the fd (for split halves).
+#[derive(Clone, Debug)]
+pub(crate) struct StreamIo {
+    pub(crate) fd: SharedFd,
+}
+
+impl StreamIo {
+    pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(Recv {
+            fd: self.fd.clone(),
+            buf,
+        })
+        .await
+    }
+
+    pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(Send {
+            fd: self.fd.clone(),
+            buf,
+        })
+        .await
+    }
+
+    pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        Op::new(Writev::new(self.fd.clone(), bufs)).await
+    }
+
+    pub(crate) async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(SendZc {
+            fd: self.fd.clone(),
+            buf,
+        })
+        .await
+    }
+
+    /// Reads until `buf` is full (its capacity).
+    pub(crate) async fn read_exact(&self, mut buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
+        let want = buf.capacity();
+        buf.clear();
+        while buf.len() < want {
+            let filled = buf.len();
+            let (res, slice) = self
+                .read(runtime::buf::IoBuf::slice(buf, filled..want))
+                .await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::UnexpectedEof,
+                            "peer closed before the buffer was filled",
+                        )),
+                        buf,
+                    );
+                }
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Writes all initialized bytes of `buf`, resuming after short writes.
+    pub(crate) async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        let mut written = 0;
+        let mut buf = buf;
+        while written < total {
+            let (res, slice) = self.write(buf.slice(written..total)).await;
+            buf = slice.into_inner();
+            match res {
+                Ok(0) => {
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "the socket accepted no bytes",
+                        )),
+                        buf,
+                    );
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    pub(crate) async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        let how = match how {
+            std::net::Shutdown::Read => libc::SHUT_RD,
+            std::net::Shutdown::Write => libc::SHUT_WR,
+            std::net::Shutdown::Both => libc::SHUT_RDWR,
+        };
+        Op::new(Shutdown {
+            fd: self.fd.clone(),
+            how,
+        })
+        .await
+    }
+
+    pub(crate) fn recv_stream(&self, pool: &BufPool) -> RecvStream {
+        RecvStream {
+            fd: self.fd.clone(),
+            pool: pool.clone(),
+            op: None,
+            ended: false,
+        }
+    }
+}
+
+/// Received data as a stream of buffers lent from the core's [`BufPool`] (multishot recv):
+/// a buffer goes back to the pool when dropped, and no buffer is held while the peer is
+/// idle. Ends (`None`) when the peer closes; re-arms itself when the kernel ends the
+/// multishot (for instance when the pool ran dry: ENOBUFS is not an error here).
+pub struct RecvStream {
+    fd: SharedFd,
+    pool: BufPool,
+    op: Option<Multishot<RecvMulti>>,
+    ended: bool,
+}
+
+impl std::fmt::Debug for RecvStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RecvStream")
+            .field("fd", &self.fd)
+            .field("ended", &self.ended)
+            .finish()
+    }
+}
+
+impl RecvStream {
+    /// The next buffer of data; `None` at end of stream.
+    pub async fn next(&mut self) -> Option<io::Result<ProvidedBuf>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Stream for RecvStream {
+    type Item = io::Result<ProvidedBuf>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if this.ended {
+                return Poll::Ready(None);
+            }
+            let op = this.op.get_or_insert_with(|| {
+                Multishot::new(RecvMulti {
+                    fd: this.fd.clone(),
+                    pool: this.pool.clone(),
+                })
+            });
+            match op.poll_next_item(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Ok(Some(buf)))) => return Poll::Ready(Some(Ok(buf))),
+                Poll::Ready(Some(Ok(None))) => {
+                    this.ended = true;
+                    this.op = None;
+                    return Poll::Ready(None);
+                }
+                Poll::Ready(Some(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
+                    // The pool is empty; the kernel ended the multishot. Re-arm: buffers come
+                    // back as the caller drops them. Yield first so they can.
+                    this.op = None;
+                    cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    if op.is_ended() {
+                        this.op = None;
+                    }
+                    return Poll::Ready(Some(Err(e)));
+                }
+                // The kernel ended the multishot without error (e.g. CQ pressure): re-arm.
+                Poll::Ready(None) => this.op = None,
+            }
+        }
+    }
+}

@@ -1,0 +1,578 @@
+//! TCP: [`TcpListener`], [`TcpStream`] and its split halves, and [`TcpSocket`] for options
+//! before bind or connect.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use futures_core::Stream;
+use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut};
+use runtime::op::{Multishot, Op};
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+
+use crate::fd::SharedFd;
+use crate::op::{accept::Accept, accept_multi::AcceptMulti, connect::Connect};
+use crate::resolve::{ToAddrs, each_addr};
+use crate::stream::{RecvStream, StreamIo};
+
+/// A TCP socket being set up: options first, then [`TcpSocket::bind`] +
+/// [`TcpSocket::listen`], or [`TcpSocket::connect`].
+#[derive(Debug)]
+pub struct TcpSocket {
+    socket: Socket,
+}
+
+impl TcpSocket {
+    /// A new IPv4 socket.
+    ///
+    /// # Errors
+    /// `socket(2)`'s errno (EMFILE when out of fds).
+    pub fn new_v4() -> io::Result<TcpSocket> {
+        Self::new(Domain::IPV4)
+    }
+
+    /// A new IPv6 socket.
+    ///
+    /// # Errors
+    /// `socket(2)`'s errno.
+    pub fn new_v6() -> io::Result<TcpSocket> {
+        Self::new(Domain::IPV6)
+    }
+
+    fn new(domain: Domain) -> io::Result<TcpSocket> {
+        Ok(TcpSocket {
+            socket: Socket::new(domain, Type::STREAM.cloexec(), Some(Protocol::TCP))?,
+        })
+    }
+
+    fn for_addr(addr: SocketAddr) -> io::Result<TcpSocket> {
+        Self::new(Domain::for_address(addr))
+    }
+
+    /// `SO_REUSEADDR`: rebind a port in TIME_WAIT.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_reuseaddr(&self, on: bool) -> io::Result<()> {
+        self.socket.set_reuse_address(on)
+    }
+
+    /// `SO_REUSEPORT`: several sockets (one per core) bind the same port and the kernel
+    /// spreads connections among them.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_reuseport(&self, on: bool) -> io::Result<()> {
+        self.socket.set_reuse_port(on)
+    }
+
+    /// `TCP_NODELAY`.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.socket.set_nodelay(on)
+    }
+
+    /// `SO_RCVBUF`.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.socket.set_recv_buffer_size(size)
+    }
+
+    /// `SO_SNDBUF`.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.socket.set_send_buffer_size(size)
+    }
+
+    /// Binds to `addr`.
+    ///
+    /// # Errors
+    /// EADDRINUSE (the message says which address), EACCES for a privileged port, ….
+    pub fn bind(&self, addr: SocketAddr) -> io::Result<()> {
+        self.socket.bind(&addr.into()).map_err(|e| {
+            if e.kind() == io::ErrorKind::AddrInUse {
+                io::Error::new(e.kind(), format!("address {addr} is already in use (os error {}): pick another port, or set SO_REUSEPORT on every socket sharing it", libc::EADDRINUSE))
+            } else {
+                e
+            }
+        })
+    }
+
+    /// Starts listening with a queue of `backlog` pending connections.
+    ///
+    /// # Errors
+    /// `listen(2)`'s errno.
+    pub fn listen(self, backlog: u32) -> io::Result<TcpListener> {
+        self.socket.listen(backlog.min(i32::MAX as u32) as i32)?;
+        TcpListener::from_socket(self.socket)
+    }
+
+    /// Connects to `addr`.
+    ///
+    /// # Errors
+    /// ECONNREFUSED, ETIMEDOUT, ENETUNREACH, ….
+    pub async fn connect(self, addr: SocketAddr) -> io::Result<TcpStream> {
+        connect_socket(self.socket, addr, None).await
+    }
+}
+
+async fn connect_socket(
+    socket: Socket,
+    addr: SocketAddr,
+    timeout: Option<Duration>,
+) -> io::Result<TcpStream> {
+    let fd = SharedFd::new(OwnedFd::from(socket));
+    let mut op = Op::new(Connect {
+        fd: fd.clone(),
+        addr: Box::new(SockAddr::from(addr)),
+    });
+    if let Some(t) = timeout {
+        op = op.timeout(t);
+    }
+    match op.await {
+        Ok(()) => Ok(TcpStream {
+            io: StreamIo { fd },
+        }),
+        Err(e) if timeout.is_some() && e.raw_os_error() == Some(libc::ECANCELED) => {
+            Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("connect to {addr} timed out"),
+            ))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// A listening TCP socket.
+///
+/// # Examples
+/// ```
+/// use net::{TcpListener, TcpStream};
+///
+/// runtime::Runtime::new()?.block_on(async {
+///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+///     let addr = listener.local_addr();
+///     let client = runtime::spawn(async move {
+///         let s = TcpStream::connect(addr).await?;
+///         s.write_all(b"ping".to_vec()).await.0
+///     });
+///     let (server, _) = listener.accept().await?;
+///     let (res, buf) = server.read(Vec::with_capacity(16)).await;
+///     assert_eq!(&buf[..res?], b"ping");
+///     client.await??;
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct TcpListener {
+    fd: SharedFd,
+    local: SocketAddr,
+}
+
+impl TcpListener {
+    /// Binds to the first address of `addr` that works (`SO_REUSEADDR` on, backlog 1024).
+    ///
+    /// # Errors
+    /// The last address's error (EADDRINUSE says which address).
+    pub async fn bind<A: ToAddrs>(addr: A) -> io::Result<TcpListener> {
+        each_addr(&addr, |a| async move {
+            let s = TcpSocket::for_addr(a)?;
+            s.set_reuseaddr(true)?;
+            s.bind(a)?;
+            s.listen(1024)
+        })
+        .await
+    }
+
+    fn from_socket(socket: Socket) -> io::Result<TcpListener> {
+        let local = socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("not an IP socket"))?;
+        Ok(TcpListener {
+            fd: SharedFd::new(OwnedFd::from(socket)),
+            local,
+        })
+    }
+
+    /// Wraps a listening std socket.
+    ///
+    /// # Errors
+    /// If its local address cannot be read.
+    pub fn from_std(listener: std::net::TcpListener) -> io::Result<TcpListener> {
+        Self::from_socket(Socket::from(listener))
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local
+    }
+
+    /// Accepts one connection.
+    ///
+    /// # Errors
+    /// EMFILE/ENFILE when out of fds (the listener stays usable), ECONNABORTED, ….
+    pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let fd = Op::new(Accept {
+            listener: self.fd.clone(),
+        })
+        .await?;
+        let stream = TcpStream {
+            io: StreamIo {
+                fd: SharedFd::new(fd),
+            },
+        };
+        let peer = stream.peer_addr()?;
+        Ok((stream, peer))
+    }
+
+    /// The stream of incoming connections, on one multishot accept (re-armed whenever the
+    /// kernel ends it). Errors are yielded and the stream goes on; after EMFILE/ENFILE it
+    /// waits before accepting again (1 ms, doubling to 100 ms) instead of spinning.
+    pub fn incoming(&self) -> Incoming {
+        Incoming {
+            listener: self.fd.clone(),
+            op: None,
+            backoff: None,
+            delay: Duration::ZERO,
+        }
+    }
+}
+
+impl AsRawFd for TcpListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+/// Incoming connections of a [`TcpListener`]; see [`TcpListener::incoming`].
+pub struct Incoming {
+    listener: SharedFd,
+    op: Option<Multishot<AcceptMulti>>,
+    backoff: Option<runtime::time::Sleep>,
+    delay: Duration,
+}
+
+impl std::fmt::Debug for Incoming {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Incoming")
+            .field("listener", &self.listener)
+            .finish()
+    }
+}
+
+impl Incoming {
+    /// The next connection (never `None`).
+    pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
+    }
+}
+
+impl Stream for Incoming {
+    type Item = io::Result<TcpStream>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = &mut *self;
+        loop {
+            if let Some(sleep) = &mut this.backoff {
+                if Pin::new(sleep).poll(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.backoff = None;
+            }
+            let listener = &this.listener;
+            let op = this.op.get_or_insert_with(|| {
+                Multishot::new(AcceptMulti {
+                    listener: listener.clone(),
+                })
+            });
+            match op.poll_next_item(cx) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(None) => this.op = None,
+                Poll::Ready(Some(Ok(fd))) => {
+                    this.delay = Duration::ZERO;
+                    return Poll::Ready(Some(Ok(TcpStream {
+                        io: StreamIo {
+                            fd: SharedFd::new(fd),
+                        },
+                    })));
+                }
+                Poll::Ready(Some(Err(e))) => {
+                    if matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOMEM | libc::ENOBUFS)
+                    ) {
+                        this.delay = (this.delay * 2)
+                            .clamp(Duration::from_millis(1), Duration::from_millis(100));
+                        this.backoff = Some(runtime::time::sleep(this.delay));
+                        tracing::debug!(error = %e, delay = ?this.delay, "accept out of resources; backing off");
+                    }
+                    if op.is_ended() {
+                        this.op = None;
+                    }
+                    return Poll::Ready(Some(Err(e)));
+                }
+            }
+        }
+    }
+}
+
+/// A connected TCP stream. Reads and writes take owned buffers and give them back with the
+/// result ([`BufResult`]). Dropping it closes the socket without blocking the core.
+#[derive(Debug)]
+pub struct TcpStream {
+    io: StreamIo,
+}
+
+impl TcpStream {
+    /// Connects to the first address of `addr` that accepts (names are resolved on the
+    /// blocking pool; every resolved address is tried in turn).
+    ///
+    /// # Errors
+    /// The last address's error: ECONNREFUSED, ENETUNREACH, ….
+    pub async fn connect<A: ToAddrs>(addr: A) -> io::Result<TcpStream> {
+        each_addr(&addr, |a| async move {
+            connect_socket(TcpSocket::for_addr(a)?.socket, a, None).await
+        })
+        .await
+    }
+
+    /// Like [`TcpStream::connect`], giving up on each address after `timeout` (a linked
+    /// timeout on the CONNECT op).
+    ///
+    /// # Errors
+    /// `TimedOut` when no address answered in time, or the last address's error.
+    pub async fn connect_timeout<A: ToAddrs>(addr: A, timeout: Duration) -> io::Result<TcpStream> {
+        each_addr(&addr, |a| async move {
+            connect_socket(TcpSocket::for_addr(a)?.socket, a, Some(timeout)).await
+        })
+        .await
+    }
+
+    /// Wraps a connected std stream.
+    pub fn from_std(stream: std::net::TcpStream) -> TcpStream {
+        TcpStream {
+            io: StreamIo {
+                fd: SharedFd::new(OwnedFd::from(stream)),
+            },
+        }
+    }
+
+    /// Unwraps into a std stream (blocking mode as it was).
+    ///
+    /// # Errors
+    /// `WouldBlock` while an op (in this stream or a split half) still uses the socket.
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        self.io
+            .fd
+            .try_unwrap()
+            .map(std::net::TcpStream::from)
+            .map_err(|_| {
+                io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    "the socket is still in use by an op in flight",
+                )
+            })
+    }
+
+    /// Reads into `buf` (from its start, up to its capacity); `Ok(0)` at end of stream.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.io.read(buf).await
+    }
+
+    /// Reads until `buf`'s capacity is full.
+    pub async fn read_exact(&self, buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
+        self.io.read_exact(buf).await
+    }
+
+    /// Writes `buf`'s initialized bytes once (maybe fewer: see [`TcpStream::write_all`]).
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.io.write(buf).await
+    }
+
+    /// Writes all of `buf`, resuming after short writes.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        self.io.write_all(buf).await
+    }
+
+    /// Writes several buffers with one op (`writev`).
+    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.io.writev(bufs).await
+    }
+
+    /// Sends `buf` without copying (`SEND_ZC`); the buffer comes back once the kernel no
+    /// longer reads it. Worth it for large buffers (tens of KiB and up).
+    pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.io.send_zc(buf).await
+    }
+
+    /// Received data as buffers lent from `pool` (multishot recv; see [`RecvStream`]).
+    pub fn recv_stream(&self, pool: &BufPool) -> RecvStream {
+        self.io.recv_stream(pool)
+    }
+
+    /// Shuts down one or both directions (`IORING_OP_SHUTDOWN`).
+    ///
+    /// # Errors
+    /// ENOTCONN when not connected.
+    pub async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        self.io.shutdown(how).await
+    }
+
+    /// Splits into a read half and a write half, usable from two tasks of this core.
+    pub fn into_split(self) -> (OwnedReadHalf, OwnedWriteHalf) {
+        (
+            OwnedReadHalf {
+                io: self.io.clone(),
+            },
+            OwnedWriteHalf { io: self.io },
+        )
+    }
+
+    fn sock(&self) -> SockRef<'_> {
+        SockRef::from(&self.io.fd)
+    }
+
+    /// The peer's address.
+    ///
+    /// # Errors
+    /// ENOTCONN.
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.sock()
+            .peer_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("not an IP socket"))
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    /// `getsockname(2)`'s errno.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock()
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("not an IP socket"))
+    }
+
+    /// `TCP_NODELAY`.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_nodelay(&self, on: bool) -> io::Result<()> {
+        self.sock().set_nodelay(on)
+    }
+
+    /// Whether `TCP_NODELAY` is on.
+    ///
+    /// # Errors
+    /// `getsockopt(2)`'s errno.
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.sock().nodelay()
+    }
+
+    /// `SO_KEEPALIVE` with the given idle time, or off.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_keepalive(&self, idle: Option<Duration>) -> io::Result<()> {
+        match idle {
+            Some(t) => self
+                .sock()
+                .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(t)),
+            None => self.sock().set_keepalive(false),
+        }
+    }
+
+    /// `SO_LINGER`.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
+        self.sock().set_linger(linger)
+    }
+
+    /// `SO_RCVBUF`.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.sock().set_recv_buffer_size(size)
+    }
+
+    /// `SO_SNDBUF`.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
+        self.sock().set_send_buffer_size(size)
+    }
+}
+
+impl AsRawFd for TcpStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.fd.raw()
+    }
+}
+
+/// The read half of a [`TcpStream`] (see [`TcpStream::into_split`]).
+#[derive(Debug)]
+pub struct OwnedReadHalf {
+    io: StreamIo,
+}
+
+impl OwnedReadHalf {
+    /// As [`TcpStream::read`].
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.io.read(buf).await
+    }
+
+    /// As [`TcpStream::read_exact`].
+    pub async fn read_exact(&self, buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
+        self.io.read_exact(buf).await
+    }
+
+    /// As [`TcpStream::recv_stream`].
+    pub fn recv_stream(&self, pool: &BufPool) -> RecvStream {
+        self.io.recv_stream(pool)
+    }
+}
+
+/// The write half of a [`TcpStream`] (see [`TcpStream::into_split`]).
+#[derive(Debug)]
+pub struct OwnedWriteHalf {
+    io: StreamIo,
+}
+
+impl OwnedWriteHalf {
+    /// As [`TcpStream::write`].
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.io.write(buf).await
+    }
+
+    /// As [`TcpStream::write_all`].
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        self.io.write_all(buf).await
+    }
+
+    /// As [`TcpStream::writev`].
+    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.io.writev(bufs).await
+    }
+
+    /// As [`TcpStream::shutdown`].
+    pub async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        self.io.shutdown(how).await
+    }
+}

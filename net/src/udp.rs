@@ -1,0 +1,188 @@
+//! UDP: [`UdpSocket`].
+
+use std::io;
+use std::net::SocketAddr;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use runtime::buf::{BufResult, IoBuf, IoBufMut};
+use runtime::op::Op;
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
+
+use crate::fd::SharedFd;
+use crate::op::{connect::Connect, recv::Recv, recv_from::RecvFrom, send::Send, send_to::SendTo};
+use crate::resolve::{ToAddrs, each_addr};
+
+/// A UDP socket. Datagram I/O takes owned buffers and gives them back with the result.
+///
+/// # Examples
+/// ```
+/// use net::UdpSocket;
+///
+/// runtime::Runtime::new()?.block_on(async {
+///     let a = UdpSocket::bind("127.0.0.1:0").await?;
+///     let b = UdpSocket::bind("127.0.0.1:0").await?;
+///     a.send_to(b"hi".to_vec(), b.local_addr()?).await.0?;
+///     let (res, buf) = b.recv_from(Vec::with_capacity(64)).await;
+///     let (n, from) = res?;
+///     assert_eq!((&buf[..n], from), (&b"hi"[..], a.local_addr()?));
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct UdpSocket {
+    fd: SharedFd,
+}
+
+impl UdpSocket {
+    /// Binds to the first address of `addr` that works.
+    ///
+    /// # Errors
+    /// The last address's error (EADDRINUSE, EACCES, …).
+    pub async fn bind<A: ToAddrs>(addr: A) -> io::Result<UdpSocket> {
+        each_addr(&addr, |a| async move {
+            let s = Socket::new(
+                Domain::for_address(a),
+                Type::DGRAM.cloexec(),
+                Some(Protocol::UDP),
+            )?;
+            s.bind(&a.into())?;
+            Ok(UdpSocket {
+                fd: SharedFd::new(OwnedFd::from(s)),
+            })
+        })
+        .await
+    }
+
+    /// Wraps a std socket.
+    pub fn from_std(socket: std::net::UdpSocket) -> UdpSocket {
+        UdpSocket {
+            fd: SharedFd::new(OwnedFd::from(socket)),
+        }
+    }
+
+    /// Sets the default destination, so [`UdpSocket::send`] and [`UdpSocket::recv`] work.
+    ///
+    /// # Errors
+    /// `connect(2)`'s errno.
+    pub async fn connect(&self, addr: SocketAddr) -> io::Result<()> {
+        Op::new(Connect {
+            fd: self.fd.clone(),
+            addr: Box::new(SockAddr::from(addr)),
+        })
+        .await
+    }
+
+    /// Sends `buf` to the connected peer.
+    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(Send {
+            fd: self.fd.clone(),
+            buf,
+        })
+        .await
+    }
+
+    /// Receives one datagram from the connected peer.
+    pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(Recv {
+            fd: self.fd.clone(),
+            buf,
+        })
+        .await
+    }
+
+    /// Sends `buf` as one datagram to `target`.
+    pub async fn send_to<B: IoBuf>(&self, buf: B, target: SocketAddr) -> BufResult<usize, B> {
+        Op::new(SendTo::new(self.fd.clone(), buf, SockAddr::from(target))).await
+    }
+
+    /// Receives one datagram and its sender's address.
+    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
+        let (res, buf) = Op::new(RecvFrom::new(self.fd.clone(), buf)).await;
+        let res = res.and_then(|(n, addr)| {
+            Ok((
+                n,
+                addr.as_socket()
+                    .ok_or_else(|| io::Error::other("datagram from a non-IP address"))?,
+            ))
+        });
+        (res, buf)
+    }
+
+    fn sock(&self) -> SockRef<'_> {
+        SockRef::from(&self.fd)
+    }
+
+    /// The bound address.
+    ///
+    /// # Errors
+    /// `getsockname(2)`'s errno.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.sock()
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("not an IP socket"))
+    }
+
+    /// `SO_BROADCAST`.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_broadcast(&self, on: bool) -> io::Result<()> {
+        self.sock().set_broadcast(on)
+    }
+
+    /// Joins an IPv4 multicast group on `interface` (0.0.0.0: the default one).
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn join_multicast_v4(
+        &self,
+        group: std::net::Ipv4Addr,
+        interface: std::net::Ipv4Addr,
+    ) -> io::Result<()> {
+        self.sock().join_multicast_v4(&group, &interface)
+    }
+
+    /// Leaves an IPv4 multicast group.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn leave_multicast_v4(
+        &self,
+        group: std::net::Ipv4Addr,
+        interface: std::net::Ipv4Addr,
+    ) -> io::Result<()> {
+        self.sock().leave_multicast_v4(&group, &interface)
+    }
+
+    /// Joins an IPv6 multicast group on interface index `interface`.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn join_multicast_v6(&self, group: std::net::Ipv6Addr, interface: u32) -> io::Result<()> {
+        self.sock().join_multicast_v6(&group, interface)
+    }
+
+    /// `IP_MULTICAST_LOOP`.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_multicast_loop_v4(&self, on: bool) -> io::Result<()> {
+        self.sock().set_multicast_loop_v4(on)
+    }
+
+    /// `IP_MULTICAST_TTL`.
+    ///
+    /// # Errors
+    /// `setsockopt(2)`'s errno.
+    pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
+        self.sock().set_multicast_ttl_v4(ttl)
+    }
+}
+
+impl AsRawFd for UdpSocket {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}

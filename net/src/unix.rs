@@ -1,0 +1,307 @@
+//! Unix domain sockets: [`UnixListener`], [`UnixStream`], [`UnixDatagram`]; paths and
+//! abstract names (a name starting with `\0`).
+
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::path::Path;
+
+use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut};
+use runtime::op::Op;
+use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+
+use crate::fd::SharedFd;
+use crate::op::{
+    accept::Accept, connect::Connect, peer_cred::PeerCred, recv::Recv, recv_from::RecvFrom,
+    send::Send, send_to::SendTo,
+};
+use crate::stream::{RecvStream, StreamIo};
+
+fn unix_addr(path: &Path) -> io::Result<SockAddr> {
+    SockAddr::unix(path)
+}
+
+/// A listening Unix stream socket.
+///
+/// # Examples
+/// ```
+/// use net::{UnixListener, UnixStream};
+///
+/// runtime::Runtime::new()?.block_on(async {
+///     let path = std::env::temp_dir().join(format!("doc-{}.sock", std::process::id()));
+///     let _ = std::fs::remove_file(&path);
+///     let listener = UnixListener::bind(&path)?;
+///     let client = UnixStream::connect(&path).await?;
+///     let server = listener.accept().await?;
+///     client.write_all(b"hello".to_vec()).await.0?;
+///     let (n, buf) = server.read(Vec::with_capacity(8)).await;
+///     assert_eq!(&buf[..n?], b"hello");
+///     std::fs::remove_file(&path)?;
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct UnixListener {
+    fd: SharedFd,
+}
+
+impl UnixListener {
+    /// Binds to `path` (or an abstract name starting with `\0`) and listens (backlog 1024).
+    ///
+    /// # Errors
+    /// EADDRINUSE when the path exists (remove a stale socket file first), EACCES, ….
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        let s = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+        s.bind(&unix_addr(path.as_ref())?)?;
+        s.listen(1024)?;
+        Ok(UnixListener {
+            fd: SharedFd::new(OwnedFd::from(s)),
+        })
+    }
+
+    /// Accepts one connection.
+    ///
+    /// # Errors
+    /// EMFILE/ENFILE when out of fds, ….
+    pub async fn accept(&self) -> io::Result<UnixStream> {
+        let fd = Op::new(Accept {
+            listener: self.fd.clone(),
+        })
+        .await?;
+        Ok(UnixStream {
+            io: StreamIo {
+                fd: SharedFd::new(fd),
+            },
+        })
+    }
+}
+
+impl AsRawFd for UnixListener {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
+
+/// A connected Unix stream socket; the same owned-buffer I/O as [`crate::TcpStream`].
+#[derive(Debug)]
+pub struct UnixStream {
+    io: StreamIo,
+}
+
+impl UnixStream {
+    /// Connects to `path` (or an abstract name starting with `\0`).
+    ///
+    /// # Errors
+    /// ENOENT (no such socket), ECONNREFUSED (nobody listens), ….
+    pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
+        let s = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+        let fd = SharedFd::new(OwnedFd::from(s));
+        Op::new(Connect {
+            fd: fd.clone(),
+            addr: Box::new(unix_addr(path.as_ref())?),
+        })
+        .await?;
+        Ok(UnixStream {
+            io: StreamIo { fd },
+        })
+    }
+
+    /// A connected pair.
+    ///
+    /// # Errors
+    /// `socketpair(2)`'s errno.
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM.cloexec(), None)?;
+        let wrap = |s: Socket| UnixStream {
+            io: StreamIo {
+                fd: SharedFd::new(OwnedFd::from(s)),
+            },
+        };
+        Ok((wrap(a), wrap(b)))
+    }
+
+    /// Wraps a std stream.
+    pub fn from_std(stream: std::os::unix::net::UnixStream) -> UnixStream {
+        UnixStream {
+            io: StreamIo {
+                fd: SharedFd::new(OwnedFd::from(stream)),
+            },
+        }
+    }
+
+    /// Reads into `buf`; `Ok(0)` at end of stream.
+    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        self.io.read(buf).await
+    }
+
+    /// Reads until `buf`'s capacity is full.
+    pub async fn read_exact(&self, buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
+        self.io.read_exact(buf).await
+    }
+
+    /// Writes `buf` once.
+    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        self.io.write(buf).await
+    }
+
+    /// Writes all of `buf`.
+    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
+        self.io.write_all(buf).await
+    }
+
+    /// Writes several buffers with one op.
+    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
+        self.io.writev(bufs).await
+    }
+
+    /// Received data as buffers lent from `pool`.
+    pub fn recv_stream(&self, pool: &BufPool) -> RecvStream {
+        self.io.recv_stream(pool)
+    }
+
+    /// Shuts down one or both directions.
+    ///
+    /// # Errors
+    /// ENOTCONN when not connected.
+    pub async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
+        self.io.shutdown(how).await
+    }
+
+    /// The peer's pid, uid and gid (`SO_PEERCRED`, read by an io_uring socket command).
+    ///
+    /// # Errors
+    /// EOPNOTSUPP/EINVAL before Linux 6.7, which has no socket getsockopt command.
+    pub async fn peer_cred(&self) -> io::Result<libc::ucred> {
+        let cred = Box::new(libc::ucred {
+            pid: 0,
+            uid: 0,
+            gid: 0,
+        });
+        Op::new(PeerCred {
+            fd: self.io.fd.clone(),
+            cred,
+        })
+        .await
+    }
+
+    /// The local address.
+    ///
+    /// # Errors
+    /// `getsockname(2)`'s errno.
+    pub fn local_addr(&self) -> io::Result<SockAddr> {
+        SockRef::from(&self.io.fd).local_addr()
+    }
+
+    /// The peer address.
+    ///
+    /// # Errors
+    /// `getpeername(2)`'s errno.
+    pub fn peer_addr(&self) -> io::Result<SockAddr> {
+        SockRef::from(&self.io.fd).peer_addr()
+    }
+}
+
+impl AsRawFd for UnixStream {
+    fn as_raw_fd(&self) -> RawFd {
+        self.io.fd.raw()
+    }
+}
+
+/// A Unix datagram socket.
+#[derive(Debug)]
+pub struct UnixDatagram {
+    fd: SharedFd,
+}
+
+impl UnixDatagram {
+    fn socket() -> io::Result<Socket> {
+        Socket::new(Domain::UNIX, Type::DGRAM.cloexec(), None)
+    }
+
+    /// Binds to `path` (or an abstract name).
+    ///
+    /// # Errors
+    /// EADDRINUSE when the path exists, ….
+    pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixDatagram> {
+        let s = Self::socket()?;
+        s.bind(&unix_addr(path.as_ref())?)?;
+        Ok(UnixDatagram {
+            fd: SharedFd::new(OwnedFd::from(s)),
+        })
+    }
+
+    /// An unbound socket (for sending, or after `connect`).
+    ///
+    /// # Errors
+    /// `socket(2)`'s errno.
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram {
+            fd: SharedFd::new(OwnedFd::from(Self::socket()?)),
+        })
+    }
+
+    /// A connected pair.
+    ///
+    /// # Errors
+    /// `socketpair(2)`'s errno.
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM.cloexec(), None)?;
+        Ok((
+            UnixDatagram {
+                fd: SharedFd::new(OwnedFd::from(a)),
+            },
+            UnixDatagram {
+                fd: SharedFd::new(OwnedFd::from(b)),
+            },
+        ))
+    }
+
+    /// Sets the default destination.
+    ///
+    /// # Errors
+    /// ENOENT, ECONNREFUSED, ….
+    pub async fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
+        Op::new(Connect {
+            fd: self.fd.clone(),
+            addr: Box::new(unix_addr(path.as_ref())?),
+        })
+        .await
+    }
+
+    /// Sends one datagram to the connected peer.
+    pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(Send {
+            fd: self.fd.clone(),
+            buf,
+        })
+        .await
+    }
+
+    /// Receives one datagram.
+    pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        Op::new(Recv {
+            fd: self.fd.clone(),
+            buf,
+        })
+        .await
+    }
+
+    /// Sends one datagram to `path`.
+    pub async fn send_to<B: IoBuf>(&self, buf: B, path: impl AsRef<Path>) -> BufResult<usize, B> {
+        match unix_addr(path.as_ref()) {
+            Ok(addr) => Op::new(SendTo::new(self.fd.clone(), buf, addr)).await,
+            Err(e) => (Err(e), buf),
+        }
+    }
+
+    /// Receives one datagram and its sender's address.
+    pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {
+        Op::new(RecvFrom::new(self.fd.clone(), buf)).await
+    }
+}
+
+impl AsRawFd for UnixDatagram {
+    fn as_raw_fd(&self) -> RawFd {
+        self.fd.raw()
+    }
+}
