@@ -238,7 +238,12 @@ impl Runtime {
                         };
                         let _enter = context::enter(core.clone());
                         let out = core.block_on(f(i));
+                        // Unreachable from now on: `spawn_on` to this core is refused, and
+                        // spawns that arrived too late are dropped, so their handles report
+                        // `JoinError::Aborted` instead of waiting forever.
+                        shared.cores.write().unwrap_or_else(|e| e.into_inner())[i] = None;
                         core.shutdown();
+                        drop(core.shared.take_remote());
                         out
                     })
                     .expect("could not start a core's thread")
@@ -258,9 +263,10 @@ impl Runtime {
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        // Tasks' futures drop on this thread with the core current (their ops abandon into
-        // the driver); then the driver drains every op before the ring is unmapped.
-        let _enter = (!context::in_runtime()).then(|| context::enter(self.core.clone()));
+        // Tasks' futures drop on this thread with this core current, even when another
+        // runtime runs here (a runtime dropped inside another one's task): their ops abandon
+        // into this core's driver, which drains every op before the ring is unmapped.
+        let _enter = context::enter(self.core.clone());
         self.core.shutdown();
         self.core.shared.unregister();
     }

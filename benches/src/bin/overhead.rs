@@ -266,6 +266,12 @@ fn tokio_timers() -> f64 {
 
 fn main() {
     let runs = parse_runs(5);
+    if std::env::args().any(|a| a == "--nop-only") {
+        // For profiling the op path alone (callgrind): one runtime NOP run.
+        let (r, e, _) = ours_nop(false);
+        println!("runtime NOP batch {BATCH}: {r:.0} ops/s, {e:.2} enters per batch");
+        return;
+    }
     println!(
         "runtime overhead, medians of {runs} runs (release); ours vs tokio current_thread in the same run\n"
     );

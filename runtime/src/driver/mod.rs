@@ -10,7 +10,7 @@ pub(crate) mod slot;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
 use slab::Slab;
@@ -202,9 +202,14 @@ impl Driver {
             .set(self.counters.sqes_submitted.get() + u64::from(n));
     }
 
-    /// Starts an op: takes a slot, stamps its `user_data` on `sqe`, pushes it (and a
-    /// LINK_TIMEOUT after it when `timeout` is set).
-    pub(crate) fn submit(&mut self, mut sqe: Sqe, timeout: Option<Duration>) -> io::Result<OpKey> {
+    /// Starts an op: takes a slot (waking `waker` on completion), stamps its `user_data` on
+    /// `sqe`, pushes it (and a LINK_TIMEOUT after it when `timeout` is set).
+    pub(crate) fn submit(
+        &mut self,
+        mut sqe: Sqe,
+        timeout: Option<Duration>,
+        waker: &Waker,
+    ) -> io::Result<OpKey> {
         let generation = self.next_generation & 0x7fff_ffff;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = self.slots.vacant_entry();
@@ -215,7 +220,11 @@ impl Driver {
         let link_timespec = timeout.map(|d| Box::new(timespec(d)));
         entry.insert(Slot {
             generation,
-            state: OpState::Submitted { waker: None },
+            // The owner does not poll the slot after submitting: a CQE reaped even before
+            // this returns (a full SQ submits and reaps) must find the waker here.
+            state: OpState::Submitted {
+                waker: Some(waker.clone()),
+            },
             link_timespec,
         });
         sqe.0.user_data = key.user_data();
@@ -406,8 +415,8 @@ impl Driver {
         n
     }
 
-    /// Shutdown: cancels everything and reaps until no slot is left, so no memory the kernel
-    /// may write to is freed before the ring goes away.
+    /// Shutdown: cancels everything and reaps until no slot awaits a CQE, so no memory the
+    /// kernel may write to is freed before the ring goes away.
     pub(crate) fn drain(&mut self) {
         let cancel_all = prep::prep_cancel(
             0,
@@ -417,7 +426,10 @@ impl Driver {
         self.draining = true;
         let _ = self.push(&cancel_all);
         let mut rounds = 0u32;
-        while !self.slots.is_empty() || self.eventfd_armed {
+        // Wait for the ops the kernel still owns. A completed op whose future lives on
+        // (held outside the runtime) keeps its slot, but no CQE will ever free it: waiting
+        // for the slab to empty would hang.
+        while self.slots.iter().any(|(_, s)| s.state.awaits_cqe()) || self.eventfd_armed {
             // Cancel stragglers one by one too (kernels before 5.19 have no CANCEL_ANY).
             if rounds % 16 == 0 && self.eventfd_armed {
                 let _ = self.push(&prep::prep_cancel(EVENTFD_READ, 0).user_data(IGNORED));
@@ -426,6 +438,7 @@ impl Driver {
                 let keys: Vec<OpKey> = self
                     .slots
                     .iter()
+                    .filter(|(_, s)| s.state.awaits_cqe())
                     .map(|(i, s)| OpKey {
                         index: i as u32,
                         generation: s.generation,

@@ -225,14 +225,10 @@ impl<T: Operation> Future for Op<T> {
                     .expect("an unsubmitted op has its operation");
                 let sqe = op.sqe().flags(this.options.sqe_flags);
                 let timeout = this.options.timeout;
-                match context::with_driver(|d| d.submit(sqe, timeout)).and_then(|r| r) {
+                match context::with_driver(|d| d.submit(sqe, timeout, cx.waker())).and_then(|r| r) {
                     Ok(key) => {
                         this.stage = Stage::InFlight(key);
-                        // Register the waker now: the CQE may come in this very turn.
-                        match context::with_driver(|d| d.poll_op(key, cx)) {
-                            Ok(Poll::Ready(c)) => Poll::Ready(this.finish(cqe_result(c), c)),
-                            _ => Poll::Pending,
-                        }
+                        Poll::Pending
                     }
                     Err(e) => Poll::Ready(this.finish(Err(e), NO_CQE)),
                 }
@@ -305,7 +301,7 @@ impl<T: MultishotOperation> Multishot<T> {
                     .as_mut()
                     .expect("an unsubmitted op has its operation");
                 let sqe = op.sqe();
-                match context::with_driver(|d| d.submit(sqe, None)).and_then(|r| r) {
+                match context::with_driver(|d| d.submit(sqe, None, cx.waker())).and_then(|r| r) {
                     Ok(key) => {
                         self.stage = Stage::InFlight(key);
                         key

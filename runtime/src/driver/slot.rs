@@ -175,6 +175,17 @@ impl OpState {
         }
     }
 
+    /// Whether the kernel may still post a CQE for this op, and so still use the memory its
+    /// SQE points to. A completed op (its final CQE in, the owner not yet back for it) is
+    /// the kernel's no more.
+    pub(crate) fn awaits_cqe(&self) -> bool {
+        match self {
+            OpState::Submitted { .. } | OpState::Abandoned(_) => true,
+            OpState::Streaming { ended, .. } => !ended,
+            OpState::Completed(_) => false,
+        }
+    }
+
     /// The owner dropped its future. Returns whether the kernel is done with the slot
     /// ([`AfterCqe::Free`]), or keeps the resources until the final CQE. CQEs that arrived
     /// but were never taken are shown to the resources first (an accepted fd nobody will use

@@ -141,11 +141,13 @@ impl Core {
         self.counters
             .tasks_polled
             .set(self.counters.tasks_polled.get() + 1);
+        if !done && self.entry_mut(id, |e| e.abort_requested) == Some(true) {
+            // It aborted itself while polled. Drop the future outside the slab borrow, as
+            // `abort_task` does: its destructor may drop join handles or spawn.
+            task.as_mut().abort();
+            done = true;
+        }
         let after = self.entry_mut(id, |e| {
-            if e.abort_requested && !done {
-                task.as_mut().abort();
-                done = true;
-            }
             e.finished = done;
             e.task = Some(task);
             let joiner = if done { e.join_waker.take() } else { None };
@@ -276,9 +278,12 @@ impl Core {
                 polled += 1;
             }
             self.drain_remote();
-            self.timers.borrow_mut().process(Instant::now());
+            let has_timers = self.timers.borrow().len() > 0;
+            if has_timers {
+                self.timers.borrow_mut().process(Instant::now());
+            }
             let idle = self.run_queue.borrow().is_empty() && !self.main_woken.get();
-            let timeout = if idle {
+            let timeout = if idle && has_timers {
                 self.timers
                     .borrow_mut()
                     .next_deadline()

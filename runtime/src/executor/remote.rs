@@ -28,6 +28,8 @@ pub(crate) struct CoreShared {
     /// Process-wide id of this core, packed into its wakers.
     pub(crate) id: u16,
     queue: Mutex<Vec<Remote>>,
+    /// Set when `queue` may be non-empty, so the core checks it without taking the lock.
+    pending: AtomicBool,
     /// True while the core is awake or already notified: senders then skip the wake-up.
     notified: AtomicBool,
     eventfd: OwnedFd,
@@ -51,6 +53,7 @@ impl CoreShared {
         let shared = Arc::new(CoreShared {
             id,
             queue: Mutex::new(Vec::new()),
+            pending: AtomicBool::new(false),
             notified: AtomicBool::new(true),
             eventfd,
             msg_ring_fd: driver.msg_ring_fd.clone(),
@@ -76,6 +79,9 @@ impl CoreShared {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(msg);
+        // After the push, so a core that sees `pending` finds the message (or took it
+        // already); before `notified`, so a core about to sleep either sees it or is woken.
+        self.pending.store(true, Ordering::SeqCst);
         if !self.notified.swap(true, Ordering::SeqCst) {
             self.wake_up();
         }
@@ -106,6 +112,9 @@ impl CoreShared {
 
     /// Takes the queued messages.
     pub(crate) fn take_remote(&self) -> Vec<Remote> {
+        if !self.pending.swap(false, Ordering::SeqCst) {
+            return Vec::new();
+        }
         let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
         if q.is_empty() {
             Vec::new()
@@ -118,10 +127,7 @@ impl CoreShared {
     /// meanwhile (then the core must not sleep).
     pub(crate) fn prepare_to_sleep(&self) -> bool {
         self.notified.store(false, Ordering::SeqCst);
-        self.queue
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
+        !self.pending.load(Ordering::SeqCst)
     }
 
     /// After the wait: senders need not wake us.

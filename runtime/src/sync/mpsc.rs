@@ -182,11 +182,13 @@ impl<T> Receiver<T> {
     pub fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Option<T>> {
         let mut s = lock(&self.shared);
         if let Some(v) = s.queue.pop_front() {
-            let w = s.tx_wakers.pop_front();
+            // Wake every waiting sender, not just the first: a send future dropped while it
+            // waited (under a timeout, say) leaves its waker here, and a wake spent on it
+            // would strand a live sender while the receiver waits. Those that find the
+            // channel full again re-register.
+            let wakers = std::mem::take(&mut s.tx_wakers);
             drop(s);
-            if let Some(w) = w {
-                w.wake();
-            }
+            wakers.into_iter().for_each(Waker::wake);
             return Poll::Ready(Some(v));
         }
         if s.senders == 0 {

@@ -21,7 +21,9 @@ use wheel::TimerKey;
 #[derive(Debug)]
 pub struct Sleep {
     deadline: Instant,
-    key: Option<TimerKey>,
+    /// The timer, and the id of the wheel (core) that holds it: a `Sleep` is `Send`, and a
+    /// key means nothing in another core's wheel.
+    key: Option<(u64, TimerKey)>,
 }
 
 /// Completes after `duration`.
@@ -64,10 +66,15 @@ impl Sleep {
     }
 
     fn cancel(&mut self) {
-        if let Some(key) = self.key.take()
+        if let Some((wheel, key)) = self.key.take()
             && let Ok(core) = context::current()
         {
-            core.timers.borrow_mut().remove(key);
+            let mut timers = core.timers.borrow_mut();
+            // On another core the timer cannot be reached: it stays in its wheel and wakes
+            // its old task once, spuriously, at the deadline.
+            if timers.id() == wheel {
+                timers.remove(key);
+            }
         }
     }
 }
@@ -85,7 +92,11 @@ impl Future for Sleep {
             Err(e) => panic!("runtime::time::sleep: {e}"),
         };
         let mut timers = core.timers.borrow_mut();
-        match self.key {
+        if self.key.is_some_and(|(wheel, _)| wheel != timers.id()) {
+            // Polled first on another core (see `cancel`): register here afresh.
+            self.key = None;
+        }
+        match self.key.map(|(_, key)| key) {
             Some(key) if timers.is_fired(key) => {
                 timers.remove(key);
                 drop(timers);
@@ -97,7 +108,10 @@ impl Future for Sleep {
                 Poll::Pending
             }
             None => {
-                let key = timers.insert(self.deadline, cx.waker().clone());
+                let key = (
+                    timers.id(),
+                    timers.insert(self.deadline, cx.waker().clone()),
+                );
                 drop(timers);
                 self.key = Some(key);
                 Poll::Pending

@@ -157,6 +157,8 @@ impl List {
 ///
 /// See the [module docs](self) for the design.
 pub(crate) struct TimerWheel {
+    /// Unique in the process: tells a [`TimerKey`] of this wheel from one of another core's.
+    id: u64,
     /// Instant of tick 0.
     origin: Instant,
     /// The wheel's current tick: every slot before it has been processed. Pending timers with
@@ -190,7 +192,9 @@ impl fmt::Debug for TimerWheel {
 impl TimerWheel {
     /// Creates an empty wheel whose tick 0 is `origin`; ticks are milliseconds after it.
     pub(crate) fn new(origin: Instant) -> Self {
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Self {
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             origin,
             elapsed: 0,
             entries: Vec::new(),
@@ -200,6 +204,11 @@ impl TimerWheel {
             len: 0,
             scratch: Vec::new(),
         }
+    }
+
+    /// This wheel's process-unique id.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
     }
 
     /// Adds a timer that wakes `waker` at the first [`process`](Self::process) with
