@@ -1,6 +1,6 @@
 //! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval`].
 //!
-//! Each core keeps its timers in a hierarchical wheel ([`wheel`]); no SQE per timer. The
+//! Each core keeps its timers in a hierarchical wheel; no SQE per timer. The
 //! core's wait in `io_uring_enter` is bounded by the nearest deadline (`IORING_ENTER_EXT_ARG`),
 //! so an idle core wakes for its timers without polling. Timers have millisecond resolution
 //! and never fire before their deadline.
