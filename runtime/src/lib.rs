@@ -56,7 +56,7 @@ pub fn op_supported(opcode: u8) -> Option<bool> {
 /// The public op API: define io_uring ops that the runtime submits, completes and cancels.
 pub mod op {
     pub use crate::driver::op::{
-        Completion, Multishot, MultishotOperation, Op, Operation, close_in_background,
-        submit_detached,
+        Completion, Linked, Multishot, MultishotOperation, Op, Operation, close_in_background,
+        link, link_hard, submit_detached,
     };
 }

@@ -29,6 +29,11 @@ pub(crate) const IGNORED: u64 = RESERVED | 1;
 const EVENTFD_READ: u64 = RESERVED | 2;
 /// Another core woke us with MSG_RING.
 pub(crate) const MSG_RING_WAKE: u64 = RESERVED | 3;
+/// With `RESERVED`: the CQE of an ASYNC_CANCEL for the op whose `user_data` fills the low
+/// bits (so a cancel that found nothing can be retried).
+const CANCEL_TAG: u64 = 1 << 62;
+/// Generations use 30 bits, so an op's `user_data` never reaches the two tag bits.
+const GENERATION_MASK: u32 = 0x3fff_ffff;
 
 /// Names one in-flight op: its slab key and the generation the slot had when the op was
 /// submitted, so a late CQE can never reach a newer op that reuses the key.
@@ -85,6 +90,8 @@ pub(crate) struct Driver {
     eventfd_armed: bool,
     /// Set by `drain`: the eventfd read is no longer re-armed.
     draining: bool,
+    /// Ops whose cancel found nothing yet (see [`Driver::cancel`]).
+    cancel_retry: Vec<OpKey>,
     /// A duplicate of the ring fd that other cores target with MSG_RING; it keeps the ring
     /// file alive as long as they can reach it.
     pub(crate) msg_ring_fd: Option<std::sync::Arc<OwnedFd>>,
@@ -125,6 +132,7 @@ impl Driver {
         );
         Ok(Driver {
             draining: false,
+            cancel_retry: Vec::new(),
             ring,
             slots: Slab::with_capacity(config.entries as usize),
             next_generation: 0,
@@ -210,7 +218,7 @@ impl Driver {
         timeout: Option<Duration>,
         waker: &Waker,
     ) -> io::Result<OpKey> {
-        let generation = self.next_generation & 0x7fff_ffff;
+        let generation = self.next_generation & GENERATION_MASK;
         self.next_generation = self.next_generation.wrapping_add(1);
         let entry = self.slots.vacant_entry();
         let key = OpKey {
@@ -275,7 +283,66 @@ impl Driver {
     /// Pushes an SQE whose CQE nobody waits for (close on drop, cancel, MSG_RING). It must
     /// point to no memory that could be freed before it completes.
     pub(crate) fn submit_detached(&mut self, sqe: Sqe) -> io::Result<()> {
-        self.push(&sqe.user_data(IGNORED))
+        let mut sqe = sqe.user_data(IGNORED);
+        if self.ring.has_feature(abi::IORING_FEAT_CQE_SKIP) {
+            // Nobody reads a successful CQE of it: let the kernel skip posting one (5.17+).
+            sqe = sqe.flags(abi::IOSQE_CQE_SKIP_SUCCESS);
+        }
+        self.push(&sqe)
+    }
+
+    /// Starts a chain of ops linked with `IOSQE_IO_LINK` (or `IOSQE_IO_HARDLINK`): pushed
+    /// together so the kernel runs them in order, each one only if the previous succeeded
+    /// (hard links: whatever it returned); the rest complete with ECANCELED. Each op gets its
+    /// own slot and CQE.
+    pub(crate) fn submit_chain<const N: usize>(
+        &mut self,
+        mut sqes: [Sqe; N],
+        hard: bool,
+        waker: &Waker,
+    ) -> io::Result<[OpKey; N]> {
+        let link = if hard {
+            abi::IOSQE_IO_HARDLINK
+        } else {
+            abi::IOSQE_IO_LINK
+        };
+        let mut keys = [OpKey {
+            index: 0,
+            generation: 0,
+        }; N];
+        for (i, sqe) in sqes.iter_mut().enumerate() {
+            let generation = self.next_generation & GENERATION_MASK;
+            self.next_generation = self.next_generation.wrapping_add(1);
+            let index = self.slots.insert(Slot {
+                generation,
+                state: OpState::Submitted {
+                    waker: Some(waker.clone()),
+                },
+                link_timespec: None,
+            });
+            keys[i] = OpKey {
+                index: index as u32,
+                generation,
+            };
+            sqe.0.user_data = keys[i].user_data();
+            if i + 1 < N {
+                sqe.0.flags |= link;
+            }
+        }
+        match self.push_all(&sqes) {
+            Ok(()) => {
+                let n = self.counters.ops_submitted.get() + N as u64;
+                self.counters.ops_submitted.set(n);
+                Ok(keys)
+            }
+            Err(e) => {
+                // Nothing reached the ring: the kernel never saw these slots.
+                for k in keys {
+                    self.slots.remove(k.index as usize);
+                }
+                Err(e)
+            }
+        }
     }
 
     fn slot_mut(&mut self, key: OpKey) -> &mut Slot {
@@ -328,9 +395,16 @@ impl Driver {
     }
 
     /// Asks the kernel to cancel an op; its CQE (or ECANCELED) still arrives and ends it.
+    ///
+    /// A cancel that finds nothing (ENOENT) while the op still awaits its CQE is retried at
+    /// the next turn: an op linked behind another is not issued yet, so not yet cancelable.
     pub(crate) fn cancel(&mut self, key: OpKey) {
-        let sqe = prep::prep_cancel(key.user_data(), 0);
-        if let Err(e) = self.submit_detached(sqe) {
+        let mut sqe = prep::prep_cancel(key.user_data(), 0)
+            .user_data(RESERVED | CANCEL_TAG | key.user_data());
+        if self.ring.has_feature(abi::IORING_FEAT_CQE_SKIP) {
+            sqe = sqe.flags(abi::IOSQE_CQE_SKIP_SUCCESS);
+        }
+        if let Err(e) = self.push(&sqe) {
             // The op keeps its slot and completes on its own; only the cancel is lost.
             tracing::debug!(error = %e, "could not push ASYNC_CANCEL");
         }
@@ -339,6 +413,11 @@ impl Driver {
     /// One loop turn's single enter: submits what futures pushed and, if `wait`, waits for
     /// at least one CQE (at most `timeout`); then reaps everything. Returns CQEs reaped.
     pub(crate) fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<usize> {
+        if !self.cancel_retry.is_empty() {
+            for key in std::mem::take(&mut self.cancel_retry) {
+                self.cancel(key);
+            }
+        }
         if wait && !self.eventfd_armed && !self.draining {
             self.arm_eventfd()?;
         }
@@ -391,6 +470,15 @@ impl Driver {
             if user_data & RESERVED != 0 {
                 if user_data == EVENTFD_READ {
                     self.eventfd_armed = false;
+                } else if user_data & CANCEL_TAG != 0 && cqe.res() == -libc::ENOENT {
+                    let key = OpKey::from_user_data(user_data & !(RESERVED | CANCEL_TAG));
+                    if self
+                        .slots
+                        .get(key.index as usize)
+                        .is_some_and(|s| s.generation == key.generation && s.state.awaits_cqe())
+                    {
+                        self.cancel_retry.push(key);
+                    }
                 }
                 continue;
             }

@@ -370,3 +370,113 @@ pub fn close_in_background(fd: std::os::fd::OwnedFd) {
         drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) });
     }
 }
+
+/// Two ops linked into one chain: the kernel starts `second` only after `first` completed
+/// successfully (with [`link_hard`]: completed at all); otherwise `second` completes with
+/// ECANCELED. Both outputs are delivered. Built by [`link`].
+///
+/// Dropping it follows the cancel contract for both ops. Link timeouts ([`Op::timeout`]) are
+/// not supported inside a chain and are ignored there.
+#[must_use = "a chain does nothing until awaited"]
+pub struct Linked<A: Operation, B: Operation> {
+    first: Op<A>,
+    second: Op<B>,
+    hard: bool,
+    first_out: Option<A::Output>,
+    second_out: Option<B::Output>,
+}
+
+impl<A: Operation, B: Operation> Unpin for Linked<A, B> {}
+
+/// Chains `first` then `second` (`IOSQE_IO_LINK`), e.g. a write then an fsync, submitted in
+/// the same enter.
+///
+/// # Examples
+/// ```
+/// use runtime::op::{link, Completion, Op, Operation};
+/// use uring_sys::{prep, Sqe};
+///
+/// struct Nop;
+/// // SAFETY: a NOP's SQE points to no memory.
+/// unsafe impl Operation for Nop {
+///     type Output = std::io::Result<u32>;
+///     fn sqe(&mut self) -> Sqe { prep::prep_nop() }
+///     fn complete(self, r: std::io::Result<u32>, _: Completion) -> Self::Output { r }
+/// }
+///
+/// runtime::Runtime::new()?.block_on(async {
+///     let (a, b) = link(Op::new(Nop), Op::new(Nop)).await;
+///     assert_eq!((a?, b?), (0, 0));
+///     Ok::<_, std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn link<A: Operation, B: Operation>(first: Op<A>, second: Op<B>) -> Linked<A, B> {
+    Linked {
+        first,
+        second,
+        hard: false,
+        first_out: None,
+        second_out: None,
+    }
+}
+
+/// Like [`link`] with `IOSQE_IO_HARDLINK`: `second` runs whatever `first` returned.
+pub fn link_hard<A: Operation, B: Operation>(first: Op<A>, second: Op<B>) -> Linked<A, B> {
+    Linked {
+        first,
+        second,
+        hard: true,
+        first_out: None,
+        second_out: None,
+    }
+}
+
+impl<A: Operation, B: Operation> Future for Linked<A, B> {
+    type Output = (A::Output, B::Output);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = &mut *self;
+        if let (Stage::Unsubmitted, Stage::Unsubmitted) = (this.first.stage, this.second.stage) {
+            let (a, b) = (this.first.op.as_mut(), this.second.op.as_mut());
+            let (Some(a), Some(b)) = (a, b) else {
+                unreachable!("unsubmitted ops hold their operations")
+            };
+            let sqes = [
+                a.sqe().flags(this.first.options.sqe_flags),
+                b.sqe().flags(this.second.options.sqe_flags),
+            ];
+            let hard = this.hard;
+            match context::with_driver(|d| d.submit_chain(sqes, hard, cx.waker())).and_then(|r| r) {
+                Ok([ka, kb]) => {
+                    this.first.stage = Stage::InFlight(ka);
+                    this.second.stage = Stage::InFlight(kb);
+                }
+                Err(e) => {
+                    let e2 = io::Error::new(e.kind(), e.to_string());
+                    let a = this.first.finish(Err(e), NO_CQE);
+                    let b = this.second.finish(Err(e2), NO_CQE);
+                    return Poll::Ready((a, b));
+                }
+            }
+        }
+        if this.first_out.is_none()
+            && let Poll::Ready(out) = Pin::new(&mut this.first).poll(cx)
+        {
+            this.first_out = Some(out);
+        }
+        if this.second_out.is_none()
+            && let Poll::Ready(out) = Pin::new(&mut this.second).poll(cx)
+        {
+            this.second_out = Some(out);
+        }
+        match (this.first_out.take(), this.second_out.take()) {
+            (Some(a), Some(b)) => Poll::Ready((a, b)),
+            (a, b) => {
+                this.first_out = a;
+                this.second_out = b;
+                Poll::Pending
+            }
+        }
+    }
+}
