@@ -236,7 +236,11 @@ impl Driver {
             link_timespec,
         });
         sqe.0.user_data = key.user_data();
-        let pushed = match self.slots[key.index as usize].link_timespec.as_deref() {
+        let ts = match timeout {
+            Some(_) => self.slots[key.index as usize].link_timespec.as_deref(),
+            None => None,
+        };
+        let pushed = match ts {
             Some(ts) => {
                 let link = prep::prep_link_timeout(ts, 0).user_data(IGNORED);
                 let chain = [sqe.flags(abi::IOSQE_IO_LINK), link];
@@ -459,6 +463,9 @@ impl Driver {
     /// Reaps every ready CQE without a syscall. Returns how many.
     pub(crate) fn reap(&mut self) -> usize {
         let mut n = 0;
+        // Within one reap no task runs, so waking the same task twice is redundant: a batch
+        // of ops of one task costs one wake.
+        let mut last_woken: Option<Waker> = None;
         if self.ring.sq().cq_overflow() {
             self.counters
                 .cq_overflows
@@ -493,8 +500,15 @@ impl Driver {
                 res: cqe.res(),
                 flags: cqe.flags(),
             };
-            if slot.state.on_cqe(completion) == AfterCqe::Free {
+            let (after, waker) = slot.state.on_cqe(completion);
+            if after == AfterCqe::Free {
                 self.slots.remove(key.index as usize);
+            }
+            if let Some(w) = waker
+                && !last_woken.as_ref().is_some_and(|last| last.will_wake(&w))
+            {
+                w.wake_by_ref();
+                last_woken = Some(w);
             }
         }
         self.counters

@@ -40,11 +40,25 @@ pub(crate) enum OpState {
     Abandoned(Box<dyn Abandoned>),
     /// A multishot op: CQEs queue here until the owner takes them; `ended` once the final one
     /// (without `F_MORE`) is queued.
-    Streaming {
-        waker: Option<Waker>,
-        queue: VecDeque<Completion>,
-        ended: bool,
-    },
+    /// Boxed so that the common states keep slots small (one allocation per multishot op).
+    Streaming(Box<Stream>),
+}
+
+/// The queue of a multishot op (or of a single-shot op answered with `F_MORE`).
+pub(crate) struct Stream {
+    waker: Option<Waker>,
+    queue: VecDeque<Completion>,
+    ended: bool,
+}
+
+impl Stream {
+    fn new(first: Option<Completion>, ended: bool) -> Box<Stream> {
+        Box::new(Stream {
+            waker: None,
+            queue: first.into_iter().collect(),
+            ended,
+        })
+    }
 }
 
 impl std::fmt::Debug for OpState {
@@ -53,8 +67,8 @@ impl std::fmt::Debug for OpState {
             OpState::Submitted { .. } => f.write_str("Submitted"),
             OpState::Completed(c) => write!(f, "Completed({c:?})"),
             OpState::Abandoned(_) => f.write_str("Abandoned"),
-            OpState::Streaming { queue, ended, .. } => {
-                write!(f, "Streaming(queued {}, ended {ended})", queue.len())
+            OpState::Streaming(s) => {
+                write!(f, "Streaming(queued {}, ended {})", s.queue.len(), s.ended)
             }
         }
     }
@@ -71,46 +85,32 @@ pub(crate) enum AfterCqe {
 
 impl OpState {
     /// Applies one CQE. Single-shot ops complete; multishot ops stream; abandoned ops show
-    /// the CQE to their resources and end on the final one.
-    pub(crate) fn on_cqe(&mut self, cqe: Completion) -> AfterCqe {
+    /// the CQE to their resources and end on the final one. Returns the waker to wake: the
+    /// driver wakes it once the whole batch is reaped, skipping repeats of the same task.
+    pub(crate) fn on_cqe(&mut self, cqe: Completion) -> (AfterCqe, Option<Waker>) {
         let more = cqe.flags & uring_sys::abi::IORING_CQE_F_MORE != 0;
         match std::mem::replace(self, OpState::Completed(cqe)) {
-            OpState::Submitted { waker } if !more => {
-                wake(waker);
-                AfterCqe::Keep
-            }
+            OpState::Submitted { waker } if !more => (AfterCqe::Keep, waker),
             OpState::Submitted { waker } => {
-                *self = OpState::Streaming {
-                    waker: None,
-                    queue: VecDeque::from([cqe]),
-                    ended: false,
-                };
-                wake(waker);
-                AfterCqe::Keep
+                *self = OpState::Streaming(Stream::new(Some(cqe), false));
+                (AfterCqe::Keep, waker)
             }
-            OpState::Streaming {
-                waker,
-                mut queue,
-                ended,
-            } => {
-                debug_assert!(!ended, "CQE after the final one of a multishot op");
-                queue.push_back(cqe);
-                *self = OpState::Streaming {
-                    waker: None,
-                    queue,
-                    ended: !more,
-                };
-                wake(waker);
-                AfterCqe::Keep
+            OpState::Streaming(mut stream) => {
+                debug_assert!(!stream.ended, "CQE after the final one of a multishot op");
+                stream.queue.push_back(cqe);
+                stream.ended = !more;
+                let waker = stream.waker.take();
+                *self = OpState::Streaming(stream);
+                (AfterCqe::Keep, waker)
             }
             OpState::Abandoned(mut resources) => {
                 resources.on_cqe(cqe);
                 if more {
                     *self = OpState::Abandoned(resources);
-                    AfterCqe::Keep
+                    (AfterCqe::Keep, None)
                 } else {
                     drop(resources);
-                    AfterCqe::Free
+                    (AfterCqe::Free, None)
                 }
             }
             state @ OpState::Completed(_) => {
@@ -130,11 +130,9 @@ impl OpState {
             // A single-shot op that the kernel answered with F_MORE (e.g. a zero-copy send:
             // result, then notification): the result is the first CQE, the op ends with the
             // last; report the first once the last arrived so the buffer is free.
-            OpState::Streaming {
-                queue, ended: true, ..
-            } => Poll::Ready(queue[0]),
-            OpState::Streaming { waker, .. } => {
-                set_waker(waker, cx);
+            OpState::Streaming(s) if s.ended => Poll::Ready(s.queue[0]),
+            OpState::Streaming(s) => {
+                set_waker(&mut s.waker, cx);
                 Poll::Pending
             }
             OpState::Abandoned(_) => unreachable!("owner polled an abandoned op"),
@@ -145,26 +143,18 @@ impl OpState {
     /// taken, or Pending.
     pub(crate) fn poll_next(&mut self, cx: &mut Context<'_>) -> Poll<Option<Completion>> {
         match self {
-            OpState::Streaming {
-                waker,
-                queue,
-                ended,
-            } => match queue.pop_front() {
+            OpState::Streaming(s) => match s.queue.pop_front() {
                 Some(c) => Poll::Ready(Some(c)),
-                None if *ended => Poll::Ready(None),
+                None if s.ended => Poll::Ready(None),
                 None => {
-                    set_waker(waker, cx);
+                    set_waker(&mut s.waker, cx);
                     Poll::Pending
                 }
             },
             // A multishot op whose first CQE was already final (e.g. an error at arming).
             OpState::Completed(c) => {
                 let c = *c;
-                *self = OpState::Streaming {
-                    waker: None,
-                    queue: VecDeque::new(),
-                    ended: true,
-                };
+                *self = OpState::Streaming(Stream::new(None, true));
                 Poll::Ready(Some(c))
             }
             OpState::Submitted { waker } => {
@@ -181,7 +171,7 @@ impl OpState {
     pub(crate) fn awaits_cqe(&self) -> bool {
         match self {
             OpState::Submitted { .. } | OpState::Abandoned(_) => true,
-            OpState::Streaming { ended, .. } => !ended,
+            OpState::Streaming(s) => !s.ended,
             OpState::Completed(_) => false,
         }
     }
@@ -197,9 +187,9 @@ impl OpState {
                 *self = OpState::Abandoned(resources);
                 AfterCqe::Keep
             }
-            OpState::Streaming { queue, ended, .. } => {
-                queue.into_iter().for_each(|c| resources.on_cqe(c));
-                if ended {
+            OpState::Streaming(s) => {
+                s.queue.into_iter().for_each(|c| resources.on_cqe(c));
+                if s.ended {
                     AfterCqe::Free
                 } else {
                     *self = OpState::Abandoned(resources);
@@ -212,12 +202,6 @@ impl OpState {
             }
             state @ OpState::Abandoned(_) => unreachable!("abandoned twice, found {state:?}"),
         }
-    }
-}
-
-fn wake(waker: Option<Waker>) {
-    if let Some(w) = waker {
-        w.wake();
     }
 }
 
@@ -263,7 +247,11 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let mut s = OpState::Submitted { waker: None };
         assert!(s.poll(&mut cx).is_pending());
-        assert_eq!(s.on_cqe(Completion { res: 5, flags: 0 }), AfterCqe::Keep);
+        let (after, waker) = s.on_cqe(Completion { res: 5, flags: 0 });
+        assert_eq!(after, AfterCqe::Keep);
+        waker
+            .expect("the poller's waker comes back to be woken")
+            .wake();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
         assert_eq!(
             s.poll(&mut cx),
@@ -285,7 +273,8 @@ mod tests {
             s.on_cqe(Completion {
                 res: 3,
                 flags: IORING_CQE_F_MORE
-            }),
+            })
+            .0,
             AfterCqe::Keep
         );
         assert_eq!(Rc::strong_count(&seen), 2);
@@ -293,7 +282,8 @@ mod tests {
             s.on_cqe(Completion {
                 res: -125,
                 flags: 0
-            }),
+            })
+            .0,
             AfterCqe::Free
         );
         assert_eq!(
