@@ -348,4 +348,8 @@ fn main() {
         "SQPOLL thread CPU per runtime run: {:.2} s",
         median(&sq_cpu)
     );
+    let (p50, p99, max) = ours_timer_lateness();
+    println!(
+        "timer lateness on an idle core (200 sleeps of 1-3 ms): median {p50:.0} us, p99 {p99:.0} us, max {max:.0} us"
+    );
 }
