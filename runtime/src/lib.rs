@@ -32,6 +32,7 @@ pub mod buf;
 mod builder;
 mod driver;
 mod executor;
+pub mod files;
 mod metrics;
 pub mod sync;
 pub mod time;

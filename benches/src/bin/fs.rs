@@ -1,0 +1,643 @@
+//! File I/O on one core, side by side in the same run: this crate's `fs::File` on the runtime,
+//! a std `pread` loop, a std thread pool (one thread per outstanding op), `tokio::fs`, and
+//! the **limit line**: a raw `uring-sys` loop (registered file + fixed buffers, one enter per
+//! batch), what the kernel allows per core.
+//!
+//! Cases: 4 KiB random reads at QD1 and QD32 from the page cache and with O_DIRECT, 4 KiB
+//! random writes at QD32 (buffered), 1 MiB sequential reads (page cache). Each prints IOPS
+//! and CPU microseconds per op (the whole process: io-wq workers and pool threads included),
+//! with everything pinned to one CPU. Each figure is the median of `--runs` rounds in which
+//! the implementations take turns.
+//!
+//! `cargo run --release -p benches --bin fs [-- --file-mib 1024] [--secs 0.4] [--runs 3]
+//! [--cpu N] [--dir PATH] [--case N] [--only WORD,...]`. Quick by default (under a minute): a
+//! 256 MiB file, 3 rounds of 0.4 s per implementation and case.
+
+use std::cell::Cell;
+use std::io::{self, SeekFrom};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
+use std::path::PathBuf;
+use std::rc::Rc;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use benches::median;
+use fs::AlignedBuf;
+use runtime::buf::{FixedBufRegistry, IoBuf, IoBufMut};
+use uring_sys::{Ring, abi, prep};
+
+/// One benchmark case.
+#[derive(Clone, Copy)]
+struct Case {
+    name: &'static str,
+    bs: usize,
+    qd: usize,
+    direct: bool,
+    write: bool,
+    sequential: bool,
+}
+
+/// What one implementation did in one case.
+struct Measured {
+    ops: u64,
+    wall: Duration,
+    cpu: Duration,
+}
+
+impl Measured {
+    fn iops(&self) -> f64 {
+        self.ops as f64 / self.wall.as_secs_f64()
+    }
+    fn cpu_us_per_op(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.ops.max(1) as f64
+    }
+}
+
+struct Config {
+    path: PathBuf,
+    len: u64,
+    secs: Duration,
+}
+
+fn arg(name: &str) -> Option<String> {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
+}
+
+fn main() -> io::Result<()> {
+    let cpu: usize = arg("--cpu")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(first_allowed_cpu);
+    pin_to(cpu)?;
+    let mib: u64 = arg("--file-mib")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(256);
+    let secs: f64 = arg("--secs").and_then(|s| s.parse().ok()).unwrap_or(0.4);
+    let runs: usize = arg("--runs").and_then(|s| s.parse().ok()).unwrap_or(3);
+    let dir = arg("--dir").map_or_else(std::env::temp_dir, PathBuf::from);
+    let config = Config {
+        path: dir.join(format!("fs-bench-{}", std::process::id())),
+        len: mib << 20,
+        secs: Duration::from_secs_f64(secs),
+    };
+    println!(
+        "fs bench: {} MiB file at {:?}, median of {runs} x {secs} s, pinned to CPU {cpu}",
+        mib, config.path
+    );
+    create_file(&config)?;
+    let result = run_all(&config);
+    let _ = std::fs::remove_file(&config.path);
+    result
+}
+
+fn run_all(config: &Config) -> io::Result<()> {
+    let cases = [
+        Case {
+            name: "4 KiB random reads, QD1, page cache",
+            bs: 4096,
+            qd: 1,
+            direct: false,
+            write: false,
+            sequential: false,
+        },
+        Case {
+            name: "4 KiB random reads, QD32, page cache",
+            bs: 4096,
+            qd: 32,
+            direct: false,
+            write: false,
+            sequential: false,
+        },
+        Case {
+            name: "4 KiB random reads, QD1, O_DIRECT",
+            bs: 4096,
+            qd: 1,
+            direct: true,
+            write: false,
+            sequential: false,
+        },
+        Case {
+            name: "4 KiB random reads, QD32, O_DIRECT",
+            bs: 4096,
+            qd: 32,
+            direct: true,
+            write: false,
+            sequential: false,
+        },
+        Case {
+            name: "4 KiB random writes, QD32, buffered",
+            bs: 4096,
+            qd: 32,
+            direct: false,
+            write: true,
+            sequential: false,
+        },
+        Case {
+            name: "1 MiB sequential reads, QD1, page cache",
+            bs: 1 << 20,
+            qd: 1,
+            direct: false,
+            write: false,
+            sequential: true,
+        },
+    ];
+    // `--case N` runs only the N-th case (from 1), `--only A,B` only the rows naming A or B
+    // (e.g. for a profiler).
+    let only_case: Option<usize> = arg("--case").and_then(|s| s.parse().ok());
+    let only = arg("--only");
+    let runs: usize = arg("--runs").and_then(|s| s.parse().ok()).unwrap_or(3);
+    for (n, case) in cases.into_iter().enumerate() {
+        if only_case.is_some_and(|c| c != n + 1) {
+            continue;
+        }
+        if !case.direct {
+            warm_cache(config)?;
+        }
+        println!("\n{}", case.name);
+        println!(
+            "  {:<38} {:>12} {:>12} {:>10}",
+            "implementation", "IOPS", "CPU us/op", "vs raw"
+        );
+        type Run<'a> = Box<dyn Fn() -> io::Result<Measured> + 'a>;
+        let rows: Vec<(String, Run<'_>)> = vec![
+            (
+                "fs::File::read_at/write_at".into(),
+                Box::new(|| ours(config, case, false)),
+            ),
+            (
+                "  same, registered file + FixedBuf".into(),
+                Box::new(|| ours(config, case, true)),
+            ),
+            (
+                format!(
+                    "std pread/pwrite loop{}",
+                    if case.qd > 1 { " (QD1)" } else { "" }
+                ),
+                Box::new(|| std_loop(config, case)),
+            ),
+            (
+                format!("std thread pool ({} threads)", case.qd),
+                Box::new(|| std_pool(config, case)),
+            ),
+            (
+                "tokio::fs (seek + read/write)".into(),
+                Box::new(|| tokio_fs(config, case)),
+            ),
+            (
+                "LIMIT raw uring-sys (fixed file+bufs)".into(),
+                Box::new(|| raw_uring(config, case)),
+            ),
+        ];
+        let rows: Vec<_> = rows
+            .into_iter()
+            .filter(|(name, _)| {
+                only.as_ref()
+                    .is_none_or(|o| o.split(',').any(|w| name.contains(w)))
+            })
+            .collect();
+        // Rows take turns, `runs` rounds, so drift in the machine hits them all alike.
+        let mut results: Vec<Result<Vec<Measured>, io::Error>> =
+            rows.iter().map(|_| Ok(Vec::new())).collect();
+        for _ in 0..runs {
+            for ((_, run), result) in rows.iter().zip(&mut results) {
+                if let Ok(done) = result {
+                    match run() {
+                        Ok(m) => done.push(m),
+                        Err(e) => *result = Err(e),
+                    }
+                }
+            }
+        }
+        let medians: Vec<Result<(f64, f64), &io::Error>> = results
+            .iter()
+            .map(|r| {
+                r.as_ref().map(|ms| {
+                    let iops: Vec<f64> = ms.iter().map(Measured::iops).collect();
+                    let cpu: Vec<f64> = ms.iter().map(Measured::cpu_us_per_op).collect();
+                    (median(&iops), median(&cpu))
+                })
+            })
+            .collect();
+        let raw = match medians.last() {
+            Some(Ok((iops, _))) if rows.last().is_some_and(|(n, _)| n.starts_with("LIMIT")) => {
+                Some(*iops)
+            }
+            _ => None,
+        };
+        for ((name, _), m) in rows.iter().zip(medians) {
+            match m {
+                Ok((iops, cpu)) => {
+                    let vs = raw.map_or_else(String::new, |r| format!("{:.0}%", 100.0 * iops / r));
+                    println!("  {name:<38} {iops:>12.0} {cpu:>12.2} {vs:>10}");
+                }
+                Err(e) => println!("  {name:<38} n/a: {e}"),
+            }
+        }
+    }
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------------------
+// Setup: the file, the page cache, pinning, CPU time.
+
+fn create_file(config: &Config) -> io::Result<()> {
+    let file = std::fs::File::create(&config.path)?;
+    let mut chunk = vec![0u8; 1 << 20];
+    for (i, b) in chunk.iter_mut().enumerate() {
+        *b = (i * 31 % 251) as u8;
+    }
+    let mut pos = 0;
+    while pos < config.len {
+        file.write_all_at(&chunk, pos)?;
+        pos += chunk.len() as u64;
+    }
+    // On the device, so O_DIRECT reads do not first flush dirty pages.
+    file.sync_all()
+}
+
+fn warm_cache(config: &Config) -> io::Result<()> {
+    let file = std::fs::File::open(&config.path)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut pos = 0;
+    while pos < config.len {
+        pos += file.read_at(&mut buf, pos)? as u64;
+    }
+    Ok(())
+}
+
+fn first_allowed_cpu() -> usize {
+    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return 0;
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .find(|&c| libc::CPU_ISSET(c, &set))
+            .unwrap_or(0)
+    }
+}
+
+/// Pins this thread, and so every thread it starts later (pools, io-wq workers), to `cpu`.
+fn pin_to(cpu: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it (cpu < CPU_SETSIZE is checked
+    // by the kernel's EINVAL otherwise); sched_setaffinity reads it for this thread.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// User + system CPU time of the whole process (all its threads, io-wq workers included).
+fn cpu_time() -> Duration {
+    // SAFETY: rusage is plain data; getrusage fills it for this process.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(ru.ru_utime) + tv(ru.ru_stime)
+}
+
+/// Starts measuring.
+struct Meter {
+    wall: Instant,
+    cpu: Duration,
+}
+
+impl Meter {
+    fn start() -> Meter {
+        Meter {
+            cpu: cpu_time(),
+            wall: Instant::now(),
+        }
+    }
+    fn stop(self, ops: u64) -> Measured {
+        Measured {
+            ops,
+            wall: self.wall.elapsed(),
+            cpu: cpu_time() - self.cpu,
+        }
+    }
+}
+
+/// Offsets: random `bs`-aligned ones (xorshift) or sequential, wrapping at the end.
+struct Offsets {
+    state: u64,
+    next_seq: u64,
+    blocks: u64,
+    bs: u64,
+    sequential: bool,
+}
+
+impl Offsets {
+    fn new(config: &Config, case: Case, seed: u64) -> Offsets {
+        Offsets {
+            state: 0x9e37_79b9_7f4a_7c15 ^ (seed + 1).wrapping_mul(0x2545_f491_4f6c_dd1d),
+            next_seq: 0,
+            blocks: config.len / case.bs as u64,
+            bs: case.bs as u64,
+            sequential: case.sequential,
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        let block = if self.sequential {
+            let b = self.next_seq;
+            self.next_seq = (b + 1) % self.blocks;
+            b
+        } else {
+            self.state ^= self.state << 13;
+            self.state ^= self.state >> 7;
+            self.state ^= self.state << 17;
+            self.state % self.blocks
+        };
+        block * self.bs
+    }
+}
+
+fn std_open(config: &Config, case: Case) -> io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
+        .read(true)
+        .write(case.write)
+        .custom_flags(if case.direct { libc::O_DIRECT } else { 0 })
+        .open(&config.path)
+}
+
+fn check(n: usize, case: Case) -> io::Result<()> {
+    if n == case.bs {
+        Ok(())
+    } else {
+        Err(io::Error::other(format!(
+            "short transfer: {n} of {}",
+            case.bs
+        )))
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// The implementations.
+
+/// `fs::File` on the runtime: `qd` tasks, each awaiting one `read_at`/`write_at` at a time;
+/// with `fixed`, the file registered (`File::register`) and the buffers registered ones
+/// (`FixedBuf`, which `read_at` reads with `READ_FIXED`), as in the limit line.
+fn ours(config: &Config, case: Case, fixed: bool) -> io::Result<Measured> {
+    let rt = runtime::Builder::new().cores(1).build()?;
+    rt.block_on(async {
+        let file = fs::OpenOptions::new()
+            .read(true)
+            .write(case.write)
+            .custom_flags(if case.direct { libc::O_DIRECT } else { 0 })
+            .open(&config.path)
+            .await?;
+        // One extra page per buffer, to start each at a page boundary inside it (O_DIRECT).
+        let registry = if fixed {
+            file.register()?;
+            Some(FixedBufRegistry::new(case.qd, case.bs + 4096)?)
+        } else {
+            None
+        };
+        let file = Rc::new(file);
+        let ops = Rc::new(Cell::new(0u64));
+        let meter = Meter::start();
+        let stop = Instant::now() + config.secs;
+        let tasks: Vec<_> = (0..case.qd)
+            .map(|i| {
+                let (file, ops) = (file.clone(), ops.clone());
+                let offsets = Offsets::new(config, case, i as u64);
+                match &registry {
+                    Some(registry) => {
+                        let buf = registry.check_out(i).expect("one buffer per task");
+                        let skip = buf.as_slice().as_ptr().align_offset(4096);
+                        let buf = buf.slice(skip..skip + case.bs);
+                        runtime::spawn(ours_task(file, buf, offsets, case, stop, ops))
+                    }
+                    None => {
+                        let buf = AlignedBuf::new(case.bs, 4096);
+                        runtime::spawn(ours_task(file, buf, offsets, case, stop, ops))
+                    }
+                }
+            })
+            .collect();
+        for t in tasks {
+            t.await.map_err(io::Error::from)??;
+        }
+        let m = meter.stop(ops.get());
+        Rc::try_unwrap(file)
+            .map_err(|_| io::Error::other("file still shared"))?
+            .close()
+            .await?;
+        Ok(m)
+    })
+}
+
+/// One of `ours`'s tasks: ops back to back until `stop` (checked every 16 ops, so that the
+/// clock costs nothing noticeable, as in the other loops; no timer is pending meanwhile).
+async fn ours_task<B: IoBufMut>(
+    file: Rc<fs::File>,
+    mut buf: B,
+    mut offsets: Offsets,
+    case: Case,
+    stop: Instant,
+    ops: Rc<Cell<u64>>,
+) -> io::Result<()> {
+    while Instant::now() < stop {
+        for _ in 0..16 {
+            let off = offsets.next();
+            let (res, b) = if case.write {
+                file.write_at(buf, off).await
+            } else {
+                file.read_at(buf, off).await
+            };
+            buf = b;
+            check(res?, case)?;
+        }
+        ops.set(ops.get() + 16);
+    }
+    Ok(())
+}
+
+/// A plain loop of `pread`/`pwrite` on this thread (QD1 whatever the case's depth).
+fn std_loop(config: &Config, case: Case) -> io::Result<Measured> {
+    let file = std_open(config, case)?;
+    let mut buf = AlignedBuf::new(case.bs, 4096);
+    let mut offsets = Offsets::new(config, case, 0);
+    let meter = Meter::start();
+    let deadline = Instant::now() + config.secs;
+    let mut ops = 0u64;
+    while Instant::now() < deadline {
+        for _ in 0..16 {
+            let off = offsets.next();
+            let n = if case.write {
+                file.write_at(&buf, off)?
+            } else {
+                file.read_at(&mut buf, off)?
+            };
+            check(n, case)?;
+            ops += 1;
+        }
+    }
+    Ok(meter.stop(ops))
+}
+
+/// `qd` threads, each a `pread`/`pwrite` loop on a shared file (all on the pinned CPU).
+fn std_pool(config: &Config, case: Case) -> io::Result<Measured> {
+    if case.qd == 1 {
+        return Err(io::Error::other("QD1: the same as the pread loop"));
+    }
+    let file = Arc::new(std_open(config, case)?);
+    let stop = Arc::new(AtomicBool::new(false));
+    let ops = Arc::new(AtomicU64::new(0));
+    let meter = Meter::start();
+    let threads: Vec<_> = (0..case.qd)
+        .map(|i| {
+            let (file, stop, ops) = (file.clone(), stop.clone(), ops.clone());
+            let mut offsets = Offsets::new(config, case, i as u64);
+            std::thread::spawn(move || -> io::Result<()> {
+                let mut buf = AlignedBuf::new(case.bs, 4096);
+                let mut n_ops = 0;
+                while !stop.load(Ordering::Relaxed) {
+                    let off = offsets.next();
+                    let n = if case.write {
+                        file.write_at(&buf, off)?
+                    } else {
+                        file.read_at(&mut buf, off)?
+                    };
+                    check(n, case)?;
+                    n_ops += 1;
+                }
+                ops.fetch_add(n_ops, Ordering::Relaxed);
+                Ok(())
+            })
+        })
+        .collect();
+    std::thread::sleep(config.secs);
+    stop.store(true, Ordering::Relaxed);
+    for t in threads {
+        t.join()
+            .map_err(|_| io::Error::other("a pool thread panicked"))??;
+    }
+    Ok(meter.stop(ops.load(Ordering::Relaxed)))
+}
+
+/// `tokio::fs` as it is used: `qd` tasks on a current-thread runtime, each with its own
+/// `tokio::fs::File`, seeking then reading or writing (each a trip to tokio's blocking pool).
+fn tokio_fs(config: &Config, case: Case) -> io::Result<Measured> {
+    use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    rt.block_on(async {
+        let ops = Arc::new(AtomicU64::new(0));
+        let mut files = Vec::new();
+        for _ in 0..case.qd {
+            files.push(tokio::fs::File::from_std(std_open(config, case)?));
+        }
+        let meter = Meter::start();
+        let stop = Instant::now() + config.secs;
+        let tasks: Vec<_> = files
+            .into_iter()
+            .enumerate()
+            .map(|(i, mut file)| {
+                let ops = ops.clone();
+                let mut offsets = Offsets::new(config, case, i as u64);
+                tokio::spawn(async move {
+                    let mut buf = vec![i as u8; case.bs];
+                    while Instant::now() < stop {
+                        for _ in 0..16 {
+                            file.seek(SeekFrom::Start(offsets.next())).await?;
+                            if case.write {
+                                file.write_all(&buf).await?;
+                            } else {
+                                file.read_exact(&mut buf).await?;
+                            }
+                        }
+                        ops.fetch_add(16, Ordering::Relaxed);
+                    }
+                    file.flush().await?;
+                    Ok::<_, io::Error>(())
+                })
+            })
+            .collect();
+        for t in tasks {
+            t.await.map_err(io::Error::other)??;
+        }
+        Ok(meter.stop(ops.load(Ordering::Relaxed)))
+    })
+}
+
+/// The limit line: raw uring-sys, the file registered, `qd` registered buffers, READ_FIXED
+/// or WRITE_FIXED; each turn pushes what completed, enters once, and reaps.
+fn raw_uring(config: &Config, case: Case) -> io::Result<Measured> {
+    let file = std_open(config, case)?;
+    let mut ring = Ring::builder(64)
+        .single_issuer(true)
+        .defer_taskrun(true)
+        .build()
+        .or_else(|_| Ring::new(64))?;
+    ring.register_files(&[file.as_raw_fd()])?;
+    let mut bufs: Vec<AlignedBuf> = (0..case.qd)
+        .map(|_| AlignedBuf::new(case.bs, 4096))
+        .collect();
+    let iovecs: Vec<libc::iovec> = bufs
+        .iter_mut()
+        .map(|b| libc::iovec {
+            iov_base: b.as_mut_ptr().cast(),
+            iov_len: b.len(),
+        })
+        .collect();
+    // SAFETY: the iovecs describe `bufs`, which outlive the ring (dropped after it, below).
+    unsafe { ring.register_buffers(&iovecs)? };
+    let mut offsets = Offsets::new(config, case, 0);
+    let mut free: Vec<usize> = (0..case.qd).collect();
+    let (mut ops, mut in_flight) = (0u64, 0usize);
+    let mut failure = None;
+    let meter = Meter::start();
+    let deadline = Instant::now() + config.secs;
+    loop {
+        let running = failure.is_none() && Instant::now() < deadline;
+        if running {
+            while let Some(i) = free.pop() {
+                let (ptr, len, off) = (bufs[i].as_mut_ptr(), case.bs as u32, offsets.next());
+                let sqe = if case.write {
+                    prep::prep_write_fixed(0, ptr, len, off, i as u16)
+                } else {
+                    prep::prep_read_fixed(0, ptr, len, off, i as u16)
+                };
+                let sqe = sqe.flags(abi::IOSQE_FIXED_FILE).user_data(i as u64);
+                // SAFETY: the SQE points into `bufs[i]` (registered buffer i), not touched
+                // again until its CQE is reaped below; every op is reaped before `bufs` and
+                // the file are dropped (the loop ends with nothing in flight).
+                unsafe { ring.sq().push(&sqe).expect("qd <= SQ entries") };
+                in_flight += 1;
+            }
+        } else if in_flight == 0 {
+            break;
+        }
+        ring.submit_and_wait(1)?;
+        while let Some(cqe) = ring.cq().pop() {
+            in_flight -= 1;
+            free.push(cqe.user_data() as usize);
+            match cqe.result() {
+                Ok(n) if n as usize == case.bs => ops += 1,
+                Ok(n) => failure = Some(io::Error::other(format!("short transfer: {n}"))),
+                Err(e) => failure = Some(e),
+            }
+        }
+    }
+    let m = meter.stop(ops);
+    drop(ring);
+    drop(bufs);
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(m),
+    }
+}

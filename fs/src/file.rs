@@ -1,0 +1,723 @@
+//! [`File`]: an open file whose reads and writes are io_uring ops at explicit offsets.
+
+use std::any::Any;
+use std::future::Future;
+use std::io;
+use std::os::fd::{BorrowedFd, OwnedFd};
+use std::path::Path;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use runtime::buf::{BufResult, FixedBuf, IoBuf, IoBufMut, Slice};
+use runtime::op::{Op, Operation};
+use uring_sys::abi;
+
+use crate::aligned::DioAlignment;
+use crate::fd::SharedFd;
+use crate::functions::{blocking, on_ring};
+use crate::metadata::{Metadata, STATX_MASK};
+use crate::op::close::{Close, Closing};
+use crate::op::fadvise::Fadvise;
+use crate::op::fallocate::Fallocate;
+use crate::op::fsync::Fsync;
+use crate::op::ftruncate::Ftruncate;
+use crate::op::read::ReadAt;
+use crate::op::read_fixed::ReadFixedAt;
+use crate::op::readv::ReadvAt;
+use crate::op::statx::Statx;
+use crate::op::write::WriteAt;
+use crate::op::write_fixed::WriteFixedAt;
+use crate::op::writev::WritevAt;
+use crate::open_options::OpenOptions;
+
+/// The most one read or write moves (`MAX_RW_COUNT`: `INT_MAX` rounded down to a page);
+/// larger transfers are split into ops of this size.
+pub(crate) const MAX_RW: usize = 0x7fff_f000;
+/// The most iovecs one `readv`/`writev` takes (`IOV_MAX`).
+const IOV_MAX: usize = 1024;
+
+/// An open file on the current core.
+///
+/// Reads and writes are positional (`read_at(buf, offset)`), so many may be in flight at once
+/// on one file, from many tasks (share it with `Rc`); [`FileCursor`](crate::FileCursor) adds a
+/// std-like position. Each takes an owned buffer and gives it back with the result, since the
+/// kernel may use it until the completion: a dropped future cancels its op, and the buffer
+/// and the file stay alive until the kernel is done.
+///
+/// Dropping a `File` closes it without blocking the core; [`File::close`] reports the close's
+/// error. A `File` belongs to its core (`!Send`).
+///
+/// # Examples
+/// ```
+/// use fs::File;
+///
+/// runtime::Runtime::new()?.block_on(async {
+///     let path = std::env::temp_dir().join(format!("fs-doc-file-{}", std::process::id()));
+///     let file = File::create(&path).await?;
+///     let (res, _) = file.write_all_at(b"hello, world".as_slice(), 0).await;
+///     res?;
+///     file.close().await?;
+///
+///     let file = File::open(&path).await?;
+///     let (n, buf) = file.read_at(Vec::with_capacity(5), 7).await;
+///     assert_eq!(&buf[..n?], b"world");
+///     fs::remove_file(&path).await
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
+/// A closed file cannot be used: `close` takes the file.
+/// ```compile_fail
+/// # async fn f(file: fs::File) {
+/// file.close().await.unwrap();
+/// file.read_at(vec![0u8; 4], 0).await;
+/// # }
+/// ```
+#[derive(Debug)]
+pub struct File {
+    fd: SharedFd,
+    /// `Some` for an O_DIRECT file: what its transfers must be aligned to.
+    dio: Option<DioAlignment>,
+}
+
+/// A registered buffer: which one, for `READ_FIXED`/`WRITE_FIXED`.
+///
+/// Implemented for [`FixedBuf`] and slices of it. The kernel checks that the memory lies
+/// inside registered buffer [`FixedIoBuf::buf_index`] (EFAULT otherwise), so a wrong index is
+/// an error, never a stray access.
+pub trait FixedIoBuf: IoBuf {
+    /// The index of the registered buffer holding this memory.
+    fn buf_index(&self) -> u16;
+}
+
+impl FixedIoBuf for FixedBuf {
+    fn buf_index(&self) -> u16 {
+        FixedBuf::buf_index(self)
+    }
+}
+
+impl FixedIoBuf for Slice<FixedBuf> {
+    fn buf_index(&self) -> u16 {
+        self.get_ref().buf_index()
+    }
+}
+
+/// The registered buffer's index when `buf` is a [`FixedBuf`] (or a slice of one), so that
+/// [`File::read_at`] and friends use `READ_FIXED`/`WRITE_FIXED` for it; decided per buffer type
+/// at compile time.
+fn registered_index<B: IoBuf>(buf: &B) -> Option<u16> {
+    let any: &dyn Any = buf;
+    match any.downcast_ref::<FixedBuf>() {
+        Some(b) => Some(b.buf_index()),
+        None => any
+            .downcast_ref::<Slice<FixedBuf>>()
+            .map(|s| s.get_ref().buf_index()),
+    }
+}
+
+/// The future of a read or write: the op itself in the common case, a boxed loop of ops for a
+/// transfer larger than one op moves, or the error found before submitting anything.
+enum Transfer<'a, T: Operation> {
+    Single(Op<T>),
+    Several(Pin<Box<dyn Future<Output = T::Output> + 'a>>),
+    Refused(Option<T::Output>),
+}
+
+// Nothing here is pinned structurally: `Op` is `Unpin`, the loop is boxed, and the refusal is
+// moved out by value.
+impl<T: Operation> Unpin for Transfer<'_, T> {}
+
+impl<T: Operation> Future for Transfer<'_, T> {
+    type Output = T::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        match self.get_mut() {
+            Transfer::Single(op) => Pin::new(op).poll(cx),
+            Transfer::Several(f) => f.as_mut().poll(cx),
+            Transfer::Refused(out) => Poll::Ready(out.take().expect("polled after completion")),
+        }
+    }
+}
+
+/// Access-pattern advice for [`File::advise`] (`posix_fadvise(2)`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Advice {
+    /// No particular pattern (the default).
+    Normal,
+    /// Sequential reads: read ahead more.
+    Sequential,
+    /// Random reads: no read-ahead.
+    Random,
+    /// Will be read soon: start reading it into the page cache.
+    WillNeed,
+    /// Will not be needed: drop it from the page cache.
+    DontNeed,
+    /// Will be read once.
+    NoReuse,
+}
+
+impl Advice {
+    fn raw(self) -> i32 {
+        match self {
+            Advice::Normal => libc::POSIX_FADV_NORMAL,
+            Advice::Sequential => libc::POSIX_FADV_SEQUENTIAL,
+            Advice::Random => libc::POSIX_FADV_RANDOM,
+            Advice::WillNeed => libc::POSIX_FADV_WILLNEED,
+            Advice::DontNeed => libc::POSIX_FADV_DONTNEED,
+            Advice::NoReuse => libc::POSIX_FADV_NOREUSE,
+        }
+    }
+}
+
+impl File {
+    pub(crate) fn new(fd: SharedFd, dio: Option<DioAlignment>) -> File {
+        File { fd, dio }
+    }
+
+    /// Opens `path` read-only.
+    ///
+    /// # Errors
+    /// As [`OpenOptions::open`]: `NotFound`, `PermissionDenied`, `InvalidInput` for a path
+    /// with a NUL byte, …
+    pub async fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new().read(true).open(path).await
+    }
+
+    /// Opens `path` write-only, creating it or truncating it.
+    ///
+    /// # Errors
+    /// As [`OpenOptions::open`].
+    pub async fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(path)
+            .await
+    }
+
+    /// Creates `path` read-write, failing with `AlreadyExists` if it exists.
+    ///
+    /// # Errors
+    /// As [`OpenOptions::open`].
+    pub async fn create_new(path: impl AsRef<Path>) -> io::Result<File> {
+        OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(path)
+            .await
+    }
+
+    /// [`OpenOptions::new`].
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    /// Takes over a std file (not checked for O_DIRECT: misaligned transfers then fail with
+    /// the kernel's plain EINVAL).
+    pub fn from_std(file: std::fs::File) -> File {
+        File::from(OwnedFd::from(file))
+    }
+
+    /// The process fd, or `None` for a file opened into the fixed file table
+    /// ([`OpenOptions::direct_descriptor`]).
+    pub fn as_fd(&self) -> Option<BorrowedFd<'_>> {
+        self.fd.fd()
+    }
+
+    /// The shared handle, for ops on two files (splice).
+    pub(crate) fn shared_fd(&self) -> SharedFd {
+        self.fd.clone()
+    }
+
+    /// For a file opened with `O_DIRECT`: the alignment its transfers need (statx
+    /// `STATX_DIOALIGN`, else [`DioAlignment::DEFAULT`]); `None` otherwise.
+    pub fn dio_alignment(&self) -> Option<DioAlignment> {
+        self.dio
+    }
+
+    fn check_dio(&self, what: &str, addr: *const u8, len: usize, pos: u64) -> io::Result<()> {
+        match self.dio {
+            Some(align) => align.check(what, addr as usize, len, pos),
+            None => Ok(()),
+        }
+    }
+
+    /// One `READ` of up to `len` bytes (capped at [`MAX_RW`]) into `buf[start..]`.
+    fn read_chunk<B: IoBufMut>(&self, buf: B, start: usize, len: usize, pos: u64) -> Op<ReadAt<B>> {
+        Op::new(ReadAt {
+            fd: self.fd.clone(),
+            fixed: registered_index(&buf),
+            buf,
+            start,
+            len: len.min(MAX_RW) as u32,
+            offset: pos,
+        })
+    }
+
+    /// One `WRITE` of up to `len` bytes (capped at [`MAX_RW`]) from `buf[start..]`.
+    fn write_chunk<B: IoBuf>(&self, buf: B, start: usize, len: usize, pos: u64) -> Op<WriteAt<B>> {
+        Op::new(WriteAt {
+            fd: self.fd.clone(),
+            fixed: registered_index(&buf),
+            buf,
+            start,
+            len: len.min(MAX_RW) as u32,
+            offset: pos,
+        })
+    }
+
+    /// Reads at file offset `pos` into `buf`, from its start up to its capacity
+    /// (`bytes_total`); returns how many bytes were read (0 at or past the end of the file)
+    /// and marks them initialized (a `Vec`'s length becomes that).
+    ///
+    /// A registered [`FixedBuf`] (or a slice of one) is read with `READ_FIXED`. Like
+    /// `pread(2)` it may read less than asked. A buffer larger than one read can move
+    /// (`0x7ffff000` bytes, about 2 GiB) is filled by successive reads until it is full or
+    /// the file ends.
+    ///
+    /// # Errors
+    /// `read(2)`'s errno (EBADF on a file not open for reading, EISDIR on a directory); on an
+    /// O_DIRECT file, `InvalidInput` naming a misaligned address, length or offset.
+    pub fn read_at<B: IoBufMut>(
+        &self,
+        buf: B,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<usize, B>> + '_ {
+        let total = buf.bytes_total();
+        if let Err(e) = self.check_dio("read_at", buf.stable_ptr(), total, pos) {
+            return Transfer::Refused(Some((Err(e), buf)));
+        }
+        if total <= MAX_RW {
+            // The common case: the future is the op itself, with no state machine around it.
+            return Transfer::Single(self.read_chunk(buf, 0, total, pos));
+        }
+        Transfer::Several(Box::pin(self.read_long(buf, pos)))
+    }
+
+    /// A read larger than one op moves: successive ops until the buffer is full or the file
+    /// ends.
+    async fn read_long<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+        let total = buf.bytes_total();
+        let (mut buf, mut done) = (buf, 0);
+        loop {
+            let want = (total - done).min(MAX_RW);
+            let (res, b) = self.read_chunk(buf, done, want, pos + done as u64).await;
+            buf = b;
+            match res {
+                Ok(n) => {
+                    done += n;
+                    if n < want || done == total {
+                        return (Ok(done), buf);
+                    }
+                }
+                Err(e) if done == 0 => return (Err(e), buf),
+                Err(_) => return (Ok(done), buf),
+            }
+        }
+    }
+
+    /// Reads at `pos` until `buf` is full (`bytes_total`), in as many reads as it takes.
+    ///
+    /// # Errors
+    /// `UnexpectedEof` if the file ends first (the bytes read are initialized in `buf`);
+    /// otherwise as [`File::read_at`].
+    pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+        let total = buf.bytes_total();
+        if let Err(e) = self.check_dio("read_exact_at", buf.stable_ptr(), total, pos) {
+            return (Err(e), buf);
+        }
+        let (mut buf, mut done) = (buf, 0);
+        while done < total {
+            let (res, b) = self
+                .read_chunk(buf, done, total - done, pos + done as u64)
+                .await;
+            buf = b;
+            match res {
+                Ok(0) => {
+                    let e = io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("file ended after {done} of {total} bytes"),
+                    );
+                    return (Err(e), buf);
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    /// Reads from `pos` to the end of the file, appending to `buf` (growing it as needed);
+    /// returns how many bytes were appended.
+    ///
+    /// # Errors
+    /// As [`File::read_at`]; `InvalidInput` on an O_DIRECT file (use `read_at` with an
+    /// [`AlignedBuf`](crate::AlignedBuf)).
+    pub async fn read_to_end_at(&self, buf: Vec<u8>, pos: u64) -> BufResult<usize, Vec<u8>> {
+        if self.dio.is_some() {
+            let e = io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "read_to_end_at on an O_DIRECT file: read aligned blocks with read_at and an \
+                 AlignedBuf instead",
+            );
+            return (Err(e), buf);
+        }
+        let start = buf.len();
+        let (mut buf, mut pos) = (buf, pos);
+        loop {
+            if buf.len() == buf.capacity() {
+                // Full (perhaps sized to the file exactly): a small read tells whether the
+                // file ends here before the buffer grows.
+                let (res, probe) = self.read_chunk(Vec::with_capacity(32), 0, 32, pos).await;
+                match res {
+                    Ok(0) => return (Ok(buf.len() - start), buf),
+                    Ok(n) => {
+                        buf.extend_from_slice(&probe);
+                        pos += n as u64;
+                        buf.reserve(buf.capacity().max(8192));
+                        continue;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return (Err(e), buf),
+                }
+            }
+            let (len, spare) = (buf.len(), buf.capacity() - buf.len());
+            let (res, b) = self.read_chunk(buf, len, spare, pos).await;
+            buf = b;
+            match res {
+                Ok(0) => return (Ok(buf.len() - start), buf),
+                Ok(n) => pos += n as u64,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+    }
+
+    /// Writes `buf`'s initialized bytes (`bytes_init`) at file offset `pos`; returns how
+    /// many were written, which may be fewer (at most `0x7ffff000` per call). A registered
+    /// [`FixedBuf`] is written with `WRITE_FIXED`.
+    ///
+    /// # Errors
+    /// `write(2)`'s errno: EBADF on a file not open for writing, `StorageFull` (ENOSPC),
+    /// EFBIG; on an O_DIRECT file, `InvalidInput` naming what is misaligned.
+    pub fn write_at<B: IoBuf>(
+        &self,
+        buf: B,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<usize, B>> + '_ {
+        let len = buf.bytes_init();
+        if let Err(e) = self.check_dio("write_at", buf.stable_ptr(), len, pos) {
+            return Transfer::<'_, WriteAt<B>>::Refused(Some((Err(e), buf)));
+        }
+        Transfer::Single(self.write_chunk(buf, 0, len, pos))
+    }
+
+    /// Writes all of `buf`'s initialized bytes at `pos`, in as many writes as it takes.
+    ///
+    /// # Errors
+    /// `WriteZero` if a write wrote nothing; otherwise as [`File::write_at`].
+    pub async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+        let total = buf.bytes_init();
+        if let Err(e) = self.check_dio("write_all_at", buf.stable_ptr(), total, pos) {
+            return (Err(e), buf);
+        }
+        let (mut buf, mut done) = (buf, 0);
+        while done < total {
+            let (res, b) = self
+                .write_chunk(buf, done, total - done, pos + done as u64)
+                .await;
+            buf = b;
+            match res {
+                Ok(0) => {
+                    let e = io::Error::new(
+                        io::ErrorKind::WriteZero,
+                        format!("a write wrote nothing after {done} of {total} bytes"),
+                    );
+                    return (Err(e), buf);
+                }
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), buf),
+            }
+        }
+        (Ok(()), buf)
+    }
+
+    fn check_iovecs<B: IoBuf>(
+        &self,
+        what: &str,
+        bufs: &[B],
+        pos: u64,
+        len: impl Fn(&B) -> usize,
+    ) -> io::Result<()> {
+        if bufs.len() > IOV_MAX {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{what}: {} buffers, more than IOV_MAX ({IOV_MAX})",
+                    bufs.len()
+                ),
+            ));
+        }
+        bufs.iter()
+            .try_for_each(|b| self.check_dio(what, b.stable_ptr(), len(b), pos))
+    }
+
+    /// Reads at `pos` into `bufs` in turn (`preadv`), each up to its capacity; returns the
+    /// total read and marks each buffer's part initialized.
+    ///
+    /// # Errors
+    /// As [`File::read_at`]; `InvalidInput` for more than 1024 buffers.
+    pub fn readv_at<B: IoBufMut>(
+        &self,
+        bufs: Vec<B>,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<usize, Vec<B>>> + '_ {
+        if let Err(e) = self.check_iovecs("readv_at", &bufs, pos, IoBuf::bytes_total) {
+            return Transfer::<'_, ReadvAt<B>>::Refused(Some((Err(e), bufs)));
+        }
+        Transfer::Single(Op::new(ReadvAt {
+            fd: self.fd.clone(),
+            bufs,
+            iovecs: Vec::new(),
+            offset: pos,
+        }))
+    }
+
+    /// Writes the initialized bytes of `bufs`, in turn, at `pos` (`pwritev`); returns the
+    /// total written.
+    ///
+    /// # Errors
+    /// As [`File::write_at`]; `InvalidInput` for more than 1024 buffers.
+    pub fn writev_at<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<usize, Vec<B>>> + '_ {
+        if let Err(e) = self.check_iovecs("writev_at", &bufs, pos, IoBuf::bytes_init) {
+            return Transfer::<'_, WritevAt<B>>::Refused(Some((Err(e), bufs)));
+        }
+        Transfer::Single(Op::new(WritevAt {
+            fd: self.fd.clone(),
+            bufs,
+            iovecs: Vec::new(),
+            offset: pos,
+        }))
+    }
+
+    /// Reads at `pos` into a registered buffer (`READ_FIXED`: the kernel skips pinning its
+    /// pages), from its start up to its capacity.
+    ///
+    /// # Errors
+    /// As [`File::read_at`]; EFAULT if the memory is not inside the registered buffer.
+    pub fn read_fixed_at<B: FixedIoBuf + IoBufMut>(
+        &self,
+        buf: B,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<usize, B>> + '_ {
+        let total = buf.bytes_total();
+        if let Err(e) = self.check_dio("read_fixed_at", buf.stable_ptr(), total, pos) {
+            return Transfer::<'_, ReadFixedAt<B>>::Refused(Some((Err(e), buf)));
+        }
+        Transfer::Single(Op::new(ReadFixedAt {
+            fd: self.fd.clone(),
+            buf,
+            offset: pos,
+        }))
+    }
+
+    /// Writes a registered buffer's initialized bytes at `pos` (`WRITE_FIXED`).
+    ///
+    /// # Errors
+    /// As [`File::write_at`]; EFAULT if the memory is not inside the registered buffer.
+    pub fn write_fixed_at<B: FixedIoBuf>(
+        &self,
+        buf: B,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<usize, B>> + '_ {
+        let len = buf.bytes_init();
+        if let Err(e) = self.check_dio("write_fixed_at", buf.stable_ptr(), len, pos) {
+            return Transfer::<'_, WriteFixedAt<B>>::Refused(Some((Err(e), buf)));
+        }
+        Transfer::Single(Op::new(WriteFixedAt {
+            fd: self.fd.clone(),
+            buf,
+            offset: pos,
+        }))
+    }
+
+    async fn fsync(&self, flags: u32, what: &'static str) -> io::Result<()> {
+        if on_ring(abi::IORING_OP_FSYNC) {
+            return Op::new(Fsync {
+                fd: self.fd.clone(),
+                flags,
+            })
+            .await;
+        }
+        let fd = self.fd.dup(what)?;
+        let data_only = flags & abi::IORING_FSYNC_DATASYNC != 0;
+        blocking(move || {
+            let f = std::fs::File::from(fd);
+            if data_only {
+                f.sync_data()
+            } else {
+                f.sync_all()
+            }
+        })
+        .await
+    }
+
+    /// Flushes data and metadata to the device (`fsync(2)`).
+    ///
+    /// # Errors
+    /// `fsync(2)`'s errno (EIO when the device failed a write back).
+    pub async fn sync_all(&self) -> io::Result<()> {
+        self.fsync(0, "File::sync_all").await
+    }
+
+    /// Flushes data, and only the metadata needed to read it back (`fdatasync(2)`).
+    ///
+    /// # Errors
+    /// As [`File::sync_all`].
+    pub async fn sync_data(&self) -> io::Result<()> {
+        self.fsync(abi::IORING_FSYNC_DATASYNC, "File::sync_data")
+            .await
+    }
+
+    /// The file's metadata (`statx(2)` on the fd).
+    ///
+    /// # Errors
+    /// `statx(2)`'s errno; `Unsupported` for a file opened into the fixed file table (STATX
+    /// takes no fixed file).
+    pub async fn metadata(&self) -> io::Result<Metadata> {
+        self.fd.require_fd("File::metadata")?;
+        if on_ring(abi::IORING_OP_STATX) {
+            return Op::new(Statx::fd(self.fd.clone(), STATX_MASK)).await;
+        }
+        let fd = self.fd.dup("File::metadata")?;
+        blocking(move || {
+            std::fs::File::from(fd)
+                .metadata()
+                .map(|m| Metadata::from_std(&m))
+        })
+        .await
+    }
+
+    /// Truncates or extends the file to `len` bytes (`IORING_OP_FTRUNCATE` on Linux 6.9+,
+    /// else `ftruncate(2)` on the blocking pool).
+    ///
+    /// # Errors
+    /// `ftruncate(2)`'s errno: EBADF/EINVAL on a file not open for writing, EFBIG.
+    pub async fn set_len(&self, len: u64) -> io::Result<()> {
+        if runtime::op_supported(abi::IORING_OP_FTRUNCATE) == Some(true) {
+            return Op::new(Ftruncate {
+                fd: self.fd.clone(),
+                len,
+            })
+            .await;
+        }
+        let fd = self.fd.dup("File::set_len")?;
+        blocking(move || std::fs::File::from(fd).set_len(len)).await
+    }
+
+    /// Allocates disk space for `len` bytes at `offset` (`fallocate(2)` mode 0), extending
+    /// the file if needed, so later writes there cannot fail for lack of space.
+    ///
+    /// # Errors
+    /// `fallocate(2)`'s errno: `StorageFull`, EOPNOTSUPP where the file system cannot.
+    pub async fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        Op::new(Fallocate {
+            fd: self.fd.clone(),
+            mode: 0,
+            offset,
+            len,
+        })
+        .await
+    }
+
+    /// Tells the kernel how `len` bytes at `offset` (0: to the end) will be used
+    /// (`posix_fadvise(2)`).
+    ///
+    /// # Errors
+    /// `posix_fadvise(2)`'s errno (ESPIPE on a pipe).
+    pub async fn advise(&self, offset: u64, len: u64, advice: Advice) -> io::Result<()> {
+        // The SQE carries a 32-bit length: advise a longer range in pieces.
+        const PIECE: u64 = 0xffff_f000;
+        let (mut offset, mut left) = (offset, len);
+        loop {
+            let piece = if len == 0 { 0 } else { left.min(PIECE) };
+            Op::new(Fadvise {
+                fd: self.fd.clone(),
+                offset,
+                len: piece as u32,
+                advice: advice.raw(),
+            })
+            .await?;
+            left -= piece;
+            offset += piece;
+            if left == 0 {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Puts this file in the current core's fixed file table, so its ops name the slot
+    /// (`IOSQE_FIXED_FILE`) and the kernel skips the fd lookup per op. The fd stays open.
+    /// Returns the slot; registering twice returns the same one.
+    ///
+    /// # Errors
+    /// Outside a runtime; when the table is full; EBADF for a closed fd.
+    pub fn register(&self) -> io::Result<u32> {
+        self.fd.register()
+    }
+
+    /// The file's slot in the fixed file table, if it has one.
+    pub fn fixed_index(&self) -> Option<u32> {
+        self.fd.fixed_index()
+    }
+
+    /// Closes the file and reports the close's error (`IORING_OP_CLOSE`).
+    ///
+    /// Ops still in flight (futures dropped before their completion) keep the file open
+    /// until they end; the file is then closed in the background and this returns `Ok`.
+    ///
+    /// # Errors
+    /// `close(2)`'s errno (EIO on some network file systems when a write back failed).
+    pub async fn close(self) -> io::Result<()> {
+        match self.fd.try_unwrap() {
+            Ok((Some(fd), fixed)) => {
+                drop(fixed);
+                Op::new(Close {
+                    target: Some(Closing::Fd(fd)),
+                })
+                .await
+            }
+            Ok((None, Some(fixed))) => {
+                Op::new(Close {
+                    target: Some(Closing::Fixed(fixed)),
+                })
+                .await
+            }
+            Ok((None, None)) => Ok(()),
+            Err(in_use) => {
+                drop(in_use);
+                Ok(())
+            }
+        }
+    }
+}
+
+impl From<OwnedFd> for File {
+    fn from(fd: OwnedFd) -> File {
+        File::new(SharedFd::from_fd(fd), None)
+    }
+}
+
+impl From<std::fs::File> for File {
+    fn from(file: std::fs::File) -> File {
+        File::from_std(file)
+    }
+}

@@ -1,0 +1,31 @@
+//! `IORING_OP_FALLOCATE`: `fallocate(2)`.
+
+use std::io;
+
+use runtime::op::{Completion, Operation};
+use uring_sys::{Sqe, prep};
+
+use crate::fd::SharedFd;
+
+/// Allocates (or, by `mode`, punches or zeroes) `len` bytes at `offset`.
+pub(crate) struct Fallocate {
+    pub(crate) fd: SharedFd,
+    pub(crate) mode: i32,
+    pub(crate) offset: u64,
+    pub(crate) len: u64,
+}
+
+// SAFETY: a FALLOCATE SQE points to no memory (its "addr" field carries the length);
+// `fd` keeps the file open.
+unsafe impl Operation for Fallocate {
+    type Output = io::Result<()>;
+
+    fn sqe(&mut self) -> Sqe {
+        let t = self.fd.target();
+        prep::prep_fallocate(t.fd, self.mode, self.offset, self.len).flags(t.sqe_flags)
+    }
+
+    fn complete(self, result: io::Result<u32>, _: Completion) -> Self::Output {
+        result.map(drop)
+    }
+}

@@ -1,0 +1,26 @@
+//! One io_uring op per file; [`File`](crate::File) and the path functions build on them.
+//!
+//! Each op owns what its SQE points to (paths as `CString`, buffers, iovecs, the statx
+//! buffer) and a [`SharedFd`](crate::fd::SharedFd) for the file it names, so a dropped
+//! future leaves nothing dangling: the runtime keeps the op until its final CQE.
+
+pub(crate) mod close;
+pub(crate) mod fadvise;
+pub(crate) mod fallocate;
+pub(crate) mod fsync;
+pub(crate) mod ftruncate;
+pub(crate) mod link;
+pub(crate) mod mkdir;
+pub(crate) mod open;
+pub(crate) mod pipe;
+pub(crate) mod read;
+pub(crate) mod read_fixed;
+pub(crate) mod readv;
+pub(crate) mod rename;
+pub(crate) mod splice;
+pub(crate) mod statx;
+pub(crate) mod symlink;
+pub(crate) mod unlink;
+pub(crate) mod write;
+pub(crate) mod write_fixed;
+pub(crate) mod writev;
