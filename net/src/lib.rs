@@ -10,7 +10,11 @@
 //!   provided buffers, `shutdown`, `into_split`), [`TcpSocket`] for options.
 //! - UDP: [`UdpSocket`]. Unix: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 //! - Names (`"localhost:8080"`) resolve on the blocking pool ([`ToAddrs`]).
+//! - Ecosystem crates (hyper, …): `compat::Compat` gives the streams poll-based
+//!   `AsyncRead`/`AsyncWrite` of `futures-io` and tokio (features `futures-io`, `tokio`).
 
+#[cfg(any(feature = "futures-io", feature = "tokio"))]
+pub mod compat;
 mod fd;
 mod op;
 mod resolve;

@@ -23,6 +23,11 @@ pub(crate) struct StreamIo {
 
 impl StreamIo {
     pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
+        if buf.bytes_total() == 0 {
+            // As std's `Read::read`: no room, nothing read, at once. The kernel would wait
+            // until data arrives and then report 0, which reads as end of stream.
+            return (Ok(0), buf);
+        }
         Op::new(Recv {
             fd: self.fd.clone(),
             buf,
@@ -123,6 +128,7 @@ impl StreamIo {
             pool: pool.clone(),
             op: None,
             ended: false,
+            dry: false,
         }
     }
 }
@@ -130,12 +136,15 @@ impl StreamIo {
 /// Received data as a stream of buffers lent from the core's [`BufPool`] (multishot recv):
 /// a buffer goes back to the pool when dropped, and no buffer is held while the peer is
 /// idle. Ends (`None`) when the peer closes; re-arms itself when the kernel ends the
-/// multishot (for instance when the pool ran dry: ENOBUFS is not an error here).
+/// multishot. When the pool ran dry (ENOBUFS, not an error here) it re-arms once a lent
+/// buffer comes back, so the data waits in the socket, in order, meanwhile.
 pub struct RecvStream {
     fd: SharedFd,
     pool: BufPool,
     op: Option<Multishot<RecvMulti>>,
     ended: bool,
+    /// The last multishot ended with ENOBUFS: wait for a buffer before re-arming.
+    dry: bool,
 }
 
 impl std::fmt::Debug for RecvStream {
@@ -163,6 +172,12 @@ impl Stream for RecvStream {
             if this.ended {
                 return Poll::Ready(None);
             }
+            if this.dry {
+                if this.pool.poll_returned(cx).is_pending() {
+                    return Poll::Pending;
+                }
+                this.dry = false;
+            }
             let op = this.op.get_or_insert_with(|| {
                 Multishot::new(RecvMulti {
                     fd: this.fd.clone(),
@@ -178,11 +193,11 @@ impl Stream for RecvStream {
                     return Poll::Ready(None);
                 }
                 Poll::Ready(Some(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    // The pool is empty; the kernel ended the multishot. Re-arm: buffers come
-                    // back as the caller drops them. Yield first so they can.
+                    // The pool is empty and the kernel ended the multishot. Re-arming now
+                    // would fail the same way for as long as the caller holds every
+                    // buffer: re-arm once one comes back.
                     this.op = None;
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
+                    this.dry = true;
                 }
                 Poll::Ready(Some(Err(e))) => {
                     if op.is_ended() {

@@ -332,7 +332,7 @@ impl Stream for Incoming {
 /// result ([`BufResult`]). Dropping it closes the socket without blocking the core.
 #[derive(Debug)]
 pub struct TcpStream {
-    io: StreamIo,
+    pub(crate) io: StreamIo,
 }
 
 impl TcpStream {
@@ -386,7 +386,8 @@ impl TcpStream {
             })
     }
 
-    /// Reads into `buf` (from its start, up to its capacity); `Ok(0)` at end of stream.
+    /// Reads into `buf` (from its start, up to its capacity); `Ok(0)` at end of stream, or
+    /// at once, without an op, when `buf` has no capacity.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.io.read(buf).await
     }

@@ -85,7 +85,7 @@ impl AsRawFd for UnixListener {
 /// A connected Unix stream socket; the same owned-buffer I/O as [`crate::TcpStream`].
 #[derive(Debug)]
 pub struct UnixStream {
-    io: StreamIo,
+    pub(crate) io: StreamIo,
 }
 
 impl UnixStream {
@@ -129,7 +129,7 @@ impl UnixStream {
         }
     }
 
-    /// Reads into `buf`; `Ok(0)` at end of stream.
+    /// Reads into `buf`; `Ok(0)` at end of stream, or at once when `buf` has no capacity.
     pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.io.read(buf).await
     }

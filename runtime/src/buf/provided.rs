@@ -6,15 +6,22 @@
 use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
+use std::task::{Context, Poll, Waker};
 
 use uring_sys::BufRing;
 
+use super::IoBuf;
 use crate::executor::context;
 
 struct Pool {
     ring: BufRing,
     memory: Vec<u8>,
     buf_len: usize,
+    count: usize,
+    /// Buffers lent out as `ProvidedBuf`s now.
+    lent: usize,
+    /// Tasks waiting for a lent buffer to come back ([`BufPool::poll_returned`]).
+    waiting: Vec<Waker>,
 }
 
 impl Drop for Pool {
@@ -53,6 +60,9 @@ impl BufPool {
             ring,
             memory: vec![0u8; count as usize * len],
             buf_len: len,
+            count: count as usize,
+            lent: 0,
+            waiting: Vec::new(),
         };
         for bid in 0..count {
             pool.give_back(bid);
@@ -76,9 +86,18 @@ impl BufPool {
 
     /// Takes buffer `bid`, which the kernel filled with `len` bytes (from a CQE with
     /// `IORING_CQE_F_BUFFER`); it returns to the ring when dropped.
+    ///
+    /// # Panics
+    /// If `bid` is not a buffer of this pool.
     pub fn take(&self, bid: u16, len: usize) -> ProvidedBuf {
+        let ptr = {
+            let mut p = self.inner.borrow_mut();
+            p.lent += 1;
+            p.buf_ptr(bid)
+        };
         ProvidedBuf {
             pool: self.inner.clone(),
+            ptr,
             bid,
             len: len.min(self.buf_len()),
         }
@@ -89,13 +108,41 @@ impl BufPool {
         let mut p = self.inner.borrow_mut();
         p.give_back(bid);
         p.ring.publish();
+        let waiting = std::mem::take(&mut p.waiting);
+        drop(p);
+        waiting.into_iter().for_each(Waker::wake);
+    }
+
+    /// Ready while some buffer is not lent out; otherwise Pending until a lent buffer is
+    /// dropped. A multishot receive that ended with ENOBUFS (the ring ran dry) waits here
+    /// before re-arming, instead of re-arming into ENOBUFS again and again while the
+    /// caller still holds every buffer.
+    pub fn poll_returned(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut p = self.inner.borrow_mut();
+        if p.lent < p.count {
+            return Poll::Ready(());
+        }
+        if !p.waiting.iter().any(|w| w.will_wake(cx.waker())) {
+            p.waiting.push(cx.waker().clone());
+        }
+        Poll::Pending
     }
 }
 
 impl Pool {
-    fn give_back(&mut self, bid: u16) {
+    /// The first byte of buffer `bid`, without making a reference to the memory (which the
+    /// kernel and lent buffers use meanwhile): `Vec::as_mut_ptr` promises not to.
+    fn buf_ptr(&mut self, bid: u16) -> *mut u8 {
         let offset = bid as usize * self.buf_len;
-        let ptr = self.memory[offset..offset + self.buf_len].as_mut_ptr();
+        assert!(
+            offset + self.buf_len <= self.memory.len(),
+            "buffer id {bid} is not in this pool"
+        );
+        self.memory.as_mut_ptr().wrapping_add(offset)
+    }
+
+    fn give_back(&mut self, bid: u16) {
+        let ptr = self.buf_ptr(bid);
         // SAFETY: the range is buffer `bid` of our memory, which this Pool owns and frees only
         // after unregistering the ring; nobody holds it (its ProvidedBuf was dropped, or it
         // was never lent), so the kernel may write it.
@@ -104,8 +151,13 @@ impl Pool {
 }
 
 /// A buffer the kernel filled, lent from a [`BufPool`]; back to the ring on drop.
+///
+/// It is an [`IoBuf`], so it can be written out without a copy (an echo: `write_all(buf)`);
+/// it stays out of the ring until that write's op is done with it.
 pub struct ProvidedBuf {
     pool: Rc<RefCell<Pool>>,
+    /// Buffer `bid`'s first byte in `pool`'s memory.
+    ptr: *mut u8,
     bid: u16,
     len: usize,
 }
@@ -148,10 +200,127 @@ impl std::fmt::Debug for ProvidedBuf {
     }
 }
 
+// SAFETY: `ptr` is buffer `bid` of the pool's memory, whose first `len` bytes (`len` is at
+// most `buf_len`) are initialized (the memory starts zeroed; the kernel wrote the received
+// bytes). That memory never moves (the pool never resizes its Vec) and is freed only with the
+// pool, which this value keeps alive through `pool` until it drops. While lent, the buffer is
+// out of the ring, so the kernel does not write it, and nobody gets a `&mut` to it.
+unsafe impl IoBuf for ProvidedBuf {
+    fn stable_ptr(&self) -> *const u8 {
+        self.ptr
+    }
+    fn bytes_init(&self) -> usize {
+        self.len
+    }
+    fn bytes_total(&self) -> usize {
+        self.len
+    }
+}
+
 impl Drop for ProvidedBuf {
     fn drop(&mut self) {
         let mut p = self.pool.borrow_mut();
+        p.lent -= 1;
         p.give_back(self.bid);
         p.ring.publish();
+        // Wake outside the borrow: a waker may run code that uses the pool.
+        let waiting = std::mem::take(&mut p.waiting);
+        drop(p);
+        waiting.into_iter().for_each(Waker::wake);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+
+    use uring_sys::{Sqe, prep};
+
+    use super::*;
+    use crate::op::{Completion, Op, Operation};
+
+    /// A read into a buffer the kernel picks from `pool`.
+    struct ReadSelect {
+        fd: i32,
+        pool: BufPool,
+    }
+
+    // SAFETY: the SQE names no memory but buffer group `pool.group()`, which `pool` (held
+    // until the CQE) keeps registered and alive.
+    unsafe impl Operation for ReadSelect {
+        type Output = io::Result<ProvidedBuf>;
+        fn sqe(&mut self) -> Sqe {
+            let len = self.pool.buf_len() as u32;
+            prep::prep_read(self.fd, std::ptr::null_mut(), len, u64::MAX)
+                .buffer_select(self.pool.group())
+        }
+        fn complete(self, result: io::Result<u32>, cqe: Completion) -> Self::Output {
+            let n = result?;
+            let bid = (cqe.flags >> uring_sys::abi::IORING_CQE_BUFFER_SHIFT) as u16;
+            Ok(self.pool.take(bid, n as usize))
+        }
+    }
+
+    /// A write of an owned buffer.
+    struct WriteOp<B> {
+        fd: i32,
+        buf: B,
+    }
+
+    // SAFETY: the SQE points into `buf` (an IoBuf: stable), owned by the op until its CQE.
+    unsafe impl<B: IoBuf> Operation for WriteOp<B> {
+        type Output = (io::Result<u32>, B);
+        fn sqe(&mut self) -> Sqe {
+            prep::prep_write(
+                self.fd,
+                self.buf.stable_ptr(),
+                self.buf.bytes_init() as u32,
+                u64::MAX,
+            )
+        }
+        fn complete(self, result: io::Result<u32>, _: Completion) -> Self::Output {
+            (result, self.buf)
+        }
+    }
+
+    #[test]
+    fn a_lent_buffer_is_written_out_as_is() {
+        let (a_rx, mut a_tx) = std::io::pipe().unwrap();
+        let (mut b_rx, b_tx) = std::io::pipe().unwrap();
+        crate::Runtime::new().unwrap().block_on(async {
+            let pool = BufPool::new(7, 4, 64).unwrap();
+            a_tx.write_all(b"hello").unwrap();
+            let buf = Op::new(ReadSelect {
+                fd: a_rx.as_raw_fd(),
+                pool: pool.clone(),
+            })
+            .await
+            .unwrap();
+            assert_eq!((buf.len(), buf.bytes_init(), buf.bytes_total()), (5, 5, 5));
+            buf.with(|b| assert_eq!((b, b.as_ptr()), (&b"hello"[..], buf.stable_ptr())));
+            let (res, buf) = Op::new(WriteOp {
+                fd: b_tx.as_raw_fd(),
+                buf,
+            })
+            .await;
+            assert_eq!(res.unwrap(), 5);
+            drop(buf);
+            // The buffer went back to the ring: the next reads can use it again.
+            for round in 0..8u8 {
+                a_tx.write_all(&[round; 3]).unwrap();
+                let buf = Op::new(ReadSelect {
+                    fd: a_rx.as_raw_fd(),
+                    pool: pool.clone(),
+                })
+                .await
+                .unwrap();
+                buf.with(|b| assert_eq!(b, [round; 3]));
+            }
+        });
+        drop(b_tx);
+        let mut out = Vec::new();
+        b_rx.read_to_end(&mut out).unwrap();
+        assert_eq!(out, b"hello");
     }
 }

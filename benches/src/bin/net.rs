@@ -1,0 +1,350 @@
+//! TCP on loopback, side by side with tokio's current_thread runtime in the same run:
+//! - bulk: one connection, 64 KiB writes, 1 GiB or 2 s (whichever ends first), MB/s at the
+//!   receiver;
+//! - ping-pong: 64-byte request, 64-byte response, 20,000 round trips after 1,000 of
+//!   warm-up, p50/p99 in µs.
+//!
+//! Server and client run in one process, each on its own thread with its own one-core
+//! runtime, pinned to two different CPUs (the first two this process may use). Runs
+//! alternate between the two runtimes; each figure is the median over the runs.
+//!
+//! `cargo run --release -p benches --bin net [-- --runs N]` (default 5 runs).
+
+use std::net::SocketAddr;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use benches::{median, parse_runs};
+
+const CHUNK: usize = 64 * 1024;
+const BULK_BYTES: u64 = 1 << 30;
+const BULK_TIME: Duration = Duration::from_secs(2);
+const MSG: usize = 64;
+const WARMUP: usize = 1_000;
+const PINGS: usize = 20_000;
+
+/// The CPUs this process may run on, in order.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain data (all-zero is an empty set); sched_getaffinity writes
+    // at most size_of::<cpu_set_t>() bytes into it, and CPU_ISSET reads within it.
+    unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
+            return Vec::new();
+        }
+        (0..libc::CPU_SETSIZE as usize)
+            .filter(|&c| libc::CPU_ISSET(c, &set))
+            .collect()
+    }
+}
+
+/// Pins the calling thread to `cpu` (best effort: an error is printed, the bench goes on).
+fn pin(cpu: Option<usize>) {
+    let Some(cpu) = cpu else { return };
+    // SAFETY: as above; CPU_SET writes within the set, sched_setaffinity(0) applies to the
+    // calling thread and only reads the set.
+    let rc = unsafe {
+        let mut set: libc::cpu_set_t = std::mem::zeroed();
+        libc::CPU_SET(cpu, &mut set);
+        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
+    };
+    if rc != 0 {
+        eprintln!("pinning to CPU {cpu}: {}", std::io::Error::last_os_error());
+    }
+}
+
+/// Where each side runs.
+#[derive(Clone, Copy)]
+struct Cpus {
+    server: Option<usize>,
+    client: Option<usize>,
+}
+
+/// A loopback listener for one measurement.
+fn std_listener() -> (std::net::TcpListener, SocketAddr) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = l.local_addr().expect("local addr");
+    (l, addr)
+}
+
+/// Runs `server` and `client` on their own pinned threads; returns both outputs.
+fn two_threads<S, C, SO, CO>(cpus: Cpus, server: S, client: C) -> (SO, CO)
+where
+    S: FnOnce() -> SO + Send + 'static,
+    C: FnOnce() -> CO + Send + 'static,
+    SO: Send + 'static,
+    CO: Send + 'static,
+{
+    let s = thread::spawn(move || {
+        pin(cpus.server);
+        server()
+    });
+    let c = thread::spawn(move || {
+        pin(cpus.client);
+        client()
+    });
+    let co = c.join().expect("client thread");
+    let so = s.join().expect("server thread");
+    (so, co)
+}
+
+/// MB/s from the client's start to the server's end of stream.
+fn throughput(bytes: u64, start: Instant, end: Instant) -> f64 {
+    bytes as f64 / (end - start).as_secs_f64() / 1e6
+}
+
+/// (p50, p99) in µs.
+fn percentiles(mut rtts: Vec<Duration>) -> (f64, f64) {
+    rtts.sort();
+    let at = |q: f64| rtts[((rtts.len() as f64 * q) as usize).min(rtts.len() - 1)];
+    (at(0.50).as_secs_f64() * 1e6, at(0.99).as_secs_f64() * 1e6)
+}
+
+mod ours {
+    use super::*;
+    use net::{TcpListener, TcpStream};
+
+    fn rt() -> runtime::Runtime {
+        runtime::Runtime::new().expect("io_uring runtime")
+    }
+
+    pub fn bulk(cpus: Cpus) -> f64 {
+        let (l, addr) = std_listener();
+        let ((bytes, end), start) = two_threads(
+            cpus,
+            move || {
+                rt().block_on(async {
+                    let l = TcpListener::from_std(l).unwrap();
+                    let (s, _) = l.accept().await.unwrap();
+                    let mut buf = Vec::with_capacity(CHUNK);
+                    let mut total = 0u64;
+                    loop {
+                        let (res, b) = s.read(buf).await;
+                        let n = res.unwrap();
+                        if n == 0 {
+                            return (total, Instant::now());
+                        }
+                        total += n as u64;
+                        buf = b;
+                        buf.clear();
+                    }
+                })
+            },
+            move || {
+                rt().block_on(async {
+                    let s = TcpStream::connect(addr).await.unwrap();
+                    let mut buf = vec![0x5a_u8; CHUNK];
+                    let start = Instant::now();
+                    let mut sent = 0u64;
+                    while sent < BULK_BYTES && start.elapsed() < BULK_TIME {
+                        let (res, b) = s.write_all(buf).await;
+                        res.unwrap();
+                        buf = b;
+                        sent += CHUNK as u64;
+                    }
+                    start
+                })
+            },
+        );
+        throughput(bytes, start, end)
+    }
+
+    pub fn ping_pong(cpus: Cpus) -> (f64, f64) {
+        let (l, addr) = std_listener();
+        let ((), rtts) = two_threads(
+            cpus,
+            move || {
+                rt().block_on(async {
+                    let l = TcpListener::from_std(l).unwrap();
+                    let (s, _) = l.accept().await.unwrap();
+                    s.set_nodelay(true).unwrap();
+                    let mut buf = Vec::with_capacity(MSG);
+                    loop {
+                        let (res, b) = s.read_exact(buf).await;
+                        if res.is_err() {
+                            return; // the client closed
+                        }
+                        let (res, b) = s.write_all(b).await;
+                        res.unwrap();
+                        buf = b;
+                    }
+                })
+            },
+            move || {
+                rt().block_on(async {
+                    let s = TcpStream::connect(addr).await.unwrap();
+                    s.set_nodelay(true).unwrap();
+                    let mut out = vec![7u8; MSG];
+                    let mut back = Vec::with_capacity(MSG);
+                    let mut rtts = Vec::with_capacity(PINGS);
+                    for i in 0..WARMUP + PINGS {
+                        let t = Instant::now();
+                        let (res, b) = s.write_all(out).await;
+                        res.unwrap();
+                        out = b;
+                        let (res, b) = s.read_exact(back).await;
+                        res.unwrap();
+                        back = b;
+                        if i >= WARMUP {
+                            rtts.push(t.elapsed());
+                        }
+                    }
+                    rtts
+                })
+            },
+        );
+        percentiles(rtts)
+    }
+}
+
+mod tokio_side {
+    use super::*;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpListener, TcpStream};
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tokio runtime")
+    }
+
+    fn listener(l: std::net::TcpListener) -> TcpListener {
+        l.set_nonblocking(true).unwrap();
+        TcpListener::from_std(l).unwrap()
+    }
+
+    pub fn bulk(cpus: Cpus) -> f64 {
+        let (l, addr) = std_listener();
+        let ((bytes, end), start) = two_threads(
+            cpus,
+            move || {
+                rt().block_on(async {
+                    let (mut s, _) = listener(l).accept().await.unwrap();
+                    let mut buf = vec![0u8; CHUNK];
+                    let mut total = 0u64;
+                    loop {
+                        let n = s.read(&mut buf).await.unwrap();
+                        if n == 0 {
+                            return (total, Instant::now());
+                        }
+                        total += n as u64;
+                    }
+                })
+            },
+            move || {
+                rt().block_on(async {
+                    let mut s = TcpStream::connect(addr).await.unwrap();
+                    let buf = vec![0x5a_u8; CHUNK];
+                    let start = Instant::now();
+                    let mut sent = 0u64;
+                    while sent < BULK_BYTES && start.elapsed() < BULK_TIME {
+                        s.write_all(&buf).await.unwrap();
+                        sent += CHUNK as u64;
+                    }
+                    start
+                })
+            },
+        );
+        throughput(bytes, start, end)
+    }
+
+    pub fn ping_pong(cpus: Cpus) -> (f64, f64) {
+        let (l, addr) = std_listener();
+        let ((), rtts) = two_threads(
+            cpus,
+            move || {
+                rt().block_on(async {
+                    let (mut s, _) = listener(l).accept().await.unwrap();
+                    s.set_nodelay(true).unwrap();
+                    let mut buf = [0u8; MSG];
+                    while s.read_exact(&mut buf).await.is_ok() {
+                        s.write_all(&buf).await.unwrap();
+                    }
+                })
+            },
+            move || {
+                rt().block_on(async {
+                    let mut s = TcpStream::connect(addr).await.unwrap();
+                    s.set_nodelay(true).unwrap();
+                    let out = [7u8; MSG];
+                    let mut back = [0u8; MSG];
+                    let mut rtts = Vec::with_capacity(PINGS);
+                    for i in 0..WARMUP + PINGS {
+                        let t = Instant::now();
+                        s.write_all(&out).await.unwrap();
+                        s.read_exact(&mut back).await.unwrap();
+                        if i >= WARMUP {
+                            rtts.push(t.elapsed());
+                        }
+                    }
+                    rtts
+                })
+            },
+        );
+        percentiles(rtts)
+    }
+}
+
+fn main() {
+    let runs = parse_runs(5);
+    let allowed = allowed_cpus();
+    let cpus = Cpus {
+        server: allowed.first().copied(),
+        client: allowed.get(1).or(allowed.first()).copied(),
+    };
+    println!(
+        "net: loopback TCP, server on CPU {:?}, client on CPU {:?}, median of {runs} runs",
+        cpus.server, cpus.client
+    );
+
+    let (mut ours_bulk, mut tokio_bulk) = (Vec::new(), Vec::new());
+    let (mut ours_p50, mut ours_p99, mut tokio_p50, mut tokio_p99) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    for run in 0..runs {
+        // Alternate which runtime goes first, so warm caches and clocks favour neither.
+        let order: [bool; 2] = if run % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
+        for is_ours in order {
+            let (bulk, (p50, p99)) = if is_ours {
+                (ours::bulk(cpus), ours::ping_pong(cpus))
+            } else {
+                (tokio_side::bulk(cpus), tokio_side::ping_pong(cpus))
+            };
+            let name = if is_ours { "ours " } else { "tokio" };
+            eprintln!(
+                "run {run} {name}: bulk {bulk:8.0} MB/s, ping-pong p50 {p50:6.1} us, p99 {p99:6.1} us"
+            );
+            let (b, l50, l99) = if is_ours {
+                (&mut ours_bulk, &mut ours_p50, &mut ours_p99)
+            } else {
+                (&mut tokio_bulk, &mut tokio_p50, &mut tokio_p99)
+            };
+            b.push(bulk);
+            l50.push(p50);
+            l99.push(p99);
+        }
+    }
+
+    println!();
+    println!("| benchmark                                  | ours         | tokio        |");
+    println!("|--------------------------------------------|--------------|--------------|");
+    println!(
+        "| bulk, 1 conn, 64 KiB writes (MB/s)         | {:>12.0} | {:>12.0} |",
+        median(&ours_bulk),
+        median(&tokio_bulk)
+    );
+    println!(
+        "| ping-pong 64 B, p50 round trip (us)        | {:>12.1} | {:>12.1} |",
+        median(&ours_p50),
+        median(&tokio_p50)
+    );
+    println!(
+        "| ping-pong 64 B, p99 round trip (us)        | {:>12.1} | {:>12.1} |",
+        median(&ours_p99),
+        median(&tokio_p99)
+    );
+}

@@ -1,0 +1,477 @@
+//! Poll-based I/O for ecosystem crates: [`Compat`] gives a [`TcpStream`] or [`UnixStream`]
+//! the `AsyncRead`/`AsyncBufRead`/`AsyncWrite` traits of `futures-io` (feature
+//! `futures-io`) and of tokio (feature `tokio`; the traits only, no tokio runtime), so
+//! crates such as hyper run on this runtime.
+//!
+//! # How it maps a completion API onto poll-based traits
+//! The kernel must own the buffer of an op until its completion, while a poll-based read
+//! lends the caller's buffer only for the duration of one call. So `Compat` owns one read
+//! buffer and one write buffer, reused from op to op (no allocation per call on the steady
+//! path), and copies:
+//! - **read**: `poll_read` hands out what the last receive left in the read buffer; when it
+//!   is empty it submits a receive into it and keeps that op *inside `Compat`*. A poll that
+//!   returns `Pending` leaves the op in flight, so dropping the caller's future (a timeout, a
+//!   `select!` that took another branch) loses nothing: the next `poll_read` takes up the
+//!   same op and its data.
+//! - **write**: `poll_write` copies the caller's bytes into the write buffer, submits one
+//!   send and returns `Ready(n)` at once: from then on the bytes are `Compat`'s to deliver
+//!   (resubmitting the rest after a short send). The next `poll_write`, `poll_flush` or
+//!   `poll_shutdown`/`poll_close` first waits for that send, and reports its error if it
+//!   failed. Returning `Pending` until the send completed would be ambiguous instead: a
+//!   caller who drops its write future after `Pending` believes nothing was written while
+//!   the kernel sends the copy anyway.
+//! - **shutdown/close**: flushes, then `IORING_OP_SHUTDOWN` of the write side.
+//!
+//! Dropping a `Compat` cancels its ops (the op cancel contract of `runtime::op`): bytes
+//! still in the write buffer may then never be sent, so flush or shut down first, as with
+//! any buffered writer.
+//!
+//! # Examples
+//! ```
+//! # #[cfg(feature = "tokio")]
+//! # fn main() -> std::io::Result<()> {
+//! use std::pin::Pin;
+//! use net::compat::Compat;
+//! use net::UnixStream;
+//! use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+//!
+//! runtime::Runtime::new()?.block_on(async {
+//!     let (a, b) = UnixStream::pair()?;
+//!     let (mut a, mut b) = (Compat::new(a), Compat::new(b));
+//!     std::future::poll_fn(|cx| Pin::new(&mut a).poll_write(cx, b"hi")).await?;
+//!     std::future::poll_fn(|cx| Pin::new(&mut a).poll_flush(cx)).await?;
+//!     let mut buf = [0u8; 8];
+//!     let mut read = ReadBuf::new(&mut buf);
+//!     std::future::poll_fn(|cx| Pin::new(&mut b).poll_read(cx, &mut read)).await?;
+//!     assert_eq!(read.filled(), b"hi");
+//!     Ok(())
+//! })
+//! # }
+//! # #[cfg(not(feature = "tokio"))]
+//! # fn main() {}
+//! ```
+
+use std::future::Future;
+use std::io;
+use std::io::IoSlice;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+
+use runtime::buf::{IoBuf, Slice};
+use runtime::op::Op;
+
+use crate::op::{recv::Recv, send::Send, shutdown::Shutdown};
+use crate::stream::StreamIo;
+use crate::{TcpStream, UnixStream};
+
+/// The read buffer's default capacity: the most one receive takes from the socket.
+pub const DEFAULT_READ_CAPACITY: usize = 16 * 1024;
+/// The write buffer's default capacity: the most one `poll_write` takes from the caller.
+pub const DEFAULT_WRITE_CAPACITY: usize = 64 * 1024;
+
+/// A stream with poll-based `AsyncRead`/`AsyncBufRead`/`AsyncWrite` (see the [module
+/// docs](self)); made by [`Compat::new`] from a [`TcpStream`] or a [`UnixStream`].
+pub struct Compat<S> {
+    inner: S,
+    io: StreamIo,
+    read: ReadSide,
+    read_capacity: usize,
+    write: WriteSide,
+    write_capacity: usize,
+    shutdown: ShutdownSide,
+}
+
+/// The read buffer, or the receive that has it.
+enum ReadSide {
+    /// `buf[pos..]` was received and not yet handed out.
+    Buffered { buf: Vec<u8>, pos: usize },
+    /// A receive into the (cleared) buffer is in flight.
+    Receiving(Op<Recv<Vec<u8>>>),
+}
+
+/// The write buffer, or the send that has it.
+enum WriteSide {
+    /// Nothing in flight; the buffer is empty.
+    Idle(Vec<u8>),
+    /// A send of the slice's range of the buffer is in flight; the bytes before the range
+    /// were sent already, the ones after it are still to send.
+    Sending(Op<Send<Slice<Vec<u8>>>>),
+}
+
+enum ShutdownSide {
+    Open,
+    ShuttingDown(Op<Shutdown>),
+    Done,
+}
+
+/// A stream [`Compat`] can wrap: [`TcpStream`] and [`UnixStream`] (sealed).
+pub trait CompatStream: sealed::Sealed {}
+
+mod sealed {
+    use crate::stream::StreamIo;
+
+    /// Gives `Compat` the stream's I/O half.
+    pub trait Sealed {
+        fn stream_io(&self) -> Io<'_>;
+    }
+
+    /// The I/O half, behind a type that outside crates cannot name.
+    pub struct Io<'a>(pub(crate) &'a StreamIo);
+}
+
+impl sealed::Sealed for TcpStream {
+    fn stream_io(&self) -> sealed::Io<'_> {
+        sealed::Io(&self.io)
+    }
+}
+
+impl sealed::Sealed for UnixStream {
+    fn stream_io(&self) -> sealed::Io<'_> {
+        sealed::Io(&self.io)
+    }
+}
+
+impl CompatStream for TcpStream {}
+impl CompatStream for UnixStream {}
+
+impl<S: CompatStream> Compat<S> {
+    /// Wraps a stream, with the default buffer capacities.
+    pub fn new(stream: S) -> Compat<S> {
+        let io = sealed::Sealed::stream_io(&stream).0.clone();
+        Compat {
+            inner: stream,
+            io,
+            read: ReadSide::Buffered {
+                buf: Vec::new(),
+                pos: 0,
+            },
+            read_capacity: DEFAULT_READ_CAPACITY,
+            write: WriteSide::Idle(Vec::new()),
+            write_capacity: DEFAULT_WRITE_CAPACITY,
+            shutdown: ShutdownSide::Open,
+        }
+    }
+}
+
+impl<S> Compat<S> {
+    /// Sets the buffer capacities: `read` bounds one receive, `write` one `poll_write`.
+    /// Both buffers are allocated at first use and then reused.
+    ///
+    /// # Panics
+    /// If either is zero.
+    pub fn with_capacity(mut self, read: usize, write: usize) -> Compat<S> {
+        assert!(
+            read > 0 && write > 0,
+            "Compat buffer capacities must be > 0"
+        );
+        self.read_capacity = read;
+        self.write_capacity = write;
+        self
+    }
+
+    /// The stream.
+    pub fn get_ref(&self) -> &S {
+        &self.inner
+    }
+
+    /// The stream back. Ops in flight are cancelled: received bytes not yet read and
+    /// written bytes not yet flushed are lost, so flush first.
+    pub fn into_inner(self) -> S {
+        self.inner
+    }
+
+    /// The received bytes not yet consumed; when there are none, receives more (keeping the
+    /// receive in flight across `Pending`). An empty slice means end of stream.
+    fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        ready!(self.poll_receive(cx))?;
+        match &self.read {
+            ReadSide::Buffered { buf, pos } => Poll::Ready(Ok(&buf[*pos..])),
+            ReadSide::Receiving(_) => {
+                unreachable!("poll_receive returned with a receive in flight")
+            }
+        }
+    }
+
+    /// Makes `read` hold a buffer with unread bytes, or an empty one at end of stream.
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            match &mut self.read {
+                ReadSide::Buffered { buf, pos } if *pos < buf.len() => {
+                    return Poll::Ready(Ok(()));
+                }
+                ReadSide::Buffered { buf, pos } => {
+                    let mut buf = std::mem::take(buf);
+                    *pos = 0;
+                    buf.clear();
+                    // Allocates once (reserve on an empty Vec asks for exactly this much).
+                    buf.reserve(self.read_capacity);
+                    self.read = ReadSide::Receiving(Op::new(Recv {
+                        fd: self.io.fd.clone(),
+                        buf,
+                    }));
+                }
+                ReadSide::Receiving(op) => {
+                    let (res, mut buf) = ready!(Pin::new(op).poll(cx));
+                    if res.is_err() {
+                        buf.clear();
+                    }
+                    // Recv set the length to the bytes received (0 at end of stream).
+                    self.read = ReadSide::Buffered { buf, pos: 0 };
+                    return Poll::Ready(res.map(drop));
+                }
+            }
+        }
+    }
+
+    /// Marks `n` bytes of [`Compat::poll_fill`]'s slice as read.
+    fn consume(&mut self, n: usize) {
+        if let ReadSide::Buffered { buf, pos } = &mut self.read {
+            *pos = (*pos + n).min(buf.len());
+        }
+    }
+
+    /// Copies into `dst` what is buffered, receiving first if nothing is.
+    fn poll_read_into(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
+        if dst.is_empty() {
+            return Poll::Ready(Ok(0));
+        }
+        let src = ready!(self.poll_fill(cx))?;
+        let n = src.len().min(dst.len());
+        dst[..n].copy_from_slice(&src[..n]);
+        self.consume(n);
+        Poll::Ready(Ok(n))
+    }
+
+    /// Waits until no send is in flight, resubmitting the rest after a short send. Reports
+    /// the error of a failed send (its unsent bytes are dropped).
+    fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            let WriteSide::Sending(op) = &mut self.write else {
+                return Poll::Ready(Ok(()));
+            };
+            let (res, slice) = ready!(Pin::new(op).poll(cx));
+            let (begin, end) = (slice.begin(), slice.end());
+            let mut buf = slice.into_inner();
+            let err = match res {
+                Ok(n) if begin + n >= end => None,
+                Ok(0) => Some(io::Error::new(
+                    io::ErrorKind::WriteZero,
+                    "the socket accepted no bytes",
+                )),
+                Ok(n) => {
+                    self.write = WriteSide::Sending(Op::new(Send {
+                        fd: self.io.fd.clone(),
+                        buf: buf.slice(begin + n..end),
+                    }));
+                    continue;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {
+                    self.write = WriteSide::Sending(Op::new(Send {
+                        fd: self.io.fd.clone(),
+                        buf: buf.slice(begin..end),
+                    }));
+                    continue;
+                }
+                Err(e) => Some(e),
+            };
+            buf.clear();
+            self.write = WriteSide::Idle(buf);
+            return Poll::Ready(err.map_or(Ok(()), Err));
+        }
+    }
+
+    /// Copies up to the write capacity of `bufs` into the write buffer and submits a send of
+    /// it, after the previous send completed.
+    fn poll_write_from(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        if bufs.iter().all(|b| b.is_empty()) {
+            return Poll::Ready(Ok(0));
+        }
+        if matches!(
+            self.shutdown,
+            ShutdownSide::ShuttingDown(_) | ShutdownSide::Done
+        ) {
+            return Poll::Ready(Err(io::Error::new(
+                io::ErrorKind::BrokenPipe,
+                "write after shutdown",
+            )));
+        }
+        ready!(self.poll_drain(cx))?;
+        let WriteSide::Idle(buf) = &mut self.write else {
+            unreachable!("poll_drain returned with a send in flight")
+        };
+        let mut buf = std::mem::take(buf);
+        let want = bufs
+            .iter()
+            .map(|b| b.len())
+            .sum::<usize>()
+            .min(self.write_capacity);
+        buf.reserve(want);
+        for b in bufs {
+            let room = want - buf.len();
+            if room == 0 {
+                break;
+            }
+            buf.extend_from_slice(&b[..b.len().min(room)]);
+        }
+        let len = buf.len();
+        self.write = WriteSide::Sending(Op::new(Send {
+            fd: self.io.fd.clone(),
+            buf: buf.slice(0..len),
+        }));
+        // Push the SQE now (it goes out with this loop turn's enter). A submission error
+        // means nothing was sent: report it instead of accepting the bytes.
+        if let Poll::Ready(Err(e)) = self.poll_drain(cx) {
+            return Poll::Ready(Err(e));
+        }
+        Poll::Ready(Ok(len))
+    }
+
+    /// Flushes, then shuts down the write side (once; later calls return `Ok`).
+    fn poll_shutdown_write(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        loop {
+            match &mut self.shutdown {
+                ShutdownSide::Done => return Poll::Ready(Ok(())),
+                ShutdownSide::Open => {
+                    ready!(self.poll_drain(cx))?;
+                    self.shutdown = ShutdownSide::ShuttingDown(Op::new(Shutdown {
+                        fd: self.io.fd.clone(),
+                        how: libc::SHUT_WR,
+                    }));
+                }
+                ShutdownSide::ShuttingDown(op) => {
+                    let res = ready!(Pin::new(op).poll(cx));
+                    self.shutdown = if res.is_ok() {
+                        ShutdownSide::Done
+                    } else {
+                        ShutdownSide::Open
+                    };
+                    return Poll::Ready(res);
+                }
+            }
+        }
+    }
+}
+
+impl<S: std::fmt::Debug> std::fmt::Debug for Compat<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Compat")
+            .field("inner", &self.inner)
+            .field("receiving", &matches!(self.read, ReadSide::Receiving(_)))
+            .field("sending", &matches!(self.write, WriteSide::Sending(_)))
+            .finish()
+    }
+}
+
+#[cfg(feature = "futures-io")]
+impl<S: Unpin> futures_io::AsyncRead for Compat<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut [u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_read_into(cx, buf)
+    }
+}
+
+#[cfg(feature = "futures-io")]
+impl<S: Unpin> futures_io::AsyncBufRead for Compat<S> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.get_mut().poll_fill(cx)
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.get_mut().consume(amt);
+    }
+}
+
+#[cfg(feature = "futures-io")]
+impl<S: Unpin> futures_io::AsyncWrite for Compat<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_from(cx, &[IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_from(cx, bufs)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_drain(cx)
+    }
+
+    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_shutdown_write(cx)
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<S: Unpin> tokio::io::AsyncRead for Compat<S> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if buf.remaining() == 0 {
+            return Poll::Ready(Ok(()));
+        }
+        let this = self.get_mut();
+        let src = ready!(this.poll_fill(cx))?;
+        let n = src.len().min(buf.remaining());
+        buf.put_slice(&src[..n]);
+        this.consume(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<S: Unpin> tokio::io::AsyncBufRead for Compat<S> {
+    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.get_mut().poll_fill(cx)
+    }
+
+    fn consume(self: Pin<&mut Self>, amt: usize) {
+        self.get_mut().consume(amt);
+    }
+}
+
+#[cfg(feature = "tokio")]
+impl<S: Unpin> tokio::io::AsyncWrite for Compat<S> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_from(cx, &[IoSlice::new(buf)])
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        self.get_mut().poll_write_from(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        true
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_drain(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.get_mut().poll_shutdown_write(cx)
+    }
+}
