@@ -12,10 +12,8 @@
 //! `Unsupported` error that says so. [`check`] asks once for a file.
 
 use std::io;
-use std::os::fd::AsRawFd;
 
-use runtime::buf::{BufResult, IoBuf, IoBufMut};
-use uring_sys::{Ring, Sqe, prep};
+use runtime::buf::{BufResult, IoBuf};
 
 use crate::aligned::{AlignedBuf, DioAlignment};
 use crate::file::File;
@@ -54,14 +52,13 @@ pub fn check(file: &File) -> io::Result<()> {
     IopollRing::new(2)?.read_at(file, buf, 0).0.map(drop)
 }
 
-/// A ring of its own with `IORING_SETUP_IOPOLL`, for polled O_DIRECT transfers; see the
-/// module docs. Each call blocks the calling thread (polling) until its transfer completes,
-/// microseconds on a device that polls.
+/// A ring of its own with `IORING_SETUP_IOPOLL`, for polled O_DIRECT transfers on a
+/// [`File`]: checks the file and the alignment, then runs the transfer on a
+/// [`runtime::iopoll::IopollRing`]. Each call blocks the calling thread (polling) until its
+/// transfer completes.
 #[derive(Debug)]
 pub struct IopollRing {
-    ring: Ring,
-    /// Set when the ring failed with a transfer possibly in flight: it is not used again.
-    broken: bool,
+    ring: runtime::iopoll::IopollRing,
 }
 
 impl IopollRing {
@@ -70,10 +67,8 @@ impl IopollRing {
     /// # Errors
     /// The ring setup's error (see `uring_sys::SetupError`).
     pub fn new(entries: u32) -> io::Result<IopollRing> {
-        let ring = Ring::builder(entries).iopoll(true).build()?;
         Ok(IopollRing {
-            ring,
-            broken: false,
+            ring: runtime::iopoll::IopollRing::new(entries)?,
         })
     }
 
@@ -87,14 +82,13 @@ impl IopollRing {
     pub fn read_at(
         &mut self,
         file: &File,
-        mut buf: AlignedBuf,
+        buf: AlignedBuf,
         pos: u64,
     ) -> BufResult<usize, AlignedBuf> {
-        let len = buf.bytes_total();
-        let ptr = buf.stable_mut_ptr();
-        self.transfer(file, buf, pos, "read_at", |fd| {
-            prep::prep_read(fd, ptr, len as u32, pos)
-        })
+        match check_transfer(file, &buf, pos, "read_at") {
+            Ok(fd) => self.ring.read_at(fd, buf, pos),
+            Err(e) => (Err(e), buf),
+        }
     }
 
     /// Writes `buf` at `pos` of `file` (opened with `O_DIRECT`), polling for the completion;
@@ -108,110 +102,40 @@ impl IopollRing {
         buf: AlignedBuf,
         pos: u64,
     ) -> BufResult<usize, AlignedBuf> {
-        let len = buf.bytes_init();
-        let ptr = buf.stable_ptr();
-        self.transfer(file, buf, pos, "write_at", |fd| {
-            prep::prep_write(fd, ptr, len as u32, pos)
-        })
-    }
-
-    fn transfer(
-        &mut self,
-        file: &File,
-        buf: AlignedBuf,
-        pos: u64,
-        what: &str,
-        sqe: impl FnOnce(i32) -> Sqe,
-    ) -> BufResult<usize, AlignedBuf> {
-        let checked = (|| {
-            if self.broken {
-                return Err(io::Error::other(
-                    "this IopollRing failed earlier with a transfer in flight; make a new one",
-                ));
-            }
-            let Some(align) = file.dio_alignment() else {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!("IopollRing::{what}: polled I/O needs a file opened with O_DIRECT"),
-                ));
-            };
-            align.check(what, buf.stable_ptr() as usize, buf.bytes_total(), pos)?;
-            if buf.bytes_total() > crate::file::MAX_RW {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "IopollRing::{what}: at most {} bytes per transfer",
-                        crate::file::MAX_RW
-                    ),
-                ));
-            }
-            file.as_fd().map(|fd| fd.as_raw_fd()).ok_or_else(|| {
-                io::Error::new(
-                    io::ErrorKind::InvalidInput,
-                    format!(
-                        "IopollRing::{what}: the file is in the runtime's fixed file table and \
-                         has no fd this ring can use"
-                    ),
-                )
-            })
-        })();
-        let fd = match checked {
-            Ok(fd) => fd,
-            Err(e) => return (Err(e), buf),
-        };
-        let sqe = sqe(fd).user_data(1);
-        // SAFETY: the SQE points into `buf`, which this function owns and does not return
-        // (or free) until the CQE is reaped below; on a ring failure with the transfer
-        // possibly in flight it is leaked instead. `fd` is open: `file` is borrowed for the
-        // whole call. Nothing else is in this ring's SQ (each call reaps its own CQE).
-        if unsafe { self.ring.sq().push(&sqe) }.is_err() {
-            return (Err(io::Error::other("the IOPOLL ring's SQ is full")), buf);
-        }
-        let mut submitted = false;
-        loop {
-            if let Some(cqe) = self.ring.cq().pop() {
-                let res = cqe.res();
-                let result = if res == -libc::EOPNOTSUPP {
-                    Err(not_pollable())
-                } else {
-                    cqe.result().map(|n| n as usize)
-                };
-                return (result, buf);
-            }
-            match self.ring.submit_and_wait(1) {
-                Ok(n) => submitted |= n > 0,
-                Err(e)
-                    if matches!(
-                        e.raw_os_error(),
-                        Some(libc::EINTR | libc::EAGAIN | libc::EBUSY)
-                    ) => {}
-                Err(e) if !submitted && self.ring.sq().len() == 1 => {
-                    // Never submitted: drop the ring (with the SQE still in it) so it can never
-                    // reach the kernel; the buffer is free.
-                    self.broken = true;
-                    if let Ok(fresh) = Ring::builder(2).iopoll(true).build() {
-                        self.ring = fresh;
-                        self.broken = false;
-                    }
-                    return (Err(e), buf);
-                }
-                Err(e) => {
-                    self.broken = true;
-                    let align = buf.align();
-                    std::mem::forget(buf);
-                    return (Err(e), AlignedBuf::new(0, align));
-                }
-            }
+        match check_transfer(file, &buf, pos, "write_at") {
+            Ok(fd) => self.ring.write_at(fd, buf, pos),
+            Err(e) => (Err(e), buf),
         }
     }
 }
 
-fn not_pollable() -> io::Error {
-    io::Error::new(
-        io::ErrorKind::Unsupported,
-        "this file's device does not support polled I/O (IORING_SETUP_IOPOLL: EOPNOTSUPP): \
-         IOPOLL needs O_DIRECT on a block device with poll queues, such as NVMe loaded with \
-         nvme.poll_queues=N; virtio-blk, loop devices and most cloud disks have none. Use the \
-         runtime's ordinary ring (File::read_at) instead",
-    )
+/// The file's fd, once the file and the transfer are fit for polled O_DIRECT I/O.
+fn check_transfer<'a>(
+    file: &'a File,
+    buf: &AlignedBuf,
+    pos: u64,
+    what: &str,
+) -> io::Result<std::os::fd::BorrowedFd<'a>> {
+    let Some(align) = file.dio_alignment() else {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("IopollRing::{what}: polled I/O needs a file opened with O_DIRECT"),
+        ));
+    };
+    align.check(what, buf.stable_ptr() as usize, buf.bytes_total(), pos)?;
+    if buf.bytes_total() > crate::file::MAX_RW {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "IopollRing::{what}: at most {} bytes per transfer",
+                crate::file::MAX_RW
+            ),
+        ));
+    }
+    file.as_fd().ok_or_else(|| {
+        io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("IopollRing::{what}: the file is in the runtime's fixed file table and has no fd this ring can use"),
+        )
+    })
 }

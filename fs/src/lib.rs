@@ -56,7 +56,7 @@ mod metadata;
 mod op;
 mod open_options;
 
-pub use aligned::{AlignedBuf, DioAlignment};
+pub use aligned::{AlignedBuf, DioAlignment, aligned_buf_for};
 pub use cursor::FileCursor;
 pub use dir::{DirEntry, ReadDir, read_dir};
 pub use file::{Advice, File, FixedIoBuf};

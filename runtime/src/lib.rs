@@ -33,6 +33,10 @@ mod builder;
 mod driver;
 mod executor;
 pub mod files;
+/// Polled O_DIRECT transfers on a ring of their own (`IORING_SETUP_IOPOLL`).
+pub mod iopoll {
+    pub use crate::driver::iopoll::IopollRing;
+}
 mod metrics;
 pub mod sync;
 pub mod time;

@@ -6,12 +6,14 @@
 //! say which types are safe to hand over: their memory must not move when the value moves
 //! (heap memory), which is why `Box<[u8; N]>` qualifies and a bare `[u8; N]` cannot.
 
+mod aligned;
 mod fixed;
 mod provided;
 
 use std::io;
 use std::ops::{Bound, RangeBounds};
 
+pub use aligned::AlignedBuf;
 pub use fixed::{FixedBuf, FixedBufRegistry};
 pub use provided::{BufPool, ProvidedBuf};
 

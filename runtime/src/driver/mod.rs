@@ -5,6 +5,7 @@
 //! least one CQE (bounded by the nearest timer). Then it reaps every CQE from the mapped ring
 //! without a syscall: `user_data` → slot → state transition → waker.
 
+pub(crate) mod iopoll;
 pub(crate) mod op;
 pub(crate) mod slot;
 
