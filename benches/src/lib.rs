@@ -1,5 +1,7 @@
 //! Helpers shared by the benchmark binaries: argument parsing and statistics.
 
+pub mod echo;
+
 /// The median of `values` (0 for none).
 pub fn median(values: &[f64]) -> f64 {
     let mut v = values.to_vec();

@@ -8,7 +8,7 @@
 //! runtime, pinned to two different CPUs (the first two this process may use). Runs
 //! alternate between the two runtimes; each figure is the median over the runs.
 //!
-//! `cargo run --release -p benches --bin net [-- --runs N]` (default 5 runs).
+//! `cargo run --release -p benches --bin tcp [-- --runs N]` (default 5 runs).
 
 use std::net::SocketAddr;
 use std::thread;

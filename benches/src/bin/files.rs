@@ -9,7 +9,7 @@
 //! with everything pinned to one CPU. Each figure is the median of `--runs` rounds in which
 //! the implementations take turns.
 //!
-//! `cargo run --release -p benches --bin fs [-- --file-mib 1024] [--secs 0.4] [--runs 3]
+//! `cargo run --release -p benches --bin files [-- --file-mib 1024] [--secs 0.4] [--runs 3]
 //! [--cpu N] [--dir PATH] [--case N] [--only WORD,...]`. Quick by default (under a minute): a
 //! 256 MiB file, 3 rounds of 0.4 s per implementation and case.
 

@@ -1,0 +1,558 @@
+//! TCP echo over loopback: this runtime's servers against epoll (level- and edge-triggered,
+//! the better one per cell is the baseline) and tokio, driven by our own load generator with
+//! an epoll engine and a batched io_uring engine, every echoed byte verified.
+//!
+//! ```text
+//! cargo run --release -p benches --bin echo                # --quick: a small matrix, < 2 min
+//! cargo run --release -p benches --bin echo -- --full      # C 1..5000 x S 64..64K x 2 engines
+//! cargo run --release -p benches --bin echo -- --smoke     # all servers, tiny, for CI
+//! ```
+//!
+//! Each server runs as a child process (this binary with `--serve KIND`), pinned to
+//! `--server-cpu` (0); the generator runs here, pinned to `--gen-cpu` (the next CPU). Per
+//! cell the servers alternate run by run (A B C D E, B C D E A, ...) so drift hits all alike;
+//! the table shows medians of `--runs` runs with the spread. Server CPU time comes from the
+//! server process's CPU clock over the measuring window. Results go to
+//! `$CARGO_TARGET_DIR/echo` (default `target/echo`; `--out DIR`): `results.csv` (per run),
+//! `summary.csv` (medians and ratios) and `echo.svg` (echoes per server CPU-second by
+//! connections). A wrong echoed byte fails the run and the process (exit status 2).
+//!
+//! Options (lists are comma-separated):
+//! `--conns 1,50,500 --sizes 64,512 --engines epoll,uring --modes pingpong,pipelined
+//! --depth K --duration S --warmup S --runs N --servers epoll-lt,epoll-et,runtime,runtime-rw,tokio
+//! --cores N --server-cpu C --gen-cpu C --gen-threads M --read-buf BYTES --pool-bufs N
+//! --out DIR --verbose`. `--read-buf` (16 KiB) is every server's read size (and the runtime
+//! server's provided-buffer size); `--pool-bufs` (1024) the runtime server's pool.
+//! `--cores N` runs N per-core servers on `SO_REUSEPORT` listeners (epoll and tokio with N
+//! threads), pinned to CPUs `server-cpu..server-cpu+N`; the generator then uses N threads.
+
+use std::io::{BufRead, BufReader};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixStream;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use benches::echo::load::{self, Mark, Plan};
+use benches::echo::report::{self, RunRecord};
+use benches::echo::{
+    Cell, Engine, METRICS, Mode, Pattern, READY, ServeArgs, ServerKind, cpu, cpu_count,
+};
+
+#[derive(Debug, Clone)]
+struct Opts {
+    preset: &'static str,
+    cells: Vec<Cell>,
+    servers: Vec<ServerKind>,
+    duration: Duration,
+    warmup: Duration,
+    runs: usize,
+    cores: usize,
+    server_cpu: usize,
+    gen_cpu: Option<usize>,
+    gen_threads: Option<usize>,
+    read_buf: usize,
+    pool_bufs: u16,
+    out: Option<PathBuf>,
+    verbose: bool,
+}
+
+const USAGE: &str = "usage: echo [--quick | --full | --smoke] [--conns LIST] [--sizes LIST] \
+[--engines epoll,uring] [--modes pingpong,pipelined] [--depth K] [--duration SECS] \
+[--warmup SECS] [--runs N] [--servers LIST] [--cores N] [--server-cpu C] [--gen-cpu C] \
+[--gen-threads M] [--read-buf BYTES] [--pool-bufs N] [--out DIR] [--verbose]";
+
+fn list<T>(v: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> Result<Vec<T>, String> {
+    v.split(',')
+        .filter(|s| !s.is_empty())
+        .map(|s| parse(s.trim()).ok_or(format!("bad {what}: {s:?}")))
+        .collect()
+}
+
+fn parse_args(args: &[String]) -> Result<Opts, String> {
+    let mut preset = "quick";
+    let mut conns = None;
+    let mut sizes = None;
+    let mut engines = None;
+    let mut modes: Option<Vec<String>> = None;
+    let mut depth = 16u32;
+    let mut duration = None;
+    let mut warmup = None;
+    let mut runs = None;
+    let mut servers = None;
+    let mut o = Opts {
+        preset,
+        cells: Vec::new(),
+        servers: Vec::new(),
+        duration: Duration::ZERO,
+        warmup: Duration::ZERO,
+        runs: 0,
+        cores: 1,
+        server_cpu: 0,
+        gen_cpu: None,
+        gen_threads: None,
+        read_buf: benches::echo::READ_BUF,
+        pool_bufs: benches::echo::POOL_BUFS,
+        out: None,
+        verbose: false,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let mut value =
+            || -> Result<&String, String> { it.next().ok_or(format!("{flag} needs a value")) };
+        let num =
+            |v: &String| -> Result<usize, String> { v.parse().map_err(|e| format!("{flag}: {e}")) };
+        let secs = |v: &String| -> Result<Duration, String> {
+            v.parse::<f64>()
+                .ok()
+                .filter(|s| *s >= 0.0)
+                .map(Duration::from_secs_f64)
+                .ok_or(format!("{flag}: not a number of seconds"))
+        };
+        match flag.as_str() {
+            "--quick" => preset = "quick",
+            "--full" => preset = "full",
+            "--smoke" => preset = "smoke",
+            "--conns" => conns = Some(list(value()?, |s| s.parse().ok(), "connection count")?),
+            "--sizes" => sizes = Some(list(value()?, |s| s.parse().ok(), "message size")?),
+            "--engines" => engines = Some(list(value()?, Engine::parse, "engine")?),
+            "--modes" => {
+                modes = Some(list(
+                    value()?,
+                    |s| matches!(s, "pingpong" | "pipelined").then(|| s.to_string()),
+                    "mode",
+                )?)
+            }
+            "--depth" => depth = num(value()?)?.max(1) as u32,
+            "--duration" => duration = Some(secs(value()?)?),
+            "--warmup" => warmup = Some(secs(value()?)?),
+            "--runs" => runs = Some(num(value()?)?.max(1)),
+            "--servers" => servers = Some(list(value()?, ServerKind::parse, "server")?),
+            "--cores" => o.cores = num(value()?)?.max(1),
+            "--server-cpu" => o.server_cpu = num(value()?)?,
+            "--gen-cpu" => o.gen_cpu = Some(num(value()?)?),
+            "--gen-threads" => o.gen_threads = Some(num(value()?)?.max(1)),
+            "--read-buf" => o.read_buf = num(value()?)?.max(1),
+            "--pool-bufs" => {
+                let n = num(value()?)?;
+                if !n.is_power_of_two() || n > 32768 {
+                    return Err("--pool-bufs: a power of two up to 32768".to_string());
+                }
+                o.pool_bufs = n as u16;
+            }
+            "--out" => o.out = Some(PathBuf::from(value()?)),
+            "--verbose" | "-v" => o.verbose = true,
+            "-h" | "--help" => return Err(USAGE.to_string()),
+            other => return Err(format!("unknown argument {other:?}\n{USAGE}")),
+        }
+    }
+    o.preset = preset;
+    let (d_conns, d_sizes, d_dur, d_warm, d_runs): (Vec<u32>, Vec<u32>, f64, f64, usize) =
+        match preset {
+            "full" => (
+                vec![1, 50, 500, 5000],
+                vec![64, 512, 4096, 65536],
+                1.5,
+                0.3,
+                5,
+            ),
+            "smoke" => (vec![3], vec![100, 70001], 0.02, 0.01, 1),
+            _ => (vec![1, 50, 500], vec![64, 512], 0.25, 0.08, 5),
+        };
+    let conns = conns.unwrap_or(d_conns);
+    let sizes = sizes.unwrap_or(d_sizes);
+    let engines = engines.unwrap_or(vec![Engine::Epoll, Engine::Uring]);
+    o.duration = duration.unwrap_or(Duration::from_secs_f64(d_dur));
+    o.warmup = warmup.unwrap_or(Duration::from_secs_f64(d_warm));
+    o.runs = runs.unwrap_or(d_runs);
+    o.servers = servers.unwrap_or(ServerKind::ALL.to_vec());
+    if o.servers.is_empty() || conns.is_empty() || sizes.is_empty() || engines.is_empty() {
+        return Err("empty matrix".to_string());
+    }
+    if conns.contains(&0) || sizes.contains(&0) {
+        return Err("connections and sizes must be at least 1".to_string());
+    }
+    let modes_for = |size: u32| -> Vec<Mode> {
+        match &modes {
+            Some(m) => m
+                .iter()
+                .map(|m| {
+                    if m == "pingpong" {
+                        Mode::PingPong
+                    } else {
+                        Mode::Pipelined(depth)
+                    }
+                })
+                .collect(),
+            // Smoke: small messages ping-pong, large ones pipelined (partial writes, several
+            // buffers per message); the others: ping-pong.
+            None if preset == "smoke" && size > 4096 => vec![Mode::Pipelined(4)],
+            None => vec![Mode::PingPong],
+        }
+    };
+    for &engine in &engines {
+        for &c in &conns {
+            for &s in &sizes {
+                for mode in modes_for(s) {
+                    o.cells.push(Cell {
+                        engine,
+                        conns: c,
+                        size: s,
+                        mode,
+                    });
+                }
+            }
+        }
+    }
+    Ok(o)
+}
+
+fn parse_serve(args: &[String]) -> Result<ServeArgs, String> {
+    let mut s = ServeArgs {
+        kind: ServerKind::EpollLt,
+        port: 0,
+        cpu: 0,
+        cores: 1,
+        read_buf: benches::echo::READ_BUF,
+        pool_bufs: benches::echo::POOL_BUFS,
+    };
+    let mut it = args.iter();
+    while let Some(flag) = it.next() {
+        let v = it.next().ok_or(format!("{flag} needs a value"))?;
+        match flag.as_str() {
+            "--serve" => s.kind = ServerKind::parse(v).ok_or(format!("unknown server {v:?}"))?,
+            "--port" => s.port = v.parse().map_err(|e| format!("--port: {e}"))?,
+            "--cpu" => s.cpu = v.parse().map_err(|e| format!("--cpu: {e}"))?,
+            "--cores" => {
+                s.cores = v
+                    .parse::<usize>()
+                    .map_err(|e| format!("--cores: {e}"))?
+                    .max(1)
+            }
+            "--read-buf" => s.read_buf = v.parse().map_err(|e| format!("--read-buf: {e}"))?,
+            "--pool-bufs" => s.pool_bufs = v.parse().map_err(|e| format!("--pool-bufs: {e}"))?,
+            other => return Err(format!("unknown server argument {other:?}")),
+        }
+    }
+    Ok(s)
+}
+
+/// A server child process and the end of its control socket.
+struct Server {
+    child: Child,
+    stdout: BufReader<std::process::ChildStdout>,
+    control: Option<UnixStream>,
+    port: u16,
+}
+
+impl Server {
+    fn start(kind: ServerKind, o: &Opts) -> std::io::Result<Server> {
+        let (ours, theirs) = UnixStream::pair()?;
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["--serve", kind.name()])
+            .args(["--port", "0"])
+            .args(["--cpu", &o.server_cpu.to_string()])
+            .args(["--cores", &o.cores.to_string()])
+            .args(["--read-buf", &o.read_buf.to_string()])
+            .args(["--pool-bufs", &o.pool_bufs.to_string()])
+            .stdin(Stdio::from(OwnedFd::from(theirs)))
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let mut stdout = BufReader::new(child.stdout.take().expect("piped stdout"));
+        let mut line = String::new();
+        stdout.read_line(&mut line)?;
+        let port = line
+            .strip_prefix(READY)
+            .and_then(|p| p.trim().parse::<u16>().ok());
+        let Some(port) = port else {
+            let _ = child.kill();
+            let status = child.wait()?;
+            return Err(std::io::Error::other(format!(
+                "server {kind} did not start ({status}; said {line:?})"
+            )));
+        };
+        Ok(Server {
+            child,
+            stdout,
+            control: Some(ours),
+            port,
+        })
+    }
+
+    /// Stops the server (closing its control socket) and returns its metrics lines.
+    fn stop(mut self) -> String {
+        drop(self.control.take());
+        let deadline = Instant::now() + Duration::from_secs(3);
+        loop {
+            match self.child.try_wait() {
+                Ok(Some(_)) => break,
+                Ok(None) if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(2))
+                }
+                _ => {
+                    eprintln!("server {} did not stop; killing it", self.child.id());
+                    let _ = self.child.kill();
+                    let _ = self.child.wait();
+                    break;
+                }
+            }
+        }
+        let mut metrics = Vec::new();
+        let mut line = String::new();
+        while self.stdout.read_line(&mut line).is_ok_and(|n| n > 0) {
+            if let Some(m) = line.trim().strip_prefix(METRICS) {
+                metrics.push(m.trim().to_string());
+            }
+            line.clear();
+        }
+        metrics.join("; ")
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if self.control.is_some() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn run_one(
+    o: &Opts,
+    cell: Cell,
+    server: ServerKind,
+    run: usize,
+    pattern: &Arc<Pattern>,
+) -> std::io::Result<RunRecord> {
+    let srv = Server::start(server, o)?;
+    let pid = srv.child.id();
+    let ncpu = cpu_count();
+    let gen_first = o.gen_cpu.unwrap_or(o.server_cpu + o.cores) % ncpu;
+    let threads = o.gen_threads.unwrap_or(o.cores);
+    let plan = Plan {
+        port: srv.port,
+        cell,
+        threads,
+        cpus: (0..threads).map(|i| (gen_first + i) % ncpu).collect(),
+        warmup: o.warmup,
+        duration: o.duration,
+        pattern: pattern.clone(),
+    };
+    let mut bench_cpus: Vec<usize> = (0..o.cores).map(|i| (o.server_cpu + i) % ncpu).collect();
+    bench_cpus.extend(&plan.cpus);
+    bench_cpus.sort();
+    bench_cpus.dedup();
+    let mut cpu_at = [0u64; 2];
+    let mut stat_at = [(0.0, 0.0); 2];
+    let mut busy_at = [0.0; 2];
+    let mut csw_at = [0u64; 2];
+    let mut segs_at = [0u64; 2];
+    let mut sample = |i: usize| {
+        segs_at[i] = cpu::tcp_out_segs().unwrap_or(0);
+        csw_at[i] = cpu::context_switches(pid).unwrap_or(0);
+        cpu_at[i] = cpu::process_cpu_ns(pid).unwrap_or(0);
+        stat_at[i] = cpu::proc_stat_times(pid).unwrap_or((0.0, 0.0));
+        busy_at[i] = cpu::cpus_busy_s(&bench_cpus).unwrap_or(0.0);
+    };
+    let result = load::run(&plan, &mut |m| match m {
+        Mark::WindowStart => sample(0),
+        Mark::WindowEnd => sample(1),
+        Mark::Connected => {}
+    });
+    let metrics = srv.stop();
+    let g = result?;
+    let d = o.duration.as_secs_f64();
+    let server_cpu_s = cpu_at[1].saturating_sub(cpu_at[0]) as f64 / 1e9;
+    let ours = server_cpu_s + g.cpu_ns as f64 / 1e9;
+    // /proc/stat counts 10 ms ticks: too coarse for short windows (smoke), so none there.
+    let foreign = if d >= 0.2 {
+        ((busy_at[1] - busy_at[0]) - ours).max(0.0) / (d * bench_cpus.len() as f64)
+    } else {
+        0.0
+    };
+    Ok(RunRecord {
+        cell,
+        server,
+        run,
+        duration_s: d,
+        echoes: g.echoes,
+        bytes: g.bytes,
+        p50_us: g.hist.quantile(0.5) as f64 / 1e3,
+        p99_us: g.hist.quantile(0.99) as f64 / 1e3,
+        p999_us: g.hist.quantile(0.999) as f64 / 1e3,
+        server_cpu_s,
+        server_user_s: stat_at[1].0 - stat_at[0].0,
+        server_sys_s: stat_at[1].1 - stat_at[0].1,
+        gen_cpu_s: g.cpu_ns as f64 / 1e9,
+        gen_busy: g.max_thread_busy,
+        verified: g.total_echoes,
+        foreign,
+        server_csw: csw_at[1].saturating_sub(csw_at[0]),
+        tcp_segs: segs_at[1].saturating_sub(segs_at[0]),
+        server_metrics: metrics,
+    })
+}
+
+fn out_dir(o: &Opts) -> PathBuf {
+    o.out.clone().unwrap_or_else(|| {
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("target"));
+        target.join("echo")
+    })
+}
+
+fn bench(o: &Opts) -> Result<(), (u8, String)> {
+    let fail = |code: u8| move |e: std::io::Error| (code, e.to_string());
+    let nofile = benches::echo::raise_nofile().map_err(fail(1))?;
+    let max_conns = o.cells.iter().map(|c| c.conns).max().unwrap_or(1) as u64;
+    if nofile < max_conns + 64 {
+        return Err((
+            1,
+            format!("RLIMIT_NOFILE is {nofile}: too few for {max_conns} connections (ulimit -n)"),
+        ));
+    }
+    let ncpu = cpu_count();
+    let gen_first = o.gen_cpu.unwrap_or(o.server_cpu + o.cores) % ncpu;
+    let server_cpus: Vec<usize> = (0..o.cores).map(|i| (o.server_cpu + i) % ncpu).collect();
+    let gen_cpus: Vec<usize> = (0..o.gen_threads.unwrap_or(o.cores))
+        .map(|i| (gen_first + i) % ncpu)
+        .collect();
+    if gen_cpus.iter().any(|c| server_cpus.contains(c)) {
+        eprintln!(
+            "warning: generator CPUs {gen_cpus:?} overlap server CPUs {server_cpus:?} ({ncpu} CPUs)"
+        );
+    }
+    let max_size = o.cells.iter().map(|c| c.size).max().unwrap_or(1) as usize;
+    let pattern = Arc::new(Pattern::new(max_size));
+    let total_runs = o.cells.len() * o.runs * o.servers.len();
+    let per_run = o.warmup + o.duration + Duration::from_millis(40);
+    println!(
+        "echo --{}: {} cells x {} servers x {} runs = {} runs, window {:.2} s + warm-up {:.2} s; \
+         about {:.0} s. Servers on CPU {:?}, generator on CPU {:?}.",
+        o.preset,
+        o.cells.len(),
+        o.servers.len(),
+        o.runs,
+        total_runs,
+        o.duration.as_secs_f64(),
+        o.warmup.as_secs_f64(),
+        (per_run * total_runs as u32).as_secs_f64(),
+        server_cpus,
+        gen_cpus,
+    );
+    let started = Instant::now();
+    let mut records = Vec::with_capacity(total_runs);
+    for cell in &o.cells {
+        for run in 0..o.runs {
+            for k in 0..o.servers.len() {
+                // Rotate the order each round: A B C, B C A, C A B, ...
+                let server = o.servers[(k + run) % o.servers.len()];
+                match run_one(o, *cell, server, run, &pattern) {
+                    Ok(r) => {
+                        if o.verbose {
+                            println!(
+                                "  {cell} {server:<10} run {run}: {:>10.0} echoes/s, {:>10.0} \
+                                 echoes/CPU-s, {:.3} csw/echo, {:.2} segments/echo, server {:.3} s CPU ({:.3} user + {:.3} sys by \
+                                 /proc), gen {:.0}%, {} verified; {}",
+                                r.echoes_per_s(),
+                                r.echoes_per_cpu_s(),
+                                r.server_csw as f64 / r.echoes.max(1) as f64,
+                                r.tcp_segs as f64 / r.echoes.max(1) as f64,
+                                r.server_cpu_s,
+                                r.server_user_s,
+                                r.server_sys_s,
+                                r.gen_busy * 100.0,
+                                r.verified,
+                                r.server_metrics
+                            );
+                        }
+                        // A smoke window is too short to insist on echoes inside it, but
+                        // every server must have echoed something.
+                        if r.echoes == 0 && (o.preset != "smoke" || r.verified == 0) {
+                            return Err((
+                                1,
+                                format!("{cell} {server} run {run}: no echo in the window"),
+                            ));
+                        }
+                        records.push(r);
+                    }
+                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        return Err((
+                            2,
+                            format!(
+                                "ECHO VERIFICATION FAILED: server {server}, {cell}, run {run}: {e}"
+                            ),
+                        ));
+                    }
+                    Err(e) => return Err((1, format!("{cell} {server} run {run}: {e}"))),
+                }
+            }
+        }
+        let summaries = report::summarize(
+            &records
+                .iter()
+                .filter(|r| r.cell == *cell)
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+        let rows: Vec<_> = summaries.iter().collect();
+        println!("{}", report::cell_table(&rows));
+    }
+    let summaries = report::summarize(&records);
+    let rendered = report::render(&summaries);
+    // The per-cell tables were printed as they finished; the ratio matrix comes last.
+    if let Some(i) = rendered.find("Echoes per server CPU-second, as a ratio") {
+        print!("{}", &rendered[i..]);
+    }
+    let verified: u64 = records.iter().map(|r| r.verified).sum();
+    let dir = out_dir(o);
+    std::fs::create_dir_all(&dir).map_err(fail(1))?;
+    report::write_runs_csv(&dir.join("results.csv"), &records).map_err(fail(1))?;
+    report::write_summary_csv(&dir.join("summary.csv"), &summaries).map_err(fail(1))?;
+    std::fs::write(dir.join("echo.svg"), report::svg(&summaries)).map_err(fail(1))?;
+    println!(
+        "{} runs in {:.1} s; {verified} echoes verified byte for byte. Wrote {}/{{results.csv, \
+         summary.csv, echo.svg}}.",
+        records.len(),
+        started.elapsed().as_secs_f64(),
+        dir.display()
+    );
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().is_some_and(|a| a == "--serve") {
+        return match parse_serve(&args)
+            .map_err(std::io::Error::other)
+            .and_then(|s| benches::echo::serve(&s))
+        {
+            Ok(()) => {
+                // Skip tearing down thousands of connections: the parent is done with us.
+                std::process::exit(0);
+            }
+            Err(e) => {
+                eprintln!("echo server: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    let o = match parse_args(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("{e}");
+            return ExitCode::from(2);
+        }
+    };
+    match bench(&o) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err((code, msg)) => {
+            eprintln!("\n{msg}");
+            ExitCode::from(code)
+        }
+    }
+}

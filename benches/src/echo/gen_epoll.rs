@@ -1,0 +1,175 @@
+//! The epoll engine of the generator: level-triggered; for each ready connection one read,
+//! then (for each echo it completed) the next message written at once — a write, then a
+//! read, per connection, as most clients do. Partial writes wait for `EPOLLOUT`.
+
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+use std::time::Instant;
+
+use super::load::{Conn, Session};
+use super::{Pattern, cvt};
+
+/// Bytes per read.
+const READ_LEN: usize = 64 * 1024;
+
+/// Runs the session's connections until the window closes.
+///
+/// # Errors
+/// A wrong echo, a connection the server closed, a stall, or a syscall error.
+pub fn run(s: &mut Session) -> io::Result<()> {
+    // SAFETY: epoll_create1 takes a plain flag; the fd is checked and owned right after.
+    let ep = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+    // SAFETY: a fresh fd nobody else owns.
+    let ep = unsafe { OwnedFd::from_raw_fd(ep) };
+    let n = s.conns.len();
+    for (i, c) in s.conns.iter().enumerate() {
+        ctl(ep.as_raw_fd(), libc::EPOLL_CTL_ADD, c, i, false)?;
+    }
+    let mut out_armed = vec![false; n];
+    let now = Instant::now();
+    for (i, (c, armed)) in s.conns.iter_mut().zip(&mut out_armed).enumerate() {
+        for _ in 0..s.depth {
+            c.queue(now);
+        }
+        flush(ep.as_raw_fd(), c, i, armed, &s.pattern, s.size)?;
+    }
+    let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; n.clamp(16, 4096)];
+    let mut buf = vec![0u8; READ_LEN];
+    loop {
+        let now = Instant::now();
+        if !s.meter.tick(now)? {
+            return Ok(());
+        }
+        let timeout_ms = s.meter.wait_hint(now).as_micros().div_ceil(1000) as i32;
+        // SAFETY: `events` is valid for `events.len()` entries for the kernel to fill.
+        let ready = unsafe {
+            libc::epoll_wait(
+                ep.as_raw_fd(),
+                events.as_mut_ptr(),
+                events.len() as i32,
+                timeout_ms,
+            )
+        };
+        if ready < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        for ev in &events[..ready as usize] {
+            let i = ev.u64 as usize;
+            let flags = ev.events as i32;
+            let conn = &mut s.conns[i];
+            if flags & (libc::EPOLLIN | libc::EPOLLERR | libc::EPOLLHUP) != 0 {
+                // SAFETY: `buf` is valid for writes of its length.
+                let r = unsafe { libc::read(conn.raw(), buf.as_mut_ptr().cast(), buf.len()) };
+                if r > 0 {
+                    let now = Instant::now();
+                    let done =
+                        conn.receive(&s.pattern, s.size, &buf[..r as usize], now, &mut s.meter)?;
+                    for _ in 0..done {
+                        conn.queue(now);
+                    }
+                    if done > 0 {
+                        flush(
+                            ep.as_raw_fd(),
+                            conn,
+                            i,
+                            &mut out_armed[i],
+                            &s.pattern,
+                            s.size,
+                        )?;
+                    }
+                } else if r == 0 {
+                    return Err(io::Error::new(
+                        io::ErrorKind::UnexpectedEof,
+                        format!("the server closed connection {}", conn.id),
+                    ));
+                } else {
+                    let e = io::Error::last_os_error();
+                    if e.kind() != io::ErrorKind::WouldBlock
+                        && e.kind() != io::ErrorKind::Interrupted
+                    {
+                        return Err(io::Error::new(
+                            e.kind(),
+                            format!("read on connection {}: {e}", conn.id),
+                        ));
+                    }
+                }
+            }
+            if flags & libc::EPOLLOUT != 0 {
+                flush(
+                    ep.as_raw_fd(),
+                    conn,
+                    i,
+                    &mut out_armed[i],
+                    &s.pattern,
+                    s.size,
+                )?;
+            }
+        }
+    }
+}
+
+fn ctl(ep: i32, op: i32, c: &Conn, i: usize, out: bool) -> io::Result<()> {
+    let mut ev = libc::epoll_event {
+        events: (libc::EPOLLIN | if out { libc::EPOLLOUT } else { 0 }) as u32,
+        u64: i as u64,
+    };
+    // SAFETY: `ev` is a valid epoll_event for the call.
+    cvt(unsafe { libc::epoll_ctl(ep, op, c.raw(), &mut ev) }).map(drop)
+}
+
+/// Writes what `c` has queued; on a partial write, watches `EPOLLOUT` until it is all out.
+fn flush(
+    ep: i32,
+    c: &mut Conn,
+    i: usize,
+    out_armed: &mut bool,
+    pattern: &Pattern,
+    size: usize,
+) -> io::Result<()> {
+    loop {
+        c.refill(pattern, size);
+        if !c.has_unsent() {
+            break;
+        }
+        let pending = &c.tx[c.tx_off..];
+        // SAFETY: `pending` is valid for reads of its length.
+        let w = unsafe {
+            libc::send(
+                c.raw(),
+                pending.as_ptr().cast(),
+                pending.len(),
+                libc::MSG_NOSIGNAL,
+            )
+        };
+        if w >= 0 {
+            c.sent(w as usize);
+            continue;
+        }
+        let e = io::Error::last_os_error();
+        match e.kind() {
+            io::ErrorKind::Interrupted => continue,
+            io::ErrorKind::WouldBlock => {
+                if !*out_armed {
+                    ctl(ep, libc::EPOLL_CTL_MOD, c, i, true)?;
+                    *out_armed = true;
+                }
+                return Ok(());
+            }
+            _ => {
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("write on connection {}: {e}", c.id),
+                ));
+            }
+        }
+    }
+    if *out_armed {
+        ctl(ep, libc::EPOLL_CTL_MOD, c, i, false)?;
+        *out_armed = false;
+    }
+    Ok(())
+}

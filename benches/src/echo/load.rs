@@ -1,0 +1,471 @@
+//! The load generator's common part: connections and their verification state, the measuring
+//! window, and the threads that run an engine ([`super::gen_epoll`], [`super::gen_uring`]).
+
+use std::collections::VecDeque;
+use std::io;
+use std::net::{Ipv4Addr, TcpStream};
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::mpsc;
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::stats::Histogram;
+use super::{Cell, Engine, Pattern};
+
+/// With no echo at all for this long, a run fails (a hung or dead server).
+const STALL: Duration = Duration::from_secs(5);
+/// Messages are written into a connection's `tx` only while it holds less than this, so
+/// thousands of connections with many large messages in flight need little memory.
+const TX_AHEAD: usize = 64 * 1024;
+
+/// One client connection: what it sent, what it expects back, and its unsent bytes.
+pub struct Conn {
+    /// Its number across the whole run (part of every message's content).
+    pub id: u32,
+    /// The socket (non-blocking).
+    pub fd: OwnedFd,
+    /// The next message to write into `tx`.
+    next_seq: u64,
+    /// Messages queued (in flight, stamped in `sent_at`) but not yet written into `tx`.
+    owed: u32,
+    /// The message being received, and how much of it arrived.
+    recv_seq: u64,
+    recv_off: usize,
+    /// When each message in flight was queued, oldest (`recv_seq`) first.
+    sent_at: VecDeque<Instant>,
+    /// Bytes queued and not yet written (from `tx_off` on).
+    pub tx: Vec<u8>,
+    /// How much of `tx` was written.
+    pub tx_off: usize,
+}
+
+impl Conn {
+    fn new(id: u32, fd: OwnedFd, depth: u32, size: usize) -> Conn {
+        Conn {
+            id,
+            fd,
+            next_seq: 0,
+            owed: 0,
+            recv_seq: 0,
+            recv_off: 0,
+            sent_at: VecDeque::with_capacity(depth as usize),
+            tx: Vec::with_capacity((size * depth as usize).min(TX_AHEAD + size)),
+            tx_off: 0,
+        }
+    }
+
+    /// The raw fd.
+    pub fn raw(&self) -> RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    /// Queues the next message (in flight from `now` on); [`Conn::refill`] writes it into
+    /// `tx`.
+    pub fn queue(&mut self, now: Instant) {
+        self.sent_at.push_back(now);
+        self.owed += 1;
+    }
+
+    /// Writes queued messages into `tx` while it holds less than 64 KiB unsent.
+    pub fn refill(&mut self, pattern: &Pattern, size: usize) {
+        if self.owed > 0 && self.tx_off >= TX_AHEAD {
+            // Under steady backpressure `tx` never drains: drop the written part.
+            self.tx.drain(..self.tx_off);
+            self.tx_off = 0;
+        }
+        while self.owed > 0 && self.tx.len() - self.tx_off < TX_AHEAD {
+            pattern.append(self.id, self.next_seq, size, &mut self.tx);
+            self.next_seq += 1;
+            self.owed -= 1;
+        }
+    }
+
+    /// Whether bytes wait in `tx`.
+    pub fn has_unsent(&self) -> bool {
+        self.tx_off < self.tx.len()
+    }
+
+    /// Marks `n` more bytes of `tx` written; empties it once all are.
+    pub fn sent(&mut self, n: usize) {
+        self.tx_off += n;
+        if self.tx_off >= self.tx.len() {
+            self.tx.clear();
+            self.tx_off = 0;
+        }
+    }
+
+    /// Checks received `data` against what this connection sent, byte for byte, and counts
+    /// each message it completes in `meter`. Returns how many messages completed.
+    ///
+    /// # Errors
+    /// `InvalidData` naming the connection, message and offset of the first wrong byte, or
+    /// saying that more bytes came back than were sent.
+    pub fn receive(
+        &mut self,
+        pattern: &Pattern,
+        size: usize,
+        mut data: &[u8],
+        now: Instant,
+        meter: &mut Meter,
+    ) -> io::Result<u32> {
+        let mut done = 0;
+        while !data.is_empty() {
+            if self.recv_seq >= self.next_seq {
+                return Err(verify_error(format!(
+                    "connection {}: {} bytes came back beyond the {} messages sent",
+                    self.id,
+                    data.len(),
+                    self.next_seq
+                )));
+            }
+            let take = (size - self.recv_off).min(data.len());
+            let (chunk, rest) = data.split_at(take);
+            if let Err((off, want)) =
+                pattern.check(self.id, self.recv_seq, size, self.recv_off, chunk)
+            {
+                let got = chunk[off - self.recv_off];
+                return Err(verify_error(format!(
+                    "connection {}, message {} of {size} bytes, byte {off}: expected {want:#04x}, \
+                     got {got:#04x}",
+                    self.id, self.recv_seq
+                )));
+            }
+            self.recv_off += take;
+            data = rest;
+            if self.recv_off == size {
+                let sent = self.sent_at.pop_front().unwrap_or(now);
+                meter.echoed(now, now.saturating_duration_since(sent), size);
+                self.recv_seq += 1;
+                self.recv_off = 0;
+                done += 1;
+            }
+        }
+        Ok(done)
+    }
+}
+
+/// A wrong echo: `InvalidData`, which the driver reports as a verification failure.
+pub fn verify_error(msg: String) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, msg)
+}
+
+/// Counts echoes inside the measuring window, and the generator thread's CPU time there.
+pub struct Meter {
+    warm: Instant,
+    end: Instant,
+    /// Echoes completed inside the window.
+    pub echoes: u64,
+    /// Payload bytes of those echoes.
+    pub bytes: u64,
+    /// Their latencies (ns, from queueing the message to its last echoed byte).
+    pub hist: Histogram,
+    /// Echoes completed (and verified) in all, warm-up included.
+    pub total: u64,
+    /// Thread CPU time and wall time when the window opened and closed (as the engine saw
+    /// it, at its next loop turn).
+    cpu_start: Option<(u64, Instant)>,
+    cpu_end: Option<(u64, Instant)>,
+    last_echo: Instant,
+}
+
+impl Meter {
+    fn new(warm: Instant, end: Instant) -> Meter {
+        Meter {
+            warm,
+            end,
+            echoes: 0,
+            bytes: 0,
+            hist: Histogram::new(),
+            total: 0,
+            cpu_start: None,
+            cpu_end: None,
+            last_echo: Instant::now(),
+        }
+    }
+
+    #[inline]
+    fn echoed(&mut self, now: Instant, latency: Duration, size: usize) {
+        self.total += 1;
+        self.last_echo = now;
+        if now >= self.warm && now < self.end {
+            self.echoes += 1;
+            self.bytes += size as u64;
+            self.hist.record(latency.as_nanos() as u64);
+        }
+    }
+
+    /// Called by the engine each loop turn: takes the CPU snapshots at the window's edges.
+    /// Returns `Ok(false)` once the window is over.
+    ///
+    /// # Errors
+    /// `TimedOut` when no echo completed for several seconds.
+    pub fn tick(&mut self, now: Instant) -> io::Result<bool> {
+        if self.cpu_start.is_none() && now >= self.warm {
+            self.cpu_start = Some((super::cpu::thread_cpu_ns(), now));
+        }
+        if now >= self.end {
+            self.cpu_end = Some((super::cpu::thread_cpu_ns(), now));
+            return Ok(false);
+        }
+        if now.saturating_duration_since(self.last_echo) > STALL {
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!(
+                    "no echo for {} s ({} echoes so far): the server hung or died",
+                    STALL.as_secs(),
+                    self.total
+                ),
+            ));
+        }
+        Ok(true)
+    }
+
+    /// How long the engine may block waiting before it must look at the clock again.
+    pub fn wait_hint(&self, now: Instant) -> Duration {
+        let edge = if now < self.warm { self.warm } else { self.end };
+        edge.saturating_duration_since(now)
+            .clamp(Duration::from_micros(100), Duration::from_millis(20))
+    }
+}
+
+/// What one engine thread works on: its connections and the message shape.
+pub struct Session {
+    /// Connections of this thread.
+    pub conns: Vec<Conn>,
+    /// Message contents.
+    pub pattern: Arc<Pattern>,
+    /// Bytes per message.
+    pub size: usize,
+    /// Messages in flight per connection.
+    pub depth: u32,
+    /// The window and its counts.
+    pub meter: Meter,
+}
+
+/// The result of one generator run (all threads).
+#[derive(Debug, Default)]
+pub struct GenResult {
+    /// Echoes completed inside the window.
+    pub echoes: u64,
+    /// Their payload bytes.
+    pub bytes: u64,
+    /// Their latencies, in ns.
+    pub hist: Histogram,
+    /// Echoes verified in all (warm-up included).
+    pub total_echoes: u64,
+    /// The generator threads' CPU time inside the window, summed, in ns.
+    pub cpu_ns: u64,
+    /// The busiest generator thread's share of its CPU over the window (1.0: saturated).
+    pub max_thread_busy: f64,
+}
+
+/// What a run of the generator does.
+pub struct Plan {
+    /// The server's port on 127.0.0.1.
+    pub port: u16,
+    /// Engine, connections, size, mode.
+    pub cell: Cell,
+    /// Generator threads (connections are split among them).
+    pub threads: usize,
+    /// The CPU each thread is pinned to (thread `i` takes `cpus[i % len]`).
+    pub cpus: Vec<usize>,
+    /// Time before the window opens.
+    pub warmup: Duration,
+    /// The window.
+    pub duration: Duration,
+    /// Message contents.
+    pub pattern: Arc<Pattern>,
+}
+
+/// The window's edges, for [`run`]'s caller to sample the server's CPU time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mark {
+    /// Every connection is up; the warm-up starts.
+    Connected,
+    /// The window opens.
+    WindowStart,
+    /// The window closes.
+    WindowEnd,
+}
+
+enum Go {
+    Run { warm: Instant, end: Instant },
+    Abort,
+}
+
+/// Runs the generator: connects every connection (split among the threads), warms up, then
+/// measures for the window; `mark` is called at the window's edges (on this thread, which
+/// only sleeps meanwhile).
+///
+/// # Errors
+/// A connection that could not be made, a wrong echo (`InvalidData`), a stalled server
+/// (`TimedOut`), or any socket or ring error.
+pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> io::Result<GenResult> {
+    let threads = plan.threads.max(1).min(plan.cell.conns.max(1) as usize);
+    let go: Arc<(Mutex<Option<Go>>, Condvar)> = Arc::new((Mutex::new(None), Condvar::new()));
+    let (ready_tx, ready_rx) = mpsc::channel::<io::Result<()>>();
+    let mut handles = Vec::with_capacity(threads);
+    let per = plan.cell.conns as usize / threads;
+    let extra = plan.cell.conns as usize % threads;
+    let mut first = 0u32;
+    for t in 0..threads {
+        let count = (per + usize::from(t < extra)) as u32;
+        let ids = first..first + count;
+        first += count;
+        let cpu = plan.cpus.get(t % plan.cpus.len().max(1)).copied();
+        let (go, ready_tx, pattern) = (go.clone(), ready_tx.clone(), plan.pattern.clone());
+        let (port, cell) = (plan.port, plan.cell);
+        let h = std::thread::Builder::new()
+            .name(format!("echo-gen-{t}"))
+            .spawn(move || -> io::Result<GenResult> {
+                let setup = (|| {
+                    if let Some(cpu) = cpu {
+                        super::pin_thread(cpu)?;
+                    }
+                    connect_all(port, ids, cell)
+                })();
+                let conns = match setup {
+                    Ok(c) => {
+                        let _ = ready_tx.send(Ok(()));
+                        c
+                    }
+                    Err(e) => {
+                        let msg = e.to_string();
+                        let _ = ready_tx.send(Err(e));
+                        return Err(io::Error::other(msg));
+                    }
+                };
+                let (warm, end) = {
+                    let (lock, cv) = &*go;
+                    let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
+                    loop {
+                        match &*g {
+                            None => g = cv.wait(g).unwrap_or_else(|e| e.into_inner()),
+                            Some(Go::Abort) => return Ok(GenResult::default()),
+                            Some(Go::Run { warm, end }) => break (*warm, *end),
+                        }
+                    }
+                };
+                let mut session = Session {
+                    conns,
+                    pattern,
+                    size: cell.size as usize,
+                    depth: cell.mode.depth(),
+                    meter: Meter::new(warm, end),
+                };
+                match cell.engine {
+                    Engine::Epoll => super::gen_epoll::run(&mut session)?,
+                    Engine::Uring => super::gen_uring::run(&mut session)?,
+                }
+                let m = &session.meter;
+                let (cpu, busy) = match (m.cpu_start, m.cpu_end) {
+                    (Some((c0, t0)), Some((c1, t1))) => {
+                        let cpu = c1.saturating_sub(c0);
+                        let wall = t1.saturating_duration_since(t0).as_nanos().max(1);
+                        (cpu, cpu as f64 / wall as f64)
+                    }
+                    _ => (0, 0.0),
+                };
+                Ok(GenResult {
+                    echoes: m.echoes,
+                    bytes: m.bytes,
+                    hist: m.hist.clone(),
+                    total_echoes: m.total,
+                    cpu_ns: cpu,
+                    max_thread_busy: busy,
+                })
+            })?;
+        handles.push(h);
+    }
+    drop(ready_tx);
+    let mut setup_error = None;
+    for _ in 0..threads {
+        match ready_rx.recv() {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                setup_error.get_or_insert(e);
+            }
+            Err(_) => {
+                setup_error.get_or_insert(io::Error::other("a generator thread died"));
+            }
+        }
+    }
+    let start = Instant::now();
+    let warm = start + plan.warmup;
+    let end = warm + plan.duration;
+    {
+        let (lock, cv) = &*go;
+        *lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(if setup_error.is_some() {
+            Go::Abort
+        } else {
+            Go::Run { warm, end }
+        });
+        cv.notify_all();
+    }
+    if setup_error.is_none() {
+        mark(Mark::Connected);
+        sleep_until(warm);
+        mark(Mark::WindowStart);
+        sleep_until(end);
+        mark(Mark::WindowEnd);
+    }
+    let mut total = GenResult::default();
+    let mut first_error = setup_error;
+    for h in handles {
+        match h.join() {
+            Ok(Ok(r)) => {
+                total.echoes += r.echoes;
+                total.bytes += r.bytes;
+                total.hist.merge(&r.hist);
+                total.total_echoes += r.total_echoes;
+                total.cpu_ns += r.cpu_ns;
+                total.max_thread_busy = total.max_thread_busy.max(r.max_thread_busy);
+            }
+            Ok(Err(e)) => {
+                // A wrong echo outranks the errors it may cause elsewhere.
+                if e.kind() == io::ErrorKind::InvalidData
+                    || first_error
+                        .as_ref()
+                        .is_none_or(|f| f.kind() != io::ErrorKind::InvalidData)
+                {
+                    first_error = Some(e);
+                }
+            }
+            Err(_) => {
+                first_error.get_or_insert(io::Error::other("a generator thread panicked"));
+            }
+        }
+    }
+    match first_error {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
+}
+
+fn sleep_until(t: Instant) {
+    let now = Instant::now();
+    if t > now {
+        std::thread::sleep(t - now);
+    }
+}
+
+/// Opens connections `ids` (blocking connects, one after the other: the server accepts on
+/// its own CPU meanwhile), with `TCP_NODELAY`, then makes them non-blocking.
+fn connect_all(port: u16, ids: std::ops::Range<u32>, cell: Cell) -> io::Result<Vec<Conn>> {
+    let mut conns = Vec::with_capacity(ids.len());
+    for id in ids {
+        let s = TcpStream::connect((Ipv4Addr::LOCALHOST, port)).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("connection {id} to 127.0.0.1:{port}: {e}"),
+            )
+        })?;
+        s.set_nodelay(true)?;
+        s.set_nonblocking(true)?;
+        let fd = OwnedFd::from(s);
+        // Reset on close: no TIME_WAIT left behind by tens of thousands of connections.
+        super::set_linger_zero(fd.as_raw_fd())?;
+        conns.push(Conn::new(id, fd, cell.mode.depth(), cell.size as usize));
+    }
+    Ok(conns)
+}

@@ -1,0 +1,163 @@
+//! Latency histograms and run statistics.
+
+/// Sub-buckets per power of two: values are kept within 1/32 (about 3%).
+const SUB_BITS: u32 = 5;
+const SUB: u64 = 1 << SUB_BITS;
+/// Buckets to cover every u64.
+const BUCKETS: usize = ((64 - SUB_BITS as usize) + 1) << SUB_BITS;
+
+/// A log-linear histogram of u64 values (nanoseconds here): exact below 32, then 32
+/// buckets per power of two, so any percentile is within about 3% of the true value.
+#[derive(Clone, Debug)]
+pub struct Histogram {
+    counts: Vec<u64>,
+    total: u64,
+    max: u64,
+}
+
+impl Default for Histogram {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Histogram {
+    /// An empty histogram.
+    pub fn new() -> Histogram {
+        Histogram {
+            counts: vec![0; BUCKETS],
+            total: 0,
+            max: 0,
+        }
+    }
+
+    fn index(v: u64) -> usize {
+        if v < SUB {
+            v as usize
+        } else {
+            let exp = 63 - v.leading_zeros(); // >= SUB_BITS
+            let shift = exp - SUB_BITS;
+            let sub = (v >> shift) & (SUB - 1);
+            ((((exp - SUB_BITS + 1) as u64) << SUB_BITS) | sub) as usize
+        }
+    }
+
+    /// The middle of bucket `i`'s range.
+    fn value(i: usize) -> u64 {
+        let i = i as u64;
+        if i < SUB {
+            i
+        } else {
+            let group = i >> SUB_BITS; // >= 1
+            let sub = i & (SUB - 1);
+            let shift = group - 1;
+            let low = (SUB | sub) << shift;
+            low + ((1u64 << shift) >> 1)
+        }
+    }
+
+    /// Counts one value.
+    #[inline]
+    pub fn record(&mut self, v: u64) {
+        self.counts[Self::index(v)] += 1;
+        self.total += 1;
+        self.max = self.max.max(v);
+    }
+
+    /// Values counted.
+    pub fn len(&self) -> u64 {
+        self.total
+    }
+
+    /// Whether nothing was counted.
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    /// Adds `other`'s counts.
+    pub fn merge(&mut self, other: &Histogram) {
+        for (a, b) in self.counts.iter_mut().zip(&other.counts) {
+            *a += b;
+        }
+        self.total += other.total;
+        self.max = self.max.max(other.max);
+    }
+
+    /// The value at quantile `q` (0.5 = median), within the bucket precision; 0 when empty.
+    pub fn quantile(&self, q: f64) -> u64 {
+        if self.total == 0 {
+            return 0;
+        }
+        let rank = ((q.clamp(0.0, 1.0) * self.total as f64).ceil() as u64).max(1);
+        let mut seen = 0;
+        for (i, &c) in self.counts.iter().enumerate() {
+            seen += c;
+            if seen >= rank {
+                return Self::value(i).min(self.max);
+            }
+        }
+        self.max
+    }
+}
+
+/// The median of `values` (0 for none).
+pub fn median(values: &[f64]) -> f64 {
+    crate::median(values)
+}
+
+/// (max - min) / median of `values`, as a fraction (0 for fewer than two values).
+pub fn spread(values: &[f64]) -> f64 {
+    if values.len() < 2 {
+        return 0.0;
+    }
+    let m = median(values);
+    let min = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let max = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if m > 0.0 { (max - min) / m } else { 0.0 }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_contiguous_and_ordered() {
+        let mut last = 0;
+        for v in (0..100_000u64).chain([u64::MAX / 3, u64::MAX]) {
+            let i = Histogram::index(v);
+            assert!(i >= last, "index goes back at {v}");
+            assert!(i < BUCKETS);
+            last = i;
+        }
+        assert_eq!(Histogram::index(31), 31);
+        assert_eq!(Histogram::index(32), 32);
+        assert_eq!(Histogram::index(64), 64);
+    }
+
+    #[test]
+    fn quantiles_are_within_precision() {
+        let mut h = Histogram::new();
+        for v in 1..=10_000u64 {
+            h.record(v * 1000);
+        }
+        for (q, want) in [
+            (0.5, 5_000_000.0),
+            (0.99, 9_900_000.0),
+            (0.999, 9_990_000.0),
+        ] {
+            let got = h.quantile(q) as f64;
+            assert!((got - want).abs() / want < 0.035, "q{q}: {got} vs {want}");
+        }
+        let mut other = Histogram::new();
+        other.record(7);
+        h.merge(&other);
+        assert_eq!(h.len(), 10_001);
+        assert_eq!(h.quantile(0.0), 7);
+    }
+
+    #[test]
+    fn spread_is_relative_to_the_median() {
+        assert_eq!(spread(&[1.0]), 0.0);
+        assert!((spread(&[90.0, 100.0, 110.0]) - 0.2).abs() < 1e-9);
+    }
+}
