@@ -163,11 +163,9 @@ pub struct ProvidedBuf {
 }
 
 impl ProvidedBuf {
-    /// The received bytes, copied out into a fresh slice reference scope.
+    /// Runs `f` on the received bytes.
     pub fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
-        let pool = self.pool.borrow();
-        let offset = self.bid as usize * pool.buf_len;
-        f(&pool.memory[offset..offset + self.len])
+        f(self)
     }
 
     /// The received bytes as a new Vec.
@@ -214,6 +212,19 @@ unsafe impl IoBuf for ProvidedBuf {
     }
     fn bytes_total(&self) -> usize {
         self.len
+    }
+}
+
+impl std::ops::Deref for ProvidedBuf {
+    type Target = [u8];
+
+    /// The received bytes.
+    fn deref(&self) -> &[u8] {
+        // SAFETY: `ptr..ptr + len` is this buffer's part of the pool's memory (the IoBuf impl
+        // below says why it is valid and initialized); while lent it is out of the ring, so
+        // the kernel does not write it, and nobody has a `&mut` to it. The slice covers only
+        // this buffer, never the pool's other buffers that the kernel may be writing.
+        unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 
