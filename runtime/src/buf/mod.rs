@@ -73,7 +73,8 @@ pub unsafe trait IoBufMut: IoBuf {
     /// The first byte, writable.
     fn stable_mut_ptr(&mut self) -> *mut u8;
 
-    /// Marks the first `n` bytes initialized (after the kernel wrote them).
+    /// Marks the first `n` bytes as the buffer's contents, after the kernel wrote them (a
+    /// `Vec`'s length becomes `n`).
     ///
     /// # Safety
     /// The first `n` bytes must be initialized and `n <= bytes_total()`.
@@ -100,10 +101,10 @@ unsafe impl IoBufMut for Vec<u8> {
         self.as_mut_ptr()
     }
     unsafe fn set_init(&mut self, n: usize) {
-        if n > self.len() {
-            // SAFETY: the caller promises the first n bytes are initialized, n <= capacity.
-            unsafe { self.set_len(n) };
-        }
+        // A read fills the Vec from its start: its length becomes what was read, so no stale
+        // bytes of an earlier read stay past it.
+        // SAFETY: the caller promises the first n bytes are initialized, n <= capacity.
+        unsafe { self.set_len(n) };
     }
 }
 
@@ -225,8 +226,17 @@ unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
         self.buf.stable_mut_ptr().wrapping_add(self.begin)
     }
     unsafe fn set_init(&mut self, n: usize) {
-        // SAFETY: forwarded: the first n bytes of the slice are the buffer's begin..begin+n,
-        // and the ones before begin were initialized before (or set_init is a no-op for them).
+        // A slice that starts past the buffer's initialized bytes leaves a gap nobody wrote:
+        // marking it initialized would expose uninitialized memory, so the buffer keeps its
+        // length (the bytes are there, but not counted).
+        // A slice inside the initialized bytes only replaces them: the buffer keeps its
+        // length unless the slice's bytes reach past it.
+        let init = self.buf.bytes_init();
+        if self.begin > init || self.begin + n <= init {
+            return;
+        }
+        // SAFETY: the caller promises the slice's first n bytes are initialized; they are the
+        // buffer's begin..begin+n, and the bytes before begin are initialized (checked above).
         unsafe { self.buf.set_init(self.begin + n) };
     }
 }
@@ -234,6 +244,35 @@ unsafe impl<B: IoBufMut> IoBufMut for Slice<B> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slice_set_init_grows_but_never_truncates_nor_skips_a_gap() {
+        let mut v = vec![7u8; 10];
+        let mut s = v.slice(2..6);
+        // SAFETY: the slice's bytes are initialized (the Vec was filled).
+        unsafe { s.set_init(4) };
+        v = s.into_inner();
+        assert_eq!(
+            v.len(),
+            10,
+            "a read inside the contents must not truncate them"
+        );
+        v.truncate(4);
+        let mut s = v.slice(4..8);
+        // SAFETY: pretend the kernel wrote 4 bytes at 4..8 (capacity 10).
+        unsafe { s.stable_mut_ptr().write_bytes(1, 4) };
+        // SAFETY: those 4 bytes were just written.
+        unsafe { s.set_init(4) };
+        assert_eq!(s.into_inner().len(), 8);
+        let mut v = Vec::with_capacity(16);
+        v.push(1u8);
+        let mut s = v.slice(8..12);
+        // SAFETY: the slice's 4 bytes are written, but bytes 1..8 are not.
+        unsafe { s.stable_mut_ptr().write_bytes(1, 4) };
+        // SAFETY: as above; set_init must not expose the unwritten gap.
+        unsafe { s.set_init(4) };
+        assert_eq!(s.into_inner().len(), 1);
+    }
 
     #[test]
     fn slice_views_a_range() {
@@ -245,7 +284,7 @@ mod tests {
     }
 
     #[test]
-    fn vec_set_init_grows_len() {
+    fn vec_set_init_sets_len() {
         let mut v = Vec::with_capacity(8);
         v.extend_from_slice(&[0u8; 8]);
         v.truncate(0);
