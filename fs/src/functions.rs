@@ -118,6 +118,17 @@ pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
     unlink(path.as_ref(), libc::AT_REMOVEDIR).await
 }
 
+/// Removes a directory and everything in it, on the blocking pool (it walks the tree,
+/// which io_uring cannot do: there is no getdents op).
+///
+/// # Errors
+/// The first error of the walk, as `std::fs::remove_dir_all`.
+pub async fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
+    cstr(path.as_ref())?;
+    let path = path.as_ref().to_path_buf();
+    blocking(move || std::fs::remove_dir_all(path)).await
+}
+
 async fn unlink(path: &Path, flags: i32) -> io::Result<()> {
     let cpath = cstr(path)?;
     if on_ring(abi::IORING_OP_UNLINKAT) {

@@ -172,3 +172,17 @@ async fn copy_copies_contents_and_permissions() {
     let e = fs::copy(&dir, dir.join("x")).await.unwrap_err();
     assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
 }
+
+#[runtime::test]
+async fn remove_dir_all_removes_a_tree() {
+    let root = std::env::temp_dir().join(format!("fs-rmtree-{}", std::process::id()));
+    fs::create_dir_all(root.join("a/b/c")).await.unwrap();
+    fs::write(root.join("a/b/c/f"), b"x".to_vec())
+        .await
+        .unwrap();
+    fs::write(root.join("a/g"), b"y".to_vec()).await.unwrap();
+    fs::remove_dir_all(&root).await.unwrap();
+    assert!(!root.exists());
+    let missing = fs::remove_dir_all(&root).await.unwrap_err();
+    assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+}

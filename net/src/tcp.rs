@@ -94,6 +94,17 @@ impl TcpSocket {
         self.socket.set_send_buffer_size(size)
     }
 
+    /// The bound address (after [`TcpSocket::bind`]; port 0 resolves to the port picked).
+    ///
+    /// # Errors
+    /// `getsockname(2)`'s errno.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.socket
+            .local_addr()?
+            .as_socket()
+            .ok_or_else(|| io::Error::other("not an IP socket"))
+    }
+
     /// Binds to `addr`.
     ///
     /// # Errors
@@ -247,6 +258,12 @@ impl TcpListener {
             backoff: None,
             delay: Duration::ZERO,
         }
+    }
+}
+
+impl std::os::fd::AsFd for TcpSocket {
+    fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
+        self.socket.as_fd()
     }
 }
 

@@ -545,3 +545,14 @@ fn dropping_a_stream_with_ops_in_flight_closes_it_after_the_cqes() {
         Ok(())
     });
 }
+
+#[runtime::test]
+async fn tcp_socket_reports_the_port_it_bound_before_listening() {
+    let s = net::TcpSocket::new_v4().unwrap();
+    s.set_reuseport(true).unwrap();
+    s.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let bound = s.local_addr().unwrap();
+    assert_ne!(bound.port(), 0);
+    let listener = s.listen(16).unwrap();
+    assert_eq!(listener.local_addr(), bound);
+}
