@@ -25,11 +25,16 @@
 //! server's provided-buffer size); `--pool-bufs` (1024) the runtime server's pool.
 //! `--cores N` runs N per-core servers on `SO_REUSEPORT` listeners (epoll and tokio with N
 //! threads), pinned to CPUs `server-cpu..server-cpu+N`; the generator then uses N threads.
+//!
+//! `--servers ...,c-liburing` adds the C reference server (`benches/c/echo_liburing.c`, one
+//! core; not in the default list): built once with `cc ... -luring` into
+//! `<target>/echo/echo_liburing`, and skipped with a note when that fails (it needs
+//! `apt-get install liburing-dev`).
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::OwnedFd;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitCode, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -56,6 +61,8 @@ struct Opts {
     pool_bufs: u16,
     out: Option<PathBuf>,
     verbose: bool,
+    /// The built C reference server, when `c-liburing` is among the servers.
+    c_server: Option<PathBuf>,
 }
 
 const USAGE: &str = "usage: echo [--quick | --full | --smoke] [--conns LIST] [--sizes LIST] \
@@ -96,6 +103,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         pool_bufs: benches::echo::POOL_BUFS,
         out: None,
         verbose: false,
+        c_server: None,
     };
     let mut it = args.iter();
     while let Some(flag) = it.next() {
@@ -238,6 +246,69 @@ fn parse_serve(args: &[String]) -> Result<ServeArgs, String> {
     Ok(s)
 }
 
+/// Builds the C reference server into `<target>/echo/echo_liburing` (the target dir of this
+/// binary) unless it is newer than its source; says why when it cannot.
+fn build_c_server() -> Result<PathBuf, String> {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("c/echo_liburing.c");
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    // <target>/<profile>/echo
+    let target = exe
+        .parent()
+        .and_then(Path::parent)
+        .unwrap_or(Path::new("target"));
+    let bin = target.join("echo").join("echo_liburing");
+    let mtime = |p: &Path| std::fs::metadata(p).and_then(|m| m.modified()).ok();
+    match (mtime(&bin), mtime(&src)) {
+        (Some(b), Some(s)) if b >= s => return Ok(bin),
+        (Some(_), None) => return Ok(bin),
+        _ => {}
+    }
+    std::fs::create_dir_all(target.join("echo")).map_err(|e| e.to_string())?;
+    let out = Command::new("cc")
+        .arg("-O2")
+        .arg("-o")
+        .arg(&bin)
+        .arg(&src)
+        .arg("-luring")
+        .output()
+        .map_err(|e| format!("cannot run cc: {e}"))?;
+    if !out.status.success() {
+        let _ = std::fs::remove_file(&bin);
+        return Err(format!(
+            "cc {} failed ({}): {}",
+            src.display(),
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
+    }
+    Ok(bin)
+}
+
+/// Builds the C reference server when it is asked for; without it (no `cc`, no liburing,
+/// several cores), says why and goes on with the other servers.
+fn prepare_c_server(o: &mut Opts) {
+    if !o.servers.contains(&ServerKind::CLiburing) {
+        return;
+    }
+    let built = if o.cores > 1 {
+        Err(format!("it runs on one core, not {}", o.cores))
+    } else {
+        build_c_server().map_err(|why| {
+            format!(
+                "{why}\n(the C reference needs a C compiler and liburing: \
+                 apt-get install liburing-dev)"
+            )
+        })
+    };
+    match built {
+        Ok(bin) => o.c_server = Some(bin),
+        Err(why) => {
+            eprintln!("c-liburing skipped: {why}");
+            o.servers.retain(|&k| k != ServerKind::CLiburing);
+        }
+    }
+}
+
 /// A server child process and the end of its control socket.
 struct Server {
     child: Child,
@@ -249,8 +320,15 @@ struct Server {
 impl Server {
     fn start(kind: ServerKind, o: &Opts) -> std::io::Result<Server> {
         let (ours, theirs) = UnixStream::pair()?;
-        let mut child = Command::new(std::env::current_exe()?)
-            .args(["--serve", kind.name()])
+        let mut cmd = match (&o.c_server, kind) {
+            (Some(bin), ServerKind::CLiburing) => Command::new(bin),
+            _ => {
+                let mut cmd = Command::new(std::env::current_exe()?);
+                cmd.args(["--serve", kind.name()]);
+                cmd
+            }
+        };
+        let mut child = cmd
             .args(["--port", "0"])
             .args(["--cpu", &o.server_cpu.to_string()])
             .args(["--cores", &o.cores.to_string()])
@@ -541,13 +619,18 @@ fn main() -> ExitCode {
             }
         };
     }
-    let o = match parse_args(&args) {
+    let mut o = match parse_args(&args) {
         Ok(o) => o,
         Err(e) => {
             eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
+    prepare_c_server(&mut o);
+    if o.servers.is_empty() {
+        eprintln!("no server left to run");
+        return ExitCode::from(2);
+    }
     match bench(&o) {
         Ok(()) => ExitCode::SUCCESS,
         Err((code, msg)) => {

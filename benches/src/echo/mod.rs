@@ -64,6 +64,10 @@ pub enum ServerKind {
     RuntimeRw,
     /// tokio's current_thread runtime: a task per connection, split read/`write_all`.
     Tokio,
+    /// The C reference on liburing (`benches/c/echo_liburing.c`, one core): multishot
+    /// accept and recv on a provided-buffer ring, each buffer sent back as is. Built with
+    /// `cc` when asked for (`--servers ...,c-liburing`), never part of the default matrix.
+    CLiburing,
     /// A deliberately broken epoll server (it flips a bit now and then), to check that the
     /// generator's verification fails loudly. Never part of a matrix unless asked for.
     Faulty,
@@ -87,6 +91,7 @@ impl ServerKind {
             ServerKind::Runtime => "runtime",
             ServerKind::RuntimeRw => "runtime-rw",
             ServerKind::Tokio => "tokio",
+            ServerKind::CLiburing => "c-liburing",
             ServerKind::Faulty => "faulty",
         }
     }
@@ -99,6 +104,7 @@ impl ServerKind {
             ServerKind::Runtime,
             ServerKind::RuntimeRw,
             ServerKind::Tokio,
+            ServerKind::CLiburing,
             ServerKind::Faulty,
         ]
         .into_iter()
@@ -539,6 +545,9 @@ pub fn serve(args: &ServeArgs) -> io::Result<()> {
         ServerKind::EpollLt | ServerKind::EpollEt | ServerKind::Faulty => epoll_server::serve(args),
         ServerKind::Runtime | ServerKind::RuntimeRw => runtime_server::serve(args),
         ServerKind::Tokio => tokio_server::serve(args),
+        ServerKind::CLiburing => Err(io::Error::other(
+            "c-liburing is a C program of its own (benches/c/echo_liburing.c)",
+        )),
     }
 }
 

@@ -509,6 +509,7 @@ fn color(k: ServerKind) -> &'static str {
         ServerKind::Runtime => "#d62728",
         ServerKind::RuntimeRw => "#ff9896",
         ServerKind::Tokio => "#1f77b4",
+        ServerKind::CLiburing => "#2ca02c",
         ServerKind::Faulty => "#bcbd22",
     }
 }
