@@ -87,6 +87,7 @@ impl OpState {
     /// Applies one CQE. Single-shot ops complete; multishot ops stream; abandoned ops show
     /// the CQE to their resources and end on the final one. Returns the waker to wake: the
     /// driver wakes it once the whole batch is reaped, skipping repeats of the same task.
+    #[inline]
     pub(crate) fn on_cqe(&mut self, cqe: Completion) -> (AfterCqe, Option<Waker>) {
         let more = cqe.flags & uring_sys::abi::IORING_CQE_F_MORE != 0;
         match std::mem::replace(self, OpState::Completed(cqe)) {
@@ -120,6 +121,7 @@ impl OpState {
     }
 
     /// The owner polls a single-shot op: the completion, or Pending with the waker stored.
+    #[inline]
     pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Completion> {
         match self {
             OpState::Completed(c) => Poll::Ready(*c),

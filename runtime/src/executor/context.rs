@@ -54,6 +54,7 @@ pub(crate) fn in_runtime() -> bool {
 /// # Errors
 /// When no runtime runs on this thread, or the driver is busy (a re-entrant call from inside
 /// the driver, which would be a bug).
+#[inline]
 pub(crate) fn with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> io::Result<R> {
     CURRENT.with(|c| {
         let core = c.borrow();
