@@ -328,26 +328,14 @@ impl File {
         if let Err(e) = self.check_dio("read_exact_at", buf.stable_ptr(), total, pos) {
             return (Err(e), buf);
         }
-        let (mut buf, mut done) = (buf, 0);
-        while done < total {
-            let (res, b) = self
-                .read_chunk(buf, done, total - done, pos + done as u64)
-                .await;
-            buf = b;
-            match res {
-                Ok(0) => {
-                    let e = io::Error::new(
-                        io::ErrorKind::UnexpectedEof,
-                        format!("file ended after {done} of {total} bytes"),
-                    );
-                    return (Err(e), buf);
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        let ended = |done| {
+            let what = format!("file ended after {done} of {total} bytes");
+            io::Error::new(io::ErrorKind::UnexpectedEof, what)
+        };
+        until_done(buf, total, ended, |b, done| {
+            self.read_chunk(b, done, total - done, pos + done as u64)
+        })
+        .await
     }
 
     /// Reads from `pos` to the end of the file, appending to `buf` (growing it as needed);
@@ -424,26 +412,14 @@ impl File {
         if let Err(e) = self.check_dio("write_all_at", buf.stable_ptr(), total, pos) {
             return (Err(e), buf);
         }
-        let (mut buf, mut done) = (buf, 0);
-        while done < total {
-            let (res, b) = self
-                .write_chunk(buf, done, total - done, pos + done as u64)
-                .await;
-            buf = b;
-            match res {
-                Ok(0) => {
-                    let e = io::Error::new(
-                        io::ErrorKind::WriteZero,
-                        format!("a write wrote nothing after {done} of {total} bytes"),
-                    );
-                    return (Err(e), buf);
-                }
-                Ok(n) => done += n,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return (Err(e), buf),
-            }
-        }
-        (Ok(()), buf)
+        let stuck = |done| {
+            let what = format!("a write wrote nothing after {done} of {total} bytes");
+            io::Error::new(io::ErrorKind::WriteZero, what)
+        };
+        until_done(buf, total, stuck, |b, done| {
+            self.write_chunk(b, done, total - done, pos + done as u64)
+        })
+        .await
     }
 
     fn check_iovecs<B: IoBuf>(
@@ -720,4 +696,30 @@ impl From<std::fs::File> for File {
     fn from(file: std::fs::File) -> File {
         File::from_std(file)
     }
+}
+
+/// Runs `step(buf, done)` (a read or write of the rest, from byte `done`) until `total`
+/// bytes moved, retrying EINTR; a step that moves nothing ends it with `nothing_moved(done)`.
+async fn until_done<B, F, Fut>(
+    mut buf: B,
+    total: usize,
+    nothing_moved: impl Fn(usize) -> io::Error,
+    mut step: F,
+) -> BufResult<(), B>
+where
+    F: FnMut(B, usize) -> Fut,
+    Fut: Future<Output = BufResult<usize, B>>,
+{
+    let mut done = 0;
+    while done < total {
+        let (res, b) = step(buf, done).await;
+        buf = b;
+        match res {
+            Ok(0) => return (Err(nothing_moved(done)), buf),
+            Ok(n) => done += n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return (Err(e), buf),
+        }
+    }
+    (Ok(()), buf)
 }
