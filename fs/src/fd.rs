@@ -97,6 +97,12 @@ impl SharedFd {
         self.require_fd(what)?.try_clone_to_owned()
     }
 
+    /// The ring whose fixed file table has the file's slot, if it has one: ops naming the
+    /// slot must run there (`Operation::bound_ring`).
+    pub(crate) fn ring(&self) -> Option<&runtime::op::RingHandle> {
+        self.0.fixed.get().map(FixedFile::ring)
+    }
+
     /// The fixed slot, if the file has one.
     pub(crate) fn fixed_index(&self) -> Option<u32> {
         self.0.fixed.get().map(FixedFile::index)

@@ -6,8 +6,8 @@
 //! - [`reserve`] takes an empty slot for an op that creates a file straight into it (a direct
 //!   open or accept: `file_index`), so the file never gets a process fd at all.
 //!
-//! A [`FixedFile`] empties its slot when dropped. The table is created on the core's first
-//! use, [`TABLE_SIZE`] slots (fewer where `RLIMIT_NOFILE` is lower), and this module hands
+//! A [`FixedFile`] empties its slot when dropped, on its own ring wherever it is dropped.
+//! The table lives with the core's driver and is created on first use, [`TABLE_SIZE`] slots (fewer where `RLIMIT_NOFILE` is lower), and this module hands
 //! out its slots: an op that let the kernel pick a slot (`IORING_FILE_INDEX_ALLOC`) could take
 //! one this module lends, so take slots here instead.
 //!
@@ -23,42 +23,26 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 
-use std::cell::{Cell, RefCell};
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
-use std::rc::{Rc, Weak};
 
+use crate::driver::Handle;
 use crate::executor::context;
-use crate::executor::core::Core;
+use crate::op::RingHandle;
 
 /// Slots in each core's fixed file table (at most; halved until `RLIMIT_NOFILE` allows it).
-pub const TABLE_SIZE: u32 = 4096;
+pub const TABLE_SIZE: u32 = crate::driver::file_table::TABLE_SIZE;
 
-/// One core's table: which slots this module lent.
-struct Table {
-    /// The core whose ring has the table; its ring (and table) is gone when this is dead.
-    core: Weak<Core>,
-    size: u32,
-    /// Slots below `next` were lent at least once; those not lent now are in `free`.
-    next: Cell<u32>,
-    free: RefCell<Vec<u32>>,
-    /// Free slots that may still hold a file in the kernel: emptied when the driver could
-    /// not be reached (a slot dropped from inside the driver, with an abandoned op).
-    stale: RefCell<Vec<u32>>,
-}
-
-thread_local! {
-    /// The tables of the cores this thread ran (normally one).
-    static TABLES: RefCell<Vec<Rc<Table>>> = const { RefCell::new(Vec::new()) };
-}
-
-/// A slot of the current core's fixed file table, lent by [`register`] or [`reserve`];
-/// emptied (its file reference dropped) when this is dropped.
+/// A slot of one core's fixed file table, lent by [`register`] or [`reserve`]; emptied (its
+/// file reference dropped) when this is dropped.
 ///
-/// Use [`FixedFile::index`] as the SQE's fd with `IOSQE_FIXED_FILE` (or as `file_index`).
-/// It belongs to the core that lent it (`!Send`); keep it alive while ops use its slot.
+/// Use [`FixedFile::index`] as the SQE's fd with `IOSQE_FIXED_FILE` (or as `file_index`),
+/// and return [`FixedFile::ring`] from the op's
+/// [`bound_ring`](crate::op::Operation::bound_ring): a slot number means a file only on the
+/// ring that lent it, so an op naming it fails on any other ring instead of reaching
+/// another file. It belongs to the core that lent it (`!Send`) and keeps that ring alive.
 pub struct FixedFile {
-    table: Rc<Table>,
+    ring: RingHandle,
     index: u32,
 }
 
@@ -75,11 +59,21 @@ impl FixedFile {
     pub fn index(&self) -> u32 {
         self.index
     }
+
+    /// The ring whose table has the slot.
+    pub fn ring(&self) -> &RingHandle {
+        &self.ring
+    }
 }
 
 impl Drop for FixedFile {
     fn drop(&mut self) {
-        self.table.release(self.index);
+        // On the ring that lent the slot, wherever the drop happens; from inside the driver,
+        // once its borrow ends. The slot is free again only once emptied.
+        let index = self.index;
+        self.ring
+            .0
+            .with_or_defer(move |d| d.release_file_slot(index));
     }
 }
 
@@ -92,10 +86,10 @@ impl Drop for FixedFile {
 /// registered by someone else than this module).
 pub fn register(fd: BorrowedFd<'_>) -> io::Result<FixedFile> {
     let slot = reserve()?;
-    let updated = context::with_driver(|d| {
+    let updated = with(&slot.ring.0, |d| {
         d.ring()
             .register_files_update(slot.index, &[fd.as_raw_fd()])
-    })??;
+    })?;
     if updated != 1 {
         return Err(io::Error::other(format!(
             "IORING_REGISTER_FILES_UPDATE updated {updated} slots instead of 1"
@@ -112,125 +106,21 @@ pub fn register(fd: BorrowedFd<'_>) -> io::Result<FixedFile> {
 /// the table cannot be created (EBUSY when this core's table was registered by someone else
 /// than this module).
 pub fn reserve() -> io::Result<FixedFile> {
-    let table = current_table()?;
-    table.flush_stale();
-    let reused = table.free.borrow_mut().pop();
-    let index = match reused {
-        Some(i) => i,
-        None if table.next.get() < table.size => {
-            let i = table.next.get();
-            table.next.set(i + 1);
-            i
-        }
-        None => {
-            return Err(io::Error::other(format!(
-                "the core's fixed file table is full ({} slots in use): drop FixedFiles \
-                 (registered or direct-opened files) that are no longer needed",
-                table.size
-            )));
-        }
-    };
-    Ok(FixedFile { table, index })
+    let driver = context::current_driver()?;
+    let index = with(&driver, |d| d.reserve_file_slot())?;
+    Ok(FixedFile {
+        ring: RingHandle(driver),
+        index,
+    })
 }
 
-impl Table {
-    /// Whether `self` is the table of the core running on this thread.
-    fn is_current(&self) -> bool {
-        match (self.core.upgrade(), context::current()) {
-            (Some(mine), Ok(current)) => Rc::ptr_eq(&mine, &current),
-            _ => false,
-        }
-    }
-
-    fn release(&self, index: u32) {
-        // The slot may hold a file: empty it now if this core's driver is reachable, or later
-        // (before anything is registered again). A dead core took its table with its ring.
-        if self.core.strong_count() > 0 {
-            let emptied = self.is_current()
-                && matches!(
-                    context::with_driver(|d| d.ring().register_files_update(index, &[-1])),
-                    Ok(Ok(_))
-                );
-            if !emptied {
-                self.stale.borrow_mut().push(index);
-            }
-        }
-        self.free.borrow_mut().push(index);
-    }
-
-    /// Empties the stale slots that are still free (a slot lent again since then holds a
-    /// new file that must stay).
-    fn flush_stale(&self) {
-        let stale = std::mem::take(&mut *self.stale.borrow_mut());
-        if stale.is_empty() {
-            return;
-        }
-        let free = self.free.borrow();
-        let mut left = Vec::new();
-        for index in stale {
-            if !free.contains(&index) {
-                continue;
-            }
-            let emptied = context::with_driver(|d| d.ring().register_files_update(index, &[-1]));
-            if !matches!(emptied, Ok(Ok(_))) {
-                left.push(index);
-            }
-        }
-        drop(free);
-        self.stale.borrow_mut().extend(left);
-    }
-}
-
-/// The current core's table, created (in the kernel too) on first use.
-fn current_table() -> io::Result<Rc<Table>> {
-    let core = context::current()?;
-    let existing = TABLES.with(|t| {
-        let mut tables = t.borrow_mut();
-        tables.retain(|table| table.core.strong_count() > 0);
-        tables
-            .iter()
-            .find(|table| table.core.upgrade().is_some_and(|c| Rc::ptr_eq(&c, &core)))
-            .cloned()
-    });
-    if let Some(table) = existing {
-        return Ok(table);
-    }
-    let size = context::with_driver(|d| create_table(d.ring()))??;
-    let table = Rc::new(Table {
-        core: Rc::downgrade(&core),
-        size,
-        next: Cell::new(0),
-        free: RefCell::new(Vec::new()),
-        stale: RefCell::new(Vec::new()),
-    });
-    TABLES.with(|t| t.borrow_mut().push(table.clone()));
-    Ok(table)
-}
-
-/// Registers an empty table: sparse (5.19+), else `-1` fds (5.15); halves the size while the
-/// kernel says it exceeds `RLIMIT_NOFILE` (EMFILE).
-fn create_table(ring: &uring_sys::Ring) -> io::Result<u32> {
-    let mut size = TABLE_SIZE;
-    loop {
-        let result = match ring.register_files_sparse(size) {
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
-                ring.register_files(&vec![-1; size as usize])
-            }
-            other => other,
-        };
-        match result {
-            Ok(()) => return Ok(size),
-            Err(e) if e.raw_os_error() == Some(libc::EMFILE) && size > 16 => size /= 2,
-            Err(e) if e.raw_os_error() == Some(libc::EBUSY) => {
-                return Err(io::Error::new(
-                    e.kind(),
-                    "this core's ring already has a fixed file table registered outside \
-                     runtime::files (EBUSY): take slots from runtime::files only",
-                ));
-            }
-            Err(e) => return Err(e),
-        }
-    }
+fn with<R>(
+    driver: &Handle,
+    f: impl FnOnce(&mut crate::driver::Driver) -> io::Result<R>,
+) -> io::Result<R> {
+    driver
+        .with(f)
+        .unwrap_or_else(|| Err(io::Error::other("io_uring driver re-entered while busy")))
 }
 
 #[cfg(test)]

@@ -38,6 +38,7 @@ pub mod iopoll {
     pub use crate::driver::iopoll::IopollRing;
 }
 mod metrics;
+pub mod op;
 pub mod sync;
 pub mod time;
 
@@ -56,12 +57,4 @@ pub fn op_supported(opcode: u8) -> Option<bool> {
     executor::context::with_driver(|d| d.probe().map(|p| p.is_supported(opcode)))
         .ok()
         .flatten()
-}
-
-/// The public op API: define io_uring ops that the runtime submits, completes and cancels.
-pub mod op {
-    pub use crate::driver::op::{
-        Completion, Linked, Multishot, MultishotOperation, Op, Operation, close_in_background,
-        link, link_hard, submit_detached,
-    };
 }

@@ -66,15 +66,17 @@ impl Metrics {
 pub fn metrics() -> Option<Metrics> {
     let core = context::current().ok()?;
     let c = &core.counters;
-    let driver = core.driver.try_borrow().ok()?;
+    let (in_flight, enters) = core
+        .driver
+        .with(|d| (d.in_flight(), d.ring().enter_count()))?;
     Some(Metrics {
         tasks_spawned: c.tasks_spawned.get(),
         tasks_polled: c.tasks_polled.get(),
         ops_submitted: c.ops_submitted.get(),
         ops_completed: c.ops_completed.get(),
         ops_cancelled: c.ops_cancelled.get(),
-        ops_in_flight: driver.in_flight() as u64,
-        enter_calls: driver.ring().enter_count(),
+        ops_in_flight: in_flight as u64,
+        enter_calls: enters,
         sqes_submitted: c.sqes_submitted.get(),
         cqes_reaped: c.cqes_reaped.get(),
         sq_full_events: c.sq_full.get(),

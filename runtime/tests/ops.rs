@@ -601,7 +601,7 @@ fn iosqe_async_nop_completes() {
     let _s = serial();
     let _w = watchdog("iosqe_async_nop_completes", Duration::from_secs(10));
     Runtime::new().unwrap().block_on(async {
-        let r = Op::new(Nop).sqe_flags(uring_sys::abi::IOSQE_ASYNC).await;
+        let r = Op::new(Nop).sqe_flags(runtime::op::SqeFlags::ASYNC).await;
         assert_eq!(r.unwrap(), 0);
         assert_eq!(metrics().unwrap().ops_in_flight, 0);
     });

@@ -4,7 +4,7 @@ use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 
 use runtime::files::FixedFile;
-use runtime::op::{Completion, Operation};
+use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
 /// What to close: a process fd, or a fixed file slot.
@@ -31,6 +31,13 @@ impl Close {
 // CQE (then released without a second close), and the fixed slot is held by `target`.
 unsafe impl Operation for Close {
     type Output = io::Result<()>;
+
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        match &self.target {
+            Some(Closing::Fixed(slot)) => Some(slot.ring()),
+            _ => None,
+        }
+    }
 
     fn sqe(&mut self) -> Sqe {
         match &self.target {

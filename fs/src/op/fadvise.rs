@@ -2,7 +2,7 @@
 
 use std::io;
 
-use runtime::op::{Completion, Operation};
+use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
@@ -18,6 +18,10 @@ pub(crate) struct Fadvise {
 // SAFETY: a FADVISE SQE points to no memory; `fd` keeps the file open.
 unsafe impl Operation for Fadvise {
     type Output = io::Result<()>;
+
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        self.fd.ring()
+    }
 
     fn sqe(&mut self) -> Sqe {
         let t = self.fd.target();

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use runtime::op::{Completion, Operation};
+use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
@@ -16,6 +16,10 @@ pub(crate) struct Ftruncate {
 // SAFETY: an FTRUNCATE SQE points to no memory; `fd` keeps the file open.
 unsafe impl Operation for Ftruncate {
     type Output = io::Result<()>;
+
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        self.fd.ring()
+    }
 
     fn sqe(&mut self) -> Sqe {
         let t = self.fd.target();

@@ -5,7 +5,7 @@ use std::io;
 use std::os::fd::{FromRawFd, OwnedFd};
 
 use runtime::files::FixedFile;
-use runtime::op::{Completion, Operation};
+use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
 /// Opens `path` (relative to the current directory) with `flags` and `mode`; into `slot`
@@ -28,6 +28,10 @@ pub(crate) enum Opened {
 // (if any) is held by `slot`.
 unsafe impl Operation for OpenAt {
     type Output = io::Result<Opened>;
+
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        self.slot.as_ref().map(FixedFile::ring)
+    }
 
     fn sqe(&mut self) -> Sqe {
         match &self.slot {

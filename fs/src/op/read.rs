@@ -4,7 +4,7 @@
 use std::io;
 
 use runtime::buf::{BufResult, IoBufMut};
-use runtime::op::{Completion, Operation};
+use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
@@ -27,6 +27,10 @@ pub(crate) struct ReadAt<B> {
 // range lies inside that registered buffer); `fd` keeps the file open.
 unsafe impl<B: IoBufMut> Operation for ReadAt<B> {
     type Output = BufResult<usize, B>;
+
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        self.fd.ring()
+    }
 
     fn sqe(&mut self) -> Sqe {
         debug_assert!(self.start + self.len as usize <= self.buf.bytes_total());

@@ -3,7 +3,7 @@
 use std::io;
 
 use runtime::buf::{BufResult, IoBufMut};
-use runtime::op::{Completion, Operation};
+use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
@@ -21,6 +21,10 @@ pub(crate) struct ReadFixedAt<B> {
 // registered buffer `buf_index` (EFAULT otherwise). `fd` keeps the file open.
 unsafe impl<B: FixedIoBuf + IoBufMut> Operation for ReadFixedAt<B> {
     type Output = BufResult<usize, B>;
+
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        self.fd.ring()
+    }
 
     fn sqe(&mut self) -> Sqe {
         let t = self.fd.target();

@@ -3,7 +3,7 @@
 use std::io;
 
 use runtime::buf::{BufResult, IoBufMut};
-use runtime::op::{Completion, Operation};
+use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
@@ -22,6 +22,10 @@ pub(crate) struct ReadvAt<B> {
 // (IoBufMut) owned by this op until it is dropped after the CQE; `fd` keeps the file open.
 unsafe impl<B: IoBufMut> Operation for ReadvAt<B> {
     type Output = BufResult<usize, Vec<B>>;
+
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        self.fd.ring()
+    }
 
     fn sqe(&mut self) -> Sqe {
         self.iovecs = self

@@ -2,7 +2,7 @@
 
 use std::io;
 
-use runtime::op::{Completion, Operation};
+use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, abi, prep};
 
 use crate::fd::SharedFd;
@@ -20,6 +20,11 @@ pub(crate) struct Splice {
 // SAFETY: a SPLICE SQE points to no memory; `fd_in` and `fd_out` keep both files open.
 unsafe impl Operation for Splice {
     type Output = io::Result<usize>;
+
+    // One end is always a pipe of ours (a plain fd): at most one side names a fixed slot.
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        self.fd_out.ring().or_else(|| self.fd_in.ring())
+    }
 
     fn sqe(&mut self) -> Sqe {
         let (i, o) = (self.fd_in.target(), self.fd_out.target());

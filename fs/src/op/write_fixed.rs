@@ -3,7 +3,7 @@
 use std::io;
 
 use runtime::buf::BufResult;
-use runtime::op::{Completion, Operation};
+use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
@@ -21,6 +21,10 @@ pub(crate) struct WriteFixedAt<B> {
 // range against registered buffer `buf_index`. `fd` keeps the file open.
 unsafe impl<B: FixedIoBuf> Operation for WriteFixedAt<B> {
     type Output = BufResult<usize, B>;
+
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        self.fd.ring()
+    }
 
     fn sqe(&mut self) -> Sqe {
         let t = self.fd.target();

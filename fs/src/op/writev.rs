@@ -3,7 +3,7 @@
 use std::io;
 
 use runtime::buf::{BufResult, IoBuf};
-use runtime::op::{Completion, Operation};
+use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
@@ -23,6 +23,10 @@ pub(crate) struct WritevAt<B> {
 // file open.
 unsafe impl<B: IoBuf> Operation for WritevAt<B> {
     type Output = BufResult<usize, Vec<B>>;
+
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        self.fd.ring()
+    }
 
     fn sqe(&mut self) -> Sqe {
         self.iovecs = self

@@ -4,7 +4,7 @@
 use std::io;
 
 use runtime::buf::{BufPool, ProvidedBuf};
-use runtime::op::{Completion, MultishotOperation};
+use runtime::op::{Completion, MultishotOperation, RingHandle};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
@@ -18,7 +18,7 @@ pub(crate) struct RecvMulti {
 
 // SAFETY: the SQE names `fd` (kept open by this op) and buffer group `pool.group()`, whose
 // memory this op keeps alive by holding `pool` until its final CQE; it points to no other
-// memory.
+// memory. It selects buffers only on the pool's own ring (`bound_ring`).
 unsafe impl MultishotOperation for RecvMulti {
     /// A filled buffer, or `None` at end of stream (the peer closed its side).
     type Item = io::Result<Option<ProvidedBuf>>;
@@ -27,19 +27,25 @@ unsafe impl MultishotOperation for RecvMulti {
         prep::prep_recv_multishot(self.fd.raw(), self.pool.group(), 0)
     }
 
+    // SAFETY (of the take/recycle calls below): each `bid` comes from a CQE of this op, which
+    // selects from `pool`'s group on `pool`'s own ring, and each CQE is seen once, by exactly
+    // one of `next` and `on_abandoned_cqe`: the kernel handed the buffer over once.
     fn next(&mut self, result: io::Result<u32>, cqe: Completion) -> Self::Item {
         let bid = buffer_id(cqe);
         match (result, bid) {
             (Ok(0), Some(bid)) => {
-                self.pool.recycle(bid);
+                // SAFETY: see above.
+                unsafe { self.pool.recycle(bid) };
                 Ok(None)
             }
-            (Ok(n), Some(bid)) => Ok(Some(self.pool.take(bid, n as usize))),
+            // SAFETY: see above.
+            (Ok(n), Some(bid)) => Ok(Some(unsafe { self.pool.take(bid, n as usize) })),
             // End of stream: no buffer was used.
             (Ok(_), None) => Ok(None),
             (Err(e), bid) => {
                 if let Some(bid) = bid {
-                    self.pool.recycle(bid);
+                    // SAFETY: see above.
+                    unsafe { self.pool.recycle(bid) };
                 }
                 Err(e)
             }
@@ -48,8 +54,13 @@ unsafe impl MultishotOperation for RecvMulti {
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
         if let Some(bid) = buffer_id(cqe) {
-            self.pool.recycle(bid);
+            // SAFETY: see above.
+            unsafe { self.pool.recycle(bid) };
         }
+    }
+
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        Some(self.pool.ring())
     }
 }
 

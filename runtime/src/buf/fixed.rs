@@ -6,17 +6,31 @@ use std::io;
 use std::rc::Rc;
 
 use super::{IoBuf, IoBufMut};
-use crate::executor::context;
+use crate::op::RingHandle;
 
 struct Registry {
     buffers: Vec<Vec<u8>>,
     checked_out: Vec<bool>,
+    /// The ring the buffers are registered with.
+    ring: RingHandle,
 }
 
 impl Drop for Registry {
     fn drop(&mut self) {
         // Every FixedBuf (and so every op using one) is gone: the kernel uses none of them.
-        let _ = context::with_driver(|d| d.ring().unregister_buffers());
+        // Unregister on the registry's own ring (wherever this drop runs; from inside the
+        // driver, once its borrow ends); the kernel keeps the pages pinned until then, so
+        // the memory is freed only after it (or leaked if the kernel refuses).
+        let buffers = std::mem::take(&mut self.buffers);
+        self.ring
+            .0
+            .with_or_defer(move |d| match d.ring().unregister_buffers() {
+                Ok(()) => drop(buffers),
+                Err(e) => {
+                    tracing::warn!(error = %e, "could not unregister fixed buffers; leaking them");
+                    std::mem::forget(buffers);
+                }
+            });
     }
 }
 
@@ -49,13 +63,19 @@ impl FixedBufRegistry {
                 iov_len: b.len(),
             })
             .collect();
-        // SAFETY: the iovecs describe the Vecs' heap blocks, which the Registry owns and keeps
-        // until it unregisters them in its Drop.
-        context::with_driver(|d| unsafe { d.ring().register_buffers(&iovecs) })??;
+        let ring = RingHandle::current()?;
+        ring.0
+            .with(|d| {
+                // SAFETY: the iovecs describe the Vecs' heap blocks, which the Registry owns
+                // and frees only after its Drop unregistered them from this same ring.
+                unsafe { d.ring().register_buffers(&iovecs) }
+            })
+            .unwrap_or_else(|| Err(io::Error::other("io_uring driver re-entered while busy")))?;
         Ok(FixedBufRegistry {
             inner: Rc::new(RefCell::new(Registry {
                 checked_out: vec![false; count],
                 buffers,
+                ring,
             })),
         })
     }
@@ -67,10 +87,12 @@ impl FixedBufRegistry {
             return None;
         }
         r.checked_out[index] = true;
+        let ring = r.ring.clone();
         let buf = &mut r.buffers[index];
         let (ptr, cap) = (buf.as_mut_ptr(), buf.len());
         Some(FixedBuf {
             registry: self.inner.clone(),
+            ring,
             index: index as u16,
             ptr,
             cap,
@@ -82,6 +104,7 @@ impl FixedBufRegistry {
 /// One registered buffer, lent by a [`FixedBufRegistry`]; goes back when dropped.
 pub struct FixedBuf {
     registry: Rc<RefCell<Registry>>,
+    ring: RingHandle,
     index: u16,
     ptr: *mut u8,
     cap: usize,
@@ -92,6 +115,12 @@ impl FixedBuf {
     /// The registered buffer index (for `sqe.buf_index`).
     pub fn buf_index(&self) -> u16 {
         self.index
+    }
+
+    /// The ring the buffer is registered with: an op naming its index returns it from
+    /// [`bound_ring`](crate::op::Operation::bound_ring).
+    pub fn ring(&self) -> &RingHandle {
+        &self.ring
     }
 
     /// The initialized bytes.

@@ -11,10 +11,11 @@ use std::task::{Context, Poll, Waker};
 use uring_sys::BufRing;
 
 use super::IoBuf;
-use crate::executor::context;
+use crate::op::RingHandle;
 
 struct Pool {
-    ring: BufRing,
+    /// `None` only once dropped (the ring and memory go to the unregistering call).
+    ring: Option<BufRing>,
     memory: Vec<u8>,
     buf_len: usize,
     count: usize,
@@ -22,14 +23,28 @@ struct Pool {
     lent: usize,
     /// Tasks waiting for a lent buffer to come back ([`BufPool::poll_returned`]).
     waiting: Vec<Waker>,
+    /// The ring the group is registered with.
+    owner: RingHandle,
 }
 
 impl Drop for Pool {
     fn drop(&mut self) {
         // Every lent buffer and every op that may pick from this group hold the Pool, so the
-        // kernel writes into none of it now; unregister before the memory goes.
-        let group = self.ring.group();
-        let _ = context::with_driver(|d| d.ring().unregister_buf_ring(group));
+        // kernel writes into none of it now. Unregister on the pool's own ring (wherever
+        // this drop runs; from inside the driver, once its borrow ends), and free the memory
+        // only after that: if the kernel refuses, it is leaked rather than freed.
+        let Some(ring) = self.ring.take() else { return };
+        let memory = std::mem::take(&mut self.memory);
+        self.owner
+            .0
+            .with_or_defer(move |d| match d.ring().unregister_buf_ring(ring.group()) {
+                Ok(()) => drop((ring, memory)),
+                Err(e) => {
+                    tracing::warn!(group = ring.group(), error = %e,
+                        "could not unregister a provided-buffer ring; leaking its memory");
+                    std::mem::forget((ring, memory));
+                }
+            });
     }
 }
 
@@ -39,6 +54,7 @@ impl Drop for Pool {
 pub struct BufPool {
     inner: Rc<RefCell<Pool>>,
     group: u16,
+    ring: RingHandle,
 }
 
 impl std::fmt::Debug for BufPool {
@@ -55,22 +71,28 @@ impl BufPool {
     /// # Errors
     /// Outside a runtime; EINVAL before 5.19 (no buffer rings) or for a group in use.
     pub fn new(group: u16, count: u16, len: usize) -> io::Result<BufPool> {
-        let ring = context::with_driver(|d| d.ring().setup_buf_ring(count, group))??;
+        let owner = RingHandle::current()?;
+        let ring = owner
+            .0
+            .with(|d| d.ring().setup_buf_ring(count, group))
+            .unwrap_or_else(|| Err(io::Error::other("io_uring driver re-entered while busy")))?;
         let mut pool = Pool {
-            ring,
+            ring: Some(ring),
             memory: vec![0u8; count as usize * len],
             buf_len: len,
             count: count as usize,
             lent: 0,
             waiting: Vec::new(),
+            owner: owner.clone(),
         };
         for bid in 0..count {
             pool.give_back(bid);
         }
-        pool.ring.publish();
+        pool.publish();
         Ok(BufPool {
             inner: Rc::new(RefCell::new(pool)),
             group,
+            ring: owner,
         })
     }
 
@@ -79,17 +101,30 @@ impl BufPool {
         self.group
     }
 
+    /// The ring the group is registered with: an op that selects from this pool returns it
+    /// from [`bound_ring`](crate::op::Operation::bound_ring), since the same group id on
+    /// another ring names other buffers.
+    pub fn ring(&self) -> &RingHandle {
+        &self.ring
+    }
+
     /// Each buffer's size.
     pub fn buf_len(&self) -> usize {
         self.inner.borrow().buf_len
     }
 
-    /// Takes buffer `bid`, which the kernel filled with `len` bytes (from a CQE with
-    /// `IORING_CQE_F_BUFFER`); it returns to the ring when dropped.
+    /// Takes buffer `bid`, which the kernel filled with `len` bytes, out of the ring; it
+    /// returns to the ring when dropped.
+    ///
+    /// # Safety
+    /// `bid` must come from a CQE (`IORING_CQE_F_BUFFER`) of an op that selected from this
+    /// pool's group on this pool's [ring](BufPool::ring), and must not have been taken or
+    /// recycled since: the kernel handed it over with that CQE, once. Any other `bid` may
+    /// still be in the ring, where the kernel writes into it while the caller reads it.
     ///
     /// # Panics
     /// If `bid` is not a buffer of this pool.
-    pub fn take(&self, bid: u16, len: usize) -> ProvidedBuf {
+    pub unsafe fn take(&self, bid: u16, len: usize) -> ProvidedBuf {
         let ptr = {
             let mut p = self.inner.borrow_mut();
             p.lent += 1;
@@ -104,10 +139,15 @@ impl BufPool {
     }
 
     /// Puts buffer `bid` back without lending it (for CQEs nobody will read).
-    pub fn recycle(&self, bid: u16) {
+    ///
+    /// # Safety
+    /// As for [`BufPool::take`]: `bid` came with a CQE of this pool's ring and was not taken
+    /// or recycled since. Putting back a buffer that is in the ring or lent lets the kernel
+    /// write into memory someone else reads.
+    pub unsafe fn recycle(&self, bid: u16) {
         let mut p = self.inner.borrow_mut();
         p.give_back(bid);
-        p.ring.publish();
+        p.publish();
         let waiting = std::mem::take(&mut p.waiting);
         drop(p);
         waiting.into_iter().for_each(Waker::wake);
@@ -143,10 +183,20 @@ impl Pool {
 
     fn give_back(&mut self, bid: u16) {
         let ptr = self.buf_ptr(bid);
-        // SAFETY: the range is buffer `bid` of our memory, which this Pool owns and frees only
-        // after unregistering the ring; nobody holds it (its ProvidedBuf was dropped, or it
-        // was never lent), so the kernel may write it.
-        unsafe { self.ring.push(ptr, self.buf_len as u32, bid) };
+        let len = self.buf_len as u32;
+        if let Some(ring) = self.ring.as_mut() {
+            // SAFETY: the range is buffer `bid` of our memory, which this Pool owns and frees
+            // only after unregistering the ring; nobody holds it (its ProvidedBuf was dropped,
+            // or it was never lent, or `take`/`recycle`'s contract says the kernel returned
+            // it), so the kernel may write it.
+            unsafe { ring.push(ptr, len, bid) };
+        }
+    }
+
+    fn publish(&mut self) {
+        if let Some(ring) = self.ring.as_mut() {
+            ring.publish();
+        }
     }
 }
 
@@ -233,7 +283,7 @@ impl Drop for ProvidedBuf {
         let mut p = self.pool.borrow_mut();
         p.lent -= 1;
         p.give_back(self.bid);
-        p.ring.publish();
+        p.publish();
         // Wake outside the borrow: a waker may run code that uses the pool.
         let waiting = std::mem::take(&mut p.waiting);
         drop(p);
@@ -269,7 +319,11 @@ mod tests {
         fn complete(self, result: io::Result<u32>, cqe: Completion) -> Self::Output {
             let n = result?;
             let bid = (cqe.flags >> uring_sys::abi::IORING_CQE_BUFFER_SHIFT) as u16;
-            Ok(self.pool.take(bid, n as usize))
+            // SAFETY: the CQE of this op, bound to the pool's ring, handed `bid` over.
+            Ok(unsafe { self.pool.take(bid, n as usize) })
+        }
+        fn bound_ring(&self) -> Option<&crate::op::RingHandle> {
+            Some(self.pool.ring())
         }
     }
 

@@ -5,22 +5,24 @@
 //! least one CQE (bounded by the nearest timer). Then it reaps every CQE from the mapped ring
 //! without a syscall: `user_data` → slot → state transition → waker.
 
+pub(crate) mod file_table;
+pub(crate) mod handle;
 pub(crate) mod iopoll;
-pub(crate) mod op;
 pub(crate) mod slot;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::task::{Context, Poll, Waker};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use slab::Slab;
 use uring_sys::abi::{self, __kernel_timespec};
 use uring_sys::{Probe, Ring, RingBuilder, Sqe, prep};
 
 use crate::metrics::Counters;
-use op::Abandoned;
-use slot::{AfterCqe, Completion, OpState};
+use file_table::FileTable;
+pub(crate) use handle::Handle;
+use slot::{Abandoned, AfterCqe, Completion, OpState};
 
 /// `user_data` values with the top bit set never name a slot: they mark internal CQEs.
 const RESERVED: u64 = 1 << 63;
@@ -35,6 +37,14 @@ pub(crate) const MSG_RING_WAKE: u64 = RESERVED | 3;
 const CANCEL_TAG: u64 = 1 << 62;
 /// Generations use 30 bits, so an op's `user_data` never reaches the two tag bits.
 const GENERATION_MASK: u32 = 0x3fff_ffff;
+/// A cancel that found nothing is retried at most this often, each time after twice as many
+/// loop turns as the last (1, 2, 4, … turns): an op linked behind another becomes cancelable
+/// once issued, while an op that is merely waiting for a last CQE (a zero-copy send's
+/// notification) must not cost a cancel SQE per turn for ever.
+const CANCEL_RETRIES: u32 = 10;
+/// How long [`Driver::settle`] and [`Driver::drain`] wait for ops the kernel does not give up
+/// without a CQE reaped. Past it, their memory is leaked (and reported), never freed.
+const SETTLE_LIMIT: Duration = Duration::from_secs(3);
 
 /// Names one in-flight op: its slab key and the generation the slot had when the op was
 /// submitted, so a late CQE can never reach a newer op that reuses the key.
@@ -91,8 +101,21 @@ pub(crate) struct Driver {
     eventfd_armed: bool,
     /// Set by `drain`: the eventfd read is no longer re-armed.
     draining: bool,
-    /// Ops whose cancel found nothing yet (see [`Driver::cancel`]).
-    cancel_retry: Vec<OpKey>,
+    /// Ops whose cancel found nothing yet (see [`Driver::cancel`]), with their retry count
+    /// and the turn of their next retry.
+    cancel_retry: Vec<(OpKey, u32, u64)>,
+    /// Loop turns so far, the clock of cancel retries.
+    turns: u64,
+    /// True while this core's loop runs (inside its own `block_on`): a loop turn follows
+    /// whatever is pushed. Otherwise pushed SQEs are submitted at once ([`Handle::with`]).
+    pub(crate) active: bool,
+    /// The runtime is gone: no loop turn will ever come, so an op abandoned now is settled
+    /// (cancelled and reaped) on the spot.
+    pub(crate) orphaned: bool,
+    /// A drain gave up on ops the kernel kept: their slots are leaked with the driver.
+    gave_up: bool,
+    /// The ring's fixed file table (`runtime::files`).
+    files: FileTable,
     /// A duplicate of the ring fd that other cores target with MSG_RING; it keeps the ring
     /// file alive as long as they can reach it.
     pub(crate) msg_ring_fd: Option<std::sync::Arc<OwnedFd>>,
@@ -134,6 +157,11 @@ impl Driver {
         Ok(Driver {
             draining: false,
             cancel_retry: Vec::new(),
+            turns: 0,
+            active: false,
+            orphaned: false,
+            gave_up: false,
+            files: FileTable::default(),
             ring,
             slots: Slab::with_capacity(config.entries as usize),
             next_generation: 0,
@@ -154,6 +182,16 @@ impl Driver {
     /// The ring (for registration).
     pub(crate) fn ring(&self) -> &Ring {
         &self.ring
+    }
+
+    /// Takes an empty slot of the ring's fixed file table (created on first use).
+    pub(crate) fn reserve_file_slot(&mut self) -> io::Result<u32> {
+        self.files.reserve(&self.ring)
+    }
+
+    /// Empties and frees a slot of the ring's fixed file table.
+    pub(crate) fn release_file_slot(&mut self, index: u32) {
+        self.files.release(&self.ring, index);
     }
 
     /// The eventfd other threads write to wake this core.
@@ -360,6 +398,13 @@ impl Driver {
         }
     }
 
+    /// Whether `key`'s slot still waits for a CQE from the kernel (an unknown key does not).
+    fn awaits_cqe(&self, key: OpKey) -> bool {
+        self.slots
+            .get(key.index as usize)
+            .is_some_and(|s| s.generation == key.generation && s.state.awaits_cqe())
+    }
+
     /// The owner of a single-shot op polls it; a ready result frees the slot.
     #[inline]
     pub(crate) fn poll_op(&mut self, key: OpKey, cx: &mut Context<'_>) -> Poll<Completion> {
@@ -399,7 +444,8 @@ impl Driver {
     }
 
     /// The owner dropped an op before taking its final result: the slot keeps `resources`
-    /// until the final CQE, and the kernel is asked to cancel.
+    /// until the final CQE, and the kernel is asked to cancel. With the runtime gone (no
+    /// loop turn will come), the op is settled right here.
     pub(crate) fn abandon(&mut self, key: OpKey, resources: Box<dyn Abandoned>) {
         self.counters
             .ops_cancelled
@@ -408,14 +454,18 @@ impl Driver {
             AfterCqe::Free => {
                 self.slots.remove(key.index as usize);
             }
+            AfterCqe::Keep if self.orphaned => {
+                self.settle(key);
+            }
             AfterCqe::Keep => self.cancel(key),
         }
     }
 
     /// Asks the kernel to cancel an op; its CQE (or ECANCELED) still arrives and ends it.
     ///
-    /// A cancel that finds nothing (ENOENT) while the op still awaits its CQE is retried at
-    /// the next turn: an op linked behind another is not issued yet, so not yet cancelable.
+    /// A cancel that finds nothing (ENOENT) while the op still awaits its CQE is retried,
+    /// with back-off and at most [`CANCEL_RETRIES`] times: an op linked behind another is
+    /// not issued yet, so not yet cancelable.
     pub(crate) fn cancel(&mut self, key: OpKey) {
         let mut sqe = prep::prep_cancel(key.user_data(), 0)
             .user_data(RESERVED | CANCEL_TAG | key.user_data());
@@ -428,13 +478,95 @@ impl Driver {
         }
     }
 
+    /// Cancels `key` and turns the ring until the kernel is done with it (its final CQE
+    /// reaped), for at most [`SETTLE_LIMIT`]. Used where no loop turn will come: an op
+    /// polled outside its core's loop, or abandoned after its runtime was dropped. Returns
+    /// whether it settled; if not, its slot (and memory) stays until the driver goes.
+    pub(crate) fn settle(&mut self, key: OpKey) -> bool {
+        if !self.awaits_cqe(key) {
+            return true;
+        }
+        self.cancel(key);
+        let deadline = Instant::now() + SETTLE_LIMIT;
+        let mut round = 0u32;
+        loop {
+            if let Err(e) = self.turn(true, Some(Duration::from_millis(10))) {
+                tracing::debug!(error = %e, "enter failed while settling an op");
+            }
+            if !self.awaits_cqe(key) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                tracing::warn!(
+                    op = ?key,
+                    "an io_uring op outside its core's loop did not complete within {:?} of \
+                     its cancel: its memory stays with the ring",
+                    SETTLE_LIMIT
+                );
+                return false;
+            }
+            round += 1;
+            if round % 16 == 0 {
+                self.cancel(key);
+            }
+        }
+    }
+
+    /// Submits what is pushed now, if anything is: used when no loop turn follows (the core
+    /// is not running its loop), so cancels and closes reach the kernel at once. Reaps what
+    /// is ready too, so abandoned ops that are done free their memory.
+    pub(crate) fn submit_pending(&mut self) {
+        self.ring.sq().sync();
+        if self.ring.sq().is_empty() {
+            return;
+        }
+        if let Err(e) = self.submit_now() {
+            tracing::debug!(error = %e, "could not submit outside the loop");
+        }
+        self.reap();
+    }
+
+    /// Re-sends the cancels whose turn has come (see [`Driver::cancel`]).
+    fn retry_cancels(&mut self) {
+        let now = self.turns;
+        let mut due = Vec::new();
+        self.cancel_retry.retain(|&(key, tries, at)| {
+            if at <= now {
+                due.push((key, tries));
+                false
+            } else {
+                true
+            }
+        });
+        for (key, tries) in due {
+            if self.awaits_cqe(key) {
+                self.cancel(key);
+                self.pending_retry(key, tries + 1);
+            }
+        }
+    }
+
+    /// Notes a cancel that found nothing; gives up after [`CANCEL_RETRIES`] tries (the op
+    /// keeps its slot and memory until its own CQE comes).
+    fn pending_retry(&mut self, key: OpKey, tries: u32) {
+        if tries >= CANCEL_RETRIES {
+            tracing::debug!(op = ?key, "cancel found nothing {tries} times; waiting for the op's own CQE");
+            return;
+        }
+        if let Some(entry) = self.cancel_retry.iter_mut().find(|(k, _, _)| *k == key) {
+            entry.1 = entry.1.max(tries);
+            return;
+        }
+        self.cancel_retry
+            .push((key, tries, self.turns + (1u64 << tries.min(20))));
+    }
+
     /// One loop turn's single enter: submits what futures pushed and, if `wait`, waits for
     /// at least one CQE (at most `timeout`); then reaps everything. Returns CQEs reaped.
     pub(crate) fn turn(&mut self, wait: bool, timeout: Option<Duration>) -> io::Result<usize> {
+        self.turns += 1;
         if !self.cancel_retry.is_empty() {
-            for key in std::mem::take(&mut self.cancel_retry) {
-                self.cancel(key);
-            }
+            self.retry_cancels();
         }
         if wait && !self.eventfd_armed && !self.draining {
             self.arm_eventfd()?;
@@ -493,12 +625,8 @@ impl Driver {
                     self.eventfd_armed = false;
                 } else if user_data & CANCEL_TAG != 0 && cqe.res() == -libc::ENOENT {
                     let key = OpKey::from_user_data(user_data & !(RESERVED | CANCEL_TAG));
-                    if self
-                        .slots
-                        .get(key.index as usize)
-                        .is_some_and(|s| s.generation == key.generation && s.state.awaits_cqe())
-                    {
-                        self.cancel_retry.push(key);
+                    if self.awaits_cqe(key) {
+                        self.pending_retry(key, 0);
                     }
                 }
                 continue;
@@ -532,7 +660,9 @@ impl Driver {
     }
 
     /// Shutdown: cancels everything and reaps until no slot awaits a CQE, so no memory the
-    /// kernel may write to is freed before the ring goes away.
+    /// kernel may write to is freed before the ring goes away. Gives up after
+    /// [`SETTLE_LIMIT`] without progress (an op the kernel never completes): those slots
+    /// are leaked with the driver, never freed, and reported.
     pub(crate) fn drain(&mut self) {
         let cancel_all = prep::prep_cancel(
             0,
@@ -541,15 +671,38 @@ impl Driver {
         .user_data(IGNORED);
         self.draining = true;
         let _ = self.push(&cancel_all);
+        if self.eventfd_armed {
+            let _ = self.push(&prep::prep_cancel(EVENTFD_READ, 0).user_data(IGNORED));
+        }
+        // Whatever is pushed (closes, cancels) reaches the kernel even if nothing waits.
+        self.submit_pending();
+        let limit = if self.gave_up {
+            Duration::ZERO
+        } else {
+            SETTLE_LIMIT
+        };
+        let mut last_progress = Instant::now();
         let mut rounds = 0u32;
         // Wait for the ops the kernel still owns. A completed op whose future lives on
         // (held outside the runtime) keeps its slot, but no CQE will ever free it: waiting
         // for the slab to empty would hang.
         while self.slots.iter().any(|(_, s)| s.state.awaits_cqe()) || self.eventfd_armed {
-            // Cancel stragglers one by one too (kernels before 5.19 have no CANCEL_ANY).
-            if rounds % 16 == 0 && self.eventfd_armed {
-                let _ = self.push(&prep::prep_cancel(EVENTFD_READ, 0).user_data(IGNORED));
+            if last_progress.elapsed() >= limit {
+                let stuck = self
+                    .slots
+                    .iter()
+                    .filter(|(_, s)| s.state.awaits_cqe())
+                    .count();
+                tracing::warn!(
+                    stuck,
+                    "io_uring ops did not complete within {limit:?} of their cancel at \
+                     shutdown: their memory is leaked, not freed, since the kernel may still \
+                     write to it"
+                );
+                self.gave_up = true;
+                return;
             }
+            // Cancel stragglers one by one too (kernels before 5.19 have no CANCEL_ANY).
             if rounds % 16 == 15 {
                 let keys: Vec<OpKey> = self
                     .slots
@@ -561,18 +714,16 @@ impl Driver {
                     })
                     .collect();
                 keys.into_iter().for_each(|k| self.cancel(k));
+                if self.eventfd_armed {
+                    let _ = self.push(&prep::prep_cancel(EVENTFD_READ, 0).user_data(IGNORED));
+                }
             }
             rounds += 1;
-            if let Err(e) = self.turn(true, Some(Duration::from_millis(10))) {
-                tracing::debug!(error = %e, in_flight = self.slots.len(), "enter failed while draining");
-                if rounds > 1000 {
-                    // The ring is unusable: leak the slots' memory rather than free what the
-                    // kernel may still write to.
-                    let slots = std::mem::take(&mut self.slots);
-                    std::mem::forget(slots);
-                    self.eventfd_armed = false;
-                    std::mem::forget(std::mem::take(&mut self.eventfd_buf));
-                    break;
+            match self.turn(true, Some(Duration::from_millis(10))) {
+                Ok(0) => {}
+                Ok(_) => last_progress = Instant::now(),
+                Err(e) => {
+                    tracing::debug!(error = %e, in_flight = self.slots.len(), "enter failed while draining");
                 }
             }
         }
@@ -581,7 +732,14 @@ impl Driver {
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // The last handle is gone: no owner can poll a slot any more.
         self.drain();
+        if self.gave_up || self.eventfd_armed {
+            // The kernel may still write into what the stuck slots and the eventfd read
+            // point to; closing the ring cancels those requests only asynchronously.
+            std::mem::forget(std::mem::take(&mut self.slots));
+            std::mem::forget(std::mem::replace(&mut self.eventfd_buf, Box::new(0)));
+        }
     }
 }
 

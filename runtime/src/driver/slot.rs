@@ -17,7 +17,11 @@
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
-use super::op::Abandoned;
+/// Resources of an abandoned op, kept in its slot until the final CQE.
+pub(crate) trait Abandoned {
+    /// Sees a CQE that nobody will take.
+    fn on_cqe(&mut self, cqe: Completion);
+}
 
 /// A completion as the kernel reported it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

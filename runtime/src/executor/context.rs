@@ -6,7 +6,7 @@ use std::rc::Rc;
 
 use super::core::Core;
 use super::task::TaskId;
-use crate::driver::Driver;
+use crate::driver::{Driver, Handle};
 
 thread_local! {
     static CURRENT: RefCell<Option<Rc<Core>>> = const { RefCell::new(None) };
@@ -49,45 +49,29 @@ pub(crate) fn in_runtime() -> bool {
     CURRENT.with(|c| c.borrow().is_some())
 }
 
+/// The current core's driver.
+///
+/// # Errors
+/// When no runtime runs on this thread.
+#[inline]
+pub(crate) fn current_driver() -> io::Result<Handle> {
+    CURRENT.with(|c| {
+        c.borrow()
+            .as_ref()
+            .map(|core| core.driver.clone())
+            .ok_or_else(no_runtime)
+    })
+}
+
 /// Runs `f` on the current core's driver.
 ///
 /// # Errors
 /// When no runtime runs on this thread, or the driver is busy (a re-entrant call from inside
-/// the driver, which would be a bug).
-#[inline]
+/// the driver).
 pub(crate) fn with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> io::Result<R> {
-    CURRENT.with(|c| {
-        let core = c.borrow();
-        let core = core.as_ref().ok_or_else(no_runtime)?;
-        let mut driver = core
-            .driver
-            .try_borrow_mut()
-            .map_err(|_| io::Error::other("io_uring driver re-entered while busy"))?;
-        Ok(f(&mut driver))
-    })
-}
-
-/// Hands an abandoned op's resources to the driver, which keeps them until the final CQE.
-///
-/// Without a core on this thread the driver is gone, and it drained every op before going,
-/// so the kernel uses nothing of them any more: they are dropped. If the driver is busy (an
-/// op dropped from inside the driver, which should not happen), they are leaked rather than
-/// freed while the kernel may still write to them.
-pub(crate) fn abandon_op(
-    key: crate::driver::OpKey,
-    resources: Box<dyn crate::driver::op::Abandoned>,
-) {
-    CURRENT.with(|c| {
-        let core = c.borrow();
-        match core.as_ref().map(|core| core.driver.try_borrow_mut()) {
-            Some(Ok(mut driver)) => driver.abandon(key, resources),
-            Some(Err(_)) => {
-                tracing::debug!("op dropped while the driver was busy; leaking its resources");
-                std::mem::forget(resources);
-            }
-            None => drop(resources),
-        }
-    })
+    current_driver()?
+        .with(f)
+        .ok_or_else(|| io::Error::other("io_uring driver re-entered while busy"))
 }
 
 /// Queues `task` if this thread runs core `core`. Returns false otherwise.

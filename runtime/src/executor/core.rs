@@ -15,7 +15,7 @@ use slab::Slab;
 use super::remote::{CoreShared, Remote, RuntimeShared};
 use super::task::{JoinHandle, TaskEntry, TaskId, new_task};
 use super::waker::task_waker;
-use crate::driver::{Driver, DriverConfig};
+use crate::driver::{Driver, DriverConfig, Handle};
 use crate::metrics::Counters;
 use crate::time::wheel::TimerWheel;
 
@@ -30,7 +30,8 @@ pub(crate) const MAIN_TASK: TaskId = TaskId {
 pub(crate) struct Core {
     /// This core's number within its runtime (0 for `block_on`).
     pub(crate) index: usize,
-    pub(crate) driver: RefCell<Driver>,
+    /// This core's driver; ops, pools and slots created here hold clones of it.
+    pub(crate) driver: Handle,
     tasks: RefCell<Slab<TaskEntry>>,
     run_queue: RefCell<VecDeque<TaskId>>,
     next_generation: Cell<u16>,
@@ -54,7 +55,7 @@ impl Core {
         let shared = CoreShared::register(&driver)?;
         Ok(Rc::new(Core {
             index,
-            driver: RefCell::new(driver),
+            driver: Handle::new(driver),
             tasks: RefCell::new(Slab::new()),
             run_queue: RefCell::new(VecDeque::with_capacity(256)),
             next_generation: Cell::new(0),
@@ -264,6 +265,7 @@ impl Core {
     /// Runs `future` to completion on this core, driving its tasks, timers and I/O.
     pub(crate) fn block_on<F: Future>(self: &Rc<Self>, future: F) -> F::Output {
         let mut future = pin!(future);
+        let _loop = self.driver.enter_loop();
         let main_waker = task_waker(self.shared.id, MAIN_TASK);
         let mut cx = Context::from_waker(&main_waker);
         self.main_woken.set(true);
@@ -292,8 +294,10 @@ impl Core {
                 None
             };
             let wait = idle && self.shared.prepare_to_sleep();
-            if let Err(e) = self.driver.borrow_mut().turn(wait, timeout) {
-                panic!("the io_uring driver failed and the core cannot go on: {e}");
+            match self.driver.with(|d| d.turn(wait, timeout)) {
+                Some(Ok(_)) => {}
+                Some(Err(e)) => panic!("the io_uring driver failed and the core cannot go on: {e}"),
+                None => unreachable!("the driver is borrowed only within a call"),
             }
             self.shared.awake();
             self.counters
@@ -302,8 +306,14 @@ impl Core {
         }
     }
 
-    /// Drops every task's future on this thread, before the driver drains its ops.
+    /// Drops every task's future on this thread, then drains the driver's ops: from now on
+    /// no loop turn comes, so an op abandoned later is settled on the spot.
     pub(crate) fn shutdown(&self) {
+        self.drop_tasks();
+        self.driver.orphan();
+    }
+
+    fn drop_tasks(&self) {
         loop {
             let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
             if tasks.is_empty() {

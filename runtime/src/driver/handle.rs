@@ -1,0 +1,117 @@
+//! [`Handle`]: a strong, single-thread handle to one core's driver.
+//!
+//! Every op, stream, buffer pool, registered-buffer set and fixed-file slot holds the handle
+//! of the driver it was created on, instead of looking up the thread's current core when it
+//! is polled or dropped. So poll, drop, cancel and unregister always reach the right ring,
+//! wherever they happen: inside its core's loop, outside `block_on`, inside another
+//! runtime's `block_on`, after the `Runtime` value was dropped. The driver (its ring, its
+//! registered memory and its op slots) lives until the last handle is gone and its final
+//! CQEs are reaped. The handle is an `Rc`, so it never leaves the thread of its ring.
+
+use std::cell::RefCell;
+use std::fmt;
+use std::rc::Rc;
+
+use super::Driver;
+
+/// A strong handle to one core's driver; see the module docs.
+#[derive(Clone)]
+pub(crate) struct Handle(Rc<Shared>);
+
+struct Shared {
+    driver: RefCell<Driver>,
+    /// Work that arrived while the driver was borrowed (a drop run from inside the driver,
+    /// e.g. resources freed by a CQE): done as soon as the borrow ends, by the same call.
+    deferred: RefCell<Vec<Deferred>>,
+}
+
+type Deferred = Box<dyn FnOnce(&mut Driver)>;
+
+impl fmt::Debug for Handle {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Handle({:p})", Rc::as_ptr(&self.0))
+    }
+}
+
+impl Handle {
+    pub(crate) fn new(driver: Driver) -> Handle {
+        Handle(Rc::new(Shared {
+            driver: RefCell::new(driver),
+            deferred: RefCell::new(Vec::new()),
+        }))
+    }
+
+    /// Whether both handles name the same driver.
+    pub(crate) fn same(&self, other: &Handle) -> bool {
+        Rc::ptr_eq(&self.0, &other.0)
+    }
+
+    /// Runs `f` on the driver. `None` if the driver is borrowed already: a call from inside
+    /// the driver (a waker or a drop it runs), which must then defer or retry.
+    ///
+    /// Afterwards it runs the work deferred meanwhile and, when the core's loop is not
+    /// running, submits what was pushed at once (no loop turn would).
+    #[inline]
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
+        let mut driver = self.0.driver.try_borrow_mut().ok()?;
+        let out = f(&mut driver);
+        if !self.0.deferred.borrow().is_empty() {
+            self.run_deferred(&mut driver);
+        }
+        if !driver.active {
+            driver.submit_pending();
+        }
+        Some(out)
+    }
+
+    /// Runs `f` on the driver now, or (when it is borrowed) as soon as the borrow ends.
+    /// `f` owns whatever must outlive the kernel's use (memory to free after unregistering).
+    pub(crate) fn with_or_defer(&self, f: impl FnOnce(&mut Driver) + 'static) {
+        match self.0.driver.try_borrow_mut() {
+            Ok(driver) => {
+                drop(driver);
+                self.with(f);
+            }
+            Err(_) => self.0.deferred.borrow_mut().push(Box::new(f)),
+        }
+    }
+
+    #[cold]
+    fn run_deferred(&self, driver: &mut Driver) {
+        loop {
+            let jobs = std::mem::take(&mut *self.0.deferred.borrow_mut());
+            if jobs.is_empty() {
+                return;
+            }
+            for job in jobs {
+                job(driver);
+            }
+        }
+    }
+
+    /// Marks the core's loop as running for the guard's lifetime (see [`Driver::active`]).
+    pub(crate) fn enter_loop(&self) -> LoopGuard<'_> {
+        self.with(|d| d.active = true);
+        LoopGuard(self)
+    }
+
+    /// The runtime is gone: drains every op, and from now on settles an op the moment it
+    /// is abandoned.
+    pub(crate) fn orphan(&self) {
+        self.with(|d| {
+            d.drain();
+            d.orphaned = true;
+        });
+    }
+}
+
+/// See [`Handle::enter_loop`].
+pub(crate) struct LoopGuard<'a>(&'a Handle);
+
+impl Drop for LoopGuard<'_> {
+    fn drop(&mut self) {
+        // Leaving the loop: what the last turn left pushed (a close, a cancel) is submitted
+        // now by `with`, since no turn follows.
+        self.0.with(|d| d.active = false);
+    }
+}
