@@ -55,13 +55,18 @@ impl Handle {
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
         let mut driver = self.0.driver.try_borrow_mut().ok()?;
         let out = f(&mut driver);
-        if !self.0.deferred.borrow().is_empty() {
-            self.run_deferred(&mut driver);
+        loop {
+            if !self.0.deferred.borrow().is_empty() {
+                self.run_deferred(&mut driver);
+            }
+            if !driver.active {
+                // Its reap may drop resources that defer more work: loop until none is left.
+                driver.submit_pending();
+            }
+            if self.0.deferred.borrow().is_empty() {
+                return Some(out);
+            }
         }
-        if !driver.active {
-            driver.submit_pending();
-        }
-        Some(out)
     }
 
     /// Runs `f` on the driver now, or (when it is borrowed) as soon as the borrow ends.
@@ -102,6 +107,19 @@ impl Handle {
             d.drain();
             d.orphaned = true;
         });
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        // Deferred work runs before the borrow that queued it ends, so none is left unless a
+        // panic cut that short. What is left may own memory still registered with the ring
+        // (now closing, asynchronously): leak it rather than free it.
+        let left = std::mem::take(self.deferred.get_mut());
+        if !left.is_empty() {
+            tracing::warn!(jobs = left.len(), "driver dropped with deferred work; leaking it");
+            std::mem::forget(left);
+        }
     }
 }
 
