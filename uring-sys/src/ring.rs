@@ -94,7 +94,8 @@ impl RingBuilder {
     }
 
     /// Registers the ring's own fd (`IORING_REGISTER_RING_FDS`, 5.18) so each enter skips the
-    /// fd lookup; on by default, silently skipped where the kernel lacks it.
+    /// fd lookup; on by default, silently skipped where the kernel lacks it or the creating
+    /// thread's 16 slots are taken. The slot is the thread's and is freed when the ring drops.
     pub fn register_ring_fd(&mut self, on: bool) -> &mut Self {
         self.register_ring_fd = on;
         self
@@ -121,9 +122,21 @@ impl RingBuilder {
 
 /// An io_uring instance: the ring fd, its mappings, and its two queues.
 ///
-/// Dropping it unmaps the rings and closes the fd; the kernel then cancels whatever is still
-/// in flight. Memory that in-flight SQEs point to must outlive that: the runtime drains all
-/// ops before dropping its ring.
+/// Dropping it frees its registered-ring slot (see [`RingBuilder::register_ring_fd`]),
+/// unmaps the rings and closes the fd. It does not wait for requests still in flight: closing
+/// the last reference makes the kernel cancel them asynchronously (`io_ring_exit_work`), and
+/// until they are done they may still read and write the memory their SQEs point to. Keeping
+/// that memory alive past the drop is the caller's job (part of what
+/// [`SubmissionQueue::push`] asks): reap every CQE before dropping the ring, as the runtime
+/// does, or leak the memory.
+///
+/// A `Ring` stays on the thread that created it (it is not `Send`): its registered fd is an
+/// index into that thread's table.
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>(_: T) {}
+/// send(uring_sys::Ring::new(8));
+/// ```
 ///
 /// # Examples
 /// ```
@@ -432,6 +445,33 @@ impl Ring {
             )
         }
         .map(drop)
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // A registered ring fd is a file reference held by this thread's io_uring context, not
+        // by the ring: without this the ring outlives its fd until the thread exits, and takes
+        // one of the thread's 16 slots until then. The maps and fd are then dropped as fields.
+        if self.uses_registered_fd() {
+            let update = io_uring_rsrc_update {
+                offset: self.enter_fd as u32,
+                resv: 0,
+                data: 0,
+            };
+            // SAFETY: `update` is one valid io_uring_rsrc_update for the call, which only reads
+            // it. The slot is this thread's: `Ring` is !Send (its queues hold raw pointers),
+            // so it is dropped on the thread that registered it. Failure (a restricted ring
+            // that forbids this opcode) only leaves the slot taken until the thread exits.
+            let _ = unsafe {
+                syscall::register(
+                    self.fd.as_raw_fd(),
+                    abi::IORING_UNREGISTER_RING_FDS,
+                    (&update as *const io_uring_rsrc_update).cast(),
+                    1,
+                )
+            };
+        }
     }
 }
 

@@ -10,12 +10,13 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::Command;
+use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use uring_sys::abi;
 use uring_sys::prep::{prep_nop, prep_read, prep_read_fixed, prep_recv_multishot, prep_write};
-use uring_sys::{Cqe, Ring, SetupError, SqFull};
+use uring_sys::{Cqe, Ring, SetupError, SqFull, syscall};
 
 /// A file under the temp dir with a unique name, removed on drop.
 struct TempFile(PathBuf);
@@ -628,4 +629,133 @@ fn pipe_op_creates_a_connected_pipe() {
     let mut back = Vec::new();
     io::Read::read_to_end(&mut &rd, &mut back).expect("read");
     assert_eq!(back, b"ping");
+}
+
+/// Set in a child process that [`run_alone`] started to run one test by itself.
+const ALONE_CHILD: &str = "URING_SYS_TEST_ALONE_CHILD";
+
+/// Runs test `name` alone in a child process (for checks of process-wide state, such as the
+/// fd table, that other tests running in parallel would disturb) and fails if it failed.
+fn run_alone(name: &str) {
+    let exe = std::env::current_exe().expect("current test binary");
+    let out = Command::new(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(ALONE_CHILD, "1")
+        .output()
+        .expect("spawn the child");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the child failed ({}):\n{all}",
+        out.status
+    );
+    assert!(all.contains("1 passed"), "the child ran no test:\n{all}");
+}
+
+/// A ring registers its fd in its *thread's* table of 16 slots (`IORING_REGISTER_RING_FDS`).
+/// Unless dropping the ring frees its slot, the 17th ring on a thread silently enters by
+/// plain fd, and every dropped ring stays alive in the kernel until the thread exits.
+#[test]
+fn forty_rings_created_and_dropped_on_one_thread_all_use_a_registered_fd() {
+    // A fresh thread, so its slots start empty whatever ran on the test thread before.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..40 {
+                let ring = Ring::builder(2)
+                    .register_ring_fd(true)
+                    .build()
+                    .expect("ring");
+                if i == 0 && !ring.uses_registered_fd() {
+                    println!("skipped: this kernel has no IORING_REGISTER_RING_FDS (5.18)");
+                    return;
+                }
+                assert!(
+                    ring.uses_registered_fd(),
+                    "ring {i} found no free registered-ring slot: a dropped ring kept its slot"
+                );
+            }
+        });
+    });
+}
+
+/// `(open fds, io_uring fds, io_uring mappings)` of this process.
+fn io_uring_footprint() -> (usize, usize, usize) {
+    let mut fds = 0;
+    let mut rings = 0;
+    for entry in std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd") {
+        let entry = entry.expect("fd entry");
+        fds += 1;
+        // read_dir's own fd is listed too, alike in every count.
+        if let Ok(target) = std::fs::read_link(entry.path())
+            && target.to_string_lossy().contains("[io_uring]")
+        {
+            rings += 1;
+        }
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    let mappings = maps.lines().filter(|l| l.contains("[io_uring]")).count();
+    (fds, rings, mappings)
+}
+
+#[test]
+fn dropped_rings_leave_no_fd_mapping_or_registered_ring_behind() {
+    const NAME: &str = "dropped_rings_leave_no_fd_mapping_or_registered_ring_behind";
+    if std::env::var_os(ALONE_CHILD).is_none() {
+        // Other tests open fds and rings in parallel; count in a process of our own.
+        run_alone(NAME);
+        return;
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let before = io_uring_footprint();
+            for i in 0..40 {
+                let ring = Ring::builder(2)
+                    .register_ring_fd(true)
+                    .build()
+                    .expect("ring");
+                if i == 0 {
+                    if !ring.uses_registered_fd() {
+                        println!("skipped: this kernel has no IORING_REGISTER_RING_FDS (5.18)");
+                        return;
+                    }
+                    // The counts see a live ring, so their coming back means something.
+                    let (fds, rings, mappings) = io_uring_footprint();
+                    assert_eq!((fds, rings), (before.0 + 1, before.1 + 1));
+                    assert!(
+                        mappings > before.2,
+                        "no io_uring mapping in /proc/self/maps"
+                    );
+                }
+            }
+            assert_eq!(
+                io_uring_footprint(),
+                before,
+                "(fds, io_uring fds, io_uring maps)"
+            );
+            // The fds are closed either way; what keeps a ring alive in the kernel after its
+            // fd is closed is a registered slot of this thread. Every slot must be empty.
+            for slot in 0..16 {
+                // SAFETY: no SQE is submitted (to_submit 0) and no argument is passed.
+                let r = unsafe {
+                    syscall::enter(
+                        slot,
+                        0,
+                        0,
+                        abi::IORING_ENTER_REGISTERED_RING,
+                        ptr::null(),
+                        0,
+                    )
+                };
+                assert_eq!(
+                    r.map_err(|e| e.raw_os_error()),
+                    Err(Some(libc::EBADF)),
+                    "registered-ring slot {slot} still holds a dropped ring"
+                );
+            }
+        });
+    });
 }
