@@ -18,6 +18,9 @@ use crate::syscall;
 #[derive(Debug, Clone)]
 pub struct RingBuilder {
     entries: u32,
+    /// Only the methods below write it, and none sets `IORING_SETUP_NO_MMAP` or
+    /// `IORING_SETUP_REGISTERED_FD_ONLY` (or any field that names memory): [`Self::build`]'s
+    /// call of the unsafe `syscall::setup` relies on it.
     params: io_uring_params,
     register_ring_fd: bool,
 }
@@ -114,7 +117,8 @@ impl RingBuilder {
     /// 5.12), EINVAL (the setup flag this kernel rejects). See [`crate::SetupError`].
     pub fn build(&self) -> io::Result<Ring> {
         let mut params = self.params;
-        let fd = syscall::setup(self.entries, &mut params)
+        // SAFETY: `params` names no memory: no method of ours sets NO_MMAP (see the field).
+        let fd = unsafe { syscall::setup(self.entries, &mut params) }
             .map_err(|e| error::explain_setup(e, self.entries, &self.params))?;
         Ring::from_fd(fd, params, self.register_ring_fd)
     }

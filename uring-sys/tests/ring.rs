@@ -759,3 +759,31 @@ fn dropped_rings_leave_no_fd_mapping_or_registered_ring_behind() {
         });
     });
 }
+
+/// With `IORING_SETUP_REGISTERED_FD_ONLY` the kernel returns a registered-ring index, not an
+/// fd: wrapped as an `OwnedFd`, index 0 would close fd 0, which nobody gave us. The request
+/// is well formed (NO_MMAP memory included), so only `setup` itself can refuse it.
+#[test]
+fn setup_with_registered_fd_only_is_refused_and_fd_0_stays_open() {
+    // SAFETY: F_GETFD takes no argument and changes nothing.
+    let fd0_open = || unsafe { libc::fcntl(0, libc::F_GETFD) } != -1;
+    let had_fd0 = fd0_open();
+    // One page each for the SQEs and for the rings of a 2-entry ring, as NO_MMAP wants.
+    let sqes = uring_sys::mmap::Mmap::anonymous(4096).expect("sqe memory");
+    let rings = uring_sys::mmap::Mmap::anonymous(4096).expect("ring memory");
+    let mut params = abi::io_uring_params {
+        flags: abi::IORING_SETUP_NO_MMAP | abi::IORING_SETUP_REGISTERED_FD_ONLY,
+        ..Default::default()
+    };
+    params.sq_off.user_addr = sqes.as_ptr() as u64;
+    params.cq_off.user_addr = rings.as_ptr() as u64;
+    // SAFETY: setup refuses REGISTERED_FD_ONLY before the syscall, so no ring uses the
+    // memory NO_MMAP names (which lives to the end of the test anyway).
+    let result = unsafe { syscall::setup(2, &mut params) };
+    let err = result.expect_err("REGISTERED_FD_ONLY must be refused");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("REGISTERED_FD_ONLY"), "{err}");
+    if had_fd0 {
+        assert!(fd0_open(), "fd 0 was closed");
+    }
+}
