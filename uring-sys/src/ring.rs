@@ -5,6 +5,7 @@ use std::ffi::c_void;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::ptr;
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::abi::{self, io_uring_getevents_arg, io_uring_params, io_uring_rsrc_update};
@@ -166,9 +167,16 @@ pub struct Ring {
     /// `io_uring_enter` calls made, for metrics and tests of batching.
     enters: u64,
     fd: OwnedFd,
-    _sq_map: Mmap,
-    _cq_map: Option<Mmap>,
-    _sqe_map: Mmap,
+}
+
+/// A ring's mappings, owned by its two queues together: each queue keeps alive what it points
+/// into, even when safe code swaps it into another `Ring` (`mem::swap(a.sq(), b.sq())`).
+#[derive(Debug)]
+pub(crate) struct RingMaps {
+    sq: Mmap,
+    /// None with `IORING_FEAT_SINGLE_MMAP`: the CQ ring is in `sq`.
+    cq: Option<Mmap>,
+    sqes: Mmap,
 }
 
 impl Ring {
@@ -227,7 +235,14 @@ impl Ring {
             params.sq_entries as usize * sqe_size,
             abi::IORING_OFF_SQES,
         )?;
-        let cq_base = cq_map.as_ref().unwrap_or(&sq_map);
+        let maps = Rc::new(RingMaps {
+            sq: sq_map,
+            cq: cq_map,
+            sqes: sqe_map,
+        });
+        let sq_map = &maps.sq;
+        let sqe_map = &maps.sqes;
+        let cq_base = maps.cq.as_ref().unwrap_or(sq_map);
 
         if !no_sqarray {
             // Identity-map the SQ index array once, so SQEs are consumed in ring order and
@@ -250,6 +265,7 @@ impl Ring {
             entries: params.sq_entries,
             // SAFETY: as above; no SQE has been pushed yet, so the tail is the kernel's value.
             tail: unsafe { *sq_map.offset::<u32>(sq_off.tail) },
+            _maps: Rc::clone(&maps),
         };
         let cq = CompletionQueue {
             khead: cq_base.offset(cq_off.head),
@@ -267,6 +283,7 @@ impl Ring {
             shift: u32::from(cqe_size == 32),
             // SAFETY: as above; nothing has been reaped yet.
             head: unsafe { *cq_base.offset::<u32>(cq_off.head) },
+            _maps: Rc::clone(&maps),
         };
         let mut ring = Ring {
             sq,
@@ -276,9 +293,6 @@ impl Ring {
             enter_flags: 0,
             enters: 0,
             fd,
-            _sq_map: sq_map,
-            _cq_map: cq_map,
-            _sqe_map: sqe_map,
         };
         if register_ring_fd && let Ok(index) = ring.register_ring_fd() {
             ring.enter_fd = index as RawFd;

@@ -787,3 +787,27 @@ fn setup_with_registered_fd_only_is_refused_and_fd_0_stays_open() {
         assert!(fd0_open(), "fd 0 was closed");
     }
 }
+
+/// `Ring::sq` and `Ring::cq` hand out `&mut` queues, so safe code can `mem::swap` them
+/// between two rings. Each queue must then keep the mappings it points into alive itself,
+/// rather than leave that to the ring it came from.
+#[test]
+fn queues_swapped_between_rings_outlive_the_ring_they_came_from() {
+    const NAME: &str = "queues_swapped_between_rings_outlive_the_ring_they_came_from";
+    if std::env::var_os(ALONE_CHILD).is_none() {
+        // Done wrong, this reads unmapped memory: let that kill a child, not every test.
+        run_alone(NAME);
+        return;
+    }
+    let mut a = Ring::new(8).expect("ring a");
+    let mut b = Ring::new(4).expect("ring b");
+    std::mem::swap(a.sq(), b.sq());
+    std::mem::swap(a.cq(), b.cq());
+    drop(b);
+    let (sq, cq) = a.queues();
+    assert_eq!((sq.capacity(), sq.len()), (4, 0), "b's SQ, empty");
+    assert!(cq.pop().is_none(), "b's CQ, empty");
+    // SAFETY: a NOP points to no memory.
+    unsafe { sq.push(&prep_nop()) }.expect("room");
+    assert_eq!(sq.len(), 1);
+}
