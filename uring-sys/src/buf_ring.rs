@@ -100,7 +100,8 @@ impl Ring {
             ..Default::default()
         };
         // SAFETY: reg is valid for the call and points to `mem`, which the returned BufRing
-        // owns; its docs require unregistering (or dropping the ring) before dropping it.
+        // owns. The kernel pins mem's pages and reads them through its own mapping, never our
+        // address, so a BufRing dropped while registered leaves it nothing freed to read.
         unsafe {
             syscall::register(
                 self.as_raw_fd(),
