@@ -13,8 +13,9 @@ use crate::{Ring, syscall};
 ///
 /// The ring holds descriptors only: the memory they point to belongs to the caller, which
 /// keeps it alive while the kernel may write to it (see [`BufRing::push`]). Dropping a
-/// `BufRing` does not unregister it: call [`Ring::unregister_buf_ring`] first (or drop the
-/// `Ring` first), since the kernel reads the descriptors until then.
+/// `BufRing` does not unregister the group: the kernel reads the descriptors through pages it
+/// pinned at registration, so it may still hand out the buffers published here until
+/// [`Ring::unregister_buf_ring`].
 #[derive(Debug)]
 pub struct BufRing {
     mem: Mmap,
@@ -50,8 +51,12 @@ impl BufRing {
     ///
     /// # Safety
     /// `addr..addr+len` must stay valid and not be read or written by anyone else until the
-    /// kernel returns the buffer in a CQE (`IORING_CQE_F_BUFFER` with this `bid`), or until
-    /// the ring is unregistered. At most `entries` buffers may be in the ring at once.
+    /// kernel returns the buffer in a CQE (`IORING_CQE_F_BUFFER` with this `bid`). Where no
+    /// CQE returns it: until the group is unregistered with [`Ring::unregister_buf_ring`] and
+    /// every op that could have selected it has completed (an op that took the buffer keeps
+    /// writing it after the unregister; dropping this `BufRing` unregisters nothing, and
+    /// dropping the `Ring` only later, asynchronously). At most `entries` buffers may be in
+    /// the ring at once.
     pub unsafe fn push(&mut self, addr: *mut u8, len: u32, bid: u16) {
         let index = self.tail & (self.entries - 1);
         // SAFETY: index < entries, so the slot is inside the mapping; the kernel only reads
@@ -95,7 +100,8 @@ impl Ring {
             ..Default::default()
         };
         // SAFETY: reg is valid for the call and points to `mem`, which the returned BufRing
-        // owns; its docs require unregistering (or dropping the ring) before dropping it.
+        // owns. The kernel pins mem's pages and reads them through its own mapping, never our
+        // address, so a BufRing dropped while registered leaves it nothing freed to read.
         unsafe {
             syscall::register(
                 self.as_raw_fd(),

@@ -1,15 +1,17 @@
 //! The completion queue: the kernel publishes CQEs with a Release store of the tail; we read
 //! them after an Acquire load of it and hand the slots back with a Release store of the head.
 
+use std::rc::Rc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use crate::abi::{self, io_uring_cqe};
+use crate::ring::RingMaps;
 use crate::sqe::Cqe;
 
 /// The completion side of a [`crate::Ring`].
 ///
-/// Pointers point into the CQ ring mapping that the owning `Ring` keeps alive; the type is
-/// `!Send` and only reachable through `&mut Ring`.
+/// Pointers point into the CQ ring mapping that `_maps` keeps alive (wherever safe code moves
+/// this queue); the type is `!Send` and only reachable through `&mut Ring`.
 #[derive(Debug)]
 pub struct CompletionQueue {
     pub(crate) khead: *const AtomicU32,
@@ -23,13 +25,14 @@ pub struct CompletionQueue {
     pub(crate) shift: u32,
     /// Our head; the kernel's copy is updated after each reap.
     pub(crate) head: u32,
+    pub(crate) _maps: Rc<RingMaps>,
 }
 
 impl CompletionQueue {
     #[inline]
     fn tail(&self) -> u32 {
-        // SAFETY: ktail points into our CQ ring mapping. Acquire pairs with the kernel's
-        // Release store, so the CQEs before the tail are fully written when we read them.
+        // SAFETY: ktail points into the CQ ring mapping that `_maps` keeps. Acquire pairs with
+        // the kernel's Release store, so the CQEs before the tail are fully written.
         unsafe { (*self.ktail).load(Ordering::Acquire) }
     }
 
@@ -58,12 +61,12 @@ impl CompletionQueue {
             return None;
         }
         let index = ((self.head & self.mask) << self.shift) as usize;
-        // SAFETY: index is within the CQE array (mask = entries - 1, scaled for CQE32), and
-        // the entry is published: head != tail, loaded with Acquire above.
+        // SAFETY: index is within the CQE array that `_maps` keeps (mask = entries - 1, scaled
+        // for CQE32), and the entry is published: head != tail, loaded with Acquire above.
         let cqe = unsafe { self.cqes.add(index).read() };
         self.head = self.head.wrapping_add(1);
-        // SAFETY: khead points into our CQ ring mapping; only we write the head. Release: our
-        // read of the entry happens before the kernel may overwrite it.
+        // SAFETY: khead points into the CQ ring mapping that `_maps` keeps; only we write the
+        // head. Release: our read of the entry happens before the kernel may overwrite it.
         unsafe { (*self.khead).store(self.head, Ordering::Release) };
         Some(Cqe(cqe))
     }
@@ -72,7 +75,7 @@ impl CompletionQueue {
     /// (only without `IORING_FEAT_NODROP`, before 5.5).
     #[inline]
     pub fn overflow(&self) -> u32 {
-        // SAFETY: koverflow points into our CQ ring mapping.
+        // SAFETY: koverflow points into the CQ ring mapping that `_maps` keeps.
         unsafe { (*self.koverflow).load(Ordering::Relaxed) }
     }
 
@@ -81,7 +84,8 @@ impl CompletionQueue {
         if self.kflags.is_null() {
             return;
         }
-        // SAFETY: kflags points into our CQ ring mapping; the kernel only reads it.
+        // SAFETY: kflags points into the CQ ring mapping that `_maps` keeps; the kernel only
+        // reads it.
         let flags = unsafe { &*self.kflags };
         if enabled {
             flags.fetch_and(!abi::IORING_CQ_EVENTFD_DISABLED, Ordering::Release);

@@ -111,7 +111,10 @@ fn companions(flag: u32) -> u32 {
 /// small ring with just that flag (and the flags it needs).
 fn rejected_flag(requested: &io_uring_params) -> Option<(&'static str, &'static str)> {
     SETUP_FLAG_NAMES.iter().find_map(|&(flag, name, since)| {
-        if requested.flags & flag == 0 {
+        // NO_MMAP and REGISTERED_FD_ONLY are never tried: a trial ring has no memory to
+        // give the first, and `syscall::setup` refuses the second.
+        let untried = abi::IORING_SETUP_NO_MMAP | abi::IORING_SETUP_REGISTERED_FD_ONLY;
+        if requested.flags & flag == 0 || flag & untried != 0 {
             return None;
         }
         let mut p = io_uring_params {
@@ -124,7 +127,9 @@ fn rejected_flag(requested: &io_uring_params) -> Option<(&'static str, &'static 
         if flag == abi::IORING_SETUP_SQ_AFF {
             p.sq_thread_cpu = requested.sq_thread_cpu;
         }
-        match syscall::setup(2, &mut p) {
+        // SAFETY: `p` names no memory: its flags are one flag and its companions, never
+        // NO_MMAP (skipped above), and its address fields are zero.
+        match unsafe { syscall::setup(2, &mut p) } {
             Ok(_fd) => None,
             Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Some((name, since)),
             Err(_) => None,

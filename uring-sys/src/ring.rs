@@ -5,6 +5,7 @@ use std::ffi::c_void;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::ptr;
+use std::rc::Rc;
 use std::time::Duration;
 
 use crate::abi::{self, io_uring_getevents_arg, io_uring_params, io_uring_rsrc_update};
@@ -18,6 +19,9 @@ use crate::syscall;
 #[derive(Debug, Clone)]
 pub struct RingBuilder {
     entries: u32,
+    /// Only the methods below write it, and none sets `IORING_SETUP_NO_MMAP` or
+    /// `IORING_SETUP_REGISTERED_FD_ONLY` (or any field that names memory): [`Self::build`]'s
+    /// call of the unsafe `syscall::setup` relies on it.
     params: io_uring_params,
     register_ring_fd: bool,
 }
@@ -94,7 +98,8 @@ impl RingBuilder {
     }
 
     /// Registers the ring's own fd (`IORING_REGISTER_RING_FDS`, 5.18) so each enter skips the
-    /// fd lookup; on by default, silently skipped where the kernel lacks it.
+    /// fd lookup; on by default, silently skipped where the kernel lacks it or the creating
+    /// thread's 16 slots are taken. The slot is the thread's and is freed when the ring drops.
     pub fn register_ring_fd(&mut self, on: bool) -> &mut Self {
         self.register_ring_fd = on;
         self
@@ -113,7 +118,8 @@ impl RingBuilder {
     /// 5.12), EINVAL (the setup flag this kernel rejects). See [`crate::SetupError`].
     pub fn build(&self) -> io::Result<Ring> {
         let mut params = self.params;
-        let fd = syscall::setup(self.entries, &mut params)
+        // SAFETY: `params` names no memory: no method of ours sets NO_MMAP (see the field).
+        let fd = unsafe { syscall::setup(self.entries, &mut params) }
             .map_err(|e| error::explain_setup(e, self.entries, &self.params))?;
         Ring::from_fd(fd, params, self.register_ring_fd)
     }
@@ -121,9 +127,21 @@ impl RingBuilder {
 
 /// An io_uring instance: the ring fd, its mappings, and its two queues.
 ///
-/// Dropping it unmaps the rings and closes the fd; the kernel then cancels whatever is still
-/// in flight. Memory that in-flight SQEs point to must outlive that: the runtime drains all
-/// ops before dropping its ring.
+/// Dropping it frees its registered-ring slot (see [`RingBuilder::register_ring_fd`]),
+/// unmaps the rings and closes the fd. It does not wait for requests still in flight: closing
+/// the last reference makes the kernel cancel them asynchronously (`io_ring_exit_work`), and
+/// until they are done they may still read and write the memory their SQEs point to. Keeping
+/// that memory alive past the drop is the caller's job (part of what
+/// [`SubmissionQueue::push`] asks): reap every CQE before dropping the ring, as the runtime
+/// does, or leak the memory.
+///
+/// A `Ring` stays on the thread that created it (it is not `Send`): its registered fd is an
+/// index into that thread's table.
+///
+/// ```compile_fail,E0277
+/// fn send<T: Send>(_: T) {}
+/// send(uring_sys::Ring::new(8));
+/// ```
 ///
 /// # Examples
 /// ```
@@ -149,9 +167,16 @@ pub struct Ring {
     /// `io_uring_enter` calls made, for metrics and tests of batching.
     enters: u64,
     fd: OwnedFd,
-    _sq_map: Mmap,
-    _cq_map: Option<Mmap>,
-    _sqe_map: Mmap,
+}
+
+/// A ring's mappings, owned by its two queues together: each queue keeps alive what it points
+/// into, even when safe code swaps it into another `Ring` (`mem::swap(a.sq(), b.sq())`).
+#[derive(Debug)]
+pub(crate) struct RingMaps {
+    sq: Mmap,
+    /// None with `IORING_FEAT_SINGLE_MMAP`: the CQ ring is in `sq`.
+    cq: Option<Mmap>,
+    sqes: Mmap,
 }
 
 impl Ring {
@@ -210,7 +235,14 @@ impl Ring {
             params.sq_entries as usize * sqe_size,
             abi::IORING_OFF_SQES,
         )?;
-        let cq_base = cq_map.as_ref().unwrap_or(&sq_map);
+        let maps = Rc::new(RingMaps {
+            sq: sq_map,
+            cq: cq_map,
+            sqes: sqe_map,
+        });
+        let sq_map = &maps.sq;
+        let sqe_map = &maps.sqes;
+        let cq_base = maps.cq.as_ref().unwrap_or(sq_map);
 
         if !no_sqarray {
             // Identity-map the SQ index array once, so SQEs are consumed in ring order and
@@ -233,6 +265,7 @@ impl Ring {
             entries: params.sq_entries,
             // SAFETY: as above; no SQE has been pushed yet, so the tail is the kernel's value.
             tail: unsafe { *sq_map.offset::<u32>(sq_off.tail) },
+            _maps: Rc::clone(&maps),
         };
         let cq = CompletionQueue {
             khead: cq_base.offset(cq_off.head),
@@ -250,6 +283,7 @@ impl Ring {
             shift: u32::from(cqe_size == 32),
             // SAFETY: as above; nothing has been reaped yet.
             head: unsafe { *cq_base.offset::<u32>(cq_off.head) },
+            _maps: Rc::clone(&maps),
         };
         let mut ring = Ring {
             sq,
@@ -259,9 +293,6 @@ impl Ring {
             enter_flags: 0,
             enters: 0,
             fd,
-            _sq_map: sq_map,
-            _cq_map: cq_map,
-            _sqe_map: sqe_map,
         };
         if register_ring_fd && let Ok(index) = ring.register_ring_fd() {
             ring.enter_fd = index as RawFd;
@@ -432,6 +463,33 @@ impl Ring {
             )
         }
         .map(drop)
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        // A registered ring fd is a file reference held by this thread's io_uring context, not
+        // by the ring: without this the ring outlives its fd until the thread exits, and takes
+        // one of the thread's 16 slots until then. The maps and fd are then dropped as fields.
+        if self.uses_registered_fd() {
+            let update = io_uring_rsrc_update {
+                offset: self.enter_fd as u32,
+                resv: 0,
+                data: 0,
+            };
+            // SAFETY: `update` is one valid io_uring_rsrc_update for the call, which only reads
+            // it. The slot is this thread's: `Ring` is !Send (its queues hold raw pointers),
+            // so it is dropped on the thread that registered it. Failure (a restricted ring
+            // that forbids this opcode) only leaves the slot taken until the thread exits.
+            let _ = unsafe {
+                syscall::register(
+                    self.fd.as_raw_fd(),
+                    abi::IORING_UNREGISTER_RING_FDS,
+                    (&update as *const io_uring_rsrc_update).cast(),
+                    1,
+                )
+            };
+        }
     }
 }
 

@@ -1,9 +1,11 @@
 //! The submission queue: SQEs are written into the shared ring and published by a Release
 //! store of the tail, which the kernel reads with Acquire.
 
+use std::rc::Rc;
 use std::sync::atomic::{self, AtomicU32, Ordering};
 
 use crate::abi::{self, io_uring_sqe};
+use crate::ring::RingMaps;
 use crate::sqe::Sqe;
 
 /// The SQ has no free entry: submit (`Ring::submit`) to let the kernel consume some, then
@@ -27,8 +29,9 @@ impl From<SqFull> for std::io::Error {
 
 /// The submission side of a [`crate::Ring`].
 ///
-/// Pointers point into the SQ ring and SQE mappings that the owning `Ring` keeps alive; the
-/// type is `!Send` and is only reachable through `&mut Ring`, so one thread writes it.
+/// Pointers point into the SQ ring and SQE mappings that `_maps` keeps alive (wherever safe
+/// code moves this queue); the type is `!Send` and is only reachable through `&mut Ring`, so
+/// one thread writes it.
 #[derive(Debug)]
 pub struct SubmissionQueue {
     pub(crate) khead: *const AtomicU32,
@@ -40,13 +43,14 @@ pub struct SubmissionQueue {
     pub(crate) entries: u32,
     /// Our tail: entries up to here are written; the kernel sees them after [`Self::sync`].
     pub(crate) tail: u32,
+    pub(crate) _maps: Rc<RingMaps>,
 }
 
 impl SubmissionQueue {
     /// The kernel's head: entries before it have been consumed.
     #[inline]
     fn head(&self) -> u32 {
-        // SAFETY: khead points into the SQ ring mapping owned by our Ring. Acquire pairs with
+        // SAFETY: khead points into the SQ ring mapping that `_maps` keeps. Acquire pairs with
         // the kernel's release of the head, so the slots before it are free for reuse.
         unsafe { (*self.khead).load(Ordering::Acquire) }
     }
@@ -96,8 +100,9 @@ impl SubmissionQueue {
         if self.is_full() {
             return Err(SqFull);
         }
-        // SAFETY: the slot `tail & mask` lies within the SQE array (mask = entries - 1) and is
-        // free: is_full() said the kernel consumed it (head Acquire above). Only we write it.
+        // SAFETY: the slot `tail & mask` lies within the SQE array that `_maps` keeps (mask =
+        // entries - 1) and is free: is_full() said the kernel consumed it (head Acquire
+        // above). Only we write it.
         unsafe { self.sqes.add((self.tail & self.mask) as usize).write(sqe.0) };
         self.tail = self.tail.wrapping_add(1);
         Ok(())
@@ -126,14 +131,15 @@ impl SubmissionQueue {
     /// SQPOLL thread) that loads it with Acquire also sees the SQE contents.
     #[inline]
     pub fn sync(&mut self) {
-        // SAFETY: ktail points into our SQ ring mapping; only we write the tail.
+        // SAFETY: ktail points into the SQ ring mapping that `_maps` keeps; only we write the
+        // tail (the queue is reachable only through `&mut`).
         unsafe { (*self.ktail).store(self.tail, Ordering::Release) };
     }
 
     /// The SQ ring flags (`IORING_SQ_*`).
     #[inline]
     pub fn flags(&self) -> u32 {
-        // SAFETY: kflags points into our SQ ring mapping; the kernel updates it atomically.
+        // SAFETY: kflags points into the mapping `_maps` keeps; the kernel updates it atomically.
         unsafe { (*self.kflags).load(Ordering::Relaxed) }
     }
 
@@ -163,7 +169,7 @@ impl SubmissionQueue {
     /// SQEs the kernel dropped as invalid (bad index in the SQ array).
     #[inline]
     pub fn dropped(&self) -> u32 {
-        // SAFETY: kdropped points into our SQ ring mapping.
+        // SAFETY: kdropped points into the SQ ring mapping that `_maps` keeps.
         unsafe { (*self.kdropped).load(Ordering::Relaxed) }
     }
 }

@@ -19,9 +19,26 @@ fn check(ret: libc::c_long) -> io::Result<u32> {
 /// `io_uring_setup(entries, params)`: creates a ring and fills `params` with its offsets.
 ///
 /// # Errors
-/// The raw errno; [`crate::Ring`] turns it into an explanation.
-pub fn setup(entries: u32, params: &mut io_uring_params) -> io::Result<OwnedFd> {
-    // SAFETY: `params` is a valid, exclusively borrowed io_uring_params for the whole call.
+/// The raw errno; [`crate::Ring`] turns it into an explanation. InvalidInput, before any
+/// syscall, for `IORING_SETUP_REGISTERED_FD_ONLY`.
+///
+/// # Safety
+/// `params` must not make the kernel use memory that the caller does not keep alive as the
+/// kernel requires. Today only `IORING_SETUP_NO_MMAP` does: the rings then live in the
+/// memory at `cq_off.user_addr` and `sq_off.user_addr`, which must stay valid, and be used
+/// only as the ring's, as long as the ring exists (which can be past the `OwnedFd`'s drop:
+/// the kernel tears rings down asynchronously). `IORING_SETUP_REGISTERED_FD_ONLY` is
+/// refused, since its result is a registered index that must not be wrapped as an `OwnedFd`.
+pub unsafe fn setup(entries: u32, params: &mut io_uring_params) -> io::Result<OwnedFd> {
+    if params.flags & abi::IORING_SETUP_REGISTERED_FD_ONLY != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "io_uring_setup with IORING_SETUP_REGISTERED_FD_ONLY returns a registered ring \
+             index, not an fd: syscall::setup cannot own it",
+        ));
+    }
+    // SAFETY: `params` is a valid, exclusively borrowed io_uring_params for the whole call;
+    // the caller vouches for any memory it names (NO_MMAP).
     let ret = unsafe {
         libc::syscall(
             abi::SYS_IO_URING_SETUP,
@@ -30,7 +47,8 @@ pub fn setup(entries: u32, params: &mut io_uring_params) -> io::Result<OwnedFd> 
         )
     };
     let fd = check(ret)? as RawFd;
-    // SAFETY: the kernel just returned this fd to us; nobody else owns it.
+    // SAFETY: without REGISTERED_FD_ONLY (refused above) the kernel returns a new fd, ours
+    // alone.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 

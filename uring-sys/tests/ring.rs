@@ -10,12 +10,13 @@ use std::os::fd::AsRawFd;
 use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::process::Command;
+use std::ptr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use uring_sys::abi;
 use uring_sys::prep::{prep_nop, prep_read, prep_read_fixed, prep_recv_multishot, prep_write};
-use uring_sys::{Cqe, Ring, SetupError, SqFull};
+use uring_sys::{Cqe, Ring, SetupError, SqFull, syscall};
 
 /// A file under the temp dir with a unique name, removed on drop.
 struct TempFile(PathBuf);
@@ -628,4 +629,185 @@ fn pipe_op_creates_a_connected_pipe() {
     let mut back = Vec::new();
     io::Read::read_to_end(&mut &rd, &mut back).expect("read");
     assert_eq!(back, b"ping");
+}
+
+/// Set in a child process that [`run_alone`] started to run one test by itself.
+const ALONE_CHILD: &str = "URING_SYS_TEST_ALONE_CHILD";
+
+/// Runs test `name` alone in a child process (for checks of process-wide state, such as the
+/// fd table, that other tests running in parallel would disturb) and fails if it failed.
+fn run_alone(name: &str) {
+    let exe = std::env::current_exe().expect("current test binary");
+    let out = Command::new(exe)
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(ALONE_CHILD, "1")
+        .output()
+        .expect("spawn the child");
+    let all = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.success(),
+        "the child failed ({}):\n{all}",
+        out.status
+    );
+    assert!(all.contains("1 passed"), "the child ran no test:\n{all}");
+}
+
+/// A ring registers its fd in its *thread's* table of 16 slots (`IORING_REGISTER_RING_FDS`).
+/// Unless dropping the ring frees its slot, the 17th ring on a thread silently enters by
+/// plain fd, and every dropped ring stays alive in the kernel until the thread exits.
+#[test]
+fn forty_rings_created_and_dropped_on_one_thread_all_use_a_registered_fd() {
+    // A fresh thread, so its slots start empty whatever ran on the test thread before.
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            for i in 0..40 {
+                let ring = Ring::builder(2)
+                    .register_ring_fd(true)
+                    .build()
+                    .expect("ring");
+                if i == 0 && !ring.uses_registered_fd() {
+                    println!("skipped: this kernel has no IORING_REGISTER_RING_FDS (5.18)");
+                    return;
+                }
+                assert!(
+                    ring.uses_registered_fd(),
+                    "ring {i} found no free registered-ring slot: a dropped ring kept its slot"
+                );
+            }
+        });
+    });
+}
+
+/// `(open fds, io_uring fds, io_uring mappings)` of this process.
+fn io_uring_footprint() -> (usize, usize, usize) {
+    let mut fds = 0;
+    let mut rings = 0;
+    for entry in std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd") {
+        let entry = entry.expect("fd entry");
+        fds += 1;
+        // read_dir's own fd is listed too, alike in every count.
+        if let Ok(target) = std::fs::read_link(entry.path())
+            && target.to_string_lossy().contains("[io_uring]")
+        {
+            rings += 1;
+        }
+    }
+    let maps = std::fs::read_to_string("/proc/self/maps").expect("/proc/self/maps");
+    let mappings = maps.lines().filter(|l| l.contains("[io_uring]")).count();
+    (fds, rings, mappings)
+}
+
+#[test]
+fn dropped_rings_leave_no_fd_mapping_or_registered_ring_behind() {
+    const NAME: &str = "dropped_rings_leave_no_fd_mapping_or_registered_ring_behind";
+    if std::env::var_os(ALONE_CHILD).is_none() {
+        // Other tests open fds and rings in parallel; count in a process of our own.
+        run_alone(NAME);
+        return;
+    }
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let before = io_uring_footprint();
+            for i in 0..40 {
+                let ring = Ring::builder(2)
+                    .register_ring_fd(true)
+                    .build()
+                    .expect("ring");
+                if i == 0 {
+                    if !ring.uses_registered_fd() {
+                        println!("skipped: this kernel has no IORING_REGISTER_RING_FDS (5.18)");
+                        return;
+                    }
+                    // The counts see a live ring, so their coming back means something.
+                    let (fds, rings, mappings) = io_uring_footprint();
+                    assert_eq!((fds, rings), (before.0 + 1, before.1 + 1));
+                    assert!(
+                        mappings > before.2,
+                        "no io_uring mapping in /proc/self/maps"
+                    );
+                }
+            }
+            assert_eq!(
+                io_uring_footprint(),
+                before,
+                "(fds, io_uring fds, io_uring maps)"
+            );
+            // The fds are closed either way; what keeps a ring alive in the kernel after its
+            // fd is closed is a registered slot of this thread. Every slot must be empty.
+            for slot in 0..16 {
+                // SAFETY: no SQE is submitted (to_submit 0) and no argument is passed.
+                let r = unsafe {
+                    syscall::enter(
+                        slot,
+                        0,
+                        0,
+                        abi::IORING_ENTER_REGISTERED_RING,
+                        ptr::null(),
+                        0,
+                    )
+                };
+                assert_eq!(
+                    r.map_err(|e| e.raw_os_error()),
+                    Err(Some(libc::EBADF)),
+                    "registered-ring slot {slot} still holds a dropped ring"
+                );
+            }
+        });
+    });
+}
+
+/// With `IORING_SETUP_REGISTERED_FD_ONLY` the kernel returns a registered-ring index, not an
+/// fd: wrapped as an `OwnedFd`, index 0 would close fd 0, which nobody gave us. The request
+/// is well formed (NO_MMAP memory included), so only `setup` itself can refuse it.
+#[test]
+fn setup_with_registered_fd_only_is_refused_and_fd_0_stays_open() {
+    // SAFETY: F_GETFD takes no argument and changes nothing.
+    let fd0_open = || unsafe { libc::fcntl(0, libc::F_GETFD) } != -1;
+    let had_fd0 = fd0_open();
+    // One page each for the SQEs and for the rings of a 2-entry ring, as NO_MMAP wants.
+    let sqes = uring_sys::mmap::Mmap::anonymous(4096).expect("sqe memory");
+    let rings = uring_sys::mmap::Mmap::anonymous(4096).expect("ring memory");
+    let mut params = abi::io_uring_params {
+        flags: abi::IORING_SETUP_NO_MMAP | abi::IORING_SETUP_REGISTERED_FD_ONLY,
+        ..Default::default()
+    };
+    params.sq_off.user_addr = sqes.as_ptr() as u64;
+    params.cq_off.user_addr = rings.as_ptr() as u64;
+    // SAFETY: setup refuses REGISTERED_FD_ONLY before the syscall, so no ring uses the
+    // memory NO_MMAP names (which lives to the end of the test anyway).
+    let result = unsafe { syscall::setup(2, &mut params) };
+    let err = result.expect_err("REGISTERED_FD_ONLY must be refused");
+    assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+    assert!(err.to_string().contains("REGISTERED_FD_ONLY"), "{err}");
+    if had_fd0 {
+        assert!(fd0_open(), "fd 0 was closed");
+    }
+}
+
+/// `Ring::sq` and `Ring::cq` hand out `&mut` queues, so safe code can `mem::swap` them
+/// between two rings. Each queue must then keep the mappings it points into alive itself,
+/// rather than leave that to the ring it came from.
+#[test]
+fn queues_swapped_between_rings_outlive_the_ring_they_came_from() {
+    const NAME: &str = "queues_swapped_between_rings_outlive_the_ring_they_came_from";
+    if std::env::var_os(ALONE_CHILD).is_none() {
+        // Done wrong, this reads unmapped memory: let that kill a child, not every test.
+        run_alone(NAME);
+        return;
+    }
+    let mut a = Ring::new(8).expect("ring a");
+    let mut b = Ring::new(4).expect("ring b");
+    std::mem::swap(a.sq(), b.sq());
+    std::mem::swap(a.cq(), b.cq());
+    drop(b);
+    let (sq, cq) = a.queues();
+    assert_eq!((sq.capacity(), sq.len()), (4, 0), "b's SQ, empty");
+    assert!(cq.pop().is_none(), "b's CQ, empty");
+    // SAFETY: a NOP points to no memory.
+    unsafe { sq.push(&prep_nop()) }.expect("room");
+    assert_eq!(sq.len(), 1);
 }
