@@ -8,7 +8,7 @@
 //! registered memory and its op slots) lives until the last handle is gone and its final
 //! CQEs are reaped. The handle is an `Rc`, so it never leaves the thread of its ring.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt;
 use std::rc::Rc;
 
@@ -23,6 +23,8 @@ struct Shared {
     /// Work that arrived while the driver was borrowed (a drop run from inside the driver,
     /// e.g. resources freed by a CQE): done as soon as the borrow ends, by the same call.
     deferred: RefCell<Vec<Deferred>>,
+    /// Whether `deferred` may hold work: one flag for the hot path to test.
+    has_deferred: Cell<bool>,
 }
 
 type Deferred = Box<dyn FnOnce(&mut Driver)>;
@@ -38,7 +40,28 @@ impl Handle {
         Handle(Rc::new(Shared {
             driver: RefCell::new(driver),
             deferred: RefCell::new(Vec::new()),
+            has_deferred: Cell::new(false),
         }))
+    }
+
+    /// The driver's address, for [`Handle::clone_from_ptr`].
+    pub(crate) fn as_ptr(&self) -> *const () {
+        Rc::as_ptr(&self.0).cast()
+    }
+
+    /// Another handle to the driver at `ptr`.
+    ///
+    /// # Safety
+    /// `ptr` came from [`Handle::as_ptr`] of a handle that is alive now, on this thread.
+    #[inline]
+    pub(crate) unsafe fn clone_from_ptr(ptr: *const ()) -> Handle {
+        let ptr = ptr.cast::<Shared>();
+        // SAFETY: the caller says `ptr` is `Rc::as_ptr` of a live `Rc<Shared>` of this
+        // thread: taking one more strong count and making an `Rc` of it is what `clone` does.
+        unsafe {
+            Rc::increment_strong_count(ptr);
+            Handle(Rc::from_raw(ptr))
+        }
     }
 
     /// Whether both handles name the same driver.
@@ -55,16 +78,25 @@ impl Handle {
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
         let mut driver = self.0.driver.try_borrow_mut().ok()?;
         let out = f(&mut driver);
+        if self.0.has_deferred.get() || !driver.active {
+            self.after(&mut driver);
+        }
+        Some(out)
+    }
+
+    /// The end of a borrow off the hot path: deferred work, and submitting outside the loop.
+    #[cold]
+    fn after(&self, driver: &mut Driver) {
         loop {
-            if !self.0.deferred.borrow().is_empty() {
-                self.run_deferred(&mut driver);
+            if self.0.has_deferred.replace(false) {
+                self.run_deferred(driver);
             }
             if !driver.active {
                 // Its reap may drop resources that defer more work: loop until none is left.
                 driver.submit_pending();
             }
-            if self.0.deferred.borrow().is_empty() {
-                return Some(out);
+            if !self.0.has_deferred.get() {
+                return;
             }
         }
     }
@@ -77,11 +109,13 @@ impl Handle {
                 drop(driver);
                 self.with(f);
             }
-            Err(_) => self.0.deferred.borrow_mut().push(Box::new(f)),
+            Err(_) => {
+                self.0.deferred.borrow_mut().push(Box::new(f));
+                self.0.has_deferred.set(true);
+            }
         }
     }
 
-    #[cold]
     fn run_deferred(&self, driver: &mut Driver) {
         loop {
             let jobs = std::mem::take(&mut *self.0.deferred.borrow_mut());

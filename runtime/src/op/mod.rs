@@ -308,6 +308,7 @@ impl<T: Operation> Op<T> {
 }
 
 /// The current core's driver, if the op may run there.
+#[inline]
 fn ring_for(bound: Option<&RingHandle>) -> io::Result<Handle> {
     let driver = context::current_driver()?;
     match bound {
@@ -357,35 +358,49 @@ enum Polled<T> {
 
 /// Polls the slot `key` of `driver` with `poll`; outside the core's loop, settles it first
 /// (cancel, then turn the ring until the kernel is done) so that it completes.
+#[inline]
 fn poll_in_flight<T>(
     driver: &Handle,
     key: OpKey,
     cx: &mut Context<'_>,
     poll: impl Fn(&mut crate::driver::Driver, OpKey, &mut Context<'_>) -> Poll<T>,
 ) -> Polled<T> {
-    let polled = driver.with(|d| {
-        if d.active {
-            return Some(match poll(d, key, cx) {
-                Poll::Ready(out) => Polled::Ready(out),
-                Poll::Pending => Polled::Pending,
-            });
+    // The hot path: polled inside its own core's loop.
+    match driver.with(|d| d.active.then(|| poll(d, key, cx))) {
+        Some(Some(Poll::Ready(out))) => Polled::Ready(out),
+        Some(Some(Poll::Pending)) => Polled::Pending,
+        Some(None) => poll_outside_loop(driver, key, cx, poll),
+        None => {
+            // Polled from inside the driver (a waker or drop it ran): try again later.
+            cx.waker().wake_by_ref();
+            Polled::Pending
         }
+    }
+}
+
+#[cold]
+fn poll_outside_loop<T>(
+    driver: &Handle,
+    key: OpKey,
+    cx: &mut Context<'_>,
+    poll: impl Fn(&mut crate::driver::Driver, OpKey, &mut Context<'_>) -> Poll<T>,
+) -> Polled<T> {
+    let polled = driver.with(|d| {
         if !d.settle(key) {
             return None;
         }
-        Some(match poll(d, key, cx) {
-            Poll::Ready(out) => Polled::Settled(out),
+        match poll(d, key, cx) {
+            Poll::Ready(out) => Some(out),
             Poll::Pending => unreachable!("a settled op has its final CQE"),
-        })
+        }
     });
     match polled {
-        Some(Some(p)) => p,
+        Some(Some(out)) => Polled::Settled(out),
         Some(None) => panic!(
             "an io_uring op polled outside its core's loop could not be cancelled: its buffers \
              stay with the kernel; await ops inside their own runtime"
         ),
         None => {
-            // Polled from inside the driver (a waker or drop it ran): try again later.
             cx.waker().wake_by_ref();
             Polled::Pending
         }
@@ -395,17 +410,18 @@ fn poll_in_flight<T>(
 impl<T: Operation> Future for Op<T> {
     type Output = T::Output;
 
+    #[inline]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = &mut *self;
         match &this.stage {
             Stage::Unsubmitted => this.submit(cx),
-            Stage::InFlight(driver, key) => {
-                match poll_in_flight(driver, *key, cx, |d, k, cx| d.poll_op(k, cx)) {
-                    Polled::Ready(c) => Poll::Ready(this.finish(cqe_result(c), c)),
-                    Polled::Settled(c) => Poll::Ready(this.finish(settled_result(c), c)),
-                    Polled::Pending => Poll::Pending,
-                }
-            }
+            Stage::InFlight(driver, key) => match poll_in_flight(driver, *key, cx, |d, k, cx| {
+                d.poll_op(k, cx)
+            }) {
+                Polled::Ready(c) => Poll::Ready(this.finish(cqe_result(c), c)),
+                Polled::Settled(c) => Poll::Ready(this.finish(settled_result(c), c)),
+                Polled::Pending => Poll::Pending,
+            },
             Stage::Done => panic!("Op polled after it completed"),
         }
     }
@@ -413,6 +429,9 @@ impl<T: Operation> Future for Op<T> {
 
 impl<T: Operation> Drop for Op<T> {
     fn drop(&mut self) {
+        if !matches!(self.stage, Stage::InFlight(..)) {
+            return;
+        }
         if let (Stage::InFlight(driver, key), Some(op)) = (
             std::mem::replace(&mut self.stage, Stage::Done),
             self.op.take(),
