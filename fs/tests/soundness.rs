@@ -63,7 +63,9 @@ fn fixed_file_slot_is_bound_to_its_runtime() {
         ));
     }
     for p in &problems {
-        say(&format!("[fixed_file_slot_is_bound_to_its_runtime] PROBLEM: {p}"));
+        say(&format!(
+            "[fixed_file_slot_is_bound_to_its_runtime] PROBLEM: {p}"
+        ));
     }
     a.block_on(async move { drop(fx) });
     b.block_on(async move { drop(fy) });

@@ -25,8 +25,8 @@ use net::TcpStream;
 use runtime::Runtime;
 use runtime::buf::BufPool;
 use support::{
-    Problems, VICTIM, Victims, XorShift, io_uring_fds, panic_message, peer_send,
-    poll_inside, poll_outside, run_loop, say, serial, settle, std_pair, watchdog,
+    Problems, VICTIM, Victims, XorShift, io_uring_fds, panic_message, peer_send, poll_inside,
+    poll_outside, run_loop, say, serial, settle, std_pair, watchdog,
 };
 
 /// The read future of the tests: owns its stream (an `Rc`) and its buffer.
@@ -56,7 +56,9 @@ fn stream_pair() -> (Rc<TcpStream>, std::net::TcpStream) {
 fn submit_in(rt: &Runtime, fut: &mut ReadFut) {
     match poll_inside(rt, fut.as_mut(), 3) {
         Poll::Pending => {}
-        Poll::Ready((res, _)) => panic!("the read completed before the peer sent anything: {res:?}"),
+        Poll::Ready((res, _)) => {
+            panic!("the read completed before the peer sent anything: {res:?}")
+        }
     }
 }
 
@@ -156,7 +158,10 @@ fn recv_stream_dropped_outside_block_on() {
     let mut rs = stream.recv_stream(&pool);
     {
         let next = pin!(rs.next());
-        assert!(poll_inside(&rt, next, 3).is_pending(), "nothing was sent yet");
+        assert!(
+            poll_inside(&rt, next, 3).is_pending(),
+            "nothing was sent yet"
+        );
     }
     drop(rs);
     drop(pool);
@@ -277,6 +282,8 @@ fn op_of_a_dropped_runtime_dropped_inside_another() {
 /// A JoinHandle of a task that awaits a read, kept after the runtime is dropped, then
 /// dropped: no write into freed memory, and the ring goes with the last handle.
 #[test]
+// The handle is returned out of block_on on purpose, not awaited.
+#[allow(clippy::async_yields_async)]
 fn join_handle_outlives_runtime() {
     let _s = serial();
     let _w = watchdog("join_handle_outlives_runtime", LIMIT);
@@ -640,7 +647,9 @@ fn run_seed(seed: u64, base: usize) -> Result<(), String> {
     drop(world);
     let now = io_uring_fds();
     if now != base {
-        return Err(format!("{now} io_uring fds open after the seed, {base} before"));
+        return Err(format!(
+            "{now} io_uring fds open after the seed, {base} before"
+        ));
     }
     Ok(())
 }
