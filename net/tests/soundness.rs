@@ -532,7 +532,7 @@ impl World {
     }
 
     fn step(&mut self) {
-        match self.rng.below(12) {
+        match self.rng.below(13) {
             0 | 1 => self.create(),
             2 | 3 => {
                 let r = self.rng.below(2);
@@ -577,10 +577,24 @@ impl World {
                     run_loop(rt, Duration::from_millis(1));
                 }
             }
-            _ => {
+            11 => {
                 self.create();
                 let r = self.rng.below(2);
                 self.poll_in(r);
+            }
+            _ => {
+                // Moved into a detached task of a runtime (maybe not the one it was first
+                // polled in), which polls it from then on.
+                let Some(i) = self.pick() else { return };
+                let r = self.rng.below(2);
+                self.trace.push(format!("spawn #{i} on rt{r}"));
+                let fut = self.futs.swap_remove(i);
+                self.rt(r).block_on(async move {
+                    drop(runtime::spawn(async move {
+                        drop(fut.await);
+                    }));
+                    runtime::yield_now().await;
+                });
             }
         }
     }
