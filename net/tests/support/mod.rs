@@ -156,3 +156,237 @@ pub async fn join<T: 'static>(handle: runtime::JoinHandle<T>) -> T {
         },
     }
 }
+
+// ---- Helpers of the soundness tests (tests/soundness.rs) ----
+
+/// Writes `msg` straight to fd 2, past the test harness's output capture, so it survives a
+/// process abort (heap corruption, the watchdog).
+pub fn say(msg: &str) {
+    use std::io::Write;
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(msg.as_bytes());
+    let _ = err.write_all(b"\n");
+    let _ = err.flush();
+}
+
+/// Aborts the process with a message (to fd 2) unless dropped within its limit: a hang
+/// becomes a failure that names the test.
+pub struct Watchdog {
+    done: Option<std::sync::mpsc::Sender<()>>,
+}
+
+/// Starts a [`Watchdog`] for the test `name`.
+pub fn watchdog(name: &'static str, limit: Duration) -> Watchdog {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+            say(&format!(
+                "test {name} still running after {limit:?}: it hangs; aborting"
+            ));
+            std::process::abort();
+        }
+    });
+    Watchdog { done: Some(tx) }
+}
+
+impl Drop for Watchdog {
+    fn drop(&mut self) {
+        self.done.take();
+    }
+}
+
+/// Runs the tests of one binary one at a time (they count the process's fds and look at
+/// its heap).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What a soundness test found wrong, each printed (to fd 2) as soon as found, so that a
+/// later abort or hang still shows the earlier findings. [`Problems::check`] fails the test.
+pub struct Problems {
+    test: &'static str,
+    list: Vec<String>,
+}
+
+impl Problems {
+    /// An empty list for the test `test`.
+    pub fn new(test: &'static str) -> Problems {
+        Problems {
+            test,
+            list: Vec::new(),
+        }
+    }
+
+    /// Records (and prints) a finding.
+    pub fn add(&mut self, msg: impl Into<String>) {
+        let msg = msg.into();
+        say(&format!("[{}] PROBLEM: {msg}", self.test));
+        self.list.push(msg);
+    }
+
+    /// Records `msg` unless `ok`.
+    pub fn expect(&mut self, ok: bool, msg: impl Into<String>) {
+        if !ok {
+            self.add(msg);
+        }
+    }
+
+    /// Fails the test if anything was recorded.
+    pub fn check(self) {
+        assert!(
+            self.list.is_empty(),
+            "{}: {} problem(s):\n  - {}",
+            self.test,
+            self.list.len(),
+            self.list.join("\n  - ")
+        );
+    }
+}
+
+/// The byte victims are filled with.
+pub const VICTIM: u8 = 0xA5;
+/// The byte peers send, so a kernel write into a victim is recognizable.
+pub const PEER: u8 = 0x5A;
+
+/// Heap blocks allocated right after a buffer the kernel may still write to was (wrongly)
+/// freed: blocks of the same size reuse its memory, so a late kernel write lands in one of
+/// them and changes its bytes ([`VICTIM`]). AddressSanitizer cannot see kernel writes; this
+/// can.
+pub struct Victims {
+    bufs: Vec<Vec<u8>>,
+}
+
+impl Victims {
+    /// No victims yet.
+    pub fn none() -> Victims {
+        Victims { bufs: Vec::new() }
+    }
+
+    /// `count` more victims of exactly `size` bytes (capacity == size).
+    pub fn add(mut self, size: usize, count: usize) -> Victims {
+        for _ in 0..count {
+            let v = vec![VICTIM; size];
+            debug_assert_eq!(v.capacity(), size);
+            self.bufs.push(v);
+        }
+        self
+    }
+
+    /// One line per victim whose bytes changed.
+    pub fn changed(&self) -> Vec<String> {
+        self.bufs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| {
+                let first = v.iter().position(|&b| b != VICTIM)?;
+                let n = v.iter().filter(|&&b| b != VICTIM).count();
+                let peer = v.iter().filter(|&&b| b == PEER).count();
+                Some(format!(
+                    "victim #{i} ({} bytes at {:p}): {n} bytes changed from offset {first} \
+                     ({peer} of them are the peer's {PEER:#04x}): the kernel wrote into freed \
+                     memory",
+                    v.len(),
+                    v.as_ptr()
+                ))
+            })
+            .collect()
+    }
+
+    /// Records every changed victim in `problems`.
+    pub fn report(&self, problems: &mut Problems) {
+        for c in self.changed() {
+            problems.add(c);
+        }
+    }
+}
+
+/// The process's io_uring instances (fds whose link reads `anon_inode:[io_uring]`).
+pub fn io_uring_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.filter_map(Result::ok)
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|l| l.as_os_str() == "anon_inode:[io_uring]")
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Polls `fut` once with a no-op waker, outside any runtime's `block_on`.
+pub fn poll_outside<F: Future + ?Sized>(fut: std::pin::Pin<&mut F>) -> std::task::Poll<F::Output> {
+    let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+    fut.poll(&mut cx)
+}
+
+/// Polls `fut` once inside `rt.block_on`, with that runtime's real context, then lets the
+/// runtime run `turns` loop turns (so the SQE the poll pushed reaches the kernel) without
+/// polling `fut` again.
+pub fn poll_inside<F: Future + ?Sized>(
+    rt: &runtime::Runtime,
+    mut fut: std::pin::Pin<&mut F>,
+    turns: usize,
+) -> std::task::Poll<F::Output> {
+    rt.block_on(async {
+        let poll = std::future::poll_fn(|cx| std::task::Poll::Ready(fut.as_mut().poll(cx))).await;
+        for _ in 0..turns {
+            runtime::yield_now().await;
+        }
+        poll
+    })
+}
+
+/// Runs `rt`'s loop for `d` (a sleep on its timer), so the kernel completes what it can.
+pub fn run_loop(rt: &runtime::Runtime, d: Duration) {
+    rt.block_on(runtime::time::sleep(d));
+}
+
+/// A connected loopback TCP pair of std streams: (ours, the peer), both blocking.
+pub fn std_pair() -> (std::net::TcpStream, std::net::TcpStream) {
+    let l = std::net::TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+    let peer = std::net::TcpStream::connect(l.local_addr().expect("local addr")).expect("connect");
+    let (ours, _) = l.accept().expect("accept");
+    peer.set_nodelay(true).expect("nodelay");
+    (ours, peer)
+}
+
+/// The peer sends `n` bytes of [`PEER`] (blocking; small amounts fit the socket buffer).
+pub fn peer_send(peer: &std::net::TcpStream, n: usize) {
+    std::io::Write::write_all(&mut &*peer, &vec![PEER; n]).expect("peer write");
+}
+
+/// A xorshift64* generator for the property tests (no extra dependency).
+pub struct XorShift(u64);
+
+impl XorShift {
+    /// A generator from `seed` (any value; 0 is mapped to a fixed non-zero state).
+    pub fn new(seed: u64) -> XorShift {
+        XorShift(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    /// The next raw value.
+    pub fn next_u64(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x >> 12;
+        x ^= x << 25;
+        x ^= x >> 27;
+        self.0 = x;
+        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// A value in `0..n`.
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next_u64() % n as u64) as usize
+    }
+}
+
+/// The message of a caught panic.
+pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    match (p.downcast_ref::<&str>(), p.downcast_ref::<String>()) {
+        (Some(s), _) => (*s).to_string(),
+        (_, Some(s)) => s.clone(),
+        _ => "(non-string panic payload)".to_string(),
+    }
+}

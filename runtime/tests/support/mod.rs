@@ -286,3 +286,28 @@ impl Drop for Watchdog {
         self.done.take();
     }
 }
+
+/// Writes `msg` straight to fd 2, past the test harness's output capture, so it survives a
+/// process abort (the watchdog's, or heap corruption's).
+pub fn say(msg: &str) {
+    use std::io::Write;
+    let mut err = io::stderr().lock();
+    let _ = err.write_all(msg.as_bytes());
+    let _ = err.write_all(b"\n");
+    let _ = err.flush();
+}
+
+/// A [`watchdog`] whose message goes straight to fd 2 ([`say`]): it shows even when the
+/// test's output is captured.
+pub fn loud_watchdog(name: &'static str, limit: Duration) -> Watchdog {
+    let (tx, rx) = std_mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std_mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(limit) {
+            say(&format!(
+                "test {name} still running after {limit:?}: it hangs; aborting"
+            ));
+            std::process::abort();
+        }
+    });
+    Watchdog { done: Some(tx) }
+}

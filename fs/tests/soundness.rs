@@ -1,0 +1,135 @@
+//! Soundness holes of files reachable from safe code: a fixed file slot used through
+//! another runtime's fixed file table, and a close pushed on the ring at the last loop turn
+//! (never submitted).
+//!
+//! Findings are printed to fd 2 as soon as found ([`support::say`]). Run one test at a time
+//! (`-- --exact NAME --nocapture`) to see each one's own outcome.
+
+mod support;
+
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use fs::File;
+use runtime::Runtime;
+use support::{TempPath, fd_target, say, serial, watchdog};
+
+/// Each test's watchdog limit (every test ends in well under a second when nothing hangs).
+const LIMIT: Duration = Duration::from_secs(20);
+
+// ---------------------------------------------------------------------------------------
+// 6. A fixed file slot belongs to the table of the runtime that lent it.
+// ---------------------------------------------------------------------------------------
+
+/// File X registered on runtime A (slot 0 of A's table), file Y on runtime B (slot 0 of
+/// B's table); X written inside B's `block_on`. Today the write names slot 0 with
+/// `IOSQE_FIXED_FILE` on B's ring, and lands in Y.
+#[test]
+fn fixed_file_slot_is_bound_to_its_runtime() {
+    let _s = serial();
+    let _w = watchdog("fixed_file_slot_is_bound_to_its_runtime", LIMIT);
+    let dir = TempPath::new("soundness-fixed");
+    std::fs::create_dir(&dir).unwrap();
+    let (x, y) = (dir.join("x"), dir.join("y"));
+    std::fs::write(&x, b"xxxxxxxx").unwrap();
+    std::fs::write(&y, b"yyyyyyyy").unwrap();
+    let a = Runtime::new().unwrap();
+    let b = Runtime::new().unwrap();
+    let (fx, slot_x) = a.block_on(async {
+        let f = File::options().write(true).open(&x).await.unwrap();
+        let slot = f.register().unwrap();
+        (f, slot)
+    });
+    let (fy, slot_y) = b.block_on(async {
+        let f = File::options().write(true).open(&y).await.unwrap();
+        let slot = f.register().unwrap();
+        (f, slot)
+    });
+    let res = b.block_on(async { fx.write_at(b"oops".to_vec(), 0).await.0 });
+    let x_now = std::fs::read(&x).unwrap();
+    let y_now = std::fs::read(&y).unwrap();
+    let mut problems = Vec::new();
+    if y_now != b"yyyyyyyy" {
+        problems.push(format!(
+            "writing X (slot {slot_x} of A's table) inside B.block_on wrote into Y (slot \
+             {slot_y} of B's table): Y is now {:?}; the write returned {res:?}",
+            String::from_utf8_lossy(&y_now)
+        ));
+    }
+    if res.is_ok() && x_now != b"oopsxxxx" {
+        problems.push(format!(
+            "the write returned {res:?} but X is {:?}, not \"oopsxxxx\"",
+            String::from_utf8_lossy(&x_now)
+        ));
+    }
+    for p in &problems {
+        say(&format!(
+            "[fixed_file_slot_is_bound_to_its_runtime] PROBLEM: {p}"
+        ));
+    }
+    a.block_on(async move { drop(fx) });
+    b.block_on(async move { drop(fy) });
+    drop((a, b));
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+// ---------------------------------------------------------------------------------------
+// 8. A close pushed at the last loop turn.
+// ---------------------------------------------------------------------------------------
+
+/// A file opened and dropped inside `block_on`, as the last thing its future does (the
+/// runtime stays alive, no further `block_on`). Today the drop pushes an `IORING_OP_CLOSE`
+/// on the ring and `block_on` returns without another turn, so the fd stays open until some
+/// later `block_on`, if any.
+#[test]
+fn close_after_last_turn() {
+    let _s = serial();
+    let _w = watchdog("close_after_last_turn", LIMIT);
+    let path = TempPath::new("soundness-close-last");
+    std::fs::write(&path, b"data").unwrap();
+    let rt = Runtime::new().unwrap();
+    let (raw, target) = rt.block_on(async {
+        let f = File::open(&path).await.unwrap();
+        let raw = f.as_fd().expect("a process fd").as_raw_fd();
+        let target = fd_target(raw).expect("the file's fd is open");
+        drop(f);
+        (raw, target)
+    });
+    let still_open = fd_target(raw).as_ref() == Some(&target);
+    if still_open {
+        say(&format!(
+            "[close_after_last_turn] PROBLEM: fd {raw} ({}) is still open after block_on \
+             returned, though its File was dropped inside",
+            target.display()
+        ));
+    }
+    drop(rt);
+    assert!(
+        !still_open,
+        "fd {raw} ({}) is still open after block_on returned, though its File was dropped \
+         inside",
+        target.display()
+    );
+}
+
+/// A file opened inside `block_on`, returned out of it and dropped outside (the runtime
+/// alive, no further `block_on`): its fd is closed at once.
+#[test]
+fn close_outside_block_on() {
+    let _s = serial();
+    let _w = watchdog("close_outside_block_on", LIMIT);
+    let path = TempPath::new("soundness-close-outside");
+    std::fs::write(&path, b"data").unwrap();
+    let rt = Runtime::new().unwrap();
+    let f = rt.block_on(async { File::open(&path).await.unwrap() });
+    let raw = f.as_fd().expect("a process fd").as_raw_fd();
+    let target = fd_target(raw).expect("the file's fd is open");
+    drop(f);
+    let still_open = fd_target(raw).as_ref() == Some(&target);
+    drop(rt);
+    assert!(
+        !still_open,
+        "fd {raw} ({}) is still open after its File was dropped outside block_on",
+        target.display()
+    );
+}
