@@ -151,7 +151,10 @@ impl Drop for Shared {
         // (now closing, asynchronously): leak it rather than free it.
         let left = std::mem::take(self.deferred.get_mut());
         if !left.is_empty() {
-            tracing::warn!(jobs = left.len(), "driver dropped with deferred work; leaking it");
+            tracing::warn!(
+                jobs = left.len(),
+                "driver dropped with deferred work; leaking it"
+            );
             std::mem::forget(left);
         }
     }

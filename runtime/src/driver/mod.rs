@@ -685,16 +685,13 @@ impl Driver {
         let mut rounds = 0u32;
         // Wait for the ops the kernel still owns. A completed op whose future lives on
         // (held outside the runtime) keeps its slot, but no CQE will ever free it: waiting
-        // for the slab to empty would hang.
-        while self.slots.iter().any(|(_, s)| s.state.awaits_cqe()) || self.eventfd_armed {
+        // for the slab to empty would hang. Progress is an op fewer to wait for (the CQEs of
+        // cancels that found nothing are none).
+        let mut waiting = self.awaiting_ops();
+        while waiting > 0 || self.eventfd_armed {
             if last_progress.elapsed() >= limit {
-                let stuck = self
-                    .slots
-                    .iter()
-                    .filter(|(_, s)| s.state.awaits_cqe())
-                    .count();
                 tracing::warn!(
-                    stuck,
+                    stuck = waiting,
                     "io_uring ops did not complete within {limit:?} of their cancel at \
                      shutdown: their memory is leaked, not freed, since the kernel may still \
                      write to it"
@@ -719,14 +716,24 @@ impl Driver {
                 }
             }
             rounds += 1;
-            match self.turn(true, Some(Duration::from_millis(10))) {
-                Ok(0) => {}
-                Ok(_) => last_progress = Instant::now(),
-                Err(e) => {
-                    tracing::debug!(error = %e, in_flight = self.slots.len(), "enter failed while draining");
-                }
+            let armed = self.eventfd_armed;
+            if let Err(e) = self.turn(true, Some(Duration::from_millis(10))) {
+                tracing::debug!(error = %e, in_flight = self.slots.len(), "enter failed while draining");
             }
+            let now = self.awaiting_ops();
+            if now < waiting || (armed && !self.eventfd_armed) {
+                last_progress = Instant::now();
+            }
+            waiting = now;
         }
+    }
+
+    /// Slots the kernel may still post a CQE for.
+    fn awaiting_ops(&self) -> usize {
+        self.slots
+            .iter()
+            .filter(|(_, s)| s.state.awaits_cqe())
+            .count()
     }
 }
 

@@ -172,6 +172,12 @@ impl std::fmt::Debug for RingHandle {
 
 /// The SQE flags an op may add: only those the driver can honour without losing the op's
 /// CQE or its buffers (a typed subset of `IOSQE_*`).
+///
+/// Not offered: `IO_DRAIN` (a core always has its wake-up read and often multishot ops in
+/// flight, which never complete, so a drained op would never start), `CQE_SKIP_SUCCESS`
+/// (the op would wait for ever), `BUFFER_SELECT` and `FIXED_FILE` (they change which memory
+/// and which file the SQE names: an [`Operation`] sets them itself, under its contract),
+/// and the link flags ([`link`] builds chains).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SqeFlags(u8);
 
@@ -180,8 +186,6 @@ impl SqeFlags {
     pub const NONE: SqeFlags = SqeFlags(0);
     /// `IOSQE_ASYNC`: skip the inline attempt and go straight to io-wq.
     pub const ASYNC: SqeFlags = SqeFlags(abi::IOSQE_ASYNC);
-    /// `IOSQE_IO_DRAIN`: start only after every earlier SQE of the ring completed.
-    pub const DRAIN: SqeFlags = SqeFlags(abi::IOSQE_IO_DRAIN);
 
     /// The `IOSQE_*` bits.
     pub fn bits(self) -> u8 {
@@ -250,7 +254,7 @@ impl<T: Operation> Op<T> {
         }
     }
 
-    /// Adds SQE flags: [`SqeFlags::ASYNC`] (go straight to io-wq), [`SqeFlags::DRAIN`].
+    /// Adds SQE flags: [`SqeFlags::ASYNC`] (go straight to io-wq).
     pub fn sqe_flags(mut self, flags: SqeFlags) -> Self {
         self.options.sqe_flags = self.options.sqe_flags | flags;
         self
@@ -415,13 +419,13 @@ impl<T: Operation> Future for Op<T> {
         let this = &mut *self;
         match &this.stage {
             Stage::Unsubmitted => this.submit(cx),
-            Stage::InFlight(driver, key) => match poll_in_flight(driver, *key, cx, |d, k, cx| {
-                d.poll_op(k, cx)
-            }) {
-                Polled::Ready(c) => Poll::Ready(this.finish(cqe_result(c), c)),
-                Polled::Settled(c) => Poll::Ready(this.finish(settled_result(c), c)),
-                Polled::Pending => Poll::Pending,
-            },
+            Stage::InFlight(driver, key) => {
+                match poll_in_flight(driver, *key, cx, |d, k, cx| d.poll_op(k, cx)) {
+                    Polled::Ready(c) => Poll::Ready(this.finish(cqe_result(c), c)),
+                    Polled::Settled(c) => Poll::Ready(this.finish(settled_result(c), c)),
+                    Polled::Pending => Poll::Pending,
+                }
+            }
             Stage::Done => panic!("Op polled after it completed"),
         }
     }
