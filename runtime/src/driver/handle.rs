@@ -23,9 +23,15 @@ struct Shared {
     /// Work that arrived while the driver was borrowed (a drop run from inside the driver,
     /// e.g. resources freed by a CQE): done as soon as the borrow ends, by the same call.
     deferred: RefCell<Vec<Deferred>>,
-    /// Whether `deferred` may hold work: one flag for the hot path to test.
-    has_deferred: Cell<bool>,
+    /// [`ACTIVE`] and [`DEFERRED`] bits, so the hot path tests one word.
+    state: Cell<u8>,
 }
+
+/// The core's loop runs (inside its own `block_on`): a loop turn follows whatever is pushed.
+/// Otherwise pushed SQEs are submitted at once, by [`Handle::with`].
+const ACTIVE: u8 = 1;
+/// `deferred` may hold work.
+const DEFERRED: u8 = 2;
 
 type Deferred = Box<dyn FnOnce(&mut Driver)>;
 
@@ -40,7 +46,7 @@ impl Handle {
         Handle(Rc::new(Shared {
             driver: RefCell::new(driver),
             deferred: RefCell::new(Vec::new()),
-            has_deferred: Cell::new(false),
+            state: Cell::new(0),
         }))
     }
 
@@ -78,24 +84,38 @@ impl Handle {
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
         let mut driver = self.0.driver.try_borrow_mut().ok()?;
         let out = f(&mut driver);
-        if self.0.has_deferred.get() || !driver.active {
+        if self.0.state.get() != ACTIVE {
             self.after(&mut driver);
         }
         Some(out)
+    }
+
+    /// Whether the core's loop is running (see [`ACTIVE`]).
+    #[inline]
+    pub(crate) fn is_active(&self) -> bool {
+        self.0.state.get() & ACTIVE != 0
+    }
+
+    fn set_state(&self, bit: u8, on: bool) {
+        let state = self.0.state.get();
+        self.0
+            .state
+            .set(if on { state | bit } else { state & !bit });
     }
 
     /// The end of a borrow off the hot path: deferred work, and submitting outside the loop.
     #[cold]
     fn after(&self, driver: &mut Driver) {
         loop {
-            if self.0.has_deferred.replace(false) {
+            if self.0.state.get() & DEFERRED != 0 {
+                self.set_state(DEFERRED, false);
                 self.run_deferred(driver);
             }
-            if !driver.active {
+            if !self.is_active() {
                 // Its reap may drop resources that defer more work: loop until none is left.
                 driver.submit_pending();
             }
-            if !self.0.has_deferred.get() {
+            if self.0.state.get() & DEFERRED == 0 {
                 return;
             }
         }
@@ -111,7 +131,7 @@ impl Handle {
             }
             Err(_) => {
                 self.0.deferred.borrow_mut().push(Box::new(f));
-                self.0.has_deferred.set(true);
+                self.set_state(DEFERRED, true);
             }
         }
     }
@@ -128,9 +148,9 @@ impl Handle {
         }
     }
 
-    /// Marks the core's loop as running for the guard's lifetime (see [`Driver::active`]).
+    /// Marks the core's loop as running for the guard's lifetime (see [`ACTIVE`]).
     pub(crate) fn enter_loop(&self) -> LoopGuard<'_> {
-        self.with(|d| d.active = true);
+        self.set_state(ACTIVE, true);
         LoopGuard(self)
     }
 
@@ -167,6 +187,7 @@ impl Drop for LoopGuard<'_> {
     fn drop(&mut self) {
         // Leaving the loop: what the last turn left pushed (a close, a cancel) is submitted
         // now by `with`, since no turn follows.
-        self.0.with(|d| d.active = false);
+        self.0.set_state(ACTIVE, false);
+        self.0.with(|_| ());
     }
 }

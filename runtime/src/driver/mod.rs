@@ -106,9 +106,6 @@ pub(crate) struct Driver {
     cancel_retry: Vec<(OpKey, u32, u64)>,
     /// Loop turns so far, the clock of cancel retries.
     turns: u64,
-    /// True while this core's loop runs (inside its own `block_on`): a loop turn follows
-    /// whatever is pushed. Otherwise pushed SQEs are submitted at once ([`Handle::with`]).
-    pub(crate) active: bool,
     /// The runtime is gone: no loop turn will ever come, so an op abandoned now is settled
     /// (cancelled and reaped) on the spot.
     pub(crate) orphaned: bool,
@@ -158,7 +155,6 @@ impl Driver {
             draining: false,
             cancel_retry: Vec::new(),
             turns: 0,
-            active: false,
             orphaned: false,
             gave_up: false,
             files: FileTable::default(),

@@ -369,11 +369,13 @@ fn poll_in_flight<T>(
     cx: &mut Context<'_>,
     poll: impl Fn(&mut crate::driver::Driver, OpKey, &mut Context<'_>) -> Poll<T>,
 ) -> Polled<T> {
+    if !driver.is_active() {
+        return poll_outside_loop(driver, key, cx, poll);
+    }
     // The hot path: polled inside its own core's loop.
-    match driver.with(|d| d.active.then(|| poll(d, key, cx))) {
-        Some(Some(Poll::Ready(out))) => Polled::Ready(out),
-        Some(Some(Poll::Pending)) => Polled::Pending,
-        Some(None) => poll_outside_loop(driver, key, cx, poll),
+    match driver.with(|d| poll(d, key, cx)) {
+        Some(Poll::Ready(out)) => Polled::Ready(out),
+        Some(Poll::Pending) => Polled::Pending,
         None => {
             // Polled from inside the driver (a waker or drop it ran): try again later.
             cx.waker().wake_by_ref();
