@@ -22,7 +22,7 @@ const LIMIT: Duration = Duration::from_secs(20);
 // ---------------------------------------------------------------------------------------
 
 /// File X registered on runtime A (slot 0 of A's table), file Y on runtime B (slot 0 of
-/// B's table); X written inside B's `block_on`. Today the write names slot 0 with
+/// B's table); X written inside B's `block_on`. Before the fix, the write names slot 0 with
 /// `IOSQE_FIXED_FILE` on B's ring, and lands in Y.
 #[test]
 fn fixed_file_slot_is_bound_to_its_runtime() {
@@ -78,7 +78,7 @@ fn fixed_file_slot_is_bound_to_its_runtime() {
 // ---------------------------------------------------------------------------------------
 
 /// A file opened and dropped inside `block_on`, as the last thing its future does (the
-/// runtime stays alive, no further `block_on`). Today the drop pushes an `IORING_OP_CLOSE`
+/// runtime stays alive, no further `block_on`). Before the fix, the drop pushes an `IORING_OP_CLOSE`
 /// on the ring and `block_on` returns without another turn, so the fd stays open until some
 /// later `block_on`, if any.
 #[test]

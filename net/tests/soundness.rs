@@ -67,7 +67,7 @@ fn submit_in(rt: &Runtime, fut: &mut ReadFut) {
 // ---------------------------------------------------------------------------------------
 
 /// A read future polled (submitted) in `block_on`, then dropped outside it while the runtime
-/// lives: today its buffer is freed while the kernel's recv still targets it.
+/// lives: before the fix, its buffer is freed while the kernel's recv still targets it.
 #[test]
 fn read_dropped_outside_block_on() {
     let _s = serial();
@@ -87,7 +87,7 @@ fn read_dropped_outside_block_on() {
     p.check();
 }
 
-/// The same future polled outside `block_on` (no-op waker): today it returns its buffer
+/// The same future polled outside `block_on` (no-op waker): before the fix, it returns its buffer
 /// (with a "no runtime" error) while the SQE is in flight, and the kernel then writes into a
 /// buffer the caller owns again. A fixed runtime hands the buffer back only once the kernel
 /// released it (or stays Pending).
@@ -141,7 +141,7 @@ fn read_polled_outside_block_on() {
 }
 
 /// A multishot receive (RecvStream) armed in `block_on`, then the stream and its pool
-/// dropped outside it: today the pool's memory is freed while its buffer group stays
+/// dropped outside it: before the fix, the pool's memory is freed while its buffer group stays
 /// registered and the multishot armed, so the kernel writes into freed memory, and the group
 /// id stays taken (EEXIST).
 #[test]
@@ -182,7 +182,7 @@ fn recv_stream_dropped_outside_block_on() {
 }
 
 /// Runtime A's read, polled in A, dropped inside runtime B's `block_on` (two runtimes on one
-/// thread): today B's driver looks the op up in its own slab (unreachable! panic, or another
+/// thread): before the fix, B's driver looks the op up in its own slab (unreachable! panic, or another
 /// op's slot), and A's buffer is freed while A's kernel still targets it.
 #[test]
 fn op_of_a_dropped_inside_b() {
@@ -244,7 +244,7 @@ fn op_alive_after_runtime_dropped() {
 }
 
 /// As [`op_alive_after_runtime_dropped`], but the future is dropped inside a new runtime's
-/// `block_on`: today the new runtime's driver takes the dead runtime's op key for one of its
+/// `block_on`: before the fix, the new runtime's driver takes the dead runtime's op key for one of its
 /// own (unreachable! panic, or another op's slot).
 #[test]
 fn op_of_a_dropped_runtime_dropped_inside_another() {
@@ -322,7 +322,7 @@ fn join_handle_outlives_runtime() {
 
 /// A RecvStream abandoned together with its pool: the abandoned multishot holds the last
 /// pool clone, so its final CQE drops the pool inside the driver's reap, where the driver
-/// is borrowed. Today the unregister is skipped: the group stays registered over freed
+/// is borrowed. Before the fix, the unregister is skipped: the group stays registered over freed
 /// memory, and the same group id cannot be registered again (EEXIST).
 #[test]
 fn pool_dropped_while_driver_busy() {
@@ -365,7 +365,7 @@ fn pool_dropped_while_driver_busy() {
     p.check();
 }
 
-/// Runtime A's pool dropped inside runtime B's `block_on`: today the unregister goes to B's
+/// Runtime A's pool dropped inside runtime B's `block_on`: before the fix, the unregister goes to B's
 /// ring, A's group stays registered over the freed pool memory (a recv on A that selects
 /// that group, here through a pool of the same id made on B, writes into it), and A cannot
 /// register the group again (EEXIST).
@@ -431,7 +431,7 @@ fn fd_target(fd: i32) -> Option<std::path::PathBuf> {
     std::fs::read_link(format!("/proc/self/fd/{fd}")).ok()
 }
 
-/// A TcpStream dropped as the last thing `block_on`'s future does: today its close is
+/// A TcpStream dropped as the last thing `block_on`'s future does: before the fix, its close is
 /// pushed on the ring and never submitted (no turn follows), so the socket stays open until
 /// some later `block_on`, if any.
 #[test]

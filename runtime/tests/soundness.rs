@@ -150,7 +150,7 @@ unsafe impl Operation for SilentNop {
 }
 
 /// An op dropped after it completed without a CQE: its cancel finds nothing (ENOENT).
-/// Today the driver retries the cancel at every loop turn for ever (one SQE per turn), and
+/// Before the fix the driver retried the cancel at every loop turn for ever (one SQE per turn), and
 /// dropping the runtime never returns (its drain waits for a CQE that never comes).
 #[test]
 fn cancel_that_finds_nothing_is_bounded() {
@@ -201,8 +201,7 @@ fn cancel_that_finds_nothing_is_bounded() {
 //    (FIXED_FILE, BUFFER_SELECT, CQE_SKIP_SUCCESS, IO_LINK would change what the SQE's fd
 //    means, which memory the kernel uses, or whether a CQE comes at all).
 //
-//    EXPECTED NOT TO COMPILE on the code before the fix: `runtime::op::SqeFlags` does not
-//    exist there. To run the tests above against that code, delete this section.
+//    (`runtime::op::SqeFlags` did not exist before the fix.)
 // ---------------------------------------------------------------------------------------
 
 use runtime::op::SqeFlags;
