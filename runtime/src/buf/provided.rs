@@ -131,9 +131,8 @@ impl BufPool {
             p.buf_ptr(bid)
         };
         ProvidedBuf {
-            pool: self.inner.clone(),
+            home: Home::Pool(self.inner.clone(), bid),
             ptr,
-            bid,
             len: len.min(self.buf_len()),
         }
     }
@@ -205,14 +204,35 @@ impl Pool {
 /// It is an [`IoBuf`], so it can be written out without a copy (an echo: `write_all(buf)`);
 /// it stays out of the ring until that write's op is done with it.
 pub struct ProvidedBuf {
-    pool: Rc<RefCell<Pool>>,
-    /// Buffer `bid`'s first byte in `pool`'s memory.
+    home: Home,
+    /// The first byte: buffer `bid`'s in its pool's memory, or the owned copy's.
     ptr: *mut u8,
-    bid: u16,
     len: usize,
 }
 
+/// Where a [`ProvidedBuf`]'s bytes live.
+enum Home {
+    /// Buffer `bid` of a pool, out of the ring while lent.
+    Pool(Rc<RefCell<Pool>>, u16),
+    /// A heap copy: bytes that an abandoned receive took from the socket, handed to the next
+    /// reader in order (see [`ProvidedBuf::from_vec`]).
+    /// The copy, kept alive for `ptr` (read only through it).
+    Owned { _bytes: Box<[u8]> },
+}
+
 impl ProvidedBuf {
+    /// Bytes received earlier and kept on the heap (not in a pool): what a receive that was
+    /// dropped after the kernel delivered had taken from the socket, handed to the next
+    /// receive of the same stream so nothing is lost.
+    pub fn from_vec(bytes: Vec<u8>) -> ProvidedBuf {
+        let mut bytes = bytes.into_boxed_slice();
+        ProvidedBuf {
+            ptr: bytes.as_mut_ptr(),
+            len: bytes.len(),
+            home: Home::Owned { _bytes: bytes },
+        }
+    }
+
     /// Runs `f` on the received bytes.
     pub fn with<R>(&self, f: impl FnOnce(&[u8]) -> R) -> R {
         f(self)
@@ -233,26 +253,32 @@ impl ProvidedBuf {
         self.len == 0
     }
 
-    /// The buffer id.
-    pub fn bid(&self) -> u16 {
-        self.bid
+    /// The buffer id in its pool; `None` for bytes kept on the heap
+    /// ([`ProvidedBuf::from_vec`]).
+    pub fn bid(&self) -> Option<u16> {
+        match self.home {
+            Home::Pool(_, bid) => Some(bid),
+            Home::Owned { .. } => None,
+        }
     }
 }
 
 impl std::fmt::Debug for ProvidedBuf {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("ProvidedBuf")
-            .field("bid", &self.bid)
+            .field("bid", &self.bid())
             .field("len", &self.len)
             .finish()
     }
 }
 
-// SAFETY: `ptr` is buffer `bid` of the pool's memory, whose first `len` bytes (`len` is at
-// most `buf_len`) are initialized (the memory starts zeroed; the kernel wrote the received
-// bytes). That memory never moves (the pool never resizes its Vec) and is freed only with the
-// pool, which this value keeps alive through `pool` until it drops. While lent, the buffer is
-// out of the ring, so the kernel does not write it, and nobody gets a `&mut` to it.
+// SAFETY: with `Home::Pool`, `ptr` is buffer `bid` of the pool's memory, whose first `len`
+// bytes (`len` is at most `buf_len`) are initialized (the memory starts zeroed; the kernel
+// wrote the received bytes). That memory never moves (the pool never resizes its Vec) and is
+// freed only with the pool, which this value keeps alive through `home` until it drops. While
+// lent, the buffer is out of the ring, so the kernel does not write it, and nobody gets a
+// `&mut` to it. With `Home::Owned`, `ptr..ptr + len` is the boxed slice this value owns: heap
+// memory that does not move with it and is never written after `from_vec`.
 unsafe impl IoBuf for ProvidedBuf {
     fn stable_ptr(&self) -> *const u8 {
         self.ptr
@@ -270,19 +296,22 @@ impl std::ops::Deref for ProvidedBuf {
 
     /// The received bytes.
     fn deref(&self) -> &[u8] {
-        // SAFETY: `ptr..ptr + len` is this buffer's part of the pool's memory (the IoBuf impl
-        // below says why it is valid and initialized); while lent it is out of the ring, so
-        // the kernel does not write it, and nobody has a `&mut` to it. The slice covers only
-        // this buffer, never the pool's other buffers that the kernel may be writing.
+        // SAFETY: `ptr..ptr + len` is this buffer's part of the pool's memory or its owned copy
+        // (the IoBuf impl above says why it is valid and initialized); while lent it is out of
+        // the ring, so the kernel does not write it, and nobody has a `&mut` to it. The slice
+        // covers only this buffer, never the pool's other buffers the kernel may be writing.
         unsafe { std::slice::from_raw_parts(self.ptr, self.len) }
     }
 }
 
 impl Drop for ProvidedBuf {
     fn drop(&mut self) {
-        let mut p = self.pool.borrow_mut();
+        let Home::Pool(pool, bid) = &self.home else {
+            return;
+        };
+        let mut p = pool.borrow_mut();
         p.lent -= 1;
-        p.give_back(self.bid);
+        p.give_back(*bid);
         p.publish();
         // Wake outside the borrow: a waker may run code that uses the pool.
         let waiting = std::mem::take(&mut p.waiting);

@@ -440,9 +440,10 @@ impl Driver {
     }
 
     /// The owner dropped an op before taking its final result: the slot keeps `resources`
-    /// until the final CQE, and the kernel is asked to cancel. With the runtime gone (no
-    /// loop turn will come), the op is settled right here.
-    pub(crate) fn abandon(&mut self, key: OpKey, resources: Box<dyn Abandoned>) {
+    /// until the final CQE, and the kernel is asked to cancel (if `cancel`; else the op
+    /// finishes in the background). With the runtime gone (no loop turn will come), the op
+    /// is settled right here.
+    pub(crate) fn abandon(&mut self, key: OpKey, resources: Box<dyn Abandoned>, cancel: bool) {
         self.counters
             .ops_cancelled
             .set(self.counters.ops_cancelled.get() + 1);
@@ -453,7 +454,8 @@ impl Driver {
             AfterCqe::Keep if self.orphaned => {
                 self.settle(key);
             }
-            AfterCqe::Keep => self.cancel(key),
+            AfterCqe::Keep if cancel => self.cancel(key),
+            AfterCqe::Keep => {}
         }
     }
 

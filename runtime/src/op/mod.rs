@@ -108,6 +108,14 @@ pub unsafe trait Operation: 'static {
     fn bound_ring(&self) -> Option<&RingHandle> {
         None
     }
+
+    /// Whether a dropped op is left to finish in the background instead of being cancelled
+    /// (its resources still stay with the driver until the final CQE). For ops whose effect
+    /// should happen whole or not at all, such as a stream write, which a cancel could cut
+    /// short. Default: cancelled. The runtime's shutdown cancels them all the same.
+    fn finish_when_dropped(&self) -> bool {
+        false
+    }
 }
 
 /// A multishot operation: one SQE, many CQEs (while `IORING_CQE_F_MORE`).
@@ -442,15 +450,16 @@ impl<T: Operation> Drop for Op<T> {
             std::mem::replace(&mut self.stage, Stage::Done),
             self.op.take(),
         ) {
-            abandon(&driver, key, Box::new(AbandonedOp(op)));
+            let cancel = !op.finish_when_dropped();
+            abandon(&driver, key, Box::new(AbandonedOp(op)), cancel);
         }
     }
 }
 
 /// Hands an abandoned op's resources to its own driver, which keeps them until the final
-/// CQE (now, or once the driver's current borrow ends).
-fn abandon(driver: &Handle, key: OpKey, resources: Box<dyn Abandoned>) {
-    driver.with_or_defer(move |d| d.abandon(key, resources));
+/// CQE (now, or once the driver's current borrow ends), and cancels it if `cancel`.
+fn abandon(driver: &Handle, key: OpKey, resources: Box<dyn Abandoned>, cancel: bool) {
+    driver.with_or_defer(move |d| d.abandon(key, resources, cancel));
 }
 
 /// Pushes a fire-and-forget SQE whose completion nobody awaits (e.g. closing an fd on drop,

@@ -118,7 +118,7 @@ impl<T: MultishotOperation> Drop for Multishot<T> {
             std::mem::replace(&mut self.stage, Stage::Done),
             self.op.take(),
         ) {
-            abandon(&driver, key, Box::new(AbandonedStream(op)));
+            abandon(&driver, key, Box::new(AbandonedStream(op)), true);
         }
     }
 }
