@@ -205,10 +205,11 @@ impl Driver {
     fn push(&mut self, sqe: &Sqe) -> io::Result<()> {
         loop {
             // SAFETY: every SQE reaching here comes from an `Operation` (whose unsafe impl
-            // promises its pointers stay valid while it lives, and the slot keeps it alive
-            // until the final CQE), or points to memory the driver owns until its CQE
-            // (eventfd buffer, link timespec in the slot), or to no memory (cancel, close,
-            // msg_ring).
+            // promises its pointers stay valid while it lives; it lives in its future until
+            // that is dropped, then in its slot until the final CQE), or points to memory the
+            // driver owns until its CQE (eventfd buffer, link timespec in the slot), or to no
+            // memory (cancel, close, msg_ring). The crate's only callers of `submit`,
+            // `submit_chain` and `submit_detached` are the op layer and those cases.
             match unsafe { self.ring.sq().push(sqe) } {
                 Ok(()) => return Ok(()),
                 Err(_full) => {

@@ -52,7 +52,11 @@ pub use multishot::Multishot;
 /// msghdrs, paths, timespecs) must point into memory that `self` owns, that does not move
 /// when `self` moves (heap memory: `Vec`, `Box`, `CString`, or `'static` data), and that
 /// stays valid and otherwise unaccessed until `self` is dropped or consumed. Every fd in it
-/// must stay open as long. The SQE's flags must leave the driver its CQE: no
+/// must stay open as long, and so must whatever else the SQE names: `self` holds the
+/// [`BufPool`](crate::buf::BufPool) whose group it selects from, the
+/// [`FixedFile`](crate::files::FixedFile) slot or the registered buffer it names (whose
+/// memory must not be freed while the op is in flight). The SQE's flags must leave the
+/// driver its CQE: no
 /// `IOSQE_CQE_SKIP_SUCCESS` (the op would wait for ever), and `IOSQE_BUFFER_SELECT` only
 /// together with [`Operation::bound_ring`] naming the ring whose buffer group it selects.
 /// The runtime keeps `self` alive until the op's final CQE, even if the future is dropped,
