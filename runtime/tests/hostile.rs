@@ -114,11 +114,21 @@ fn in_child(name: &str) -> Option<(std::process::ExitStatus, String)> {
         return None;
     }
     let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args([name, "--exact", "--include-ignored", "--nocapture", "--test-threads", "1"])
+        .args([
+            name,
+            "--exact",
+            "--include-ignored",
+            "--nocapture",
+            "--test-threads",
+            "1",
+        ])
         .env("HOSTILE_CHILD", name)
         .output()
         .expect("run the child");
-    Some((out.status, String::from_utf8_lossy(&out.stderr).into_owned()))
+    Some((
+        out.status,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    ))
 }
 
 /// A NOP whose abandoned CQE handler panics (safe code; the Operation contract says nothing
@@ -341,10 +351,15 @@ fn block_on_from_a_waker_run_by_settle() {
     });
     let r = catch_unwind(AssertUnwindSafe(|| {
         let mut cx = Context::from_waker(Waker::noop());
-        Pin::new(&mut op).poll(&mut cx).map(|r| r.map_err(|e| e.to_string()))
+        Pin::new(&mut op)
+            .poll(&mut cx)
+            .map(|r| r.map_err(|e| e.to_string()))
     }));
     let msg = r.as_ref().err().map(|p| panic_message(&**p));
-    say(&format!("[block_on_from_a_waker_run_by_settle] outcome: {:?}", r.as_ref().map_err(|_| msg.clone())));
+    say(&format!(
+        "[block_on_from_a_waker_run_by_settle] outcome: {:?}",
+        r.as_ref().map_err(|_| msg.clone())
+    ));
     drop(op);
     assert!(
         msg.is_none(),
@@ -382,7 +397,10 @@ fn runtime_in_a_thread_local_dropped_at_thread_exit() {
         say("[child] thread exited cleanly");
         return;
     };
-    say(&format!("[runtime_in_a_thread_local] child: {status}; stderr tail: {}", tail(&stderr)));
+    say(&format!(
+        "[runtime_in_a_thread_local] child: {status}; stderr tail: {}",
+        tail(&stderr)
+    ));
     assert!(status.success(), "the child died: {status}");
 }
 
@@ -420,7 +438,10 @@ fn task_waker_woken_during_thread_local_destruction() {
         say("[child] thread exited cleanly");
         return;
     };
-    say(&format!("[task_waker_woken_during_tls] child: {status}; stderr tail: {}", tail(&stderr)));
+    say(&format!(
+        "[task_waker_woken_during_tls] child: {status}; stderr tail: {}",
+        tail(&stderr)
+    ));
     assert!(status.success(), "the child died: {status}");
 }
 
@@ -456,9 +477,11 @@ impl Drop for Respawn {
 #[ignore = "hang: drop(runtime) never returns (Core::drop_tasks loops for ever while each \
             dropped task spawns another); the child's watchdog aborts it"]
 fn task_that_respawns_on_drop_hangs_runtime_drop() {
-    let Some((status, stderr)) = in_child("task_that_respawns_on_drop_hangs_runtime_drop")
-    else {
-        let _w = loud_watchdog("task_that_respawns_on_drop_hangs_runtime_drop", Duration::from_secs(5));
+    let Some((status, stderr)) = in_child("task_that_respawns_on_drop_hangs_runtime_drop") else {
+        let _w = loud_watchdog(
+            "task_that_respawns_on_drop_hangs_runtime_drop",
+            Duration::from_secs(5),
+        );
         let rt = Runtime::new().unwrap();
         rt.block_on(async {
             drop(runtime::spawn(Respawn));
@@ -468,7 +491,10 @@ fn task_that_respawns_on_drop_hangs_runtime_drop() {
         say("[child] the runtime dropped");
         return;
     };
-    say(&format!("[respawn_on_drop] child: {status}; stderr tail: {}", tail(&stderr)));
+    say(&format!(
+        "[respawn_on_drop] child: {status}; stderr tail: {}",
+        tail(&stderr)
+    ));
     assert!(status.success(), "the child died: {status}");
 }
 
@@ -536,10 +562,15 @@ fn task_spawned_during_shutdown_drain_never_completes() {
         }
     });
     drop(rt);
-    let handle = LATE.with(|l| l.borrow_mut().take()).expect("the drop spawned a task");
+    let handle = LATE
+        .with(|l| l.borrow_mut().take())
+        .expect("the drop spawned a task");
     let rt2 = Runtime::new().unwrap();
     let out = rt2.block_on(runtime::time::timeout(Duration::from_millis(300), handle));
-    say(&format!("[task_spawned_during_shutdown] after 300 ms: {:?}", out.as_ref().map(|r| r.as_ref().map_err(|e| e.to_string()))));
+    say(&format!(
+        "[task_spawned_during_shutdown] after 300 ms: {:?}",
+        out.as_ref().map(|r| r.as_ref().map_err(|e| e.to_string()))
+    ));
     assert!(
         out.is_ok(),
         "a JoinHandle of a task spawned during shutdown never completes"
