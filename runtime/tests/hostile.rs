@@ -156,14 +156,12 @@ unsafe impl Operation for PanicOnAbandonNop {
 
 /// Inside the driver's borrow (a waker run by reap), two ops are dropped: A (already
 /// completed; its `on_abandoned_cqe` panics) then B (a read of an empty pipe into a Vec).
-/// Both abandons are deferred. Running A's job panics; `Handle::run_deferred` unwinds with
-/// B's job still in its `Vec`, which drops it: B's operation (and its Vec) is freed while
-/// B's READ is still in the kernel, and B's slot stays `Submitted` for ever. Writing to the
-/// pipe then makes the kernel write into the freed Vec.
+/// Both abandons are deferred. Running A's job panics. Before the fix,
+/// `Handle::run_deferred` unwound with B's job still in its `Vec`, which dropped it: B's
+/// operation (and its Vec) was freed while B's READ was still in the kernel, and writing to
+/// the pipe made the kernel write into the freed Vec. Now the unrun jobs go back in the
+/// queue.
 #[test]
-#[ignore = "UAF: after a panicking deferred abandon, the kernel's late READ writes into a \
-            victim allocated after the panic (run_deferred drops the remaining jobs' op \
-            resources while their ops are in flight)"]
 fn panicking_deferred_job_frees_the_next_jobs_buffers() {
     let _s = serial();
     let _w = loud_watchdog("panicking_deferred_job_frees_the_next_jobs_buffers", LIMIT);
@@ -258,14 +256,11 @@ unsafe impl MultishotOperation for PanickyAcceptMulti {
 
 /// One connection is accepted (its CQE, with F_MORE, waits in the stream's queue); the
 /// stream is dropped. `OpState::abandon` replays the queued CQE to `on_abandoned_cqe`,
-/// which panics: the resources (with `addr`) are dropped by the unwind, the slot is left
-/// `Completed`, and no cancel is sent, so the multishot stays armed. A second connection
-/// makes the kernel read `len` from and write a sockaddr into the freed `addr` Box, and its CQE reaches
-/// `OpState::on_cqe` on a `Completed` slot: `unreachable!`.
+/// which panics. Before the fix the resources (with `addr`) were dropped by the unwind, the
+/// slot left `Completed`, and no cancel sent, so the multishot stayed armed: a second
+/// connection made the kernel write a sockaddr into the freed `addr` Box, and its CQE hit
+/// `unreachable!`. Now the resources stay in the slot until the final CQE.
 #[test]
-#[ignore = "UAF + unreachable!: the kernel writes the 2nd peer's sockaddr into a freed \
-            136-byte victim, then reap panics 'internal error: entered unreachable code: CQE \
-            .. for a completed op' (and again in drop(runtime))"]
 fn panicking_on_abandoned_cqe_frees_an_armed_multishot() {
     let _s = serial();
     let _w = loud_watchdog("panicking_on_abandoned_cqe_frees_an_armed_multishot", LIMIT);
@@ -317,8 +312,12 @@ fn panicking_on_abandoned_cqe_frees_an_armed_multishot() {
         changed.is_empty(),
         "the kernel wrote a sockaddr into freed memory: {changed:?}"
     );
+    // The op's own callback panics again on the next CQE, and that panic is the caller's
+    // to see; what must not happen is the driver failing its own invariants.
     assert!(
-        second_panic.is_none(),
+        second_panic
+            .as_ref()
+            .is_none_or(|m| format!("{m:?}").contains("hostile")),
         "a later CQE of the abandoned multishot panicked the driver: {second_panic:?}"
     );
 }

@@ -142,7 +142,11 @@ impl Handle {
             if jobs.is_empty() {
                 return;
             }
-            for job in jobs {
+            let mut pending = Requeue {
+                handle: self,
+                jobs: jobs.into_iter(),
+            };
+            for job in pending.jobs.by_ref() {
                 job(driver);
             }
         }
@@ -176,6 +180,24 @@ impl Drop for Shared {
                 "driver dropped with deferred work; leaking it"
             );
             std::mem::forget(left);
+        }
+    }
+}
+
+/// The deferred jobs not run yet. If one panics, the unwind puts the rest back in the queue
+/// rather than dropping them: a job may own an abandoned op's memory that the kernel still
+/// uses, or registered memory not yet unregistered.
+struct Requeue<'a> {
+    handle: &'a Handle,
+    jobs: std::vec::IntoIter<Deferred>,
+}
+
+impl Drop for Requeue<'_> {
+    fn drop(&mut self) {
+        let rest: Vec<Deferred> = self.jobs.by_ref().collect();
+        if !rest.is_empty() {
+            self.handle.0.deferred.borrow_mut().extend(rest);
+            self.handle.set_state(DEFERRED, true);
         }
     }
 }

@@ -78,6 +78,9 @@ impl std::fmt::Debug for OpState {
     }
 }
 
+/// A placeholder completion for a slot about to be freed.
+const NO_CQE: Completion = Completion { res: 0, flags: 0 };
+
 /// What the driver must do after a CQE was applied to a slot.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum AfterCqe {
@@ -94,6 +97,17 @@ impl OpState {
     #[inline]
     pub(crate) fn on_cqe(&mut self, cqe: Completion) -> (AfterCqe, Option<Waker>) {
         let more = cqe.flags & uring_sys::abi::IORING_CQE_F_MORE != 0;
+        if let OpState::Abandoned(resources) = self {
+            // Shown in place: if the callback panics, the resources stay in the slot (the
+            // kernel may still use them) rather than being dropped by the unwind.
+            resources.on_cqe(cqe);
+            if more {
+                return (AfterCqe::Keep, None);
+            }
+            // The final CQE: the kernel is done with them.
+            *self = OpState::Completed(cqe);
+            return (AfterCqe::Free, None);
+        }
         match std::mem::replace(self, OpState::Completed(cqe)) {
             OpState::Submitted { waker } if !more => (AfterCqe::Keep, waker),
             OpState::Submitted { waker } => {
@@ -108,16 +122,7 @@ impl OpState {
                 *self = OpState::Streaming(stream);
                 (AfterCqe::Keep, waker)
             }
-            OpState::Abandoned(mut resources) => {
-                resources.on_cqe(cqe);
-                if more {
-                    *self = OpState::Abandoned(resources);
-                    (AfterCqe::Keep, None)
-                } else {
-                    drop(resources);
-                    (AfterCqe::Free, None)
-                }
-            }
+            OpState::Abandoned(_) => unreachable!("handled above"),
             state @ OpState::Completed(_) => {
                 unreachable!("CQE {cqe:?} for a completed op, found {state:?}")
             }
@@ -186,27 +191,34 @@ impl OpState {
     /// ([`AfterCqe::Free`]), or keeps the resources until the final CQE. CQEs that arrived
     /// but were never taken are shown to the resources first (an accepted fd nobody will use
     /// gets closed, a provided buffer goes back).
-    pub(crate) fn abandon(&mut self, mut resources: Box<dyn Abandoned>) -> AfterCqe {
-        let taken = OpState::Completed(Completion { res: 0, flags: 0 });
-        match std::mem::replace(self, taken) {
-            OpState::Submitted { .. } => {
-                *self = OpState::Abandoned(resources);
-                AfterCqe::Keep
-            }
+    pub(crate) fn abandon(&mut self, resources: Box<dyn Abandoned>) -> AfterCqe {
+        // The resources go into the slot before any callback runs: if one panics, they stay
+        // there (the kernel may still use them) instead of being dropped by the unwind.
+        match std::mem::replace(self, OpState::Abandoned(resources)) {
+            OpState::Submitted { .. } => AfterCqe::Keep,
             OpState::Streaming(s) => {
-                s.queue.into_iter().for_each(|c| resources.on_cqe(c));
+                for c in s.queue {
+                    self.show_abandoned(c);
+                }
                 if s.ended {
+                    *self = OpState::Completed(NO_CQE);
                     AfterCqe::Free
                 } else {
-                    *self = OpState::Abandoned(resources);
                     AfterCqe::Keep
                 }
             }
             OpState::Completed(c) => {
-                resources.on_cqe(c);
+                self.show_abandoned(c);
+                *self = OpState::Completed(c);
                 AfterCqe::Free
             }
-            state @ OpState::Abandoned(_) => unreachable!("abandoned twice, found {state:?}"),
+            OpState::Abandoned(_) => unreachable!("abandoned twice"),
+        }
+    }
+
+    fn show_abandoned(&mut self, cqe: Completion) {
+        if let OpState::Abandoned(resources) = self {
+            resources.on_cqe(cqe);
         }
     }
 }
