@@ -212,7 +212,7 @@ impl Driver {
             match unsafe { self.ring.sq().push(sqe) } {
                 Ok(()) => return Ok(()),
                 Err(_full) => {
-                    self.counters.sq_full.set(self.counters.sq_full.get() + 1);
+                    Counters::bump(&self.counters.sq_full, 1);
                     self.submit_now()?;
                     self.reap();
                 }
@@ -241,9 +241,7 @@ impl Driver {
     }
 
     fn count_submitted(&self, n: u32) {
-        self.counters
-            .sqes_submitted
-            .set(self.counters.sqes_submitted.get() + u64::from(n));
+        Counters::bump(&self.counters.sqes_submitted, u64::from(n));
     }
 
     /// Starts an op: takes a slot (waking `waker` on completion), stamps its `user_data` on
@@ -287,9 +285,7 @@ impl Driver {
         };
         match pushed {
             Ok(()) => {
-                self.counters
-                    .ops_submitted
-                    .set(self.counters.ops_submitted.get() + 1);
+                Counters::bump(&self.counters.ops_submitted, 1);
                 Ok(key)
             }
             Err(e) => {
@@ -313,7 +309,7 @@ impl Driver {
                     ));
                 }
                 Err(_) => {
-                    self.counters.sq_full.set(self.counters.sq_full.get() + 1);
+                    Counters::bump(&self.counters.sq_full, 1);
                     self.submit_now()?;
                     self.reap();
                 }
@@ -372,8 +368,7 @@ impl Driver {
         }
         match self.push_all(&sqes) {
             Ok(()) => {
-                let n = self.counters.ops_submitted.get() + N as u64;
-                self.counters.ops_submitted.set(n);
+                Counters::bump(&self.counters.ops_submitted, N as u64);
                 Ok(keys)
             }
             Err(e) => {
@@ -416,9 +411,7 @@ impl Driver {
                 } => std::mem::forget(done),
                 other => drop(other),
             }
-            self.counters
-                .ops_completed
-                .set(self.counters.ops_completed.get() + 1);
+            Counters::bump(&self.counters.ops_completed, 1);
         }
         poll
     }
@@ -432,9 +425,7 @@ impl Driver {
         let poll = self.slot_mut(key).state.poll_next(cx);
         if let Poll::Ready(None) = poll {
             self.slots.remove(key.index as usize);
-            self.counters
-                .ops_completed
-                .set(self.counters.ops_completed.get() + 1);
+            Counters::bump(&self.counters.ops_completed, 1);
         }
         poll
     }
@@ -443,9 +434,7 @@ impl Driver {
     /// until the final CQE, and the kernel is asked to cancel. With the runtime gone (no
     /// loop turn will come), the op is settled right here.
     pub(crate) fn abandon(&mut self, key: OpKey, resources: Box<dyn Abandoned>) {
-        self.counters
-            .ops_cancelled
-            .set(self.counters.ops_cancelled.get() + 1);
+        Counters::bump(&self.counters.ops_cancelled, 1);
         match self.slot_mut(key).state.abandon(resources) {
             AfterCqe::Free => {
                 self.slots.remove(key.index as usize);
@@ -582,9 +571,7 @@ impl Driver {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => {}
             Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {
                 // The CQ backlog is full: reaping below makes room for the next turn.
-                self.counters
-                    .cq_overflows
-                    .set(self.counters.cq_overflows.get() + 1);
+                Counters::bump(&self.counters.cq_overflows, 1);
                 tracing::debug!(error = %e, "io_uring_enter busy; reaping before retrying");
             }
             Err(e) => return Err(fault("enter", e)),
@@ -609,9 +596,7 @@ impl Driver {
         // of ops of one task costs one wake.
         let mut last_woken: Option<Waker> = None;
         if self.ring.sq().cq_overflow() {
-            self.counters
-                .cq_overflows
-                .set(self.counters.cq_overflows.get() + 1);
+            Counters::bump(&self.counters.cq_overflows, 1);
         }
         while let Some(cqe) = self.ring.cq().pop() {
             n += 1;
@@ -649,9 +634,7 @@ impl Driver {
                 last_woken = Some(w);
             }
         }
-        self.counters
-            .cqes_reaped
-            .set(self.counters.cqes_reaped.get() + n as u64);
+        Counters::bump(&self.counters.cqes_reaped, n as u64);
         n
     }
 
