@@ -752,8 +752,9 @@ fn ring_dup(ring: &Ring) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Builds the ring with the requested flags; when the kernel rejects one (EINVAL), drops the
-/// newest optional flag and tries again, so older kernels get the best they support.
+/// Builds the ring with the requested flags; when the kernel rejects one (EINVAL), drops that
+/// optional flag (see [`flag_to_drop`]) and tries again, so older kernels get the best they
+/// support.
 fn build_ring(config: &DriverConfig) -> io::Result<Ring> {
     let optional: [(bool, u32); 4] = [
         (config.defer_taskrun, abi::IORING_SETUP_DEFER_TASKRUN),
@@ -786,26 +787,69 @@ fn build_ring(config: &DriverConfig) -> io::Result<Ring> {
             // DEFER_TASKRUN needs the submitter to wait; SQPOLL submits from its own thread.
             b.defer_taskrun(false);
         }
-        match b.build() {
+        let e = match b.build() {
             Ok(ring) => return Ok(ring),
-            Err(e)
-                if e.raw_os_error().is_none()
-                    && setup_errno(&e) == Some(libc::EINVAL)
-                    && !enabled.is_empty() =>
-            {
-                let dropped = enabled.remove(0);
-                tracing::debug!(
-                    flag = format_args!("{dropped:#x}"),
-                    "kernel rejected a setup flag; trying without it"
-                );
-            }
-            Err(e) => return Err(e),
-        }
+            Err(e) => e,
+        };
+        let Some(i) = setup_einval(&e).and_then(|s| flag_to_drop(&enabled, s.rejected_flag()))
+        else {
+            return Err(e);
+        };
+        let dropped = enabled.remove(i);
+        tracing::debug!(
+            flag = format_args!("{dropped:#x}"),
+            "kernel rejected a setup flag; trying without it"
+        );
     }
 }
 
-fn setup_errno(e: &io::Error) -> Option<i32> {
+/// The explanation of a ring setup that failed with EINVAL.
+fn setup_einval(e: &io::Error) -> Option<&uring_sys::SetupError> {
     e.get_ref()?
         .downcast_ref::<uring_sys::SetupError>()
-        .map(|s| s.errno())
+        .filter(|s| s.errno() == libc::EINVAL)
+}
+
+/// Which of the `enabled` optional flags (newest first) to drop after a setup EINVAL: the
+/// one the kernel rejected. When it rejected none of them (no single flag is to blame, or
+/// the flag is one they imply, like TASKRUN_FLAG), the newest, which older kernels lack
+/// first. `None` when none is left.
+fn flag_to_drop(enabled: &[u32], rejected: Option<u32>) -> Option<usize> {
+    if enabled.is_empty() {
+        return None;
+    }
+    Some(
+        rejected
+            .and_then(|r| enabled.iter().position(|&f| f == r))
+            .unwrap_or(0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENABLED: [u32; 4] = [
+        abi::IORING_SETUP_DEFER_TASKRUN,
+        abi::IORING_SETUP_SINGLE_ISSUER,
+        abi::IORING_SETUP_COOP_TASKRUN,
+        abi::IORING_SETUP_SUBMIT_ALL,
+    ];
+
+    #[test]
+    fn drops_exactly_the_rejected_flag() {
+        // The first optional flag is accepted, a later one rejected: that one goes.
+        for (i, &flag) in ENABLED.iter().enumerate() {
+            assert_eq!(flag_to_drop(&ENABLED, Some(flag)), Some(i));
+        }
+    }
+
+    #[test]
+    fn without_a_rejected_optional_flag_drops_the_newest() {
+        assert_eq!(flag_to_drop(&ENABLED, None), Some(0));
+        let implied = Some(abi::IORING_SETUP_TASKRUN_FLAG);
+        assert_eq!(flag_to_drop(&ENABLED[2..], implied), Some(0));
+        assert_eq!(flag_to_drop(&[], None), None);
+        assert_eq!(flag_to_drop(&[], Some(abi::IORING_SETUP_SUBMIT_ALL)), None);
+    }
 }
