@@ -19,6 +19,14 @@ pub(crate) struct Counters {
     pub(crate) loop_turns: Cell<u64>,
 }
 
+impl Counters {
+    /// Adds `n` to one of the counters: `Counters::bump(&counters.sq_full, 1)`.
+    #[inline]
+    pub(crate) fn bump(cell: &Cell<u64>, n: u64) {
+        cell.set(cell.get() + n);
+    }
+}
+
 /// A snapshot of the current core's counters.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 #[non_exhaustive]

@@ -13,12 +13,21 @@ use crate::syscall;
 pub struct SetupError {
     errno: i32,
     message: String,
+    rejected_flag: Option<u32>,
 }
 
 impl SetupError {
     /// The raw errno of the failed setup.
     pub fn errno(&self) -> i32 {
         self.errno
+    }
+
+    /// The `IORING_SETUP_*` bit this kernel rejects, when the setup failed with EINVAL and
+    /// a trial ring with that requested flag alone (and the flags it needs) failed too: the
+    /// first such flag, in bit order. `None` when no single flag is to blame (a combination
+    /// of flags or the sizes), and for other errnos.
+    pub fn rejected_flag(&self) -> Option<u32> {
+        self.rejected_flag
     }
 }
 
@@ -109,13 +118,15 @@ fn companions(flag: u32) -> u32 {
 
 /// Finds the first requested setup flag that this kernel rejects on its own, by trying a
 /// small ring with just that flag (and the flags it needs).
-fn rejected_flag(requested: &io_uring_params) -> Option<(&'static str, &'static str)> {
-    SETUP_FLAG_NAMES.iter().find_map(|&(flag, name, since)| {
+fn rejected_flag(
+    requested: &io_uring_params,
+) -> Option<&'static (u32, &'static str, &'static str)> {
+    SETUP_FLAG_NAMES.iter().find(|&&(flag, _, _)| {
         // NO_MMAP and REGISTERED_FD_ONLY are never tried: a trial ring has no memory to
         // give the first, and `syscall::setup` refuses the second.
         let untried = abi::IORING_SETUP_NO_MMAP | abi::IORING_SETUP_REGISTERED_FD_ONLY;
         if requested.flags & flag == 0 || flag & untried != 0 {
-            return None;
+            return false;
         }
         let mut p = io_uring_params {
             flags: flag | companions(flag),
@@ -129,11 +140,8 @@ fn rejected_flag(requested: &io_uring_params) -> Option<(&'static str, &'static 
         }
         // SAFETY: `p` names no memory: its flags are one flag and its companions, never
         // NO_MMAP (skipped above), and its address fields are zero.
-        match unsafe { syscall::setup(2, &mut p) } {
-            Ok(_fd) => None,
-            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => Some((name, since)),
-            Err(_) => None,
-        }
+        let trial = unsafe { syscall::setup(2, &mut p) };
+        matches!(trial, Err(e) if e.raw_os_error() == Some(libc::EINVAL))
     })
 }
 
@@ -148,6 +156,12 @@ fn io_uring_disabled_sysctl() -> String {
 pub(crate) fn explain_setup(err: io::Error, entries: u32, params: &io_uring_params) -> io::Error {
     let Some(errno) = err.raw_os_error() else {
         return err;
+    };
+    // Only EINVAL can mean a rejected flag; the trials run once, here.
+    let rejected = if errno == libc::EINVAL {
+        rejected_flag(params)
+    } else {
+        None
     };
     let explanation = match errno {
         libc::ENOSYS => "this kernel has no io_uring: it needs Linux 5.1 or later built with \
@@ -169,8 +183,8 @@ pub(crate) fn explain_setup(err: io::Error, entries: u32, params: &io_uring_para
              memory counts against RLIMIT_MEMLOCK (raise it with `ulimit -l` or in \
              /etc/security/limits.conf); otherwise ask for fewer entries"
         ),
-        libc::EINVAL => match rejected_flag(params) {
-            Some((name, since)) => format!(
+        libc::EINVAL => match rejected {
+            Some(&(_, name, since)) => format!(
                 "this kernel rejects the setup flag {name} (it needs Linux {since}); \
                  turn that option off"
             ),
@@ -193,7 +207,15 @@ pub(crate) fn explain_setup(err: io::Error, entries: u32, params: &io_uring_para
         "io_uring_setup failed with {} (os error {errno}): {explanation}",
         errno_name(errno)
     );
-    io::Error::new(err.kind(), SetupError { errno, message })
+    let rejected_flag = rejected.map(|&(flag, _, _)| flag);
+    io::Error::new(
+        err.kind(),
+        SetupError {
+            errno,
+            message,
+            rejected_flag,
+        },
+    )
 }
 
 fn errno_name(errno: i32) -> &'static str {
@@ -224,8 +246,7 @@ mod tests {
         assert!(msg.contains("kernel.io_uring_disabled"), "{msg}");
         assert!(msg.contains("seccomp"), "{msg}");
         assert_eq!(e.kind(), io::ErrorKind::PermissionDenied);
-        let inner = e.get_ref().unwrap().downcast_ref::<SetupError>().unwrap();
-        assert_eq!(inner.errno(), libc::EPERM);
+        assert_eq!(setup_error(&e).errno(), libc::EPERM);
     }
 
     #[test]
@@ -236,5 +257,50 @@ mod tests {
             &Default::default(),
         );
         assert!(e.to_string().contains("1 to 32768"), "{e}");
+    }
+
+    fn setup_error(e: &io::Error) -> &SetupError {
+        e.get_ref().unwrap().downcast_ref::<SetupError>().unwrap()
+    }
+
+    #[test]
+    fn einval_names_the_flag_this_kernel_rejects() {
+        // HYBRID_IOPOLL is rejected on every kernel: unknown before 6.13, and it needs IOPOLL
+        // since. CLAMP, which every kernel takes, is requested too and not blamed.
+        let mut params = io_uring_params {
+            flags: abi::IORING_SETUP_CLAMP | abi::IORING_SETUP_HYBRID_IOPOLL,
+            ..Default::default()
+        };
+        let requested = params;
+        // SAFETY: `params` names no memory: neither flag is NO_MMAP, its address fields are 0.
+        let err = unsafe { syscall::setup(8, &mut params) }.expect_err("HYBRID_IOPOLL alone");
+        let e = explain_setup(err, 8, &requested);
+        let inner = setup_error(&e);
+        assert_eq!(inner.errno(), libc::EINVAL);
+        assert_eq!(inner.rejected_flag(), Some(abi::IORING_SETUP_HYBRID_IOPOLL));
+        assert!(e.to_string().contains("IORING_SETUP_HYBRID_IOPOLL"), "{e}");
+    }
+
+    #[test]
+    fn einval_of_a_combination_names_no_flag() {
+        // The kernel takes DEFER_TASKRUN (with the SINGLE_ISSUER it needs): the missing
+        // SINGLE_ISSUER is to blame, not a flag this kernel lacks.
+        let e = crate::Ring::builder(8)
+            .defer_taskrun(true)
+            .build()
+            .expect_err("DEFER_TASKRUN without SINGLE_ISSUER");
+        let inner = setup_error(&e);
+        assert_eq!(inner.errno(), libc::EINVAL);
+        assert_eq!(inner.rejected_flag(), None, "{e}");
+        // Other errnos name no flag either.
+        let e = explain_setup(
+            io::Error::from_raw_os_error(libc::ENOMEM),
+            8,
+            &io_uring_params {
+                flags: abi::IORING_SETUP_HYBRID_IOPOLL,
+                ..Default::default()
+            },
+        );
+        assert_eq!(setup_error(&e).rejected_flag(), None);
     }
 }

@@ -213,7 +213,7 @@ impl Driver {
             match unsafe { self.ring.sq().push(sqe) } {
                 Ok(()) => return Ok(()),
                 Err(_full) => {
-                    self.counters.sq_full.set(self.counters.sq_full.get() + 1);
+                    Counters::bump(&self.counters.sq_full, 1);
                     self.submit_now()?;
                     self.reap();
                 }
@@ -242,9 +242,7 @@ impl Driver {
     }
 
     fn count_submitted(&self, n: u32) {
-        self.counters
-            .sqes_submitted
-            .set(self.counters.sqes_submitted.get() + u64::from(n));
+        Counters::bump(&self.counters.sqes_submitted, u64::from(n));
     }
 
     /// Starts an op: takes a slot (waking `waker` on completion), stamps its `user_data` on
@@ -288,9 +286,7 @@ impl Driver {
         };
         match pushed {
             Ok(()) => {
-                self.counters
-                    .ops_submitted
-                    .set(self.counters.ops_submitted.get() + 1);
+                Counters::bump(&self.counters.ops_submitted, 1);
                 Ok(key)
             }
             Err(e) => {
@@ -314,7 +310,7 @@ impl Driver {
                     ));
                 }
                 Err(_) => {
-                    self.counters.sq_full.set(self.counters.sq_full.get() + 1);
+                    Counters::bump(&self.counters.sq_full, 1);
                     self.submit_now()?;
                     self.reap();
                 }
@@ -373,8 +369,7 @@ impl Driver {
         }
         match self.push_all(&sqes) {
             Ok(()) => {
-                let n = self.counters.ops_submitted.get() + N as u64;
-                self.counters.ops_submitted.set(n);
+                Counters::bump(&self.counters.ops_submitted, N as u64);
                 Ok(keys)
             }
             Err(e) => {
@@ -417,9 +412,7 @@ impl Driver {
                 } => std::mem::forget(done),
                 other => drop(other),
             }
-            self.counters
-                .ops_completed
-                .set(self.counters.ops_completed.get() + 1);
+            Counters::bump(&self.counters.ops_completed, 1);
         }
         poll
     }
@@ -433,9 +426,7 @@ impl Driver {
         let poll = self.slot_mut(key).state.poll_next(cx);
         if let Poll::Ready(None) = poll {
             self.slots.remove(key.index as usize);
-            self.counters
-                .ops_completed
-                .set(self.counters.ops_completed.get() + 1);
+            Counters::bump(&self.counters.ops_completed, 1);
         }
         poll
     }
@@ -445,9 +436,7 @@ impl Driver {
     /// finishes in the background). With the runtime gone (no loop turn will come), the op
     /// is settled right here.
     pub(crate) fn abandon(&mut self, key: OpKey, resources: Box<dyn Abandoned>, cancel: bool) {
-        self.counters
-            .ops_cancelled
-            .set(self.counters.ops_cancelled.get() + 1);
+        Counters::bump(&self.counters.ops_cancelled, 1);
         match self.slot_mut(key).state.abandon(resources) {
             AfterCqe::Free => {
                 self.slots.remove(key.index as usize);
@@ -585,9 +574,7 @@ impl Driver {
             Err(e) if matches!(e.raw_os_error(), Some(libc::ETIME | libc::EINTR)) => {}
             Err(e) if matches!(e.raw_os_error(), Some(libc::EBUSY | libc::EAGAIN)) => {
                 // The CQ backlog is full: reaping below makes room for the next turn.
-                self.counters
-                    .cq_overflows
-                    .set(self.counters.cq_overflows.get() + 1);
+                Counters::bump(&self.counters.cq_overflows, 1);
                 tracing::debug!(error = %e, "io_uring_enter busy; reaping before retrying");
             }
             Err(e) => return Err(fault("enter", e)),
@@ -612,9 +599,7 @@ impl Driver {
         // of ops of one task costs one wake.
         let mut last_woken: Option<Waker> = None;
         if self.ring.sq().cq_overflow() {
-            self.counters
-                .cq_overflows
-                .set(self.counters.cq_overflows.get() + 1);
+            Counters::bump(&self.counters.cq_overflows, 1);
         }
         while let Some(cqe) = self.ring.cq().pop() {
             n += 1;
@@ -652,9 +637,7 @@ impl Driver {
                 last_woken = Some(w);
             }
         }
-        self.counters
-            .cqes_reaped
-            .set(self.counters.cqes_reaped.get() + n as u64);
+        Counters::bump(&self.counters.cqes_reaped, n as u64);
         n
     }
 
@@ -772,8 +755,9 @@ fn ring_dup(ring: &Ring) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-/// Builds the ring with the requested flags; when the kernel rejects one (EINVAL), drops the
-/// newest optional flag and tries again, so older kernels get the best they support.
+/// Builds the ring with the requested flags; when the kernel rejects one (EINVAL), drops that
+/// optional flag (see [`flag_to_drop`]) and tries again, so older kernels get the best they
+/// support.
 fn build_ring(config: &DriverConfig) -> io::Result<Ring> {
     let optional: [(bool, u32); 4] = [
         (config.defer_taskrun, abi::IORING_SETUP_DEFER_TASKRUN),
@@ -806,26 +790,69 @@ fn build_ring(config: &DriverConfig) -> io::Result<Ring> {
             // DEFER_TASKRUN needs the submitter to wait; SQPOLL submits from its own thread.
             b.defer_taskrun(false);
         }
-        match b.build() {
+        let e = match b.build() {
             Ok(ring) => return Ok(ring),
-            Err(e)
-                if e.raw_os_error().is_none()
-                    && setup_errno(&e) == Some(libc::EINVAL)
-                    && !enabled.is_empty() =>
-            {
-                let dropped = enabled.remove(0);
-                tracing::debug!(
-                    flag = format_args!("{dropped:#x}"),
-                    "kernel rejected a setup flag; trying without it"
-                );
-            }
-            Err(e) => return Err(e),
-        }
+            Err(e) => e,
+        };
+        let Some(i) = setup_einval(&e).and_then(|s| flag_to_drop(&enabled, s.rejected_flag()))
+        else {
+            return Err(e);
+        };
+        let dropped = enabled.remove(i);
+        tracing::debug!(
+            flag = format_args!("{dropped:#x}"),
+            "kernel rejected a setup flag; trying without it"
+        );
     }
 }
 
-fn setup_errno(e: &io::Error) -> Option<i32> {
+/// The explanation of a ring setup that failed with EINVAL.
+fn setup_einval(e: &io::Error) -> Option<&uring_sys::SetupError> {
     e.get_ref()?
         .downcast_ref::<uring_sys::SetupError>()
-        .map(|s| s.errno())
+        .filter(|s| s.errno() == libc::EINVAL)
+}
+
+/// Which of the `enabled` optional flags (newest first) to drop after a setup EINVAL: the
+/// one the kernel rejected. When it rejected none of them (no single flag is to blame, or
+/// the flag is one they imply, like TASKRUN_FLAG), the newest, which older kernels lack
+/// first. `None` when none is left.
+fn flag_to_drop(enabled: &[u32], rejected: Option<u32>) -> Option<usize> {
+    if enabled.is_empty() {
+        return None;
+    }
+    Some(
+        rejected
+            .and_then(|r| enabled.iter().position(|&f| f == r))
+            .unwrap_or(0),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ENABLED: [u32; 4] = [
+        abi::IORING_SETUP_DEFER_TASKRUN,
+        abi::IORING_SETUP_SINGLE_ISSUER,
+        abi::IORING_SETUP_COOP_TASKRUN,
+        abi::IORING_SETUP_SUBMIT_ALL,
+    ];
+
+    #[test]
+    fn drops_exactly_the_rejected_flag() {
+        // The first optional flag is accepted, a later one rejected: that one goes.
+        for (i, &flag) in ENABLED.iter().enumerate() {
+            assert_eq!(flag_to_drop(&ENABLED, Some(flag)), Some(i));
+        }
+    }
+
+    #[test]
+    fn without_a_rejected_optional_flag_drops_the_newest() {
+        assert_eq!(flag_to_drop(&ENABLED, None), Some(0));
+        let implied = Some(abi::IORING_SETUP_TASKRUN_FLAG);
+        assert_eq!(flag_to_drop(&ENABLED[2..], implied), Some(0));
+        assert_eq!(flag_to_drop(&[], None), None);
+        assert_eq!(flag_to_drop(&[], Some(abi::IORING_SETUP_SUBMIT_ALL)), None);
+    }
 }

@@ -107,9 +107,7 @@ impl Core {
             generation,
         };
         self.run_queue.borrow_mut().push_back(id);
-        self.counters
-            .tasks_spawned
-            .set(self.counters.tasks_spawned.get() + 1);
+        Counters::bump(&self.counters.tasks_spawned, 1);
         JoinHandle::new(self.clone(), id)
     }
 
@@ -139,9 +137,7 @@ impl Core {
         let waker = task_waker(self.shared.id, id);
         let mut cx = Context::from_waker(&waker);
         let mut done = task.as_mut().poll(&mut cx).is_ready();
-        self.counters
-            .tasks_polled
-            .set(self.counters.tasks_polled.get() + 1);
+        Counters::bump(&self.counters.tasks_polled, 1);
         if !done && self.entry_mut(id, |e| e.abort_requested) == Some(true) {
             // It aborted itself while polled. Drop the future outside the slab borrow, as
             // `abort_task` does: its destructor may drop join handles or spawn.
@@ -300,9 +296,7 @@ impl Core {
                 None => unreachable!("the driver is borrowed only within a call"),
             }
             self.shared.awake();
-            self.counters
-                .loop_turns
-                .set(self.counters.loop_turns.get() + 1);
+            Counters::bump(&self.counters.loop_turns, 1);
         }
     }
 
