@@ -9,11 +9,9 @@ use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut};
 use runtime::op::Op;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
+use crate::datagram::DatagramIo;
 use crate::fd::SharedFd;
-use crate::op::{
-    accept::Accept, connect::Connect, peer_cred::PeerCred, recv::Recv, recv_from::RecvFrom,
-    send::Send, send_to::SendTo,
-};
+use crate::op::{accept::Accept, connect::Connect, peer_cred::PeerCred};
 use crate::stream::{RecvStream, StreamIo};
 
 fn unix_addr(path: &Path) -> io::Result<SockAddr> {
@@ -210,7 +208,7 @@ impl AsRawFd for UnixStream {
 /// A Unix datagram socket.
 #[derive(Debug)]
 pub struct UnixDatagram {
-    fd: SharedFd,
+    io: DatagramIo,
 }
 
 impl UnixDatagram {
@@ -226,7 +224,7 @@ impl UnixDatagram {
         let s = Self::socket()?;
         s.bind(&unix_addr(path.as_ref())?)?;
         Ok(UnixDatagram {
-            fd: SharedFd::new(OwnedFd::from(s)),
+            io: DatagramIo::new(s),
         })
     }
 
@@ -236,7 +234,7 @@ impl UnixDatagram {
     /// `socket(2)`'s errno.
     pub fn unbound() -> io::Result<UnixDatagram> {
         Ok(UnixDatagram {
-            fd: SharedFd::new(OwnedFd::from(Self::socket()?)),
+            io: DatagramIo::new(Self::socket()?),
         })
     }
 
@@ -248,10 +246,10 @@ impl UnixDatagram {
         let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM.cloexec(), None)?;
         Ok((
             UnixDatagram {
-                fd: SharedFd::new(OwnedFd::from(a)),
+                io: DatagramIo::new(a),
             },
             UnixDatagram {
-                fd: SharedFd::new(OwnedFd::from(b)),
+                io: DatagramIo::new(b),
             },
         ))
     }
@@ -261,47 +259,35 @@ impl UnixDatagram {
     /// # Errors
     /// ENOENT, ECONNREFUSED, ….
     pub async fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        Op::new(Connect {
-            fd: self.fd.clone(),
-            addr: Box::new(unix_addr(path.as_ref())?),
-        })
-        .await
+        self.io.connect(unix_addr(path.as_ref())?).await
     }
 
     /// Sends one datagram to the connected peer.
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Send {
-            fd: self.fd.clone(),
-            buf,
-        })
-        .await
+        self.io.send(buf).await
     }
 
     /// Receives one datagram.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Recv {
-            fd: self.fd.clone(),
-            buf,
-        })
-        .await
+        self.io.recv(buf).await
     }
 
     /// Sends one datagram to `path`.
     pub async fn send_to<B: IoBuf>(&self, buf: B, path: impl AsRef<Path>) -> BufResult<usize, B> {
         match unix_addr(path.as_ref()) {
-            Ok(addr) => Op::new(SendTo::new(self.fd.clone(), buf, addr)).await,
+            Ok(addr) => self.io.send_to(buf, addr).await,
             Err(e) => (Err(e), buf),
         }
     }
 
     /// Receives one datagram and its sender's address.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {
-        Op::new(RecvFrom::new(self.fd.clone(), buf)).await
+        self.io.recv_from(buf).await
     }
 }
 
 impl AsRawFd for UnixDatagram {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
+        self.io.fd.raw()
     }
 }
