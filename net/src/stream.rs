@@ -2,6 +2,7 @@
 //! a multishot receive stream on provided buffers, zero-copy send and shutdown.
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -22,6 +23,12 @@ pub(crate) struct StreamIo {
 }
 
 impl StreamIo {
+    pub(crate) fn new(fd: impl Into<OwnedFd>) -> StreamIo {
+        StreamIo {
+            fd: SharedFd::new(fd.into()),
+        }
+    }
+
     pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         if buf.bytes_total() == 0 {
             // As std's `Read::read`: no room, nothing read, at once. The kernel would wait
@@ -132,6 +139,95 @@ impl StreamIo {
         }
     }
 }
+
+/// Writes the public I/O methods of a stream type, each forwarding to the [`StreamIo`] in one
+/// of its fields: every signature is written once, here, and each type names the methods it
+/// has, each with its own doc comment.
+///
+/// ```text
+/// forward_to_stream_io! {
+///     TcpStream => io {
+///         /// Reads into `buf` ….
+///         read;
+///         /// Writes `buf` once.
+///         write;
+///     }
+/// }
+/// ```
+///
+/// Methods: `read`, `read_exact`, `write`, `write_all`, `writev`, `send_zc`, `recv_stream`,
+/// `shutdown`.
+macro_rules! forward_to_stream_io {
+    ($ty:ty => $io:ident { $($(#[$doc:meta])* $method:ident;)* }) => {
+        impl $ty {
+            $($crate::stream::forward_to_stream_io!(@method $io $(#[$doc])* $method);)*
+        }
+    };
+    (@method $io:ident $(#[$doc:meta])* read) => {
+        $(#[$doc])*
+        pub async fn read<B: ::runtime::buf::IoBufMut>(
+            &self,
+            buf: B,
+        ) -> ::runtime::buf::BufResult<usize, B> {
+            self.$io.read(buf).await
+        }
+    };
+    (@method $io:ident $(#[$doc:meta])* read_exact) => {
+        $(#[$doc])*
+        pub async fn read_exact(&self, buf: Vec<u8>) -> ::runtime::buf::BufResult<(), Vec<u8>> {
+            self.$io.read_exact(buf).await
+        }
+    };
+    (@method $io:ident $(#[$doc:meta])* write) => {
+        $(#[$doc])*
+        pub async fn write<B: ::runtime::buf::IoBuf>(
+            &self,
+            buf: B,
+        ) -> ::runtime::buf::BufResult<usize, B> {
+            self.$io.write(buf).await
+        }
+    };
+    (@method $io:ident $(#[$doc:meta])* write_all) => {
+        $(#[$doc])*
+        pub async fn write_all<B: ::runtime::buf::IoBuf>(
+            &self,
+            buf: B,
+        ) -> ::runtime::buf::BufResult<(), B> {
+            self.$io.write_all(buf).await
+        }
+    };
+    (@method $io:ident $(#[$doc:meta])* writev) => {
+        $(#[$doc])*
+        pub async fn writev<B: ::runtime::buf::IoBuf>(
+            &self,
+            bufs: Vec<B>,
+        ) -> ::runtime::buf::BufResult<usize, Vec<B>> {
+            self.$io.writev(bufs).await
+        }
+    };
+    (@method $io:ident $(#[$doc:meta])* send_zc) => {
+        $(#[$doc])*
+        pub async fn send_zc<B: ::runtime::buf::IoBuf>(
+            &self,
+            buf: B,
+        ) -> ::runtime::buf::BufResult<usize, B> {
+            self.$io.send_zc(buf).await
+        }
+    };
+    (@method $io:ident $(#[$doc:meta])* recv_stream) => {
+        $(#[$doc])*
+        pub fn recv_stream(&self, pool: &::runtime::buf::BufPool) -> $crate::stream::RecvStream {
+            self.$io.recv_stream(pool)
+        }
+    };
+    (@method $io:ident $(#[$doc:meta])* shutdown) => {
+        $(#[$doc])*
+        pub async fn shutdown(&self, how: ::std::net::Shutdown) -> ::std::io::Result<()> {
+            self.$io.shutdown(how).await
+        }
+    };
+}
+pub(crate) use forward_to_stream_io;
 
 /// Received data as a stream of buffers lent from the core's [`BufPool`] (multishot recv):
 /// a buffer goes back to the pool when dropped, and no buffer is held while the peer is

@@ -5,14 +5,14 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut};
+use runtime::buf::{BufResult, IoBuf, IoBufMut};
 use runtime::op::Op;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 use crate::datagram::DatagramIo;
 use crate::fd::SharedFd;
 use crate::op::{accept::Accept, connect::Connect, peer_cred::PeerCred};
-use crate::stream::{RecvStream, StreamIo};
+use crate::stream::{StreamIo, forward_to_stream_io};
 
 fn unix_addr(path: &Path) -> io::Result<SockAddr> {
     SockAddr::unix(path)
@@ -67,9 +67,7 @@ impl UnixListener {
         })
         .await?;
         Ok(UnixStream {
-            io: StreamIo {
-                fd: SharedFd::new(fd),
-            },
+            io: StreamIo::new(fd),
         })
     }
 }
@@ -111,9 +109,7 @@ impl UnixStream {
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM.cloexec(), None)?;
         let wrap = |s: Socket| UnixStream {
-            io: StreamIo {
-                fd: SharedFd::new(OwnedFd::from(s)),
-            },
+            io: StreamIo::new(s),
         };
         Ok((wrap(a), wrap(b)))
     }
@@ -121,48 +117,8 @@ impl UnixStream {
     /// Wraps a std stream.
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> UnixStream {
         UnixStream {
-            io: StreamIo {
-                fd: SharedFd::new(OwnedFd::from(stream)),
-            },
+            io: StreamIo::new(stream),
         }
-    }
-
-    /// Reads into `buf`; `Ok(0)` at end of stream, or at once when `buf` has no capacity.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.io.read(buf).await
-    }
-
-    /// Reads until `buf`'s capacity is full.
-    pub async fn read_exact(&self, buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
-        self.io.read_exact(buf).await
-    }
-
-    /// Writes `buf` once.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.io.write(buf).await
-    }
-
-    /// Writes all of `buf`.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.io.write_all(buf).await
-    }
-
-    /// Writes several buffers with one op.
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.io.writev(bufs).await
-    }
-
-    /// Received data as buffers lent from `pool`.
-    pub fn recv_stream(&self, pool: &BufPool) -> RecvStream {
-        self.io.recv_stream(pool)
-    }
-
-    /// Shuts down one or both directions.
-    ///
-    /// # Errors
-    /// ENOTCONN when not connected.
-    pub async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
-        self.io.shutdown(how).await
     }
 
     /// The peer's pid, uid and gid (`SO_PEERCRED`, read by an io_uring socket command).
@@ -196,6 +152,28 @@ impl UnixStream {
     /// `getpeername(2)`'s errno.
     pub fn peer_addr(&self) -> io::Result<SockAddr> {
         SockRef::from(&self.io.fd).peer_addr()
+    }
+}
+
+forward_to_stream_io! {
+    UnixStream => io {
+        /// Reads into `buf`; `Ok(0)` at end of stream, or at once when `buf` has no capacity.
+        read;
+        /// Reads until `buf`'s capacity is full.
+        read_exact;
+        /// Writes `buf` once.
+        write;
+        /// Writes all of `buf`.
+        write_all;
+        /// Writes several buffers with one op.
+        writev;
+        /// Received data as buffers lent from `pool`.
+        recv_stream;
+        /// Shuts down one or both directions.
+        ///
+        /// # Errors
+        /// ENOTCONN when not connected.
+        shutdown;
     }
 }
 
