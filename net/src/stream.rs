@@ -62,15 +62,16 @@ impl StreamIo {
         .await
     }
 
-    /// Reads until `buf` is full (its capacity).
-    pub(crate) async fn read_exact(&self, mut buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
-        let want = buf.capacity();
-        buf.clear();
-        while buf.len() < want {
-            let filled = buf.len();
-            let (res, slice) = self
-                .read(runtime::buf::IoBuf::slice(buf, filled..want))
-                .await;
+    /// Reads until `buf` is full: all of its `bytes_total()` (a `Vec`'s capacity), from its
+    /// start, as a read fills it (a `Vec`'s length becomes what was read).
+    pub(crate) async fn read_exact<B: IoBufMut>(&self, mut buf: B) -> BufResult<(), B> {
+        let want = buf.bytes_total();
+        // Nothing read yet: a Vec's old contents go, as `clear` would.
+        // SAFETY: the first 0 bytes are initialized in any buffer, and 0 <= bytes_total().
+        unsafe { buf.set_init(0) };
+        let mut filled = 0;
+        while filled < want {
+            let (res, slice) = self.read(buf.slice(filled..want)).await;
             buf = slice.into_inner();
             match res {
                 Ok(0) => {
@@ -82,7 +83,7 @@ impl StreamIo {
                         buf,
                     );
                 }
-                Ok(_) => {}
+                Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return (Err(e), buf),
             }
@@ -174,7 +175,10 @@ macro_rules! forward_to_stream_io {
     };
     (@method $io:ident $(#[$doc:meta])* read_exact) => {
         $(#[$doc])*
-        pub async fn read_exact(&self, buf: Vec<u8>) -> ::runtime::buf::BufResult<(), Vec<u8>> {
+        pub async fn read_exact<B: ::runtime::buf::IoBufMut>(
+            &self,
+            buf: B,
+        ) -> ::runtime::buf::BufResult<(), B> {
             self.$io.read_exact(buf).await
         }
     };

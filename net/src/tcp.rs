@@ -491,7 +491,8 @@ forward_to_stream_io! {
         /// Reads into `buf` (from its start, up to its capacity); `Ok(0)` at end of stream, or
         /// at once, without an op, when `buf` has no capacity.
         read;
-        /// Reads until `buf`'s capacity is full.
+        /// Reads until `buf`'s capacity is full (its `bytes_total()`: a `Vec`'s capacity, a
+        /// boxed slice's length); `UnexpectedEof`, with what was read, if the peer closes first.
         read_exact;
         /// Writes `buf`'s initialized bytes once (maybe fewer: see [`TcpStream::write_all`]).
         write;

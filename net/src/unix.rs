@@ -159,7 +159,8 @@ forward_to_stream_io! {
     UnixStream => io {
         /// Reads into `buf`; `Ok(0)` at end of stream, or at once when `buf` has no capacity.
         read;
-        /// Reads until `buf`'s capacity is full.
+        /// Reads until `buf`'s capacity is full (its `bytes_total()`: a `Vec`'s capacity, a
+        /// boxed slice's length); `UnexpectedEof`, with what was read, if the peer closes first.
         read_exact;
         /// Writes `buf` once.
         write;
