@@ -164,40 +164,29 @@ macro_rules! forward_to_stream_io {
             $($crate::stream::forward_to_stream_io!(@method $io $(#[$doc])* $method);)*
         }
     };
+    // The methods that take one buffer and give it back: (name, buffer bound, result).
     (@method $io:ident $(#[$doc:meta])* read) => {
-        $(#[$doc])*
-        pub async fn read<B: ::runtime::buf::IoBufMut>(
-            &self,
-            buf: B,
-        ) -> ::runtime::buf::BufResult<usize, B> {
-            self.$io.read(buf).await
-        }
+        $crate::stream::forward_to_stream_io!(@buf $io $(#[$doc])* read IoBufMut usize);
     };
     (@method $io:ident $(#[$doc:meta])* read_exact) => {
-        $(#[$doc])*
-        pub async fn read_exact<B: ::runtime::buf::IoBufMut>(
-            &self,
-            buf: B,
-        ) -> ::runtime::buf::BufResult<(), B> {
-            self.$io.read_exact(buf).await
-        }
+        $crate::stream::forward_to_stream_io!(@buf $io $(#[$doc])* read_exact IoBufMut ());
     };
     (@method $io:ident $(#[$doc:meta])* write) => {
-        $(#[$doc])*
-        pub async fn write<B: ::runtime::buf::IoBuf>(
-            &self,
-            buf: B,
-        ) -> ::runtime::buf::BufResult<usize, B> {
-            self.$io.write(buf).await
-        }
+        $crate::stream::forward_to_stream_io!(@buf $io $(#[$doc])* write IoBuf usize);
     };
     (@method $io:ident $(#[$doc:meta])* write_all) => {
+        $crate::stream::forward_to_stream_io!(@buf $io $(#[$doc])* write_all IoBuf ());
+    };
+    (@method $io:ident $(#[$doc:meta])* send_zc) => {
+        $crate::stream::forward_to_stream_io!(@buf $io $(#[$doc])* send_zc IoBuf usize);
+    };
+    (@buf $io:ident $(#[$doc:meta])* $method:ident $bound:ident $out:ty) => {
         $(#[$doc])*
-        pub async fn write_all<B: ::runtime::buf::IoBuf>(
+        pub async fn $method<B: ::runtime::buf::$bound>(
             &self,
             buf: B,
-        ) -> ::runtime::buf::BufResult<(), B> {
-            self.$io.write_all(buf).await
+        ) -> ::runtime::buf::BufResult<$out, B> {
+            self.$io.$method(buf).await
         }
     };
     (@method $io:ident $(#[$doc:meta])* writev) => {
@@ -207,15 +196,6 @@ macro_rules! forward_to_stream_io {
             bufs: Vec<B>,
         ) -> ::runtime::buf::BufResult<usize, Vec<B>> {
             self.$io.writev(bufs).await
-        }
-    };
-    (@method $io:ident $(#[$doc:meta])* send_zc) => {
-        $(#[$doc])*
-        pub async fn send_zc<B: ::runtime::buf::IoBuf>(
-            &self,
-            buf: B,
-        ) -> ::runtime::buf::BufResult<usize, B> {
-            self.$io.send_zc(buf).await
         }
     };
     (@method $io:ident $(#[$doc:meta])* recv_stream) => {
