@@ -9,7 +9,7 @@ use runtime::op::Op;
 use socket2::{SockAddr, SockRef};
 
 use crate::fd::SharedFd;
-use crate::op::{connect::Connect, recv::Recv, recv_from::RecvFrom, send::Send, send_to::SendTo};
+use crate::op::{self, recv_from::RecvFrom, send_to::SendTo};
 
 /// The I/O of a datagram socket.
 #[derive(Debug)]
@@ -30,29 +30,17 @@ impl DatagramIo {
 
     /// Sets the default destination.
     pub(crate) async fn connect(&self, addr: SockAddr) -> io::Result<()> {
-        Op::new(Connect {
-            fd: self.fd.clone(),
-            addr: Box::new(addr),
-        })
-        .await
+        op::connect(&self.fd, addr).await
     }
 
     /// Sends one datagram to the connected peer.
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Send {
-            fd: self.fd.clone(),
-            buf,
-        })
-        .await
+        op::send(&self.fd, buf).await
     }
 
     /// Receives one datagram.
     pub(crate) async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Recv {
-            fd: self.fd.clone(),
-            buf,
-        })
-        .await
+        op::recv(&self.fd, buf).await
     }
 
     /// Sends one datagram to `addr`.

@@ -11,10 +11,7 @@ use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut, ProvidedBuf};
 use runtime::op::{Multishot, Op};
 
 use crate::fd::SharedFd;
-use crate::op::{
-    recv::Recv, recv_multi::RecvMulti, send::Send, send_zc::SendZc, shutdown::Shutdown,
-    writev::Writev,
-};
+use crate::op::{self, recv_multi::RecvMulti, send_zc::SendZc, shutdown::Shutdown, writev::Writev};
 
 /// The I/O half of a connected stream socket. Cloning shares the fd (for split halves).
 #[derive(Clone, Debug)]
@@ -35,19 +32,11 @@ impl StreamIo {
             // until data arrives and then report 0, which reads as end of stream.
             return (Ok(0), buf);
         }
-        Op::new(Recv {
-            fd: self.fd.clone(),
-            buf,
-        })
-        .await
+        op::recv(&self.fd, buf).await
     }
 
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Send {
-            fd: self.fd.clone(),
-            buf,
-        })
-        .await
+        op::send(&self.fd, buf).await
     }
 
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {

@@ -11,7 +11,7 @@ use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 use crate::datagram::DatagramIo;
 use crate::fd::SharedFd;
-use crate::op::{accept::Accept, connect::Connect, peer_cred::PeerCred};
+use crate::op::{self, accept::Accept, peer_cred::PeerCred};
 use crate::stream::{StreamIo, forward_to_stream_io};
 
 fn unix_addr(path: &Path) -> io::Result<SockAddr> {
@@ -91,15 +91,9 @@ impl UnixStream {
     /// ENOENT (no such socket), ECONNREFUSED (nobody listens), ….
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let s = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
-        let fd = SharedFd::new(OwnedFd::from(s));
-        Op::new(Connect {
-            fd: fd.clone(),
-            addr: Box::new(unix_addr(path.as_ref())?),
-        })
-        .await?;
-        Ok(UnixStream {
-            io: StreamIo { fd },
-        })
+        let io = StreamIo::new(s);
+        op::connect(&io.fd, unix_addr(path.as_ref())?).await?;
+        Ok(UnixStream { io })
     }
 
     /// A connected pair.

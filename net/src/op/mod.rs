@@ -13,7 +13,40 @@ pub(crate) mod send_zc;
 pub(crate) mod shutdown;
 pub(crate) mod writev;
 
+use std::io;
+
+use runtime::buf::{BufResult, IoBuf, IoBufMut};
+use runtime::op::Op;
 use socket2::SockAddr;
+
+use crate::fd::SharedFd;
+
+/// One `SEND` of `buf`'s initialized bytes on `fd`.
+pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> BufResult<usize, B> {
+    Op::new(send::Send {
+        fd: fd.clone(),
+        buf,
+    })
+    .await
+}
+
+/// One `RECV` into `buf` on `fd`.
+pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, buf: B) -> BufResult<usize, B> {
+    Op::new(recv::Recv {
+        fd: fd.clone(),
+        buf,
+    })
+    .await
+}
+
+/// One `CONNECT` of `fd` to `addr`.
+pub(crate) async fn connect(fd: &SharedFd, addr: SockAddr) -> io::Result<()> {
+    Op::new(connect::Connect {
+        fd: fd.clone(),
+        addr: Box::new(addr),
+    })
+    .await
+}
 
 /// What `SENDMSG`/`RECVMSG` point the kernel at: the msghdr, its one iovec and the socket
 /// address it names, kept together so that an op boxes them once and their addresses stay put
