@@ -15,6 +15,7 @@
 
 #[cfg(any(feature = "futures-io", feature = "tokio"))]
 pub mod compat;
+mod datagram;
 mod fd;
 mod op;
 mod resolve;

@@ -2,6 +2,7 @@
 //! a multishot receive stream on provided buffers, zero-copy send and shutdown.
 
 use std::io;
+use std::os::fd::OwnedFd;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -10,10 +11,7 @@ use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut, ProvidedBuf};
 use runtime::op::{Multishot, Op};
 
 use crate::fd::SharedFd;
-use crate::op::{
-    recv::Recv, recv_multi::RecvMulti, send::Send, send_zc::SendZc, shutdown::Shutdown,
-    writev::Writev,
-};
+use crate::op::{self, recv_multi::RecvMulti, send_zc::SendZc, shutdown::Shutdown, writev::Writev};
 
 /// The I/O half of a connected stream socket. Cloning shares the fd (for split halves).
 #[derive(Clone, Debug)]
@@ -22,25 +20,23 @@ pub(crate) struct StreamIo {
 }
 
 impl StreamIo {
+    pub(crate) fn new(fd: impl Into<OwnedFd>) -> StreamIo {
+        StreamIo {
+            fd: SharedFd::new(fd.into()),
+        }
+    }
+
     pub(crate) async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         if buf.bytes_total() == 0 {
             // As std's `Read::read`: no room, nothing read, at once. The kernel would wait
             // until data arrives and then report 0, which reads as end of stream.
             return (Ok(0), buf);
         }
-        Op::new(Recv {
-            fd: self.fd.clone(),
-            buf,
-        })
-        .await
+        op::recv(&self.fd, buf).await
     }
 
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Send {
-            fd: self.fd.clone(),
-            buf,
-        })
-        .await
+        op::send(&self.fd, buf).await
     }
 
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
@@ -55,15 +51,16 @@ impl StreamIo {
         .await
     }
 
-    /// Reads until `buf` is full (its capacity).
-    pub(crate) async fn read_exact(&self, mut buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
-        let want = buf.capacity();
-        buf.clear();
-        while buf.len() < want {
-            let filled = buf.len();
-            let (res, slice) = self
-                .read(runtime::buf::IoBuf::slice(buf, filled..want))
-                .await;
+    /// Reads until `buf` is full: all of its `bytes_total()` (a `Vec`'s capacity), from its
+    /// start, as a read fills it (a `Vec`'s length becomes what was read).
+    pub(crate) async fn read_exact<B: IoBufMut>(&self, mut buf: B) -> BufResult<(), B> {
+        let want = buf.bytes_total();
+        // Nothing read yet: a Vec's old contents go, as `clear` would.
+        // SAFETY: the first 0 bytes are initialized in any buffer, and 0 <= bytes_total().
+        unsafe { buf.set_init(0) };
+        let mut filled = 0;
+        while filled < want {
+            let (res, slice) = self.read(buf.slice(filled..want)).await;
             buf = slice.into_inner();
             match res {
                 Ok(0) => {
@@ -75,7 +72,7 @@ impl StreamIo {
                         buf,
                     );
                 }
-                Ok(_) => {}
+                Ok(n) => filled += n,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 Err(e) => return (Err(e), buf),
             }
@@ -132,6 +129,78 @@ impl StreamIo {
         }
     }
 }
+
+/// Writes the public I/O methods of a stream type, each forwarding to the [`StreamIo`] in one
+/// of its fields: every signature is written once, here, and each type names the methods it
+/// has, each with its own doc comment.
+///
+/// ```text
+/// forward_to_stream_io! {
+///     TcpStream => io {
+///         /// Reads into `buf` ….
+///         read;
+///         /// Writes `buf` once.
+///         write;
+///     }
+/// }
+/// ```
+///
+/// Methods: `read`, `read_exact`, `write`, `write_all`, `writev`, `send_zc`, `recv_stream`,
+/// `shutdown`.
+macro_rules! forward_to_stream_io {
+    ($ty:ty => $io:ident { $($(#[$doc:meta])* $method:ident;)* }) => {
+        impl $ty {
+            $($crate::stream::forward_to_stream_io!(@method $io $(#[$doc])* $method);)*
+        }
+    };
+    // The methods that take one buffer and give it back: (name, buffer bound, result).
+    (@method $io:ident $(#[$doc:meta])* read) => {
+        $crate::stream::forward_to_stream_io!(@buf $io $(#[$doc])* read IoBufMut usize);
+    };
+    (@method $io:ident $(#[$doc:meta])* read_exact) => {
+        $crate::stream::forward_to_stream_io!(@buf $io $(#[$doc])* read_exact IoBufMut ());
+    };
+    (@method $io:ident $(#[$doc:meta])* write) => {
+        $crate::stream::forward_to_stream_io!(@buf $io $(#[$doc])* write IoBuf usize);
+    };
+    (@method $io:ident $(#[$doc:meta])* write_all) => {
+        $crate::stream::forward_to_stream_io!(@buf $io $(#[$doc])* write_all IoBuf ());
+    };
+    (@method $io:ident $(#[$doc:meta])* send_zc) => {
+        $crate::stream::forward_to_stream_io!(@buf $io $(#[$doc])* send_zc IoBuf usize);
+    };
+    (@buf $io:ident $(#[$doc:meta])* $method:ident $bound:ident $out:ty) => {
+        $(#[$doc])*
+        pub async fn $method<B: ::runtime::buf::$bound>(
+            &self,
+            buf: B,
+        ) -> ::runtime::buf::BufResult<$out, B> {
+            self.$io.$method(buf).await
+        }
+    };
+    (@method $io:ident $(#[$doc:meta])* writev) => {
+        $(#[$doc])*
+        pub async fn writev<B: ::runtime::buf::IoBuf>(
+            &self,
+            bufs: Vec<B>,
+        ) -> ::runtime::buf::BufResult<usize, Vec<B>> {
+            self.$io.writev(bufs).await
+        }
+    };
+    (@method $io:ident $(#[$doc:meta])* recv_stream) => {
+        $(#[$doc])*
+        pub fn recv_stream(&self, pool: &::runtime::buf::BufPool) -> $crate::stream::RecvStream {
+            self.$io.recv_stream(pool)
+        }
+    };
+    (@method $io:ident $(#[$doc:meta])* shutdown) => {
+        $(#[$doc])*
+        pub async fn shutdown(&self, how: ::std::net::Shutdown) -> ::std::io::Result<()> {
+            self.$io.shutdown(how).await
+        }
+    };
+}
+pub(crate) use forward_to_stream_io;
 
 /// Received data as a stream of buffers lent from the core's [`BufPool`] (multishot recv):
 /// a buffer goes back to the pool when dropped, and no buffer is held while the peer is

@@ -10,14 +10,13 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use futures_core::Stream;
-use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut};
 use runtime::op::{Multishot, Op};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 use crate::fd::SharedFd;
 use crate::op::{accept::Accept, accept_multi::AcceptMulti, connect::Connect};
 use crate::resolve::{ToAddrs, each_addr};
-use crate::stream::{RecvStream, StreamIo};
+use crate::stream::{StreamIo, forward_to_stream_io};
 
 /// A TCP socket being set up: options first, then [`TcpSocket::bind`] +
 /// [`TcpSocket::listen`], or [`TcpSocket::connect`].
@@ -240,9 +239,7 @@ impl TcpListener {
         })
         .await?;
         let stream = TcpStream {
-            io: StreamIo {
-                fd: SharedFd::new(fd),
-            },
+            io: StreamIo::new(fd),
         };
         let peer = stream.peer_addr()?;
         Ok((stream, peer))
@@ -320,9 +317,7 @@ impl Stream for Incoming {
                 Poll::Ready(Some(Ok(fd))) => {
                     this.delay = Duration::ZERO;
                     return Poll::Ready(Some(Ok(TcpStream {
-                        io: StreamIo {
-                            fd: SharedFd::new(fd),
-                        },
+                        io: StreamIo::new(fd),
                     })));
                 }
                 Poll::Ready(Some(Err(e))) => {
@@ -380,9 +375,7 @@ impl TcpStream {
     /// Wraps a connected std stream.
     pub fn from_std(stream: std::net::TcpStream) -> TcpStream {
         TcpStream {
-            io: StreamIo {
-                fd: SharedFd::new(OwnedFd::from(stream)),
-            },
+            io: StreamIo::new(stream),
         }
     }
 
@@ -401,51 +394,6 @@ impl TcpStream {
                     "the socket is still in use by an op in flight",
                 )
             })
-    }
-
-    /// Reads into `buf` (from its start, up to its capacity); `Ok(0)` at end of stream, or
-    /// at once, without an op, when `buf` has no capacity.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.io.read(buf).await
-    }
-
-    /// Reads until `buf`'s capacity is full.
-    pub async fn read_exact(&self, buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
-        self.io.read_exact(buf).await
-    }
-
-    /// Writes `buf`'s initialized bytes once (maybe fewer: see [`TcpStream::write_all`]).
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.io.write(buf).await
-    }
-
-    /// Writes all of `buf`, resuming after short writes.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.io.write_all(buf).await
-    }
-
-    /// Writes several buffers with one op (`writev`).
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.io.writev(bufs).await
-    }
-
-    /// Sends `buf` without copying (`SEND_ZC`); the buffer comes back once the kernel no
-    /// longer reads it. Worth it for large buffers (tens of KiB and up).
-    pub async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.io.send_zc(buf).await
-    }
-
-    /// Received data as buffers lent from `pool` (multishot recv; see [`RecvStream`]).
-    pub fn recv_stream(&self, pool: &BufPool) -> RecvStream {
-        self.io.recv_stream(pool)
-    }
-
-    /// Shuts down one or both directions (`IORING_OP_SHUTDOWN`).
-    ///
-    /// # Errors
-    /// ENOTCONN when not connected.
-    pub async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
-        self.io.shutdown(how).await
     }
 
     /// Splits into a read half and a write half, usable from two tasks of this core.
@@ -538,6 +486,34 @@ impl TcpStream {
     }
 }
 
+forward_to_stream_io! {
+    TcpStream => io {
+        /// Reads into `buf` (from its start, up to its capacity); `Ok(0)` at end of stream, or
+        /// at once, without an op, when `buf` has no capacity.
+        read;
+        /// Reads until `buf`'s capacity is full (its `bytes_total()`: a `Vec`'s capacity, a
+        /// boxed slice's length); `UnexpectedEof`, with what was read, if the peer closes first.
+        read_exact;
+        /// Writes `buf`'s initialized bytes once (maybe fewer: see [`TcpStream::write_all`]).
+        write;
+        /// Writes all of `buf`, resuming after short writes.
+        write_all;
+        /// Writes several buffers with one op (`writev`).
+        writev;
+        /// Sends `buf` without copying (`SEND_ZC`); the buffer comes back once the kernel no
+        /// longer reads it. Worth it for large buffers (tens of KiB and up).
+        send_zc;
+        /// Received data as buffers lent from `pool` (multishot recv; see
+        /// [`RecvStream`](crate::RecvStream)).
+        recv_stream;
+        /// Shuts down one or both directions (`IORING_OP_SHUTDOWN`).
+        ///
+        /// # Errors
+        /// ENOTCONN when not connected.
+        shutdown;
+    }
+}
+
 impl AsRawFd for TcpStream {
     fn as_raw_fd(&self) -> RawFd {
         self.io.fd.raw()
@@ -550,20 +526,14 @@ pub struct OwnedReadHalf {
     io: StreamIo,
 }
 
-impl OwnedReadHalf {
-    /// As [`TcpStream::read`].
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.io.read(buf).await
-    }
-
-    /// As [`TcpStream::read_exact`].
-    pub async fn read_exact(&self, buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
-        self.io.read_exact(buf).await
-    }
-
-    /// As [`TcpStream::recv_stream`].
-    pub fn recv_stream(&self, pool: &BufPool) -> RecvStream {
-        self.io.recv_stream(pool)
+forward_to_stream_io! {
+    OwnedReadHalf => io {
+        /// As [`TcpStream::read`].
+        read;
+        /// As [`TcpStream::read_exact`].
+        read_exact;
+        /// As [`TcpStream::recv_stream`].
+        recv_stream;
     }
 }
 
@@ -573,24 +543,15 @@ pub struct OwnedWriteHalf {
     io: StreamIo,
 }
 
-impl OwnedWriteHalf {
-    /// As [`TcpStream::write`].
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.io.write(buf).await
-    }
-
-    /// As [`TcpStream::write_all`].
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.io.write_all(buf).await
-    }
-
-    /// As [`TcpStream::writev`].
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.io.writev(bufs).await
-    }
-
-    /// As [`TcpStream::shutdown`].
-    pub async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
-        self.io.shutdown(how).await
+forward_to_stream_io! {
+    OwnedWriteHalf => io {
+        /// As [`TcpStream::write`].
+        write;
+        /// As [`TcpStream::write_all`].
+        write_all;
+        /// As [`TcpStream::writev`].
+        writev;
+        /// As [`TcpStream::shutdown`].
+        shutdown;
     }
 }

@@ -2,14 +2,12 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 
 use runtime::buf::{BufResult, IoBuf, IoBufMut};
-use runtime::op::Op;
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
-use crate::fd::SharedFd;
-use crate::op::{connect::Connect, recv::Recv, recv_from::RecvFrom, send::Send, send_to::SendTo};
+use crate::datagram::DatagramIo;
 use crate::resolve::{ToAddrs, each_addr};
 
 /// A UDP socket. Datagram I/O takes owned buffers and gives them back with the result.
@@ -31,7 +29,7 @@ use crate::resolve::{ToAddrs, each_addr};
 /// ```
 #[derive(Debug)]
 pub struct UdpSocket {
-    fd: SharedFd,
+    io: DatagramIo,
 }
 
 impl UdpSocket {
@@ -48,7 +46,7 @@ impl UdpSocket {
             )?;
             s.bind(&a.into())?;
             Ok(UdpSocket {
-                fd: SharedFd::new(OwnedFd::from(s)),
+                io: DatagramIo::new(s),
             })
         })
         .await
@@ -57,7 +55,7 @@ impl UdpSocket {
     /// Wraps a std socket.
     pub fn from_std(socket: std::net::UdpSocket) -> UdpSocket {
         UdpSocket {
-            fd: SharedFd::new(OwnedFd::from(socket)),
+            io: DatagramIo::new(socket),
         }
     }
 
@@ -66,39 +64,27 @@ impl UdpSocket {
     /// # Errors
     /// `connect(2)`'s errno.
     pub async fn connect(&self, addr: SocketAddr) -> io::Result<()> {
-        Op::new(Connect {
-            fd: self.fd.clone(),
-            addr: Box::new(SockAddr::from(addr)),
-        })
-        .await
+        self.io.connect(SockAddr::from(addr)).await
     }
 
     /// Sends `buf` to the connected peer.
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Send {
-            fd: self.fd.clone(),
-            buf,
-        })
-        .await
+        self.io.send(buf).await
     }
 
     /// Receives one datagram from the connected peer.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Recv {
-            fd: self.fd.clone(),
-            buf,
-        })
-        .await
+        self.io.recv(buf).await
     }
 
     /// Sends `buf` as one datagram to `target`.
     pub async fn send_to<B: IoBuf>(&self, buf: B, target: SocketAddr) -> BufResult<usize, B> {
-        Op::new(SendTo::new(self.fd.clone(), buf, SockAddr::from(target))).await
+        self.io.send_to(buf, SockAddr::from(target)).await
     }
 
     /// Receives one datagram and its sender's address.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
-        let (res, buf) = Op::new(RecvFrom::new(self.fd.clone(), buf)).await;
+        let (res, buf) = self.io.recv_from(buf).await;
         let res = res.and_then(|(n, addr)| {
             Ok((
                 n,
@@ -110,7 +96,7 @@ impl UdpSocket {
     }
 
     fn sock(&self) -> SockRef<'_> {
-        SockRef::from(&self.fd)
+        self.io.sock()
     }
 
     /// The bound address.
@@ -183,6 +169,6 @@ impl UdpSocket {
 
 impl AsRawFd for UdpSocket {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
+        self.io.fd.raw()
     }
 }

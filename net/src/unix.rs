@@ -5,16 +5,14 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 use std::path::Path;
 
-use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut};
+use runtime::buf::{BufResult, IoBuf, IoBufMut};
 use runtime::op::Op;
 use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
+use crate::datagram::DatagramIo;
 use crate::fd::SharedFd;
-use crate::op::{
-    accept::Accept, connect::Connect, peer_cred::PeerCred, recv::Recv, recv_from::RecvFrom,
-    send::Send, send_to::SendTo,
-};
-use crate::stream::{RecvStream, StreamIo};
+use crate::op::{self, accept::Accept, peer_cred::PeerCred};
+use crate::stream::{StreamIo, forward_to_stream_io};
 
 fn unix_addr(path: &Path) -> io::Result<SockAddr> {
     SockAddr::unix(path)
@@ -69,9 +67,7 @@ impl UnixListener {
         })
         .await?;
         Ok(UnixStream {
-            io: StreamIo {
-                fd: SharedFd::new(fd),
-            },
+            io: StreamIo::new(fd),
         })
     }
 }
@@ -95,15 +91,9 @@ impl UnixStream {
     /// ENOENT (no such socket), ECONNREFUSED (nobody listens), ….
     pub async fn connect(path: impl AsRef<Path>) -> io::Result<UnixStream> {
         let s = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
-        let fd = SharedFd::new(OwnedFd::from(s));
-        Op::new(Connect {
-            fd: fd.clone(),
-            addr: Box::new(unix_addr(path.as_ref())?),
-        })
-        .await?;
-        Ok(UnixStream {
-            io: StreamIo { fd },
-        })
+        let io = StreamIo::new(s);
+        op::connect(&io.fd, unix_addr(path.as_ref())?).await?;
+        Ok(UnixStream { io })
     }
 
     /// A connected pair.
@@ -113,9 +103,7 @@ impl UnixStream {
     pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
         let (a, b) = Socket::pair(Domain::UNIX, Type::STREAM.cloexec(), None)?;
         let wrap = |s: Socket| UnixStream {
-            io: StreamIo {
-                fd: SharedFd::new(OwnedFd::from(s)),
-            },
+            io: StreamIo::new(s),
         };
         Ok((wrap(a), wrap(b)))
     }
@@ -123,48 +111,8 @@ impl UnixStream {
     /// Wraps a std stream.
     pub fn from_std(stream: std::os::unix::net::UnixStream) -> UnixStream {
         UnixStream {
-            io: StreamIo {
-                fd: SharedFd::new(OwnedFd::from(stream)),
-            },
+            io: StreamIo::new(stream),
         }
-    }
-
-    /// Reads into `buf`; `Ok(0)` at end of stream, or at once when `buf` has no capacity.
-    pub async fn read<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        self.io.read(buf).await
-    }
-
-    /// Reads until `buf`'s capacity is full.
-    pub async fn read_exact(&self, buf: Vec<u8>) -> BufResult<(), Vec<u8>> {
-        self.io.read_exact(buf).await
-    }
-
-    /// Writes `buf` once.
-    pub async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        self.io.write(buf).await
-    }
-
-    /// Writes all of `buf`.
-    pub async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
-        self.io.write_all(buf).await
-    }
-
-    /// Writes several buffers with one op.
-    pub async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        self.io.writev(bufs).await
-    }
-
-    /// Received data as buffers lent from `pool`.
-    pub fn recv_stream(&self, pool: &BufPool) -> RecvStream {
-        self.io.recv_stream(pool)
-    }
-
-    /// Shuts down one or both directions.
-    ///
-    /// # Errors
-    /// ENOTCONN when not connected.
-    pub async fn shutdown(&self, how: std::net::Shutdown) -> io::Result<()> {
-        self.io.shutdown(how).await
     }
 
     /// The peer's pid, uid and gid (`SO_PEERCRED`, read by an io_uring socket command).
@@ -201,6 +149,29 @@ impl UnixStream {
     }
 }
 
+forward_to_stream_io! {
+    UnixStream => io {
+        /// Reads into `buf`; `Ok(0)` at end of stream, or at once when `buf` has no capacity.
+        read;
+        /// Reads until `buf`'s capacity is full (its `bytes_total()`: a `Vec`'s capacity, a
+        /// boxed slice's length); `UnexpectedEof`, with what was read, if the peer closes first.
+        read_exact;
+        /// Writes `buf` once.
+        write;
+        /// Writes all of `buf`.
+        write_all;
+        /// Writes several buffers with one op.
+        writev;
+        /// Received data as buffers lent from `pool`.
+        recv_stream;
+        /// Shuts down one or both directions.
+        ///
+        /// # Errors
+        /// ENOTCONN when not connected.
+        shutdown;
+    }
+}
+
 impl AsRawFd for UnixStream {
     fn as_raw_fd(&self) -> RawFd {
         self.io.fd.raw()
@@ -210,7 +181,7 @@ impl AsRawFd for UnixStream {
 /// A Unix datagram socket.
 #[derive(Debug)]
 pub struct UnixDatagram {
-    fd: SharedFd,
+    io: DatagramIo,
 }
 
 impl UnixDatagram {
@@ -226,7 +197,7 @@ impl UnixDatagram {
         let s = Self::socket()?;
         s.bind(&unix_addr(path.as_ref())?)?;
         Ok(UnixDatagram {
-            fd: SharedFd::new(OwnedFd::from(s)),
+            io: DatagramIo::new(s),
         })
     }
 
@@ -236,7 +207,7 @@ impl UnixDatagram {
     /// `socket(2)`'s errno.
     pub fn unbound() -> io::Result<UnixDatagram> {
         Ok(UnixDatagram {
-            fd: SharedFd::new(OwnedFd::from(Self::socket()?)),
+            io: DatagramIo::new(Self::socket()?),
         })
     }
 
@@ -248,10 +219,10 @@ impl UnixDatagram {
         let (a, b) = Socket::pair(Domain::UNIX, Type::DGRAM.cloexec(), None)?;
         Ok((
             UnixDatagram {
-                fd: SharedFd::new(OwnedFd::from(a)),
+                io: DatagramIo::new(a),
             },
             UnixDatagram {
-                fd: SharedFd::new(OwnedFd::from(b)),
+                io: DatagramIo::new(b),
             },
         ))
     }
@@ -261,47 +232,35 @@ impl UnixDatagram {
     /// # Errors
     /// ENOENT, ECONNREFUSED, ….
     pub async fn connect(&self, path: impl AsRef<Path>) -> io::Result<()> {
-        Op::new(Connect {
-            fd: self.fd.clone(),
-            addr: Box::new(unix_addr(path.as_ref())?),
-        })
-        .await
+        self.io.connect(unix_addr(path.as_ref())?).await
     }
 
     /// Sends one datagram to the connected peer.
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Send {
-            fd: self.fd.clone(),
-            buf,
-        })
-        .await
+        self.io.send(buf).await
     }
 
     /// Receives one datagram.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        Op::new(Recv {
-            fd: self.fd.clone(),
-            buf,
-        })
-        .await
+        self.io.recv(buf).await
     }
 
     /// Sends one datagram to `path`.
     pub async fn send_to<B: IoBuf>(&self, buf: B, path: impl AsRef<Path>) -> BufResult<usize, B> {
         match unix_addr(path.as_ref()) {
-            Ok(addr) => Op::new(SendTo::new(self.fd.clone(), buf, addr)).await,
+            Ok(addr) => self.io.send_to(buf, addr).await,
             Err(e) => (Err(e), buf),
         }
     }
 
     /// Receives one datagram and its sender's address.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {
-        Op::new(RecvFrom::new(self.fd.clone(), buf)).await
+        self.io.recv_from(buf).await
     }
 }
 
 impl AsRawFd for UnixDatagram {
     fn as_raw_fd(&self) -> RawFd {
-        self.fd.raw()
+        self.io.fd.raw()
     }
 }

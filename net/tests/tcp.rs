@@ -1,7 +1,8 @@
-//! TCP on loopback: round trips, accept and multishot `incoming`, exact reads and full
-//! writes, writev, zero-copy send, multishot receive on a provided-buffer pool (also when
-//! the pool runs dry), split halves, names, connect timeouts, IPv6, and the faults: refused,
-//! reset, half-close, silence, zero-length buffers, address in use, drop with ops in flight.
+//! TCP on loopback: round trips, accept and multishot `incoming`, exact reads (into any
+//! owned buffer) and full writes, writev, zero-copy send, multishot receive on a
+//! provided-buffer pool (also when the pool runs dry), split halves, names, connect timeouts,
+//! IPv6, and the faults: refused, reset, half-close, silence, zero-length buffers, address in
+//! use, drop with ops in flight.
 
 mod support;
 
@@ -132,6 +133,36 @@ fn read_exact_and_write_all_move_a_large_buffer() {
         let (res, buf) = s.read_exact(Vec::with_capacity(10)).await;
         assert_eq!(res.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
         assert_eq!(buf, b"abc");
+        Ok(())
+    });
+}
+
+#[test]
+fn read_exact_fills_any_owned_buffer() {
+    run(async {
+        let (c, s) = pair().await?;
+        c.write_all(b"0123456789abcdef".to_vec()).await.0?;
+        // A boxed slice is filled to its length.
+        let (res, boxed) = s.read_exact(vec![0u8; 6].into_boxed_slice()).await;
+        res?;
+        assert_eq!(&boxed[..], b"012345");
+        // A range of a Vec: that range is filled, the bytes before it are kept.
+        let mut v = Vec::with_capacity(16);
+        v.extend_from_slice(b"<<");
+        let (res, slice) = s.read_exact(v.slice(2..8)).await;
+        res?;
+        assert_eq!(slice.into_inner(), b"<<6789ab");
+        // The read half takes them too.
+        let (r, _w) = s.into_split();
+        let (res, array) = r.read_exact(Box::new([0u8; 4])).await;
+        res?;
+        assert_eq!(&array[..], b"cdef");
+        // At end of stream: UnexpectedEof, with what was read at the buffer's start.
+        c.write_all(b"xy".to_vec()).await.0?;
+        drop(c);
+        let (res, boxed) = r.read_exact(vec![0u8; 4].into_boxed_slice()).await;
+        assert_eq!(res.unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(&boxed[..2], b"xy");
         Ok(())
     });
 }

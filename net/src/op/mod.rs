@@ -12,3 +12,121 @@ pub(crate) mod send_to;
 pub(crate) mod send_zc;
 pub(crate) mod shutdown;
 pub(crate) mod writev;
+
+use std::io;
+
+use runtime::buf::{BufResult, IoBuf, IoBufMut};
+use runtime::op::Op;
+use socket2::SockAddr;
+
+use crate::fd::SharedFd;
+
+/// One `SEND` of `buf`'s initialized bytes on `fd`.
+pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> BufResult<usize, B> {
+    Op::new(send::Send {
+        fd: fd.clone(),
+        buf,
+    })
+    .await
+}
+
+/// One `RECV` into `buf` on `fd`.
+pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, buf: B) -> BufResult<usize, B> {
+    Op::new(recv::Recv {
+        fd: fd.clone(),
+        buf,
+    })
+    .await
+}
+
+/// One `CONNECT` of `fd` to `addr`.
+pub(crate) async fn connect(fd: &SharedFd, addr: SockAddr) -> io::Result<()> {
+    Op::new(connect::Connect {
+        fd: fd.clone(),
+        addr: Box::new(addr),
+    })
+    .await
+}
+
+/// What `SENDMSG`/`RECVMSG` point the kernel at: the msghdr, its one iovec and the socket
+/// address it names, kept together so that an op boxes them once and their addresses stay put
+/// until the CQE. `A` is the address: the destination ([`SockAddr`], read by the kernel) or
+/// room for the sender's (`sockaddr_storage`, written by the kernel).
+pub(crate) struct MsgParts<A> {
+    msg: libc::msghdr,
+    iov: libc::iovec,
+    addr: A,
+}
+
+/// A socket address a msghdr can name: where it lies and how many bytes of it the kernel may
+/// use.
+pub(crate) trait MsgName {
+    fn name_ptr(&mut self) -> *mut libc::c_void;
+    fn name_len(&self) -> libc::socklen_t;
+}
+
+/// The destination of a send: the kernel reads `len()` bytes of it.
+impl MsgName for SockAddr {
+    fn name_ptr(&mut self) -> *mut libc::c_void {
+        self.as_ptr() as *mut libc::c_void
+    }
+    fn name_len(&self) -> libc::socklen_t {
+        self.len()
+    }
+}
+
+/// Room for a sender's address: the kernel may write all of it.
+impl MsgName for libc::sockaddr_storage {
+    fn name_ptr(&mut self) -> *mut libc::c_void {
+        std::ptr::from_mut(self).cast()
+    }
+    fn name_len(&self) -> libc::socklen_t {
+        size_of::<libc::sockaddr_storage>() as libc::socklen_t
+    }
+}
+
+impl<A: MsgName> MsgParts<A> {
+    /// Boxed parts naming `addr`, pointing nowhere until [`MsgParts::prepare`].
+    pub(crate) fn new(addr: A) -> Box<MsgParts<A>> {
+        Box::new(MsgParts {
+            msg: libc::msghdr {
+                msg_name: std::ptr::null_mut(),
+                msg_namelen: 0,
+                msg_iov: std::ptr::null_mut(),
+                msg_iovlen: 0,
+                msg_control: std::ptr::null_mut(),
+                msg_controllen: 0,
+                msg_flags: 0,
+            },
+            iov: libc::iovec {
+                iov_base: std::ptr::null_mut(),
+                iov_len: 0,
+            },
+            addr,
+        })
+    }
+
+    /// Points the msghdr at the address and at one iovec of `len` bytes from `base`, and
+    /// returns it for the SQE. The pointers are into `self`: valid while it stays put (boxed).
+    pub(crate) fn prepare(&mut self, base: *mut libc::c_void, len: usize) -> *mut libc::msghdr {
+        self.iov = libc::iovec {
+            iov_base: base,
+            iov_len: len,
+        };
+        self.msg.msg_name = self.addr.name_ptr();
+        self.msg.msg_namelen = self.addr.name_len();
+        self.msg.msg_iov = &raw mut self.iov;
+        self.msg.msg_iovlen = 1;
+        &raw mut self.msg
+    }
+
+    /// The address.
+    pub(crate) fn addr(&self) -> &A {
+        &self.addr
+    }
+
+    /// The address length in the msghdr: after a `RECVMSG`, the sender's, as the kernel set it.
+    pub(crate) fn name_len(&self) -> libc::socklen_t {
+        self.msg.msg_namelen
+    }
+}
