@@ -203,8 +203,7 @@ impl LineReader {
             if self.chunk.capacity() == 0 {
                 self.chunk = Vec::with_capacity(MAX_LINE);
             }
-            // Cleared: a read sets a Vec's length to what it read only when that grows it.
-            self.chunk.clear();
+            // A read fills the Vec from its start and sets its length to what it read.
             let (res, chunk) = self.half.read(std::mem::take(&mut self.chunk)).await;
             self.chunk = chunk;
             let n = res?;
