@@ -11,7 +11,6 @@ use std::process::ExitCode;
 
 use examples::chat;
 use examples::cli::{self, Spec};
-use examples::signal::Signal;
 
 const SPEC: Spec = Spec {
     name: "chat",
@@ -26,19 +25,5 @@ const SPEC: Spec = Spec {
 };
 
 fn main() -> ExitCode {
-    cli::main(&SPEC, |args| {
-        let cores = match args.value("cores")? {
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        if args.flag("demo") {
-            println!("{}", chat::demo(cores)?);
-            return Ok(());
-        }
-        let addr = args.addr(chat::DEFAULT_PORT)?;
-        let stop = Signal::after(args.value("exit-after")?);
-        let per_core = chat::run(addr, cores, stop)?;
-        eprintln!("chat: clients accepted per core: {per_core:?}");
-        Ok(())
-    })
+    cli::per_core_main(&SPEC, chat::DEFAULT_PORT, chat::demo, chat::run, "clients")
 }

@@ -10,7 +10,6 @@ use std::process::ExitCode;
 
 use examples::cli::{self, Spec};
 use examples::echo_per_core;
-use examples::signal::Signal;
 
 const SPEC: Spec = Spec {
     name: "echo_per_core",
@@ -25,19 +24,11 @@ const SPEC: Spec = Spec {
 };
 
 fn main() -> ExitCode {
-    cli::main(&SPEC, |args| {
-        let cores = match args.value("cores")? {
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        if args.flag("demo") {
-            println!("{}", echo_per_core::demo(cores)?);
-            return Ok(());
-        }
-        let addr = args.addr(echo_per_core::DEFAULT_PORT)?;
-        let stop = Signal::after(args.value("exit-after")?);
-        let per_core = echo_per_core::run(addr, cores, stop)?;
-        eprintln!("echo_per_core: connections accepted per core: {per_core:?}");
-        Ok(())
-    })
+    cli::per_core_main(
+        &SPEC,
+        echo_per_core::DEFAULT_PORT,
+        echo_per_core::demo,
+        echo_per_core::run,
+        "connections",
+    )
 }
