@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
+use super::run::{Cell, Engine, Mode, ServerKind};
 use super::stats::{median, spread};
-use super::{Cell, Engine, Mode, ServerKind};
 
 /// What one run of one server in one cell measured.
 #[derive(Debug, Clone)]
