@@ -11,17 +11,15 @@ use std::process::ExitCode;
 use examples::cli::{self, Spec};
 use examples::echo_per_core;
 
-const SPEC: Spec = Spec {
-    name: "echo_per_core",
-    usage: "usage: echo_per_core [--cores N] [--addr PORT|IP:PORT] [--exit-after N] [--demo]
+const SPEC: Spec = cli::per_core_spec(
+    "echo_per_core",
+    "usage: echo_per_core [--cores N] [--addr PORT|IP:PORT] [--exit-after N] [--demo]
 
   --cores       cores (threads, one listener each; default: one per CPU)
   --addr        where to listen (default 127.0.0.1:7001; port 0: any free port)
   --exit-after  exit after N connections have been served, on all cores together
   --demo        listen on a free port, run 24 clients from core 0, verify, exit",
-    flags: &["demo"],
-    options: &["addr", "cores", "exit-after"],
-};
+);
 
 fn main() -> ExitCode {
     cli::per_core_main(

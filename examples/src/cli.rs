@@ -202,11 +202,22 @@ pub fn main(spec: &Spec, body: impl FnOnce(Args) -> io::Result<()>) -> ExitCode 
     }
 }
 
-/// The `main` of a server on every core (`echo_per_core`, `chat`): `--cores N` (default:
-/// one per CPU), then either `--demo`, which prints the report of `demo(cores)`, or
-/// `run(addr, cores, stop)` on `--addr` (default port `default_port`) until `--exit-after N`
-/// sessions have ended; at exit prints how many `accepted` (`connections`, `clients`) each
-/// core accepted. The spec must accept `--demo`, `--addr`, `--cores` and `--exit-after`.
+/// The [`Spec`] of a server on every core, for [`per_core_main`]: the flag `--demo` and the
+/// options `--addr`, `--cores` and `--exit-after`.
+pub const fn per_core_spec(name: &'static str, usage: &'static str) -> Spec {
+    Spec {
+        name,
+        usage,
+        flags: &["demo"],
+        options: &["addr", "cores", "exit-after"],
+    }
+}
+
+/// The `main` of a server on every core (`echo_per_core`, `chat`), with a `spec` from
+/// [`per_core_spec`]: `--cores N` (default: one per CPU), then either `--demo`, which prints
+/// the report of `demo(cores)`, or `run(addr, cores, stop)` on `--addr` (default port
+/// `default_port`) until `--exit-after N` sessions have ended; at exit prints how many
+/// `accepted` (`connections`, `clients`) each core accepted.
 pub fn per_core_main(
     spec: &Spec,
     default_port: u16,
