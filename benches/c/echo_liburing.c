@@ -1,6 +1,6 @@
 /*
  * Reference: a single-threaded TCP echo server on liburing, the C counterpart of the
- * `runtime` server of the echo benchmark (issue 6: ours within 5% of it). The bench builds
+ * `runtime` server of the echo benchmark (the goal: ours within 5% of it). The bench builds
  * and runs it with `--servers ...,c-liburing`:
  *
  *   apt-get install liburing-dev

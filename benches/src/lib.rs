@@ -1,5 +1,7 @@
-//! Helpers shared by the benchmark binaries: argument parsing and statistics.
+//! Helpers shared by the benchmark binaries: argument parsing, statistics, and CPUs
+//! ([`cpu`]: allowed CPUs, pinning, CPU clocks).
 
+pub mod cpu;
 pub mod echo;
 
 /// The median of `values` (0 for none).

@@ -10,34 +10,23 @@ use std::process::ExitCode;
 
 use examples::cli::{self, Spec};
 use examples::echo_per_core;
-use examples::signal::Signal;
 
-const SPEC: Spec = Spec {
-    name: "echo_per_core",
-    usage: "usage: echo_per_core [--cores N] [--addr PORT|IP:PORT] [--exit-after N] [--demo]
+const SPEC: Spec = cli::per_core_spec(
+    "echo_per_core",
+    "usage: echo_per_core [--cores N] [--addr PORT|IP:PORT] [--exit-after N] [--demo]
 
   --cores       cores (threads, one listener each; default: one per CPU)
   --addr        where to listen (default 127.0.0.1:7001; port 0: any free port)
   --exit-after  exit after N connections have been served, on all cores together
   --demo        listen on a free port, run 24 clients from core 0, verify, exit",
-    flags: &["demo"],
-    options: &["addr", "cores", "exit-after"],
-};
+);
 
 fn main() -> ExitCode {
-    cli::main(&SPEC, |args| {
-        let cores = match args.value("cores")? {
-            Some(n) => n,
-            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
-        };
-        if args.flag("demo") {
-            println!("{}", echo_per_core::demo(cores)?);
-            return Ok(());
-        }
-        let addr = args.addr(echo_per_core::DEFAULT_PORT)?;
-        let stop = Signal::after(args.value("exit-after")?);
-        let per_core = echo_per_core::run(addr, cores, stop)?;
-        eprintln!("echo_per_core: connections accepted per core: {per_core:?}");
-        Ok(())
-    })
+    cli::per_core_main(
+        &SPEC,
+        echo_per_core::DEFAULT_PORT,
+        echo_per_core::demo,
+        echo_per_core::run,
+        "connections",
+    )
 }

@@ -35,7 +35,7 @@ use net::{OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpStream};
 use runtime::sync::mpsc;
 
 use crate::cli;
-use crate::reuseport::ReuseportGroup;
+use crate::reuseport::{self, ReuseportGroup};
 use crate::signal::{Either, Signal, race};
 
 /// The port of `chat` without `--addr`.
@@ -203,8 +203,7 @@ impl LineReader {
             if self.chunk.capacity() == 0 {
                 self.chunk = Vec::with_capacity(MAX_LINE);
             }
-            // Cleared: a read sets a Vec's length to what it read only when that grows it.
-            self.chunk.clear();
+            // A read fills the Vec from its start and sets its length to what it read.
             let (res, chunk) = self.half.read(std::mem::take(&mut self.chunk)).await;
             self.chunk = chunk;
             let n = res?;
@@ -296,14 +295,8 @@ async fn session(stream: TcpStream, room: Rc<Room>, hub: Hub, cores: usize) -> i
     result
 }
 
-/// What [`serve`] returns.
-#[derive(Debug)]
-pub struct Served {
-    /// Clients each core accepted, in core order.
-    pub per_core: Vec<usize>,
-    /// The client's result, when one was given.
-    pub client: Option<io::Result<String>>,
-}
+/// What [`serve`] returns: the clients each core accepted, and the client's result.
+pub type Served = reuseport::Served<String>;
 
 /// One core's setup: its listener, and its room, which its dispatcher task fills from its
 /// inbox.
@@ -364,9 +357,9 @@ async fn accept_loop(
 }
 
 /// Runs the chat server on `cores` cores listening on `addr` until `stop` fires (it counts
-/// finished sessions on all cores: [`Signal::after`]`(Some(n))` stops after `n`). Prints
-/// `listening on ADDR` once every core listens. If `client` is given, core 0 then runs it
-/// with that address, and fires `stop` when it is done.
+/// finished sessions on all cores: [`Signal::after`]`(Some(n))` stops after `n`), as
+/// [`reuseport::serve_per_core`]: prints `listening on ADDR` once every core listens, then
+/// runs `client`, if given, on core 0 with that address and fires `stop` when it is done.
 ///
 /// # Errors
 /// A core's bind or listen error (every core then stops).
@@ -384,59 +377,25 @@ where
     Fut: Future<Output = io::Result<String>>,
 {
     let cores = cores.max(1);
-    let rt = runtime::Builder::new().cores(cores).build()?;
-    let group = ReuseportGroup::new(addr, cores);
     let (senders, receivers): (Vec<_>, Vec<_>) = (0..cores)
         .map(|_| mpsc::channel(INBOX))
         .map(|(s, r)| (s, Some(r)))
         .unzip();
     let hub: Hub = Arc::new(senders);
     let inboxes = Mutex::new(receivers);
-    let client = Mutex::new(client);
-    let outputs = rt.run_per_core(move |core| {
+    reuseport::serve_per_core(addr, cores, stop, client, move |core, group, stop| {
         let inbox = inboxes.lock().unwrap_or_else(|e| e.into_inner())[core].take();
-        let client = match core {
-            0 => client.lock().unwrap_or_else(|e| e.into_inner()).take(),
-            _ => None,
-        };
-        let (group, hub, stop) = (Arc::clone(&group), hub.clone(), stop.clone());
+        let hub = hub.clone();
         async move {
             let inbox = inbox.expect("one inbox per core");
-            let (listener, room) = match serve_core(core, &group, inbox).await {
-                Ok(v) => v,
-                Err(e) => {
-                    stop.fire();
-                    return (Err(e), None);
-                }
-            };
-            let server = runtime::spawn(accept_loop(listener, room, hub, cores, stop.clone()));
-            let mut client_result = None;
-            if core == 0 {
-                match group.all_listening().await {
-                    Ok(addr) => {
-                        cli::print_listening(addr);
-                        if let Some(client) = client {
-                            client_result = Some(client(addr).await);
-                            stop.fire();
-                        }
-                    }
-                    Err(_) => stop.fire(),
-                }
-            }
-            let accepted = server.await.map_err(io::Error::from);
-            ROOM.with(|r| r.borrow_mut().take());
-            (accepted, client_result)
+            let (listener, room) = serve_core(core, &group, inbox).await?;
+            Ok(async move {
+                let accepted = accept_loop(listener, room, hub, cores, stop).await;
+                ROOM.with(|r| r.borrow_mut().take());
+                Ok(accepted)
+            })
         }
-    });
-    let mut served = Served {
-        per_core: Vec::with_capacity(cores),
-        client: None,
-    };
-    for (accepted, client) in outputs {
-        served.per_core.push(accepted?);
-        served.client = served.client.or(client);
-    }
-    Ok(served)
+    })
 }
 
 /// A chat client for the demo and the tests: its id, its line reader and its write half.

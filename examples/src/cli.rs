@@ -1,6 +1,7 @@
 //! The command lines of the examples: a small parser (`--flag`, `--name VALUE` or
 //! `--name=VALUE`, positional arguments), listen addresses, and a `main` wrapper that prints
-//! errors and usage and turns them into an exit code.
+//! errors and usage and turns them into an exit code ([`per_core_main`]: the whole `main` of
+//! the servers on every core).
 //!
 //! Every server example prints `listening on ADDR` as its first line of stdout
 //! ([`print_listening`]), so a script that starts it on port 0 can read the port back.
@@ -10,6 +11,8 @@ use std::io::{self, Write};
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::process::ExitCode;
 use std::str::FromStr;
+
+use crate::signal::Signal;
 
 /// What an example accepts: its name, a usage text, and its flags and options (without the
 /// leading `--`). `--help` is always accepted.
@@ -197,6 +200,46 @@ pub fn main(spec: &Spec, body: impl FnOnce(Args) -> io::Result<()>) -> ExitCode 
             ExitCode::FAILURE
         }
     }
+}
+
+/// The [`Spec`] of a server on every core, for [`per_core_main`]: the flag `--demo` and the
+/// options `--addr`, `--cores` and `--exit-after`.
+pub const fn per_core_spec(name: &'static str, usage: &'static str) -> Spec {
+    Spec {
+        name,
+        usage,
+        flags: &["demo"],
+        options: &["addr", "cores", "exit-after"],
+    }
+}
+
+/// The `main` of a server on every core (`echo_per_core`, `chat`), with a `spec` from
+/// [`per_core_spec`]: `--cores N` (default: one per CPU), then either `--demo`, which prints
+/// the report of `demo(cores)`, or `run(addr, cores, stop)` on `--addr` (default port
+/// `default_port`) until `--exit-after N` sessions have ended; at exit prints how many
+/// `accepted` (`connections`, `clients`) each core accepted.
+pub fn per_core_main(
+    spec: &Spec,
+    default_port: u16,
+    demo: fn(usize) -> io::Result<String>,
+    run: fn(SocketAddr, usize, Signal) -> io::Result<Vec<usize>>,
+    accepted: &str,
+) -> ExitCode {
+    main(spec, |args| {
+        let cores = match args.value("cores")? {
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if args.flag("demo") {
+            println!("{}", demo(cores)?);
+            return Ok(());
+        }
+        let addr = args.addr(default_port)?;
+        let stop = Signal::after(args.value("exit-after")?);
+        let per_core = run(addr, cores, stop)?;
+        eprintln!("{}: {accepted} accepted per core: {per_core:?}", spec.name);
+        Ok(())
+    })
 }
 
 #[cfg(test)]

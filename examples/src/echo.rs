@@ -80,8 +80,7 @@ pub async fn echo_copy(stream: &TcpStream) -> io::Result<u64> {
     let mut buf = Vec::with_capacity(POOL_BUF_LEN);
     let mut echoed = 0;
     loop {
-        // Cleared: a read sets a Vec's length to what it read only when that grows it.
-        buf.clear();
+        // A read fills the Vec from its start and sets its length to what it read.
         let (res, b) = stream.read(buf).await;
         let n = res?;
         if n == 0 {

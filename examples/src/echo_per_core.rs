@@ -13,29 +13,22 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
 use crate::cli;
 use crate::echo;
-use crate::reuseport::ReuseportGroup;
+use crate::reuseport;
 use crate::signal::Signal;
 
 /// The port of `echo_per_core` without `--addr`.
 pub const DEFAULT_PORT: u16 = 7001;
 
-/// What [`serve`] returns.
-#[derive(Debug)]
-pub struct Served {
-    /// Connections each core accepted, in core order.
-    pub per_core: Vec<usize>,
-    /// The client's result, when one was given.
-    pub client: Option<io::Result<u64>>,
-}
+/// What [`serve`] returns: the connections each core accepted, and the client's result.
+pub type Served = reuseport::Served<u64>;
 
 /// Runs the echo server on `cores` cores listening on `addr` until `stop` fires (it counts
-/// finished connections on all cores: [`Signal::after`]`(Some(n))` stops after `n`). Prints
-/// `listening on ADDR` once every core listens. If `client` is given, core 0 then runs it
-/// with that address, and fires `stop` when it is done.
+/// finished connections on all cores: [`Signal::after`]`(Some(n))` stops after `n`), as
+/// [`reuseport::serve_per_core`]: prints `listening on ADDR` once every core listens, then
+/// runs `client`, if given, on core 0 with that address and fires `stop` when it is done.
 ///
 /// # Errors
 /// A core's bind or listen error (every core then stops).
@@ -52,55 +45,10 @@ where
     C: FnOnce(SocketAddr) -> Fut + Send + 'static,
     Fut: Future<Output = io::Result<u64>>,
 {
-    let cores = cores.max(1);
-    let rt = runtime::Builder::new().cores(cores).build()?;
-    let group = ReuseportGroup::new(addr, cores);
-    let client = Mutex::new(client);
-    let outputs = rt.run_per_core(move |core| {
-        let client = match core {
-            0 => client.lock().unwrap_or_else(|e| e.into_inner()).take(),
-            _ => None,
-        };
-        let (group, stop) = (Arc::clone(&group), stop.clone());
-        async move {
-            let listener = match group.listen(core).await {
-                Ok(l) => l,
-                Err(e) => {
-                    stop.fire();
-                    return (Err(e), None);
-                }
-            };
-            let server = runtime::spawn(echo::serve(listener, stop.clone()));
-            let mut client_result = None;
-            if core == 0 {
-                match group.all_listening().await {
-                    Ok(addr) => {
-                        cli::print_listening(addr);
-                        if let Some(client) = client {
-                            client_result = Some(client(addr).await);
-                            stop.fire();
-                        }
-                    }
-                    // Another core failed; it reports its own error.
-                    Err(_) => stop.fire(),
-                }
-            }
-            let accepted = match server.await {
-                Ok(r) => r,
-                Err(e) => Err(e.into()),
-            };
-            (accepted, client_result)
-        }
-    });
-    let mut served = Served {
-        per_core: Vec::with_capacity(cores),
-        client: None,
-    };
-    for (accepted, client) in outputs {
-        served.per_core.push(accepted?);
-        served.client = served.client.or(client);
-    }
-    Ok(served)
+    reuseport::serve_per_core(addr, cores, stop, client, |core, group, stop| async move {
+        let listener = group.listen(core).await?;
+        Ok(echo::serve(listener, stop))
+    })
 }
 
 /// [`serve`] without a client: serves until `stop` fires; returns the connections each

@@ -5,6 +5,9 @@
 //! With port 0, core 0 binds first and the kernel picks the port; the other cores wait for it
 //! and bind the same. [`ReuseportGroup::all_listening`] tells when every core listens (a
 //! connection made before then could only land on the cores already listening).
+//!
+//! [`serve_per_core`] runs a server so on every core: each core's listener and accept loop,
+//! `listening on ADDR` once all listen, and an optional client on core 0.
 
 use std::io;
 use std::net::SocketAddr;
@@ -12,6 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use net::{TcpListener, TcpSocket};
 
+use crate::cli;
 use crate::signal::Signal;
 
 /// A listener with `SO_REUSEADDR` and `SO_REUSEPORT` on `addr`.
@@ -109,4 +113,92 @@ impl ReuseportGroup {
             _ => unreachable!("every core listens, so core 0 bound"),
         }
     }
+}
+
+/// What [`serve_per_core`] returns.
+#[derive(Debug)]
+pub struct Served<T> {
+    /// What each core accepted (connections, clients), in core order.
+    pub per_core: Vec<usize>,
+    /// The client's result, when one was given.
+    pub client: Option<io::Result<T>>,
+}
+
+/// Runs a server on `cores` cores (at least 1) listening on `addr`, one [`ReuseportGroup`]
+/// listener per core, until `stop` fires. `setup(core, group, stop)` is a core's start: it
+/// listens (with [`ReuseportGroup::listen`]) and returns the core's accept loop, which then
+/// runs as a task and returns how many it accepted. Prints `listening on ADDR` once every core
+/// listens. If `client` is given, core 0 then runs it with that address, and fires `stop`
+/// when it is done.
+///
+/// # Errors
+/// A core's setup or accept loop error (a failed setup stops every core).
+///
+/// # Panics
+/// As [`runtime::Runtime::run_per_core`]: if a core cannot set up its ring.
+pub fn serve_per_core<T, C, CFut, S, SFut, L>(
+    addr: SocketAddr,
+    cores: usize,
+    stop: Signal,
+    client: Option<C>,
+    setup: S,
+) -> io::Result<Served<T>>
+where
+    T: Send + 'static,
+    C: FnOnce(SocketAddr) -> CFut + Send + 'static,
+    CFut: Future<Output = io::Result<T>>,
+    S: Fn(usize, Arc<ReuseportGroup>, Signal) -> SFut + Send + Sync + 'static,
+    SFut: Future<Output = io::Result<L>> + 'static,
+    L: Future<Output = io::Result<usize>> + 'static,
+{
+    let cores = cores.max(1);
+    let rt = runtime::Builder::new().cores(cores).build()?;
+    let group = ReuseportGroup::new(addr, cores);
+    let client = Mutex::new(client);
+    let outputs = rt.run_per_core(move |core| {
+        let client = match core {
+            0 => client.lock().unwrap_or_else(|e| e.into_inner()).take(),
+            _ => None,
+        };
+        let started = setup(core, Arc::clone(&group), stop.clone());
+        let (group, stop) = (Arc::clone(&group), stop.clone());
+        async move {
+            let accept_loop = match started.await {
+                Ok(l) => l,
+                Err(e) => {
+                    stop.fire();
+                    return (Err(e), None);
+                }
+            };
+            let server = runtime::spawn(accept_loop);
+            let mut client_result = None;
+            if core == 0 {
+                match group.all_listening().await {
+                    Ok(addr) => {
+                        cli::print_listening(addr);
+                        if let Some(client) = client {
+                            client_result = Some(client(addr).await);
+                            stop.fire();
+                        }
+                    }
+                    // Another core failed; it reports its own error.
+                    Err(_) => stop.fire(),
+                }
+            }
+            let accepted = match server.await {
+                Ok(r) => r,
+                Err(e) => Err(e.into()),
+            };
+            (accepted, client_result)
+        }
+    });
+    let mut served = Served {
+        per_core: Vec::with_capacity(cores),
+        client: None,
+    };
+    for (accepted, client) in outputs {
+        served.per_core.push(accepted?);
+        served.client = served.client.or(client);
+    }
+    Ok(served)
 }

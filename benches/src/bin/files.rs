@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use benches::median;
+use benches::{cpu, median};
 use fs::AlignedBuf;
 use runtime::buf::{FixedBufRegistry, IoBuf, IoBufMut};
 use uring_sys::{Ring, abi, prep};
@@ -69,8 +69,9 @@ fn arg(name: &str) -> Option<String> {
 fn main() -> io::Result<()> {
     let cpu: usize = arg("--cpu")
         .and_then(|s| s.parse().ok())
-        .unwrap_or_else(first_allowed_cpu);
-    pin_to(cpu)?;
+        .unwrap_or_else(|| cpu::allowed_cpus().first().copied().unwrap_or(0));
+    // This thread, and so every thread it starts later (pools, io-wq workers).
+    cpu::set_affinity(&[cpu])?;
     let mib: u64 = arg("--file-mib")
         .and_then(|s| s.parse().ok())
         .unwrap_or(256);
@@ -263,34 +264,6 @@ fn warm_cache(config: &Config) -> io::Result<()> {
     let mut pos = 0;
     while pos < config.len {
         pos += file.read_at(&mut buf, pos)? as u64;
-    }
-    Ok(())
-}
-
-fn first_allowed_cpu() -> usize {
-    // SAFETY: cpu_set_t is plain data; sched_getaffinity fills it for this thread.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return 0;
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .find(|&c| libc::CPU_ISSET(c, &set))
-            .unwrap_or(0)
-    }
-}
-
-/// Pins this thread, and so every thread it starts later (pools, io-wq workers), to `cpu`.
-fn pin_to(cpu: usize) -> io::Result<()> {
-    // SAFETY: cpu_set_t is plain data; CPU_SET writes inside it (cpu < CPU_SETSIZE is checked
-    // by the kernel's EINVAL otherwise); sched_setaffinity reads it for this thread.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc != 0 {
-        return Err(io::Error::last_os_error());
     }
     Ok(())
 }

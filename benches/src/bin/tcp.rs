@@ -14,7 +14,7 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use benches::{median, parse_runs};
+use benches::{cpu, median, parse_runs};
 
 const CHUNK: usize = 64 * 1024;
 const BULK_BYTES: u64 = 1 << 30;
@@ -23,33 +23,11 @@ const MSG: usize = 64;
 const WARMUP: usize = 1_000;
 const PINGS: usize = 20_000;
 
-/// The CPUs this process may run on, in order.
-fn allowed_cpus() -> Vec<usize> {
-    // SAFETY: cpu_set_t is plain data (all-zero is an empty set); sched_getaffinity writes
-    // at most size_of::<cpu_set_t>() bytes into it, and CPU_ISSET reads within it.
-    unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        if libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) != 0 {
-            return Vec::new();
-        }
-        (0..libc::CPU_SETSIZE as usize)
-            .filter(|&c| libc::CPU_ISSET(c, &set))
-            .collect()
-    }
-}
-
 /// Pins the calling thread to `cpu` (best effort: an error is printed, the bench goes on).
 fn pin(cpu: Option<usize>) {
     let Some(cpu) = cpu else { return };
-    // SAFETY: as above; CPU_SET writes within the set, sched_setaffinity(0) applies to the
-    // calling thread and only reads the set.
-    let rc = unsafe {
-        let mut set: libc::cpu_set_t = std::mem::zeroed();
-        libc::CPU_SET(cpu, &mut set);
-        libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set)
-    };
-    if rc != 0 {
-        eprintln!("pinning to CPU {cpu}: {}", std::io::Error::last_os_error());
+    if let Err(e) = cpu::set_affinity(&[cpu]) {
+        eprintln!("pinning to CPU {cpu}: {e}");
     }
 }
 
@@ -288,7 +266,7 @@ mod tokio_side {
 
 fn main() {
     let runs = parse_runs(5);
-    let allowed = allowed_cpus();
+    let allowed = cpu::allowed_cpus();
     let cpus = Cpus {
         server: allowed.first().copied(),
         client: allowed.get(1).or(allowed.first()).copied(),

@@ -14,7 +14,10 @@
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 
-use super::{CONTROL_FD, ServeArgs, ServerKind, bind_tcp, cvt, set_nodelay};
+use super::run::ServerKind;
+use super::server::{CONTROL_FD, ServeArgs, announce_metrics, announce_ready};
+use super::sockopt::{bind_tcp, cvt, set_nodelay, set_nonblocking};
+use crate::cpu::pin_thread;
 
 const LISTENER: u64 = u64::MAX;
 const CONTROL: u64 = u64::MAX - 1;
@@ -72,7 +75,7 @@ pub fn serve(args: &ServeArgs) -> io::Result<()> {
         listeners.push(fd);
     }
     drop(reserve);
-    super::announce_ready(port);
+    announce_ready(port);
     let mut rest = listeners.split_off(1);
     let first = listeners.pop().expect("one listener");
     let handles: Vec<_> = rest
@@ -83,12 +86,12 @@ pub fn serve(args: &ServeArgs) -> io::Result<()> {
             std::thread::Builder::new()
                 .name(format!("epoll-{}", i + 1))
                 .spawn(move || {
-                    super::pin_thread(cpu)?;
+                    pin_thread(cpu)?;
                     event_loop(l, flavor, faulty, read_buf)
                 })
         })
         .collect::<io::Result<_>>()?;
-    super::pin_thread(cpus[0])?;
+    pin_thread(cpus[0])?;
     let mut all = vec![event_loop(first, flavor, faulty, args.read_buf)];
     for h in handles {
         all.push(
@@ -98,7 +101,7 @@ pub fn serve(args: &ServeArgs) -> io::Result<()> {
     }
     for (core, c) in all.into_iter().enumerate() {
         let c = c?;
-        super::announce_metrics(
+        announce_metrics(
             core,
             &[
                 ("epoll_waits", c.waits),
@@ -130,7 +133,7 @@ fn event_loop(
     faulty: bool,
     read_buf: usize,
 ) -> io::Result<Counters> {
-    super::set_nonblocking(listener.as_raw_fd(), true)?;
+    set_nonblocking(listener.as_raw_fd(), true)?;
     // SAFETY: epoll_create1 takes a plain flag; the fd is checked and owned right after.
     let ep = cvt(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
     // SAFETY: a fresh fd nobody else owns.

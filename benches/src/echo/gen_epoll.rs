@@ -7,7 +7,8 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 use std::time::Instant;
 
 use super::load::{Conn, Session};
-use super::{Pattern, cvt};
+use super::pattern::Pattern;
+use super::sockopt::cvt;
 
 /// Bytes per read.
 const READ_LEN: usize = 64 * 1024;

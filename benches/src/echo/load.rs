@@ -9,8 +9,11 @@ use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::pattern::Pattern;
+use super::run::{Cell, Engine};
+use super::sockopt::set_linger_zero;
 use super::stats::Histogram;
-use super::{Cell, Engine, Pattern};
+use crate::cpu::{pin_thread, thread_cpu_ns};
 
 /// With no echo at all for this long, a run fails (a hung or dead server).
 const STALL: Duration = Duration::from_secs(5);
@@ -201,10 +204,10 @@ impl Meter {
     /// `TimedOut` when no echo completed for several seconds.
     pub fn tick(&mut self, now: Instant) -> io::Result<bool> {
         if self.cpu_start.is_none() && now >= self.warm {
-            self.cpu_start = Some((super::cpu::thread_cpu_ns(), now));
+            self.cpu_start = Some((thread_cpu_ns(), now));
         }
         if now >= self.end {
-            self.cpu_end = Some((super::cpu::thread_cpu_ns(), now));
+            self.cpu_end = Some((thread_cpu_ns(), now));
             return Ok(false);
         }
         if now.saturating_duration_since(self.last_echo) > STALL {
@@ -320,7 +323,7 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> io::Result<GenResult> {
             .spawn(move || -> io::Result<GenResult> {
                 let setup = (|| {
                     if let Some(cpu) = cpu {
-                        super::pin_thread(cpu)?;
+                        pin_thread(cpu)?;
                     }
                     connect_all(port, ids, cell)
                 })();
@@ -464,7 +467,7 @@ fn connect_all(port: u16, ids: std::ops::Range<u32>, cell: Cell) -> io::Result<V
         s.set_nonblocking(true)?;
         let fd = OwnedFd::from(s);
         // Reset on close: no TIME_WAIT left behind by tens of thousands of connections.
-        super::set_linger_zero(fd.as_raw_fd())?;
+        set_linger_zero(fd.as_raw_fd())?;
         conns.push(Conn::new(id, fd, cell.mode.depth(), cell.size as usize));
     }
     Ok(conns)

@@ -6,8 +6,8 @@ use std::fmt::Write as _;
 use std::io;
 use std::path::Path;
 
+use super::run::{Cell, Engine, Mode, ServerKind};
 use super::stats::{median, spread};
-use super::{Cell, Engine, Mode, ServerKind};
 
 /// What one run of one server in one cell measured.
 #[derive(Debug, Clone)]
@@ -191,7 +191,8 @@ pub fn summarize(records: &[RunRecord]) -> Vec<Summary> {
 }
 
 /// The target for the `runtime` server's echoes per server CPU-second over the best epoll,
-/// in the cells that have one (issue 6); the bench reports against it and asserts nothing.
+/// in the cells that have one; the bench reports against it (the `target` and `met` columns)
+/// and asserts nothing.
 pub fn target(cell: &Cell) -> Option<f64> {
     if cell.mode != Mode::PingPong {
         return None;

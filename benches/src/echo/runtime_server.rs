@@ -21,7 +21,9 @@ use std::task::Poll;
 use net::{TcpListener, TcpSocket, TcpStream, UnixStream};
 use runtime::buf::{BufPool, IoBuf};
 
-use super::{BACKLOG, ServeArgs, ServerKind, bind_tcp};
+use super::run::ServerKind;
+use super::server::{ServeArgs, announce_metrics, announce_ready, control_fd};
+use super::sockopt::{BACKLOG, bind_tcp};
 
 /// Runs the `runtime` or `runtime-rw` server described by `args`.
 ///
@@ -35,7 +37,7 @@ pub fn serve(args: &ServeArgs) -> io::Result<()> {
         let port = args.port;
         vec![rt.block_on(async move {
             let listener = listen(port, false)?;
-            super::announce_ready(listener.local_addr().port());
+            announce_ready(listener.local_addr().port());
             serve_core(listener, provided, bufs).await
         })?]
     } else {
@@ -52,7 +54,7 @@ pub fn serve(args: &ServeArgs) -> io::Result<()> {
             async move {
                 let listener = listen(port, true)?;
                 if bound.fetch_add(1, Ordering::AcqRel) + 1 == cores {
-                    super::announce_ready(port);
+                    announce_ready(port);
                 }
                 serve_core(listener, provided, bufs).await
             }
@@ -61,7 +63,7 @@ pub fn serve(args: &ServeArgs) -> io::Result<()> {
         out.into_iter().collect::<io::Result<Vec<_>>>()?
     };
     for (core, m) in metrics.iter().enumerate() {
-        super::announce_metrics(
+        announce_metrics(
             core,
             &[
                 ("enters", m.enter_calls),
@@ -91,7 +93,7 @@ fn listen(port: u16, reuseport: bool) -> io::Result<TcpListener> {
 
 /// The control socket (the parent's end of our stdin): end of stream means stop.
 fn control() -> io::Result<UnixStream> {
-    let fd = super::control_fd()?;
+    let fd = control_fd()?;
     Ok(UnixStream::from_std(std::os::unix::net::UnixStream::from(
         fd,
     )))

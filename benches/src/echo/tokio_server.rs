@@ -8,7 +8,9 @@ use std::os::fd::OwnedFd;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use super::{ServeArgs, bind_tcp};
+use super::server::{ServeArgs, announce_metrics, announce_ready, control_fd};
+use super::sockopt::bind_tcp;
+use crate::cpu::pin_thread;
 
 /// Runs the tokio server described by `args`.
 ///
@@ -31,7 +33,7 @@ pub fn serve(args: &ServeArgs) -> io::Result<()> {
     }
     drop(reserve);
     // Stop when the control socket closes: a thread that sleeps in read(2) until then.
-    let control = super::control_fd()?;
+    let control = control_fd()?;
     std::thread::Builder::new()
         .name("control".into())
         .spawn(move || {
@@ -45,10 +47,10 @@ pub fn serve(args: &ServeArgs) -> io::Result<()> {
                 )
             } > 0
             {}
-            super::announce_metrics(0, &[]);
+            announce_metrics(0, &[]);
             std::process::exit(0);
         })?;
-    super::announce_ready(port);
+    announce_ready(port);
     let mut rest = listeners.split_off(1);
     let first = listeners.pop().expect("one listener");
     for (i, l) in rest.drain(..).enumerate() {
@@ -56,13 +58,13 @@ pub fn serve(args: &ServeArgs) -> io::Result<()> {
         std::thread::Builder::new()
             .name(format!("tokio-{}", i + 1))
             .spawn(move || {
-                if let Err(e) = super::pin_thread(cpu).and_then(|()| run(l, read_buf)) {
+                if let Err(e) = pin_thread(cpu).and_then(|()| run(l, read_buf)) {
                     eprintln!("tokio server core {}: {e}", i + 1);
                     std::process::exit(1);
                 }
             })?;
     }
-    super::pin_thread(cpus[0])?;
+    pin_thread(cpus[0])?;
     run(first, read_buf)
 }
 
