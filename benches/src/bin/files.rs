@@ -588,14 +588,21 @@ fn raw_uring(config: &Config, case: Case) -> io::Result<Measured> {
                 let sqe = sqe.flags(abi::IOSQE_FIXED_FILE).user_data(i as u64);
                 // SAFETY: the SQE points into `bufs[i]` (registered buffer i), not touched
                 // again until its CQE is reaped below; every op is reaped before `bufs` and
-                // the file are dropped (the loop ends with nothing in flight).
+                // the file are dropped (the loop ends with nothing in flight), and if an
+                // enter fails with ops in flight, `bufs` is leaked instead.
                 unsafe { ring.sq().push(&sqe).expect("qd <= SQ entries") };
                 in_flight += 1;
             }
         } else if in_flight == 0 {
             break;
         }
-        ring.submit_and_wait(1)?;
+        if let Err(e) = ring.submit_and_wait(1) {
+            // Ops may still be in flight: the kernel may yet write into `bufs`, so they are
+            // leaked, never freed, and the ring with them.
+            std::mem::forget(bufs);
+            std::mem::forget(ring);
+            return Err(e);
+        }
         while let Some(cqe) = ring.cq().pop() {
             in_flight -= 1;
             free.push(cqe.user_data() as usize);
