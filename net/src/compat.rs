@@ -60,6 +60,7 @@ use std::task::{Context, Poll, ready};
 use runtime::buf::{IoBuf, Slice};
 use runtime::op::Op;
 
+use crate::kept::{Kept, Received};
 use crate::op::{recv::Recv, send::Send, shutdown::Shutdown};
 use crate::stream::StreamIo;
 use crate::{TcpStream, UnixStream};
@@ -84,9 +85,24 @@ pub struct Compat<S> {
 /// The read buffer, or the receive that has it.
 enum ReadSide {
     /// `buf[pos..]` was received and not yet handed out.
-    Buffered { buf: Vec<u8>, pos: usize },
+    Buffered(Unread),
     /// A receive into the (cleared) buffer is in flight.
     Receiving(Op<Recv<Vec<u8>>>),
+}
+
+/// Received bytes not yet handed out. Dropped (with the `Compat`), it gives them back to the
+/// stream, whose next read returns them: a dropped `Compat` loses nothing it received.
+struct Unread {
+    buf: Vec<u8>,
+    pos: usize,
+    received: Received,
+}
+
+impl Drop for Unread {
+    fn drop(&mut self) {
+        self.received
+            .give_back(&self.buf[self.pos.min(self.buf.len())..]);
+    }
 }
 
 /// The write buffer, or the send that has it.
@@ -138,13 +154,15 @@ impl<S: CompatStream> Compat<S> {
     /// Wraps a stream, with the default buffer capacities.
     pub fn new(stream: S) -> Compat<S> {
         let io = sealed::Sealed::stream_io(&stream).0.clone();
+        let received = io.received.clone();
         Compat {
             inner: stream,
             io,
-            read: ReadSide::Buffered {
+            read: ReadSide::Buffered(Unread {
                 buf: Vec::new(),
                 pos: 0,
-            },
+                received,
+            }),
             read_capacity: DEFAULT_READ_CAPACITY,
             write: WriteSide::Idle(Vec::new()),
             write_capacity: DEFAULT_WRITE_CAPACITY,
@@ -174,8 +192,9 @@ impl<S> Compat<S> {
         &self.inner
     }
 
-    /// The stream back. Ops in flight are cancelled: received bytes not yet read and
-    /// written bytes not yet flushed are lost, so flush first.
+    /// The stream back. Received bytes not yet read go back to the stream (its next read
+    /// returns them); a send in flight finishes in the background; bytes not yet handed to
+    /// a send (a short send's rest) are not sent, so flush first.
     pub fn into_inner(self) -> S {
         self.inner
     }
@@ -185,7 +204,7 @@ impl<S> Compat<S> {
     fn poll_fill(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
         ready!(self.poll_receive(cx))?;
         match &self.read {
-            ReadSide::Buffered { buf, pos } => Poll::Ready(Ok(&buf[*pos..])),
+            ReadSide::Buffered(Unread { buf, pos, .. }) => Poll::Ready(Ok(&buf[*pos..])),
             ReadSide::Receiving(_) => {
                 unreachable!("poll_receive returned with a receive in flight")
             }
@@ -196,18 +215,30 @@ impl<S> Compat<S> {
     fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             match &mut self.read {
-                ReadSide::Buffered { buf, pos } if *pos < buf.len() => {
+                ReadSide::Buffered(Unread { buf, pos, .. }) if *pos < buf.len() => {
                     return Poll::Ready(Ok(()));
                 }
-                ReadSide::Buffered { buf, pos } => {
-                    let mut buf = std::mem::take(buf);
-                    *pos = 0;
-                    buf.clear();
+                ReadSide::Buffered(unread) => {
+                    unread.pos = 0;
+                    unread.buf.clear();
                     // Allocates once (reserve on an empty Vec asks for exactly this much).
-                    buf.reserve(self.read_capacity);
+                    unread.buf.reserve(self.read_capacity);
+                    // What dropped reads of the stream kept comes first.
+                    let receiving = match self.io.received.poll_take_stream(cx, &mut unread.buf) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Kept::Some(res)) => {
+                            if res.is_err() {
+                                unread.buf.clear();
+                            }
+                            return Poll::Ready(res.map(drop));
+                        }
+                        Poll::Ready(Kept::None(receiving)) => receiving,
+                    };
+                    let buf = std::mem::take(&mut unread.buf);
                     self.read = ReadSide::Receiving(Op::new(Recv {
                         fd: self.io.fd.clone(),
                         buf,
+                        receiving,
                     }));
                 }
                 ReadSide::Receiving(op) => {
@@ -216,7 +247,11 @@ impl<S> Compat<S> {
                         buf.clear();
                     }
                     // Recv set the length to the bytes received (0 at end of stream).
-                    self.read = ReadSide::Buffered { buf, pos: 0 };
+                    self.read = ReadSide::Buffered(Unread {
+                        buf,
+                        pos: 0,
+                        received: self.io.received.clone(),
+                    });
                     return Poll::Ready(res.map(drop));
                 }
             }
@@ -225,7 +260,7 @@ impl<S> Compat<S> {
 
     /// Marks `n` bytes of [`Compat::poll_fill`]'s slice as read.
     fn consume(&mut self, n: usize) {
-        if let ReadSide::Buffered { buf, pos } = &mut self.read {
+        if let ReadSide::Buffered(Unread { buf, pos, .. }) = &mut self.read {
             *pos = (*pos + n).min(buf.len());
         }
     }
@@ -262,6 +297,7 @@ impl<S> Compat<S> {
                     self.write = WriteSide::Sending(Op::new(Send {
                         fd: self.io.fd.clone(),
                         buf: buf.slice(begin + n..end),
+                        sending: Some(self.io.sent.resume()),
                     }));
                     continue;
                 }
@@ -269,6 +305,7 @@ impl<S> Compat<S> {
                     self.write = WriteSide::Sending(Op::new(Send {
                         fd: self.io.fd.clone(),
                         buf: buf.slice(begin..end),
+                        sending: Some(self.io.sent.resume()),
                     }));
                     continue;
                 }
@@ -300,6 +337,8 @@ impl<S> Compat<S> {
             )));
         }
         ready!(self.poll_drain(cx))?;
+        // After the stream's dropped writes, before the caller's bytes are taken.
+        let sending = ready!(self.io.sent.poll_start(cx))?;
         let WriteSide::Idle(buf) = &mut self.write else {
             unreachable!("poll_drain returned with a send in flight")
         };
@@ -321,6 +360,7 @@ impl<S> Compat<S> {
         self.write = WriteSide::Sending(Op::new(Send {
             fd: self.io.fd.clone(),
             buf: buf.slice(0..len),
+            sending: Some(sending),
         }));
         // Push the SQE now (it goes out with this loop turn's enter). A submission error
         // means nothing was sent: report it instead of accepting the bytes.

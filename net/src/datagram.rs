@@ -9,18 +9,27 @@ use runtime::op::Op;
 use socket2::{SockAddr, SockRef};
 
 use crate::fd::SharedFd;
+use crate::kept::{Kept, Received};
 use crate::op::{self, recv_from::RecvFrom, send_to::SendTo};
 
 /// The I/O of a datagram socket.
-#[derive(Debug)]
 pub(crate) struct DatagramIo {
     pub(crate) fd: SharedFd,
+    /// Datagrams that dropped receives took from the socket (see [`crate::kept`]).
+    received: Received,
+}
+
+impl std::fmt::Debug for DatagramIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DatagramIo").field("fd", &self.fd).finish()
+    }
 }
 
 impl DatagramIo {
     pub(crate) fn new(fd: impl Into<OwnedFd>) -> DatagramIo {
         DatagramIo {
             fd: SharedFd::new(fd.into()),
+            received: Received::datagrams(),
         }
     }
 
@@ -35,12 +44,12 @@ impl DatagramIo {
 
     /// Sends one datagram to the connected peer.
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        op::send(&self.fd, buf).await
+        op::send(&self.fd, buf, None).await
     }
 
     /// Receives one datagram.
     pub(crate) async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        op::recv(&self.fd, buf).await
+        op::recv(&self.fd, buf, &self.received, true).await
     }
 
     /// Sends one datagram to `addr`.
@@ -49,7 +58,24 @@ impl DatagramIo {
     }
 
     /// Receives one datagram and its sender's address.
-    pub(crate) async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {
-        Op::new(RecvFrom::new(self.fd.clone(), buf)).await
+    pub(crate) async fn recv_from<B: IoBufMut>(
+        &self,
+        mut buf: B,
+    ) -> BufResult<(usize, SockAddr), B> {
+        let taken = std::future::poll_fn(|cx| self.received.poll_take_datagram(cx, &mut buf)).await;
+        let receiving = match taken {
+            // A datagram kept by a dropped `recv`, which has no sender's address: on a
+            // connected socket (where `recv` is used) it is the peer.
+            Kept::Some(Ok((n, from))) => {
+                let from = match from {
+                    Some(from) => Ok(from),
+                    None => self.sock().peer_addr(),
+                };
+                return (from.map(|from| (n, from)), buf);
+            }
+            Kept::Some(Err(e)) => return (Err(e), buf),
+            Kept::None(receiving) => receiving,
+        };
+        Op::new(RecvFrom::new(self.fd.clone(), buf, receiving)).await
     }
 }

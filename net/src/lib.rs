@@ -17,6 +17,7 @@
 pub mod compat;
 mod datagram;
 mod fd;
+mod kept;
 mod op;
 mod resolve;
 mod stream;

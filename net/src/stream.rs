@@ -11,18 +11,36 @@ use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut, ProvidedBuf};
 use runtime::op::{Multishot, Op};
 
 use crate::fd::SharedFd;
+use crate::kept::{Kept, Received, Sent};
 use crate::op::{self, recv_multi::RecvMulti, send_zc::SendZc, shutdown::Shutdown, writev::Writev};
 
-/// The I/O half of a connected stream socket. Cloning shares the fd (for split halves).
-#[derive(Clone, Debug)]
+/// The I/O half of a connected stream socket. Cloning shares the fd and what dropped reads
+/// and writes left behind (for split halves and `Compat`).
+#[derive(Clone)]
 pub(crate) struct StreamIo {
     pub(crate) fd: SharedFd,
+    /// Bytes that dropped receives took from the socket (see [`crate::kept`]).
+    pub(crate) received: Received,
+    /// Writes that were dropped and finish in the background.
+    pub(crate) sent: Sent,
+}
+
+impl std::fmt::Debug for StreamIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamIo").field("fd", &self.fd).finish()
+    }
 }
 
 impl StreamIo {
     pub(crate) fn new(fd: impl Into<OwnedFd>) -> StreamIo {
+        StreamIo::from_shared(SharedFd::new(fd.into()))
+    }
+
+    pub(crate) fn from_shared(fd: SharedFd) -> StreamIo {
         StreamIo {
-            fd: SharedFd::new(fd.into()),
+            fd,
+            received: Received::default(),
+            sent: Sent::default(),
         }
     }
 
@@ -32,21 +50,30 @@ impl StreamIo {
             // until data arrives and then report 0, which reads as end of stream.
             return (Ok(0), buf);
         }
-        op::recv(&self.fd, buf).await
+        op::recv(&self.fd, buf, &self.received, false).await
     }
 
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        op::send(&self.fd, buf).await
+        op::send(&self.fd, buf, Some(&self.sent)).await
     }
 
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        Op::new(Writev::new(self.fd.clone(), bufs)).await
+        let sending = match std::future::poll_fn(|cx| self.sent.poll_start(cx)).await {
+            Ok(sending) => sending,
+            Err(e) => return (Err(e), bufs),
+        };
+        Op::new(Writev::new(self.fd.clone(), bufs, sending)).await
     }
 
     pub(crate) async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
+        let sending = match std::future::poll_fn(|cx| self.sent.poll_start(cx)).await {
+            Ok(sending) => sending,
+            Err(e) => return (Err(e), buf),
+        };
         Op::new(SendZc {
             fd: self.fd.clone(),
             buf,
+            sending,
         })
         .await
     }
@@ -122,6 +149,7 @@ impl StreamIo {
     pub(crate) fn recv_stream(&self, pool: &BufPool) -> RecvStream {
         RecvStream {
             fd: self.fd.clone(),
+            received: self.received.clone(),
             pool: pool.clone(),
             op: None,
             ended: false,
@@ -209,6 +237,8 @@ pub(crate) use forward_to_stream_io;
 /// buffer comes back, so the data waits in the socket, in order, meanwhile.
 pub struct RecvStream {
     fd: SharedFd,
+    /// Bytes dropped receives (and dropped `RecvStream`s) kept: handed out first.
+    received: Received,
     pool: BufPool,
     op: Option<Multishot<RecvMulti>>,
     ended: bool,
@@ -247,12 +277,29 @@ impl Stream for RecvStream {
                 }
                 this.dry = false;
             }
-            let op = this.op.get_or_insert_with(|| {
-                Multishot::new(RecvMulti {
+            if this.op.is_none() {
+                // Before arming: what dropped receives kept comes first, in order.
+                let receiving = match this.received.poll_take_chunk(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Kept::Some(Ok(Some(bytes)))) => {
+                        return Poll::Ready(Some(Ok(ProvidedBuf::from_vec(bytes))));
+                    }
+                    Poll::Ready(Kept::Some(Ok(None))) => {
+                        this.ended = true;
+                        return Poll::Ready(None);
+                    }
+                    Poll::Ready(Kept::Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                    Poll::Ready(Kept::None(receiving)) => receiving,
+                };
+                this.op = Some(Multishot::new(RecvMulti {
                     fd: this.fd.clone(),
                     pool: this.pool.clone(),
-                })
-            });
+                    receiving,
+                }));
+            }
+            let Some(op) = this.op.as_mut() else {
+                unreachable!("armed above")
+            };
             match op.poll_next_item(cx) {
                 Poll::Pending => return Poll::Pending,
                 Poll::Ready(Some(Ok(Some(buf)))) => return Poll::Ready(Some(Ok(buf))),

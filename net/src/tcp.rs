@@ -14,6 +14,7 @@ use runtime::op::{Multishot, Op};
 use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 use crate::fd::SharedFd;
+use crate::kept::Backlog;
 use crate::op::{accept::Accept, accept_multi::AcceptMulti, connect::Connect};
 use crate::resolve::{ToAddrs, each_addr};
 use crate::stream::{StreamIo, forward_to_stream_io};
@@ -151,7 +152,7 @@ async fn connect_socket(
     }
     match op.await {
         Ok(()) => Ok(TcpStream {
-            io: StreamIo { fd },
+            io: StreamIo::from_shared(fd),
         }),
         Err(e) if timeout.is_some() && e.raw_os_error() == Some(libc::ECANCELED) => {
             Err(io::Error::new(
@@ -188,6 +189,8 @@ async fn connect_socket(
 pub struct TcpListener {
     fd: SharedFd,
     local: SocketAddr,
+    /// Connections accepted for accepts that were dropped: the next accept's.
+    backlog: Backlog,
 }
 
 impl TcpListener {
@@ -213,6 +216,7 @@ impl TcpListener {
         Ok(TcpListener {
             fd: SharedFd::new(OwnedFd::from(socket)),
             local,
+            backlog: Backlog::default(),
         })
     }
 
@@ -234,10 +238,16 @@ impl TcpListener {
     /// # Errors
     /// EMFILE/ENFILE when out of fds (the listener stays usable), ECONNABORTED, ….
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let fd = Op::new(Accept {
-            listener: self.fd.clone(),
-        })
-        .await?;
+        let fd = match self.backlog.take() {
+            Some(fd) => fd,
+            None => {
+                Op::new(Accept {
+                    listener: self.fd.clone(),
+                    backlog: self.backlog.clone(),
+                })
+                .await?
+            }
+        };
         let stream = TcpStream {
             io: StreamIo::new(fd),
         };
@@ -251,6 +261,7 @@ impl TcpListener {
     pub fn incoming(&self) -> Incoming {
         Incoming {
             listener: self.fd.clone(),
+            backlog: self.backlog.clone(),
             op: None,
             backoff: None,
             delay: Duration::ZERO,
@@ -273,6 +284,8 @@ impl AsRawFd for TcpListener {
 /// Incoming connections of a [`TcpListener`]; see [`TcpListener::incoming`].
 pub struct Incoming {
     listener: SharedFd,
+    /// Connections accepted for accepts that were dropped (a dropped `Incoming`'s too).
+    backlog: Backlog,
     op: Option<Multishot<AcceptMulti>>,
     backoff: Option<runtime::time::Sleep>,
     delay: Duration,
@@ -305,10 +318,16 @@ impl Stream for Incoming {
                 }
                 this.backoff = None;
             }
-            let listener = &this.listener;
+            if let Some(fd) = this.backlog.take() {
+                return Poll::Ready(Some(Ok(TcpStream {
+                    io: StreamIo::new(fd),
+                })));
+            }
+            let (listener, backlog) = (&this.listener, &this.backlog);
             let op = this.op.get_or_insert_with(|| {
                 Multishot::new(AcceptMulti {
                     listener: listener.clone(),
+                    backlog: backlog.clone(),
                 })
             });
             match op.poll_next_item(cx) {

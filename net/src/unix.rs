@@ -11,6 +11,7 @@ use socket2::{Domain, SockAddr, SockRef, Socket, Type};
 
 use crate::datagram::DatagramIo;
 use crate::fd::SharedFd;
+use crate::kept::Backlog;
 use crate::op::{self, accept::Accept, peer_cred::PeerCred};
 use crate::stream::{StreamIo, forward_to_stream_io};
 
@@ -41,6 +42,8 @@ fn unix_addr(path: &Path) -> io::Result<SockAddr> {
 #[derive(Debug)]
 pub struct UnixListener {
     fd: SharedFd,
+    /// Connections accepted for accepts that were dropped: the next accept's.
+    backlog: Backlog,
 }
 
 impl UnixListener {
@@ -54,6 +57,7 @@ impl UnixListener {
         s.listen(1024)?;
         Ok(UnixListener {
             fd: SharedFd::new(OwnedFd::from(s)),
+            backlog: Backlog::default(),
         })
     }
 
@@ -62,10 +66,16 @@ impl UnixListener {
     /// # Errors
     /// EMFILE/ENFILE when out of fds, ….
     pub async fn accept(&self) -> io::Result<UnixStream> {
-        let fd = Op::new(Accept {
-            listener: self.fd.clone(),
-        })
-        .await?;
+        let fd = match self.backlog.take() {
+            Some(fd) => fd,
+            None => {
+                Op::new(Accept {
+                    listener: self.fd.clone(),
+                    backlog: self.backlog.clone(),
+                })
+                .await?
+            }
+        };
         Ok(UnixStream {
             io: StreamIo::new(fd),
         })

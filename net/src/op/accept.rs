@@ -7,10 +7,13 @@ use runtime::op::{Completion, Operation};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
+use crate::kept::Backlog;
 
 /// Accepts one connection on a listening socket; the peer address is read later, on demand.
 pub(crate) struct Accept {
     pub(crate) listener: SharedFd,
+    /// Where the listener keeps a connection accepted for nobody.
+    pub(crate) backlog: Backlog,
 }
 
 // SAFETY: the SQE names `listener`'s fd, which this op keeps open (SharedFd); the address
@@ -34,8 +37,9 @@ unsafe impl Operation for Accept {
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
         if cqe.res >= 0 {
-            // SAFETY: the kernel created this fd for an accept nobody waits for: ours to close.
-            drop(unsafe { OwnedFd::from_raw_fd(cqe.res) });
+            // SAFETY: the kernel created this fd for an accept nobody waits for any more: it
+            // is ours, and goes to the listener's next accept.
+            self.backlog.keep(unsafe { OwnedFd::from_raw_fd(cqe.res) });
         }
     }
 }

@@ -7,10 +7,13 @@ use runtime::op::{Completion, MultishotOperation};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
+use crate::kept::Backlog;
 
 /// Accepts connections until cancelled or ended by the kernel (then re-armed by `Incoming`).
 pub(crate) struct AcceptMulti {
     pub(crate) listener: SharedFd,
+    /// Where the listener keeps a connection accepted for nobody.
+    pub(crate) backlog: Backlog,
 }
 
 // SAFETY: the SQE names `listener`'s fd, kept open by this op (SharedFd), and no memory.
@@ -28,8 +31,9 @@ unsafe impl MultishotOperation for AcceptMulti {
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
         if cqe.res >= 0 {
-            // SAFETY: an fd accepted for a stream nobody polls any more: ours to close.
-            drop(unsafe { OwnedFd::from_raw_fd(cqe.res) });
+            // SAFETY: the kernel created this fd for an accept nobody waits for any more: it
+            // is ours, and goes to the listener's next accept.
+            self.backlog.keep(unsafe { OwnedFd::from_raw_fd(cqe.res) });
         }
     }
 }

@@ -20,21 +20,55 @@ use runtime::op::Op;
 use socket2::SockAddr;
 
 use crate::fd::SharedFd;
+use crate::kept::{Kept, Received, Sent};
 
-/// One `SEND` of `buf`'s initialized bytes on `fd`.
-pub(crate) async fn send<B: IoBuf>(fd: &SharedFd, buf: B) -> BufResult<usize, B> {
+/// One `SEND` of `buf`'s initialized bytes on `fd`, after the stream's dropped writes (if
+/// `sent`: a stream; `None`: a datagram).
+pub(crate) async fn send<B: IoBuf>(
+    fd: &SharedFd,
+    buf: B,
+    sent: Option<&Sent>,
+) -> BufResult<usize, B> {
+    let sending = match sent {
+        Some(sent) => match std::future::poll_fn(|cx| sent.poll_start(cx)).await {
+            Ok(sending) => Some(sending),
+            Err(e) => return (Err(e), buf),
+        },
+        None => None,
+    };
     Op::new(send::Send {
         fd: fd.clone(),
         buf,
+        sending,
     })
     .await
 }
 
-/// One `RECV` into `buf` on `fd`.
-pub(crate) async fn recv<B: IoBufMut>(fd: &SharedFd, buf: B) -> BufResult<usize, B> {
+/// One `RECV` into `buf` on `fd`: what dropped receives of the socket kept, first.
+pub(crate) async fn recv<B: IoBufMut>(
+    fd: &SharedFd,
+    mut buf: B,
+    received: &Received,
+    datagram: bool,
+) -> BufResult<usize, B> {
+    let taken = std::future::poll_fn(|cx| {
+        if datagram {
+            received
+                .poll_take_datagram(cx, &mut buf)
+                .map(|k| k.map(|r| r.map(|(n, _)| n)))
+        } else {
+            received.poll_take_stream(cx, &mut buf)
+        }
+    })
+    .await;
+    let receiving = match taken {
+        Kept::Some(res) => return (res, buf),
+        Kept::None(receiving) => receiving,
+    };
     Op::new(recv::Recv {
         fd: fd.clone(),
         buf,
+        receiving,
     })
     .await
 }

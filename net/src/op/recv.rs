@@ -7,11 +7,14 @@ use runtime::op::{Completion, Operation};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
+use crate::kept::Receiving;
 
 /// Receives into `buf` (from its start, up to its capacity).
 pub(crate) struct Recv<B> {
     pub(crate) fd: SharedFd,
     pub(crate) buf: B,
+    /// Where the socket keeps what this receive got if its future is dropped.
+    pub(crate) receiving: Receiving,
 }
 
 // SAFETY: the SQE points into `buf`, whose memory is stable across moves (IoBufMut) and owned
@@ -31,5 +34,17 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
             unsafe { self.buf.set_init(n) };
         }
         (result, self.buf)
+    }
+
+    fn on_abandoned_cqe(&mut self, cqe: Completion) {
+        if cqe.res > 0 {
+            // SAFETY: the kernel wrote `res` bytes from the buffer's start (at most its
+            // capacity) and is done with it: this is the final CQE.
+            let got =
+                unsafe { std::slice::from_raw_parts(self.buf.stable_mut_ptr(), cqe.res as usize) };
+            self.receiving.keep(got.to_vec(), None);
+        } else {
+            self.receiving.keep_end(cqe.res);
+        }
     }
 }

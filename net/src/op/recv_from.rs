@@ -9,6 +9,7 @@ use socket2::SockAddr;
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
+use crate::kept::Receiving;
 use crate::op::MsgParts;
 
 /// Receives one datagram into `buf`.
@@ -16,15 +17,25 @@ pub(crate) struct RecvFrom<B> {
     pub(crate) fd: SharedFd,
     pub(crate) buf: B,
     pub(crate) parts: Box<MsgParts<libc::sockaddr_storage>>,
+    /// Where the socket keeps the datagram if this receive's future is dropped.
+    pub(crate) receiving: Receiving,
 }
 
 impl<B: IoBufMut> RecvFrom<B> {
-    pub(crate) fn new(fd: SharedFd, buf: B) -> Self {
+    pub(crate) fn new(fd: SharedFd, buf: B, receiving: Receiving) -> Self {
         RecvFrom {
             fd,
             buf,
             parts: MsgParts::new(zeroed_storage()),
+            receiving,
         }
+    }
+
+    /// The sender's address, once the kernel wrote it.
+    fn sender(&self) -> SockAddr {
+        // SAFETY: after a successful RECVMSG the kernel filled the address storage and set
+        // the msghdr's name length to the length of the address it wrote.
+        unsafe { SockAddr::new(*self.parts.addr(), self.parts.name_len()) }
     }
 }
 
@@ -53,11 +64,20 @@ unsafe impl<B: IoBufMut> Operation for RecvFrom<B> {
         let result = result.map(|n| {
             // SAFETY: the kernel wrote n bytes from the buffer's start.
             unsafe { self.buf.set_init(n as usize) };
-            // SAFETY: the kernel filled the address storage and set the msghdr's name length
-            // to the length of the address it wrote.
-            let addr = unsafe { SockAddr::new(*self.parts.addr(), self.parts.name_len()) };
-            (n as usize, addr)
+            (n as usize, self.sender())
         });
         (result, self.buf)
+    }
+
+    fn on_abandoned_cqe(&mut self, cqe: Completion) {
+        if cqe.res >= 0 {
+            // SAFETY: the kernel wrote `res` bytes from the buffer's start (at most its
+            // capacity) and is done with it: this is the final CQE.
+            let got =
+                unsafe { std::slice::from_raw_parts(self.buf.stable_mut_ptr(), cqe.res as usize) };
+            self.receiving.keep(got.to_vec(), Some(self.sender()));
+        } else {
+            self.receiving.keep_end(cqe.res);
+        }
     }
 }

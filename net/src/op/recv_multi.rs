@@ -8,12 +8,15 @@ use runtime::op::{Completion, MultishotOperation, RingHandle};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
+use crate::kept::Receiving;
 
 /// Receives into buffers of `pool` until the peer closes, an error, or ENOBUFS (the pool ran
 /// dry: the stream re-arms once buffers come back).
 pub(crate) struct RecvMulti {
     pub(crate) fd: SharedFd,
     pub(crate) pool: BufPool,
+    /// Where the socket keeps what arrives after the stream is dropped.
+    pub(crate) receiving: Receiving,
 }
 
 // SAFETY: the SQE names `fd` (kept open by this op) and buffer group `pool.group()`, whose
@@ -53,9 +56,19 @@ unsafe impl MultishotOperation for RecvMulti {
     }
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
-        if let Some(bid) = buffer_id(cqe) {
-            // SAFETY: see above.
-            unsafe { self.pool.recycle(bid) };
+        match buffer_id(cqe) {
+            Some(bid) if cqe.res > 0 => {
+                // SAFETY: see above.
+                let buf = unsafe { self.pool.take(bid, cqe.res as usize) };
+                // The bytes go to the socket's next receive; the buffer back to the ring.
+                self.receiving.keep(buf.to_vec(), None);
+            }
+            Some(bid) => {
+                // SAFETY: see above.
+                unsafe { self.pool.recycle(bid) };
+                self.receiving.keep_end(cqe.res);
+            }
+            None => self.receiving.keep_end(cqe.res),
         }
     }
 

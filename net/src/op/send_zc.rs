@@ -9,11 +9,14 @@ use runtime::op::{Completion, Operation};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
+use crate::kept::Sending;
 
-/// Sends `buf` without copying it into the kernel.
+/// Sends `buf` without copying it into the kernel. Not cancelled when dropped, as
+/// [`Send`](super::send::Send).
 pub(crate) struct SendZc<B> {
     pub(crate) fd: SharedFd,
     pub(crate) buf: B,
+    pub(crate) sending: Sending,
 }
 
 // SAFETY: the SQE points into `buf`, stable across moves (IoBuf) and owned by this op until it
@@ -34,5 +37,16 @@ unsafe impl<B: IoBuf> Operation for SendZc<B> {
 
     fn complete(self, result: io::Result<u32>, _: Completion) -> Self::Output {
         (result.map(|n| n as usize), self.buf)
+    }
+
+    fn on_abandoned_cqe(&mut self, cqe: Completion) {
+        // The first CQE has the result; the notification (F_NOTIF) after it has none.
+        if cqe.flags & uring_sys::abi::IORING_CQE_F_NOTIF == 0 {
+            self.sending.keep_result(cqe.res, self.buf.bytes_init());
+        }
+    }
+
+    fn finish_when_dropped(&self) -> bool {
+        true
     }
 }

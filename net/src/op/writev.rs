@@ -7,16 +7,19 @@ use runtime::op::{Completion, Operation};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
+use crate::kept::Sending;
 
-/// Writes the initialized bytes of every buffer, in order.
+/// Writes the initialized bytes of every buffer, in order. Not cancelled when dropped, as
+/// [`Send`](super::send::Send).
 pub(crate) struct Writev<B> {
     pub(crate) fd: SharedFd,
     pub(crate) bufs: Vec<B>,
     pub(crate) iovecs: Vec<libc::iovec>,
+    pub(crate) sending: Sending,
 }
 
 impl<B: IoBuf> Writev<B> {
-    pub(crate) fn new(fd: SharedFd, bufs: Vec<B>) -> Self {
+    pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, sending: Sending) -> Self {
         let iovecs = bufs
             .iter()
             .map(|b| libc::iovec {
@@ -24,7 +27,12 @@ impl<B: IoBuf> Writev<B> {
                 iov_len: b.bytes_init(),
             })
             .collect();
-        Writev { fd, bufs, iovecs }
+        Writev {
+            fd,
+            bufs,
+            iovecs,
+            sending,
+        }
     }
 }
 
@@ -45,5 +53,14 @@ unsafe impl<B: IoBuf> Operation for Writev<B> {
 
     fn complete(self, result: io::Result<u32>, _: Completion) -> Self::Output {
         (result.map(|n| n as usize), self.bufs)
+    }
+
+    fn on_abandoned_cqe(&mut self, cqe: Completion) {
+        let len = self.iovecs.iter().map(|v| v.iov_len).sum();
+        self.sending.keep_result(cqe.res, len);
+    }
+
+    fn finish_when_dropped(&self) -> bool {
+        true
     }
 }
