@@ -9,11 +9,11 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use runtime::buf::{BufResult, FixedBuf, IoBuf, IoBufMut, Slice};
+use runtime::fd::SharedFd;
 use runtime::op::{Op, Operation};
 use uring_sys::abi;
 
 use crate::aligned::DioAlignment;
-use crate::fd::SharedFd;
 use crate::functions::{blocking, on_ring};
 use crate::metadata::{Metadata, STATX_MASK};
 use crate::op::close::{Close, Closing};
@@ -663,7 +663,7 @@ impl File {
     /// # Errors
     /// `close(2)`'s errno (EIO on some network file systems when a write back failed).
     pub async fn close(self) -> io::Result<()> {
-        match self.fd.try_unwrap() {
+        match self.fd.try_into_parts() {
             Ok((Some(fd), fixed)) => {
                 drop(fixed);
                 Op::new(Close {
@@ -688,7 +688,7 @@ impl File {
 
 impl From<OwnedFd> for File {
     fn from(fd: OwnedFd) -> File {
-        File::new(SharedFd::from_fd(fd), None)
+        File::new(SharedFd::new(fd), None)
     }
 }
 

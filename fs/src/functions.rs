@@ -9,10 +9,10 @@ use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use runtime::buf::IoBuf;
+use runtime::fd::SharedFd;
 use runtime::op::Op;
 use uring_sys::abi;
 
-use crate::fd::SharedFd;
 use crate::file::File;
 use crate::metadata::{Metadata, STATX_MASK};
 use crate::op::link::LinkAt;
@@ -400,7 +400,7 @@ async fn copy_splice(src: &File, dst: &File) -> io::Result<u64> {
         fds: Box::new([-1, -1]),
     })
     .await?;
-    let (r, w) = (SharedFd::from_fd(r), SharedFd::from_fd(w));
+    let (r, w) = (SharedFd::new(r), SharedFd::new(w));
     let mut pos = 0u64;
     loop {
         let n = Op::new(Splice {

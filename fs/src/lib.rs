@@ -48,7 +48,6 @@
 mod aligned;
 mod cursor;
 mod dir;
-mod fd;
 mod file;
 mod functions;
 pub mod iopoll;

@@ -32,6 +32,7 @@ pub mod buf;
 mod builder;
 mod driver;
 mod executor;
+pub mod fd;
 pub mod files;
 /// Polled O_DIRECT transfers on a ring of their own (`IORING_SETUP_IOPOLL`).
 pub mod iopoll {

@@ -1,7 +1,7 @@
 //! One io_uring op per file; [`File`](crate::File) and the path functions build on them.
 //!
 //! Each op owns what its SQE points to (paths as `CString`, buffers, iovecs, the statx
-//! buffer) and a [`SharedFd`](crate::fd::SharedFd) for the file it names, so a dropped
+//! buffer) and a [`SharedFd`](runtime::fd::SharedFd) for the file it names, so a dropped
 //! future leaves nothing dangling: the runtime keeps the op until its final CQE.
 
 pub(crate) mod close;

@@ -4,10 +4,9 @@
 use std::io;
 
 use runtime::buf::{BufResult, IoBufMut};
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
-
-use crate::fd::SharedFd;
 
 /// Reads up to `len` bytes at file offset `offset` into `buf[start..]`.
 pub(crate) struct ReadAt<B> {

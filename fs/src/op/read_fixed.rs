@@ -3,10 +3,10 @@
 use std::io;
 
 use runtime::buf::{BufResult, IoBufMut};
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
-use crate::fd::SharedFd;
 use crate::file::FixedIoBuf;
 
 /// Reads at `offset` into a registered buffer, from its start up to its capacity.

@@ -4,10 +4,9 @@
 use std::io;
 
 use runtime::buf::{BufResult, IoBuf};
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
-
-use crate::fd::SharedFd;
 
 /// Writes `buf[start..start + len]` at file offset `offset`.
 pub(crate) struct WriteAt<B> {

@@ -3,10 +3,10 @@
 use std::io;
 
 use runtime::buf::BufResult;
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
-use crate::fd::SharedFd;
 use crate::file::FixedIoBuf;
 
 /// Writes the initialized bytes of a registered buffer at `offset`.
