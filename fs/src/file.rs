@@ -14,7 +14,6 @@ use runtime::op::{Op, Operation};
 use uring_sys::abi;
 
 use crate::aligned::DioAlignment;
-use crate::functions::{blocking, on_ring};
 use crate::metadata::{Metadata, STATX_MASK};
 use crate::op::close::{Close, Closing};
 use crate::op::fadvise::Fadvise;
@@ -28,13 +27,9 @@ use crate::op::statx::Statx;
 use crate::op::write::WriteAt;
 use crate::op::write_fixed::WriteFixedAt;
 use crate::op::writev::WritevAt;
+use crate::op::{IOV_MAX, MAX_RW};
 use crate::open_options::OpenOptions;
-
-/// The most one read or write moves (`MAX_RW_COUNT`: `INT_MAX` rounded down to a page);
-/// larger transfers are split into ops of this size.
-pub(crate) const MAX_RW: usize = 0x7fff_f000;
-/// The most iovecs one `readv`/`writev` takes (`IOV_MAX`).
-const IOV_MAX: usize = 1024;
+use crate::util::{blocking, on_ring};
 
 /// An open file on the current core.
 ///

@@ -123,12 +123,12 @@ fn check_transfer<'a>(
         ));
     };
     align.check(what, buf.stable_ptr() as usize, buf.bytes_total(), pos)?;
-    if buf.bytes_total() > crate::file::MAX_RW {
+    if buf.bytes_total() > crate::op::MAX_RW {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
                 "IopollRing::{what}: at most {} bytes per transfer",
-                crate::file::MAX_RW
+                crate::op::MAX_RW
             ),
         ));
     }

@@ -54,6 +54,7 @@ pub mod iopoll;
 mod metadata;
 mod op;
 mod open_options;
+mod util;
 
 pub use aligned::{AlignedBuf, DioAlignment, aligned_buf_for};
 pub use cursor::FileCursor;

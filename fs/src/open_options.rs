@@ -11,10 +11,10 @@ use uring_sys::abi;
 
 use crate::aligned::DioAlignment;
 use crate::file::File;
-use crate::functions::{blocking, cstr, on_ring};
 use crate::metadata::STATX_MASK;
 use crate::op::open::{OpenAt, Opened};
 use crate::op::statx::Statx;
+use crate::util::{blocking, cstr, on_ring};
 
 /// Options for opening a file: access (`read`, `write`, `append`), creation (`create`,
 /// `create_new`, `truncate`), Unix `mode` and `custom_flags` (`O_DIRECT`, `O_NOATIME`, …),

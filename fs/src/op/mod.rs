@@ -4,6 +4,12 @@
 //! buffer) and a [`SharedFd`](runtime::fd::SharedFd) for the file it names, so a dropped
 //! future leaves nothing dangling: the runtime keeps the op until its final CQE.
 
+/// The most one read or write moves (`MAX_RW_COUNT`: `INT_MAX` rounded down to a page);
+/// larger transfers are split into ops of this size.
+pub(crate) const MAX_RW: usize = 0x7fff_f000;
+/// The most iovecs one `readv`/`writev` takes (`IOV_MAX`).
+pub(crate) const IOV_MAX: usize = 1024;
+
 pub(crate) mod close;
 pub(crate) mod fadvise;
 pub(crate) mod fallocate;

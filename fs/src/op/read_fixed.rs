@@ -28,7 +28,7 @@ unsafe impl<B: FixedIoBuf + IoBufMut> Operation for ReadFixedAt<B> {
 
     fn sqe(&mut self) -> Sqe {
         let t = self.fd.target();
-        let len = self.buf.bytes_total().min(crate::file::MAX_RW) as u32;
+        let len = self.buf.bytes_total().min(crate::op::MAX_RW) as u32;
         let index = self.buf.buf_index();
         prep::prep_read_fixed(t.fd, self.buf.stable_mut_ptr(), len, self.offset, index)
             .flags(t.sqe_flags)

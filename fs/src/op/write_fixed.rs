@@ -28,7 +28,7 @@ unsafe impl<B: FixedIoBuf> Operation for WriteFixedAt<B> {
 
     fn sqe(&mut self) -> Sqe {
         let t = self.fd.target();
-        let len = self.buf.bytes_init().min(crate::file::MAX_RW) as u32;
+        let len = self.buf.bytes_init().min(crate::op::MAX_RW) as u32;
         let index = self.buf.buf_index();
         prep::prep_write_fixed(t.fd, self.buf.stable_ptr(), len, self.offset, index)
             .flags(t.sqe_flags)
