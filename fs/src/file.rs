@@ -8,7 +8,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use runtime::buf::{BufResult, FixedBuf, IoBuf, IoBufMut, Slice};
+use runtime::buf::{BufResult, FixedBuf, FixedIoBuf, IoBuf, IoBufMut, Slice};
 use runtime::fd::SharedFd;
 use runtime::op::{Op, Operation};
 use uring_sys::abi;
@@ -21,11 +21,9 @@ use crate::op::fallocate::Fallocate;
 use crate::op::fsync::Fsync;
 use crate::op::ftruncate::Ftruncate;
 use crate::op::read::ReadAt;
-use crate::op::read_fixed::ReadFixedAt;
 use crate::op::readv::ReadvAt;
 use crate::op::statx::Statx;
 use crate::op::write::WriteAt;
-use crate::op::write_fixed::WriteFixedAt;
 use crate::op::writev::WritevAt;
 use crate::op::{IOV_MAX, MAX_RW};
 use crate::open_options::OpenOptions;
@@ -75,31 +73,10 @@ pub struct File {
     dio: Option<DioAlignment>,
 }
 
-/// A registered buffer: which one, for `READ_FIXED`/`WRITE_FIXED`.
-///
-/// Implemented for [`FixedBuf`] and slices of it. The kernel checks that the memory lies
-/// inside registered buffer [`FixedIoBuf::buf_index`] (EFAULT otherwise), so a wrong index is
-/// an error, never a stray access.
-pub trait FixedIoBuf: IoBuf {
-    /// The index of the registered buffer holding this memory.
-    fn buf_index(&self) -> u16;
-}
-
-impl FixedIoBuf for FixedBuf {
-    fn buf_index(&self) -> u16 {
-        FixedBuf::buf_index(self)
-    }
-}
-
-impl FixedIoBuf for Slice<FixedBuf> {
-    fn buf_index(&self) -> u16 {
-        self.get_ref().buf_index()
-    }
-}
-
 /// The registered buffer's index when `buf` is a [`FixedBuf`] (or a slice of one), so that
-/// [`File::read_at`] and friends use `READ_FIXED`/`WRITE_FIXED` for it; decided per buffer type
-/// at compile time.
+/// [`File::read_at`] and friends use `READ_FIXED`/`WRITE_FIXED` for it, as
+/// [`File::read_fixed_at`] does for any [`FixedIoBuf`]; decided per buffer type at compile
+/// time.
 fn registered_index<B: IoBuf>(buf: &B) -> Option<u16> {
     let any: &dyn Any = buf;
     match any.downcast_ref::<FixedBuf>() {
@@ -239,11 +216,19 @@ impl File {
         }
     }
 
-    /// One `READ` of up to `len` bytes (capped at [`MAX_RW`]) into `buf[start..]`.
-    fn read_chunk<B: IoBufMut>(&self, buf: B, start: usize, len: usize, pos: u64) -> Op<ReadAt<B>> {
+    /// One `READ` (`READ_FIXED` into registered buffer `fixed`) of up to `len` bytes (capped
+    /// at [`MAX_RW`]) into `buf[start..]`.
+    fn read_chunk<B: IoBufMut>(
+        &self,
+        buf: B,
+        fixed: Option<u16>,
+        start: usize,
+        len: usize,
+        pos: u64,
+    ) -> Op<ReadAt<B>> {
         Op::new(ReadAt {
             fd: self.fd.clone(),
-            fixed: registered_index(&buf),
+            fixed,
             buf,
             start,
             len: len.min(MAX_RW) as u32,
@@ -251,11 +236,19 @@ impl File {
         })
     }
 
-    /// One `WRITE` of up to `len` bytes (capped at [`MAX_RW`]) from `buf[start..]`.
-    fn write_chunk<B: IoBuf>(&self, buf: B, start: usize, len: usize, pos: u64) -> Op<WriteAt<B>> {
+    /// One `WRITE` (`WRITE_FIXED` from registered buffer `fixed`) of up to `len` bytes
+    /// (capped at [`MAX_RW`]) from `buf[start..]`.
+    fn write_chunk<B: IoBuf>(
+        &self,
+        buf: B,
+        fixed: Option<u16>,
+        start: usize,
+        len: usize,
+        pos: u64,
+    ) -> Op<WriteAt<B>> {
         Op::new(WriteAt {
             fd: self.fd.clone(),
-            fixed: registered_index(&buf),
+            fixed,
             buf,
             start,
             len: len.min(MAX_RW) as u32,
@@ -280,25 +273,45 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
+        let fixed = registered_index(&buf);
+        self.read("read_at", buf, fixed, pos)
+    }
+
+    /// [`File::read_at`] and [`File::read_fixed_at`]: `READ_FIXED` when `fixed` names the
+    /// registered buffer holding `buf`.
+    fn read<B: IoBufMut>(
+        &self,
+        what: &str,
+        buf: B,
+        fixed: Option<u16>,
+        pos: u64,
+    ) -> Transfer<'_, ReadAt<B>> {
         let total = buf.bytes_total();
-        if let Err(e) = self.check_dio("read_at", buf.stable_ptr(), total, pos) {
+        if let Err(e) = self.check_dio(what, buf.stable_ptr(), total, pos) {
             return Transfer::Refused(Some((Err(e), buf)));
         }
         if total <= MAX_RW {
             // The common case: the future is the op itself, with no state machine around it.
-            return Transfer::Single(self.read_chunk(buf, 0, total, pos));
+            return Transfer::Single(self.read_chunk(buf, fixed, 0, total, pos));
         }
-        Transfer::Several(Box::pin(self.read_long(buf, pos)))
+        Transfer::Several(Box::pin(self.read_long(buf, fixed, pos)))
     }
 
     /// A read larger than one op moves: successive ops until the buffer is full or the file
     /// ends.
-    async fn read_long<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+    async fn read_long<B: IoBufMut>(
+        &self,
+        buf: B,
+        fixed: Option<u16>,
+        pos: u64,
+    ) -> BufResult<usize, B> {
         let total = buf.bytes_total();
         let (mut buf, mut done) = (buf, 0);
         loop {
             let want = (total - done).min(MAX_RW);
-            let (res, b) = self.read_chunk(buf, done, want, pos + done as u64).await;
+            let (res, b) = self
+                .read_chunk(buf, fixed, done, want, pos + done as u64)
+                .await;
             buf = b;
             match res {
                 Ok(n) => {
@@ -323,12 +336,13 @@ impl File {
         if let Err(e) = self.check_dio("read_exact_at", buf.stable_ptr(), total, pos) {
             return (Err(e), buf);
         }
+        let fixed = registered_index(&buf);
         let ended = |done| {
             let what = format!("file ended after {done} of {total} bytes");
             io::Error::new(io::ErrorKind::UnexpectedEof, what)
         };
         until_done(buf, total, ended, |b, done| {
-            self.read_chunk(b, done, total - done, pos + done as u64)
+            self.read_chunk(b, fixed, done, total - done, pos + done as u64)
         })
         .await
     }
@@ -354,7 +368,9 @@ impl File {
             if buf.len() == buf.capacity() {
                 // Full (perhaps sized to the file exactly): a small read tells whether the
                 // file ends here before the buffer grows.
-                let (res, probe) = self.read_chunk(Vec::with_capacity(32), 0, 32, pos).await;
+                let (res, probe) = self
+                    .read_chunk(Vec::with_capacity(32), None, 0, 32, pos)
+                    .await;
                 match res {
                     Ok(0) => return (Ok(buf.len() - start), buf),
                     Ok(n) => {
@@ -368,7 +384,7 @@ impl File {
                 }
             }
             let (len, spare) = (buf.len(), buf.capacity() - buf.len());
-            let (res, b) = self.read_chunk(buf, len, spare, pos).await;
+            let (res, b) = self.read_chunk(buf, None, len, spare, pos).await;
             buf = b;
             match res {
                 Ok(0) => return (Ok(buf.len() - start), buf),
@@ -391,11 +407,24 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
+        let fixed = registered_index(&buf);
+        self.write("write_at", buf, fixed, pos)
+    }
+
+    /// [`File::write_at`] and [`File::write_fixed_at`]: `WRITE_FIXED` when `fixed` names the
+    /// registered buffer holding `buf`.
+    fn write<B: IoBuf>(
+        &self,
+        what: &str,
+        buf: B,
+        fixed: Option<u16>,
+        pos: u64,
+    ) -> Transfer<'_, WriteAt<B>> {
         let len = buf.bytes_init();
-        if let Err(e) = self.check_dio("write_at", buf.stable_ptr(), len, pos) {
-            return Transfer::<'_, WriteAt<B>>::Refused(Some((Err(e), buf)));
+        if let Err(e) = self.check_dio(what, buf.stable_ptr(), len, pos) {
+            return Transfer::Refused(Some((Err(e), buf)));
         }
-        Transfer::Single(self.write_chunk(buf, 0, len, pos))
+        Transfer::Single(self.write_chunk(buf, fixed, 0, len, pos))
     }
 
     /// Writes all of `buf`'s initialized bytes at `pos`, in as many writes as it takes.
@@ -407,12 +436,13 @@ impl File {
         if let Err(e) = self.check_dio("write_all_at", buf.stable_ptr(), total, pos) {
             return (Err(e), buf);
         }
+        let fixed = registered_index(&buf);
         let stuck = |done| {
             let what = format!("a write wrote nothing after {done} of {total} bytes");
             io::Error::new(io::ErrorKind::WriteZero, what)
         };
         until_done(buf, total, stuck, |b, done| {
-            self.write_chunk(b, done, total - done, pos + done as u64)
+            self.write_chunk(b, fixed, done, total - done, pos + done as u64)
         })
         .await
     }
@@ -489,15 +519,8 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        let total = buf.bytes_total();
-        if let Err(e) = self.check_dio("read_fixed_at", buf.stable_ptr(), total, pos) {
-            return Transfer::<'_, ReadFixedAt<B>>::Refused(Some((Err(e), buf)));
-        }
-        Transfer::Single(Op::new(ReadFixedAt {
-            fd: self.fd.clone(),
-            buf,
-            offset: pos,
-        }))
+        let fixed = Some(buf.buf_index());
+        self.read("read_fixed_at", buf, fixed, pos)
     }
 
     /// Writes a registered buffer's initialized bytes at `pos` (`WRITE_FIXED`).
@@ -509,15 +532,8 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        let len = buf.bytes_init();
-        if let Err(e) = self.check_dio("write_fixed_at", buf.stable_ptr(), len, pos) {
-            return Transfer::<'_, WriteFixedAt<B>>::Refused(Some((Err(e), buf)));
-        }
-        Transfer::Single(Op::new(WriteFixedAt {
-            fd: self.fd.clone(),
-            buf,
-            offset: pos,
-        }))
+        let fixed = Some(buf.buf_index());
+        self.write("write_fixed_at", buf, fixed, pos)
     }
 
     async fn fsync(&self, flags: u32, what: &'static str) -> io::Result<()> {

@@ -16,7 +16,7 @@ pub(crate) struct WriteAt<B> {
     pub(crate) start: usize,
     pub(crate) len: u32,
     pub(crate) offset: u64,
-    /// The registered buffer holding `buf` (a `FixedBuf`): then `READ_FIXED`/`WRITE_FIXED`.
+    /// The registered buffer holding `buf` (a `FixedIoBuf`): then `WRITE_FIXED`.
     pub(crate) fixed: Option<u16>,
 }
 
