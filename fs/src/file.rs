@@ -8,6 +8,7 @@ use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+use pin_project_lite::pin_project;
 use runtime::buf::{BufResult, FixedBuf, FixedIoBuf, IoBuf, IoBufMut, Slice};
 use runtime::fd::SharedFd;
 use runtime::op::{Op, Operation};
@@ -87,16 +88,14 @@ fn registered_index<B: IoBuf>(buf: &B) -> Option<u16> {
     }
 }
 
-/// The future of a read or write: the op itself in the common case, a boxed loop of ops for a
-/// transfer larger than one op moves, or the error found before submitting anything.
+/// The future of a read: the op itself in the common case, or a boxed loop of ops for a
+/// transfer larger than one op moves.
 enum Transfer<'a, T: Operation> {
     Single(Op<T>),
     Several(Pin<Box<dyn Future<Output = T::Output> + 'a>>),
-    Refused(Option<T::Output>),
 }
 
-// Nothing here is pinned structurally: `Op` is `Unpin`, the loop is boxed, and the refusal is
-// moved out by value.
+// Nothing here is pinned structurally: `Op` is `Unpin` and the loop is boxed.
 impl<T: Operation> Unpin for Transfer<'_, T> {}
 
 impl<T: Operation> Future for Transfer<'_, T> {
@@ -106,8 +105,46 @@ impl<T: Operation> Future for Transfer<'_, T> {
         match self.get_mut() {
             Transfer::Single(op) => Pin::new(op).poll(cx),
             Transfer::Several(f) => f.as_mut().poll(cx),
-            Transfer::Refused(out) => Poll::Ready(out.take().expect("polled after completion")),
         }
+    }
+}
+
+pin_project! {
+    /// The future of a transfer that was checked before it started: the transfer, or the
+    /// refusal (with the buffers back) when the check failed.
+    #[project = CheckedProj]
+    enum Checked<F: Future> {
+        Started { #[pin] transfer: F },
+        Refused { refusal: Option<F::Output> },
+    }
+}
+
+impl<F: Future> Future for Checked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.project() {
+            CheckedProj::Started { transfer } => transfer.poll(cx),
+            CheckedProj::Refused { refusal } => {
+                Poll::Ready(refusal.take().expect("polled after completion"))
+            }
+        }
+    }
+}
+
+/// Starts `transfer(bufs)` if `check` passed; else the future yields the check's error with
+/// `bufs` back, without reaching the kernel. Every read and write of a [`File`] starts here.
+fn checked<B, T, F>(check: io::Result<()>, bufs: B, transfer: impl FnOnce(B) -> F) -> Checked<F>
+where
+    F: Future<Output = BufResult<T, B>>,
+{
+    match check {
+        Ok(()) => Checked::Started {
+            transfer: transfer(bufs),
+        },
+        Err(e) => Checked::Refused {
+            refusal: Some((Err(e), bufs)),
+        },
     }
 }
 
@@ -285,16 +322,17 @@ impl File {
         buf: B,
         fixed: Option<u16>,
         pos: u64,
-    ) -> Transfer<'_, ReadAt<B>> {
+    ) -> Checked<Transfer<'_, ReadAt<B>>> {
         let total = buf.bytes_total();
-        if let Err(e) = self.check_dio(what, buf.stable_ptr(), total, pos) {
-            return Transfer::Refused(Some((Err(e), buf)));
-        }
-        if total <= MAX_RW {
-            // The common case: the future is the op itself, with no state machine around it.
-            return Transfer::Single(self.read_chunk(buf, fixed, 0, total, pos));
-        }
-        Transfer::Several(Box::pin(self.read_long(buf, fixed, pos)))
+        let check = self.check_dio(what, buf.stable_ptr(), total, pos);
+        checked(check, buf, |buf| {
+            if total <= MAX_RW {
+                // The common case: the future is the op itself, with no loop around it.
+                Transfer::Single(self.read_chunk(buf, fixed, 0, total, pos))
+            } else {
+                Transfer::Several(Box::pin(self.read_long(buf, fixed, pos)))
+            }
+        })
     }
 
     /// A read larger than one op moves: successive ops until the buffer is full or the file
@@ -331,20 +369,23 @@ impl File {
     /// # Errors
     /// `UnexpectedEof` if the file ends first (the bytes read are initialized in `buf`);
     /// otherwise as [`File::read_at`].
-    pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+    pub fn read_exact_at<B: IoBufMut>(
+        &self,
+        buf: B,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<(), B>> + '_ {
         let total = buf.bytes_total();
-        if let Err(e) = self.check_dio("read_exact_at", buf.stable_ptr(), total, pos) {
-            return (Err(e), buf);
-        }
+        let check = self.check_dio("read_exact_at", buf.stable_ptr(), total, pos);
         let fixed = registered_index(&buf);
-        let ended = |done| {
+        let ended = move |done| {
             let what = format!("file ended after {done} of {total} bytes");
             io::Error::new(io::ErrorKind::UnexpectedEof, what)
         };
-        until_done(buf, total, ended, |b, done| {
-            self.read_chunk(b, fixed, done, total - done, pos + done as u64)
+        checked(check, buf, move |buf| {
+            until_done(buf, total, ended, move |b, done| {
+                self.read_chunk(b, fixed, done, total - done, pos + done as u64)
+            })
         })
-        .await
     }
 
     /// Reads from `pos` to the end of the file, appending to `buf` (growing it as needed);
@@ -353,15 +394,24 @@ impl File {
     /// # Errors
     /// As [`File::read_at`]; `InvalidInput` on an O_DIRECT file (use `read_at` with an
     /// [`AlignedBuf`](crate::AlignedBuf)).
-    pub async fn read_to_end_at(&self, buf: Vec<u8>, pos: u64) -> BufResult<usize, Vec<u8>> {
-        if self.dio.is_some() {
-            let e = io::Error::new(
+    pub fn read_to_end_at(
+        &self,
+        buf: Vec<u8>,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<usize, Vec<u8>>> + '_ {
+        let check = match self.dio {
+            Some(_) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "read_to_end_at on an O_DIRECT file: read aligned blocks with read_at and an \
                  AlignedBuf instead",
-            );
-            return (Err(e), buf);
-        }
+            )),
+            None => Ok(()),
+        };
+        checked(check, buf, move |buf| self.read_to_end(buf, pos))
+    }
+
+    /// [`File::read_to_end_at`] on a file without O_DIRECT.
+    async fn read_to_end(&self, buf: Vec<u8>, pos: u64) -> BufResult<usize, Vec<u8>> {
         let start = buf.len();
         let (mut buf, mut pos) = (buf, pos);
         loop {
@@ -419,32 +469,33 @@ impl File {
         buf: B,
         fixed: Option<u16>,
         pos: u64,
-    ) -> Transfer<'_, WriteAt<B>> {
+    ) -> Checked<Op<WriteAt<B>>> {
         let len = buf.bytes_init();
-        if let Err(e) = self.check_dio(what, buf.stable_ptr(), len, pos) {
-            return Transfer::Refused(Some((Err(e), buf)));
-        }
-        Transfer::Single(self.write_chunk(buf, fixed, 0, len, pos))
+        let check = self.check_dio(what, buf.stable_ptr(), len, pos);
+        checked(check, buf, |buf| self.write_chunk(buf, fixed, 0, len, pos))
     }
 
     /// Writes all of `buf`'s initialized bytes at `pos`, in as many writes as it takes.
     ///
     /// # Errors
     /// `WriteZero` if a write wrote nothing; otherwise as [`File::write_at`].
-    pub async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+    pub fn write_all_at<B: IoBuf>(
+        &self,
+        buf: B,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<(), B>> + '_ {
         let total = buf.bytes_init();
-        if let Err(e) = self.check_dio("write_all_at", buf.stable_ptr(), total, pos) {
-            return (Err(e), buf);
-        }
+        let check = self.check_dio("write_all_at", buf.stable_ptr(), total, pos);
         let fixed = registered_index(&buf);
-        let stuck = |done| {
+        let stuck = move |done| {
             let what = format!("a write wrote nothing after {done} of {total} bytes");
             io::Error::new(io::ErrorKind::WriteZero, what)
         };
-        until_done(buf, total, stuck, |b, done| {
-            self.write_chunk(b, fixed, done, total - done, pos + done as u64)
+        checked(check, buf, move |buf| {
+            until_done(buf, total, stuck, move |b, done| {
+                self.write_chunk(b, fixed, done, total - done, pos + done as u64)
+            })
         })
-        .await
     }
 
     fn check_iovecs<B: IoBuf>(
@@ -477,15 +528,15 @@ impl File {
         bufs: Vec<B>,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, Vec<B>>> + '_ {
-        if let Err(e) = self.check_iovecs("readv_at", &bufs, pos, IoBuf::bytes_total) {
-            return Transfer::<'_, ReadvAt<B>>::Refused(Some((Err(e), bufs)));
-        }
-        Transfer::Single(Op::new(ReadvAt {
-            fd: self.fd.clone(),
-            bufs,
-            iovecs: Vec::new(),
-            offset: pos,
-        }))
+        let check = self.check_iovecs("readv_at", &bufs, pos, IoBuf::bytes_total);
+        checked(check, bufs, |bufs| {
+            Op::new(ReadvAt {
+                fd: self.fd.clone(),
+                bufs,
+                iovecs: Vec::new(),
+                offset: pos,
+            })
+        })
     }
 
     /// Writes the initialized bytes of `bufs`, in turn, at `pos` (`pwritev`); returns the
@@ -498,15 +549,15 @@ impl File {
         bufs: Vec<B>,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, Vec<B>>> + '_ {
-        if let Err(e) = self.check_iovecs("writev_at", &bufs, pos, IoBuf::bytes_init) {
-            return Transfer::<'_, WritevAt<B>>::Refused(Some((Err(e), bufs)));
-        }
-        Transfer::Single(Op::new(WritevAt {
-            fd: self.fd.clone(),
-            bufs,
-            iovecs: Vec::new(),
-            offset: pos,
-        }))
+        let check = self.check_iovecs("writev_at", &bufs, pos, IoBuf::bytes_init);
+        checked(check, bufs, |bufs| {
+            Op::new(WritevAt {
+                fd: self.fd.clone(),
+                bufs,
+                iovecs: Vec::new(),
+                offset: pos,
+            })
+        })
     }
 
     /// Reads at `pos` into a registered buffer (`READ_FIXED`: the kernel skips pinning its
