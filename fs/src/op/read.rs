@@ -8,9 +8,11 @@ use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
+use crate::op::FileRef;
+
 /// Reads up to `len` bytes at file offset `offset` into `buf[start..]`.
-pub(crate) struct ReadAt<B> {
-    pub(crate) fd: SharedFd,
+pub(crate) struct ReadAt<B, F = SharedFd> {
+    pub(crate) fd: F,
     pub(crate) buf: B,
     /// Where in `buf` the bytes go; `start + len <= buf.bytes_total()`.
     pub(crate) start: usize,
@@ -23,8 +25,9 @@ pub(crate) struct ReadAt<B> {
 // SAFETY: the SQE points to `buf[start..start + len]`, inside `buf`'s capacity (the caller
 // keeps `start + len <= bytes_total`), memory that is stable across moves (IoBufMut) and owned
 // by this op until it is dropped after the CQE (with `fixed`, the kernel also checks that the
-// range lies inside that registered buffer); `fd` keeps the file open.
-unsafe impl<B: IoBufMut> Operation for ReadAt<B> {
+// range lies inside that registered buffer); `fd` keeps the file open (a `FileRef` holds
+// its `SharedFd`).
+unsafe impl<B: IoBufMut, F: FileRef> Operation for ReadAt<B, F> {
     type Output = BufResult<usize, B>;
 
     fn bound_ring(&self) -> Option<&RingHandle> {
