@@ -33,7 +33,7 @@ impl FileRef for SharedFd {
 }
 
 /// A file named by its process fd even where it also has a fixed slot: for a ring without
-/// the core's fixed file table (the [`IopollRing`](crate::iopoll::IopollRing)).
+/// the core's fixed file table (the polled ring of `iopoll::IopollRing`).
 pub(crate) struct ByFd(SharedFd);
 
 impl ByFd {
