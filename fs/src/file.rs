@@ -310,19 +310,19 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        let fixed = registered_index(&buf);
-        self.read("read_at", buf, fixed, pos)
+        self.read("read_at", None, buf, pos)
     }
 
-    /// [`File::read_at`] and [`File::read_fixed_at`]: `READ_FIXED` when `fixed` names the
-    /// registered buffer holding `buf`.
+    /// [`File::read_at`] and [`File::read_fixed_at`]: `READ_FIXED` into registered buffer
+    /// `fixed`, or by [`registered_index`] when `None`.
     fn read<B: IoBufMut>(
         &self,
         what: &str,
-        buf: B,
         fixed: Option<u16>,
+        buf: B,
         pos: u64,
     ) -> Checked<Transfer<'_, ReadAt<B>>> {
+        let fixed = fixed.or_else(|| registered_index(&buf));
         let total = buf.bytes_total();
         let check = self.check_dio(what, buf.stable_ptr(), total, pos);
         checked(check, buf, |buf| {
@@ -457,19 +457,19 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        let fixed = registered_index(&buf);
-        self.write("write_at", buf, fixed, pos)
+        self.write("write_at", None, buf, pos)
     }
 
-    /// [`File::write_at`] and [`File::write_fixed_at`]: `WRITE_FIXED` when `fixed` names the
-    /// registered buffer holding `buf`.
+    /// [`File::write_at`] and [`File::write_fixed_at`]: `WRITE_FIXED` from registered buffer
+    /// `fixed`, or by [`registered_index`] when `None`.
     fn write<B: IoBuf>(
         &self,
         what: &str,
-        buf: B,
         fixed: Option<u16>,
+        buf: B,
         pos: u64,
     ) -> Checked<Op<WriteAt<B>>> {
+        let fixed = fixed.or_else(|| registered_index(&buf));
         let len = buf.bytes_init();
         let check = self.check_dio(what, buf.stable_ptr(), len, pos);
         checked(check, buf, |buf| self.write_chunk(buf, fixed, 0, len, pos))
@@ -570,8 +570,7 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        let fixed = Some(buf.buf_index());
-        self.read("read_fixed_at", buf, fixed, pos)
+        self.read("read_fixed_at", Some(buf.buf_index()), buf, pos)
     }
 
     /// Writes a registered buffer's initialized bytes at `pos` (`WRITE_FIXED`).
@@ -583,8 +582,7 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        let fixed = Some(buf.buf_index());
-        self.write("write_fixed_at", buf, fixed, pos)
+        self.write("write_fixed_at", Some(buf.buf_index()), buf, pos)
     }
 
     async fn fsync(&self, flags: u32, what: &'static str) -> io::Result<()> {

@@ -90,20 +90,14 @@ impl IopollRing {
         buf: AlignedBuf,
         pos: u64,
     ) -> BufResult<usize, AlignedBuf> {
-        let fd = match check_transfer(file, &buf, pos, "read_at") {
-            Ok(fd) => fd,
-            Err(e) => return (Err(e), buf),
-        };
-        let (len, align) = (buf.bytes_total(), buf.align());
-        let read = ReadAt {
+        self.transfer("read_at", file, buf, pos, |fd, buf| ReadAt {
             fd,
-            buf,
             start: 0,
-            len: len as u32,
+            len: buf.bytes_total() as u32,
+            buf,
             offset: pos,
             fixed: None,
-        };
-        self.run(read, align)
+        })
     }
 
     /// Writes `buf` at `pos` of `file` (opened with `O_DIRECT`), polling for the completion;
@@ -117,29 +111,36 @@ impl IopollRing {
         buf: AlignedBuf,
         pos: u64,
     ) -> BufResult<usize, AlignedBuf> {
-        let fd = match check_transfer(file, &buf, pos, "write_at") {
-            Ok(fd) => fd,
-            Err(e) => return (Err(e), buf),
-        };
-        let (len, align) = (buf.bytes_init(), buf.align());
-        let write = WriteAt {
+        self.transfer("write_at", file, buf, pos, |fd, buf| WriteAt {
             fd,
-            buf,
             start: 0,
-            len: len as u32,
+            len: buf.bytes_init() as u32,
+            buf,
             offset: pos,
             fixed: None,
-        };
-        self.run(write, align)
+        })
     }
 
-    /// Runs a read or write on the polled ring; EOPNOTSUPP (the device cannot poll) becomes
-    /// an error that says so. A buffer lost with a failed ring is replaced by an empty one.
-    fn run<T>(&mut self, op: T, align: usize) -> BufResult<usize, AlignedBuf>
+    /// Checks the transfer, then runs `op(fd, buf)` (a read or write) on the polled ring;
+    /// EOPNOTSUPP (the device cannot poll) becomes an error that says so. A buffer lost with
+    /// a failed ring is replaced by an empty one.
+    fn transfer<T>(
+        &mut self,
+        what: &str,
+        file: &File,
+        buf: AlignedBuf,
+        pos: u64,
+        op: impl FnOnce(ByFd, AlignedBuf) -> T,
+    ) -> BufResult<usize, AlignedBuf>
     where
         T: Operation<Output = BufResult<usize, AlignedBuf>>,
     {
-        match self.ring.run(op) {
+        let fd = match check_transfer(file, &buf, pos, what) {
+            Ok(fd) => fd,
+            Err(e) => return (Err(e), buf),
+        };
+        let align = buf.align();
+        match self.ring.run(op(fd, buf)) {
             Ok((Err(e), buf)) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
                 (Err(not_pollable()), buf)
             }

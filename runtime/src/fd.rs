@@ -196,9 +196,9 @@ mod tests {
 
     #[test]
     fn a_registered_fd_is_named_by_its_slot_and_unwraps_to_its_fd() {
-        Runtime::new().unwrap().block_on(async {
-            let file = std::fs::File::open("/proc/self/stat").unwrap();
-            let fd = SharedFd::new(OwnedFd::from(file));
+        let file = OwnedFd::from(std::fs::File::open("/proc/self/stat").unwrap());
+        Runtime::new().unwrap().block_on(async move {
+            let fd = SharedFd::new(file);
             let raw = fd.raw();
             assert_eq!(
                 fd.target(),
