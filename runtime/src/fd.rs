@@ -9,7 +9,7 @@
 //! A handle is a process fd, a slot of the core's fixed file table ([`FixedFile`]), or both
 //! (an fd that was [registered](SharedFd::register)). Ops name the slot when there is one
 //! (`IOSQE_FIXED_FILE`, see [`SharedFd::target`]), else the fd; an op naming the slot returns
-//! [`SharedFd::ring`] from its [`bound_ring`](Operation::bound_ring).
+//! [`SharedFd::ring`] from its [`bound_ring`](crate::op::Operation::bound_ring).
 //!
 //! [`Operation`]: crate::op::Operation
 //! [`close_in_background`]: crate::op::close_in_background
