@@ -11,8 +11,8 @@ use std::task::{Context, Poll};
 
 use runtime::BlockingHandle;
 
-use crate::functions::{blocking, cstr};
 use crate::metadata::{FileType, Metadata};
+use crate::util::{blocking, cstr};
 
 /// Entries read per trip to the blocking pool.
 const BATCH: usize = 64;

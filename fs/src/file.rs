@@ -8,13 +8,13 @@ use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use runtime::buf::{BufResult, FixedBuf, IoBuf, IoBufMut, Slice};
+use pin_project_lite::pin_project;
+use runtime::buf::{BufResult, FixedBuf, FixedIoBuf, IoBuf, IoBufMut, Slice};
+use runtime::fd::SharedFd;
 use runtime::op::{Op, Operation};
 use uring_sys::abi;
 
 use crate::aligned::DioAlignment;
-use crate::fd::SharedFd;
-use crate::functions::{blocking, on_ring};
 use crate::metadata::{Metadata, STATX_MASK};
 use crate::op::close::{Close, Closing};
 use crate::op::fadvise::Fadvise;
@@ -22,19 +22,13 @@ use crate::op::fallocate::Fallocate;
 use crate::op::fsync::Fsync;
 use crate::op::ftruncate::Ftruncate;
 use crate::op::read::ReadAt;
-use crate::op::read_fixed::ReadFixedAt;
 use crate::op::readv::ReadvAt;
 use crate::op::statx::Statx;
 use crate::op::write::WriteAt;
-use crate::op::write_fixed::WriteFixedAt;
 use crate::op::writev::WritevAt;
+use crate::op::{IOV_MAX, MAX_RW};
 use crate::open_options::OpenOptions;
-
-/// The most one read or write moves (`MAX_RW_COUNT`: `INT_MAX` rounded down to a page);
-/// larger transfers are split into ops of this size.
-pub(crate) const MAX_RW: usize = 0x7fff_f000;
-/// The most iovecs one `readv`/`writev` takes (`IOV_MAX`).
-const IOV_MAX: usize = 1024;
+use crate::util::{blocking, on_ring};
 
 /// An open file on the current core.
 ///
@@ -80,31 +74,10 @@ pub struct File {
     dio: Option<DioAlignment>,
 }
 
-/// A registered buffer: which one, for `READ_FIXED`/`WRITE_FIXED`.
-///
-/// Implemented for [`FixedBuf`] and slices of it. The kernel checks that the memory lies
-/// inside registered buffer [`FixedIoBuf::buf_index`] (EFAULT otherwise), so a wrong index is
-/// an error, never a stray access.
-pub trait FixedIoBuf: IoBuf {
-    /// The index of the registered buffer holding this memory.
-    fn buf_index(&self) -> u16;
-}
-
-impl FixedIoBuf for FixedBuf {
-    fn buf_index(&self) -> u16 {
-        FixedBuf::buf_index(self)
-    }
-}
-
-impl FixedIoBuf for Slice<FixedBuf> {
-    fn buf_index(&self) -> u16 {
-        self.get_ref().buf_index()
-    }
-}
-
 /// The registered buffer's index when `buf` is a [`FixedBuf`] (or a slice of one), so that
-/// [`File::read_at`] and friends use `READ_FIXED`/`WRITE_FIXED` for it; decided per buffer type
-/// at compile time.
+/// [`File::read_at`] and friends use `READ_FIXED`/`WRITE_FIXED` for it, as
+/// [`File::read_fixed_at`] does for any [`FixedIoBuf`]; decided per buffer type at compile
+/// time.
 fn registered_index<B: IoBuf>(buf: &B) -> Option<u16> {
     let any: &dyn Any = buf;
     match any.downcast_ref::<FixedBuf>() {
@@ -115,16 +88,14 @@ fn registered_index<B: IoBuf>(buf: &B) -> Option<u16> {
     }
 }
 
-/// The future of a read or write: the op itself in the common case, a boxed loop of ops for a
-/// transfer larger than one op moves, or the error found before submitting anything.
+/// The future of a read: the op itself in the common case, or a boxed loop of ops for a
+/// transfer larger than one op moves.
 enum Transfer<'a, T: Operation> {
     Single(Op<T>),
     Several(Pin<Box<dyn Future<Output = T::Output> + 'a>>),
-    Refused(Option<T::Output>),
 }
 
-// Nothing here is pinned structurally: `Op` is `Unpin`, the loop is boxed, and the refusal is
-// moved out by value.
+// Nothing here is pinned structurally: `Op` is `Unpin` and the loop is boxed.
 impl<T: Operation> Unpin for Transfer<'_, T> {}
 
 impl<T: Operation> Future for Transfer<'_, T> {
@@ -134,8 +105,46 @@ impl<T: Operation> Future for Transfer<'_, T> {
         match self.get_mut() {
             Transfer::Single(op) => Pin::new(op).poll(cx),
             Transfer::Several(f) => f.as_mut().poll(cx),
-            Transfer::Refused(out) => Poll::Ready(out.take().expect("polled after completion")),
         }
+    }
+}
+
+pin_project! {
+    /// The future of a transfer that was checked before it started: the transfer, or the
+    /// refusal (with the buffers back) when the check failed.
+    #[project = CheckedProj]
+    enum Checked<F: Future> {
+        Started { #[pin] transfer: F },
+        Refused { refusal: Option<F::Output> },
+    }
+}
+
+impl<F: Future> Future for Checked<F> {
+    type Output = F::Output;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        match self.project() {
+            CheckedProj::Started { transfer } => transfer.poll(cx),
+            CheckedProj::Refused { refusal } => {
+                Poll::Ready(refusal.take().expect("polled after completion"))
+            }
+        }
+    }
+}
+
+/// Starts `transfer(bufs)` if `check` passed; else the future yields the check's error with
+/// `bufs` back, without reaching the kernel. Every read and write of a [`File`] starts here.
+fn checked<B, T, F>(check: io::Result<()>, bufs: B, transfer: impl FnOnce(B) -> F) -> Checked<F>
+where
+    F: Future<Output = BufResult<T, B>>,
+{
+    match check {
+        Ok(()) => Checked::Started {
+            transfer: transfer(bufs),
+        },
+        Err(e) => Checked::Refused {
+            refusal: Some((Err(e), bufs)),
+        },
     }
 }
 
@@ -244,11 +253,19 @@ impl File {
         }
     }
 
-    /// One `READ` of up to `len` bytes (capped at [`MAX_RW`]) into `buf[start..]`.
-    fn read_chunk<B: IoBufMut>(&self, buf: B, start: usize, len: usize, pos: u64) -> Op<ReadAt<B>> {
+    /// One `READ` (`READ_FIXED` into registered buffer `fixed`) of up to `len` bytes (capped
+    /// at [`MAX_RW`]) into `buf[start..]`.
+    fn read_chunk<B: IoBufMut>(
+        &self,
+        buf: B,
+        fixed: Option<u16>,
+        start: usize,
+        len: usize,
+        pos: u64,
+    ) -> Op<ReadAt<B>> {
         Op::new(ReadAt {
             fd: self.fd.clone(),
-            fixed: registered_index(&buf),
+            fixed,
             buf,
             start,
             len: len.min(MAX_RW) as u32,
@@ -256,11 +273,19 @@ impl File {
         })
     }
 
-    /// One `WRITE` of up to `len` bytes (capped at [`MAX_RW`]) from `buf[start..]`.
-    fn write_chunk<B: IoBuf>(&self, buf: B, start: usize, len: usize, pos: u64) -> Op<WriteAt<B>> {
+    /// One `WRITE` (`WRITE_FIXED` from registered buffer `fixed`) of up to `len` bytes
+    /// (capped at [`MAX_RW`]) from `buf[start..]`.
+    fn write_chunk<B: IoBuf>(
+        &self,
+        buf: B,
+        fixed: Option<u16>,
+        start: usize,
+        len: usize,
+        pos: u64,
+    ) -> Op<WriteAt<B>> {
         Op::new(WriteAt {
             fd: self.fd.clone(),
-            fixed: registered_index(&buf),
+            fixed,
             buf,
             start,
             len: len.min(MAX_RW) as u32,
@@ -285,25 +310,46 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
+        self.read("read_at", None, buf, pos)
+    }
+
+    /// [`File::read_at`] and [`File::read_fixed_at`]: `READ_FIXED` into registered buffer
+    /// `fixed`, or by [`registered_index`] when `None`.
+    fn read<B: IoBufMut>(
+        &self,
+        what: &str,
+        fixed: Option<u16>,
+        buf: B,
+        pos: u64,
+    ) -> Checked<Transfer<'_, ReadAt<B>>> {
+        let fixed = fixed.or_else(|| registered_index(&buf));
         let total = buf.bytes_total();
-        if let Err(e) = self.check_dio("read_at", buf.stable_ptr(), total, pos) {
-            return Transfer::Refused(Some((Err(e), buf)));
-        }
-        if total <= MAX_RW {
-            // The common case: the future is the op itself, with no state machine around it.
-            return Transfer::Single(self.read_chunk(buf, 0, total, pos));
-        }
-        Transfer::Several(Box::pin(self.read_long(buf, pos)))
+        let check = self.check_dio(what, buf.stable_ptr(), total, pos);
+        checked(check, buf, |buf| {
+            if total <= MAX_RW {
+                // The common case: the future is the op itself, with no loop around it.
+                Transfer::Single(self.read_chunk(buf, fixed, 0, total, pos))
+            } else {
+                Transfer::Several(Box::pin(self.read_long(buf, fixed, pos)))
+            }
+        })
     }
 
     /// A read larger than one op moves: successive ops until the buffer is full or the file
     /// ends.
-    async fn read_long<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<usize, B> {
+    async fn read_long<B: IoBufMut>(
+        &self,
+        buf: B,
+        fixed: Option<u16>,
+        pos: u64,
+    ) -> BufResult<usize, B> {
         let total = buf.bytes_total();
         let (mut buf, mut done) = (buf, 0);
         loop {
             let want = (total - done).min(MAX_RW);
-            let (res, b) = self.read_chunk(buf, done, want, pos + done as u64).await;
+            let (res, b) = self
+                .read_chunk(buf, fixed, done, want, pos + done as u64)
+                .await;
             buf = b;
             match res {
                 Ok(n) => {
@@ -323,19 +369,23 @@ impl File {
     /// # Errors
     /// `UnexpectedEof` if the file ends first (the bytes read are initialized in `buf`);
     /// otherwise as [`File::read_at`].
-    pub async fn read_exact_at<B: IoBufMut>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+    pub fn read_exact_at<B: IoBufMut>(
+        &self,
+        buf: B,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<(), B>> + '_ {
         let total = buf.bytes_total();
-        if let Err(e) = self.check_dio("read_exact_at", buf.stable_ptr(), total, pos) {
-            return (Err(e), buf);
-        }
-        let ended = |done| {
+        let check = self.check_dio("read_exact_at", buf.stable_ptr(), total, pos);
+        let fixed = registered_index(&buf);
+        let ended = move |done| {
             let what = format!("file ended after {done} of {total} bytes");
             io::Error::new(io::ErrorKind::UnexpectedEof, what)
         };
-        until_done(buf, total, ended, |b, done| {
-            self.read_chunk(b, done, total - done, pos + done as u64)
+        checked(check, buf, move |buf| {
+            until_done(buf, total, ended, move |b, done| {
+                self.read_chunk(b, fixed, done, total - done, pos + done as u64)
+            })
         })
-        .await
     }
 
     /// Reads from `pos` to the end of the file, appending to `buf` (growing it as needed);
@@ -344,22 +394,33 @@ impl File {
     /// # Errors
     /// As [`File::read_at`]; `InvalidInput` on an O_DIRECT file (use `read_at` with an
     /// [`AlignedBuf`](crate::AlignedBuf)).
-    pub async fn read_to_end_at(&self, buf: Vec<u8>, pos: u64) -> BufResult<usize, Vec<u8>> {
-        if self.dio.is_some() {
-            let e = io::Error::new(
+    pub fn read_to_end_at(
+        &self,
+        buf: Vec<u8>,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<usize, Vec<u8>>> + '_ {
+        let check = match self.dio {
+            Some(_) => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "read_to_end_at on an O_DIRECT file: read aligned blocks with read_at and an \
                  AlignedBuf instead",
-            );
-            return (Err(e), buf);
-        }
+            )),
+            None => Ok(()),
+        };
+        checked(check, buf, move |buf| self.read_to_end(buf, pos))
+    }
+
+    /// [`File::read_to_end_at`] on a file without O_DIRECT.
+    async fn read_to_end(&self, buf: Vec<u8>, pos: u64) -> BufResult<usize, Vec<u8>> {
         let start = buf.len();
         let (mut buf, mut pos) = (buf, pos);
         loop {
             if buf.len() == buf.capacity() {
                 // Full (perhaps sized to the file exactly): a small read tells whether the
                 // file ends here before the buffer grows.
-                let (res, probe) = self.read_chunk(Vec::with_capacity(32), 0, 32, pos).await;
+                let (res, probe) = self
+                    .read_chunk(Vec::with_capacity(32), None, 0, 32, pos)
+                    .await;
                 match res {
                     Ok(0) => return (Ok(buf.len() - start), buf),
                     Ok(n) => {
@@ -373,7 +434,7 @@ impl File {
                 }
             }
             let (len, spare) = (buf.len(), buf.capacity() - buf.len());
-            let (res, b) = self.read_chunk(buf, len, spare, pos).await;
+            let (res, b) = self.read_chunk(buf, None, len, spare, pos).await;
             buf = b;
             match res {
                 Ok(0) => return (Ok(buf.len() - start), buf),
@@ -396,30 +457,45 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
+        self.write("write_at", None, buf, pos)
+    }
+
+    /// [`File::write_at`] and [`File::write_fixed_at`]: `WRITE_FIXED` from registered buffer
+    /// `fixed`, or by [`registered_index`] when `None`.
+    fn write<B: IoBuf>(
+        &self,
+        what: &str,
+        fixed: Option<u16>,
+        buf: B,
+        pos: u64,
+    ) -> Checked<Op<WriteAt<B>>> {
+        let fixed = fixed.or_else(|| registered_index(&buf));
         let len = buf.bytes_init();
-        if let Err(e) = self.check_dio("write_at", buf.stable_ptr(), len, pos) {
-            return Transfer::<'_, WriteAt<B>>::Refused(Some((Err(e), buf)));
-        }
-        Transfer::Single(self.write_chunk(buf, 0, len, pos))
+        let check = self.check_dio(what, buf.stable_ptr(), len, pos);
+        checked(check, buf, |buf| self.write_chunk(buf, fixed, 0, len, pos))
     }
 
     /// Writes all of `buf`'s initialized bytes at `pos`, in as many writes as it takes.
     ///
     /// # Errors
     /// `WriteZero` if a write wrote nothing; otherwise as [`File::write_at`].
-    pub async fn write_all_at<B: IoBuf>(&self, buf: B, pos: u64) -> BufResult<(), B> {
+    pub fn write_all_at<B: IoBuf>(
+        &self,
+        buf: B,
+        pos: u64,
+    ) -> impl Future<Output = BufResult<(), B>> + '_ {
         let total = buf.bytes_init();
-        if let Err(e) = self.check_dio("write_all_at", buf.stable_ptr(), total, pos) {
-            return (Err(e), buf);
-        }
-        let stuck = |done| {
+        let check = self.check_dio("write_all_at", buf.stable_ptr(), total, pos);
+        let fixed = registered_index(&buf);
+        let stuck = move |done| {
             let what = format!("a write wrote nothing after {done} of {total} bytes");
             io::Error::new(io::ErrorKind::WriteZero, what)
         };
-        until_done(buf, total, stuck, |b, done| {
-            self.write_chunk(b, done, total - done, pos + done as u64)
+        checked(check, buf, move |buf| {
+            until_done(buf, total, stuck, move |b, done| {
+                self.write_chunk(b, fixed, done, total - done, pos + done as u64)
+            })
         })
-        .await
     }
 
     fn check_iovecs<B: IoBuf>(
@@ -452,15 +528,15 @@ impl File {
         bufs: Vec<B>,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, Vec<B>>> + '_ {
-        if let Err(e) = self.check_iovecs("readv_at", &bufs, pos, IoBuf::bytes_total) {
-            return Transfer::<'_, ReadvAt<B>>::Refused(Some((Err(e), bufs)));
-        }
-        Transfer::Single(Op::new(ReadvAt {
-            fd: self.fd.clone(),
-            bufs,
-            iovecs: Vec::new(),
-            offset: pos,
-        }))
+        let check = self.check_iovecs("readv_at", &bufs, pos, IoBuf::bytes_total);
+        checked(check, bufs, |bufs| {
+            Op::new(ReadvAt {
+                fd: self.fd.clone(),
+                bufs,
+                iovecs: Vec::new(),
+                offset: pos,
+            })
+        })
     }
 
     /// Writes the initialized bytes of `bufs`, in turn, at `pos` (`pwritev`); returns the
@@ -473,15 +549,15 @@ impl File {
         bufs: Vec<B>,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, Vec<B>>> + '_ {
-        if let Err(e) = self.check_iovecs("writev_at", &bufs, pos, IoBuf::bytes_init) {
-            return Transfer::<'_, WritevAt<B>>::Refused(Some((Err(e), bufs)));
-        }
-        Transfer::Single(Op::new(WritevAt {
-            fd: self.fd.clone(),
-            bufs,
-            iovecs: Vec::new(),
-            offset: pos,
-        }))
+        let check = self.check_iovecs("writev_at", &bufs, pos, IoBuf::bytes_init);
+        checked(check, bufs, |bufs| {
+            Op::new(WritevAt {
+                fd: self.fd.clone(),
+                bufs,
+                iovecs: Vec::new(),
+                offset: pos,
+            })
+        })
     }
 
     /// Reads at `pos` into a registered buffer (`READ_FIXED`: the kernel skips pinning its
@@ -494,15 +570,7 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        let total = buf.bytes_total();
-        if let Err(e) = self.check_dio("read_fixed_at", buf.stable_ptr(), total, pos) {
-            return Transfer::<'_, ReadFixedAt<B>>::Refused(Some((Err(e), buf)));
-        }
-        Transfer::Single(Op::new(ReadFixedAt {
-            fd: self.fd.clone(),
-            buf,
-            offset: pos,
-        }))
+        self.read("read_fixed_at", Some(buf.buf_index()), buf, pos)
     }
 
     /// Writes a registered buffer's initialized bytes at `pos` (`WRITE_FIXED`).
@@ -514,15 +582,7 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        let len = buf.bytes_init();
-        if let Err(e) = self.check_dio("write_fixed_at", buf.stable_ptr(), len, pos) {
-            return Transfer::<'_, WriteFixedAt<B>>::Refused(Some((Err(e), buf)));
-        }
-        Transfer::Single(Op::new(WriteFixedAt {
-            fd: self.fd.clone(),
-            buf,
-            offset: pos,
-        }))
+        self.write("write_fixed_at", Some(buf.buf_index()), buf, pos)
     }
 
     async fn fsync(&self, flags: u32, what: &'static str) -> io::Result<()> {
@@ -663,7 +723,7 @@ impl File {
     /// # Errors
     /// `close(2)`'s errno (EIO on some network file systems when a write back failed).
     pub async fn close(self) -> io::Result<()> {
-        match self.fd.try_unwrap() {
+        match self.fd.try_into_parts() {
             Ok((Some(fd), fixed)) => {
                 drop(fixed);
                 Op::new(Close {
@@ -688,7 +748,7 @@ impl File {
 
 impl From<OwnedFd> for File {
     fn from(fd: OwnedFd) -> File {
-        File::new(SharedFd::from_fd(fd), None)
+        File::new(SharedFd::new(fd), None)
     }
 }
 

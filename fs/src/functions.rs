@@ -3,16 +3,14 @@
 //! one (by the runtime's probe) and runs on the blocking pool otherwise.
 
 use std::cell::RefCell;
-use std::ffi::CString;
 use std::io;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use runtime::buf::IoBuf;
+use runtime::fd::SharedFd;
 use runtime::op::Op;
 use uring_sys::abi;
 
-use crate::fd::SharedFd;
 use crate::file::File;
 use crate::metadata::{Metadata, STATX_MASK};
 use crate::op::link::LinkAt;
@@ -24,34 +22,7 @@ use crate::op::statx::Statx;
 use crate::op::symlink::SymlinkAt;
 use crate::op::unlink::UnlinkAt;
 use crate::open_options::OpenOptions;
-
-/// `path` as the C string the kernel takes.
-///
-/// # Errors
-/// `InvalidInput` naming the path and where its NUL byte is.
-pub(crate) fn cstr(path: &Path) -> io::Result<CString> {
-    CString::new(path.as_os_str().as_bytes()).map_err(|e| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!(
-                "path {path:?} has a NUL byte at offset {}: paths cannot contain NUL bytes",
-                e.nul_position()
-            ),
-        )
-    })
-}
-
-/// Whether to use the ring for `opcode`: yes unless the probe says the kernel lacks it.
-pub(crate) fn on_ring(opcode: u8) -> bool {
-    runtime::op_supported(opcode) != Some(false)
-}
-
-/// Runs `f` on the blocking pool.
-pub(crate) async fn blocking<T: Send + 'static>(
-    f: impl FnOnce() -> io::Result<T> + Send + 'static,
-) -> io::Result<T> {
-    runtime::spawn_blocking(f).await?
-}
+use crate::util::{blocking, cstr, on_ring};
 
 /// Reads the whole file at `path`.
 ///
@@ -400,7 +371,7 @@ async fn copy_splice(src: &File, dst: &File) -> io::Result<u64> {
         fds: Box::new([-1, -1]),
     })
     .await?;
-    let (r, w) = (SharedFd::from_fd(r), SharedFd::from_fd(w));
+    let (r, w) = (SharedFd::new(r), SharedFd::new(w));
     let mut pos = 0u64;
     loop {
         let n = Op::new(Splice {
@@ -463,12 +434,5 @@ mod tests {
             let _ = std::fs::remove_file(&src);
             let _ = std::fs::remove_file(&dst);
         });
-    }
-
-    #[test]
-    fn nul_in_a_path_is_named() {
-        let e = cstr(Path::new("a\0b")).unwrap_err();
-        assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
-        assert!(e.to_string().contains("NUL byte at offset 1"), "{e}");
     }
 }

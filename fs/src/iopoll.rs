@@ -14,9 +14,14 @@
 use std::io;
 
 use runtime::buf::{BufResult, IoBuf};
+use runtime::iopoll::PolledRing;
+use runtime::op::Operation;
 
 use crate::aligned::{AlignedBuf, DioAlignment};
 use crate::file::File;
+use crate::op::read::ReadAt;
+use crate::op::write::WriteAt;
+use crate::op::{ByFd, MAX_RW};
 
 /// Whether `file` (opened with `O_DIRECT`) can do polled I/O: reads its first block on an
 /// [`IopollRing`].
@@ -53,12 +58,12 @@ pub fn check(file: &File) -> io::Result<()> {
 }
 
 /// A ring of its own with `IORING_SETUP_IOPOLL`, for polled O_DIRECT transfers on a
-/// [`File`]: checks the file and the alignment, then runs the transfer on a
-/// [`runtime::iopoll::IopollRing`]. Each call blocks the calling thread (polling) until its
+/// [`File`]: checks the file and the alignment, then runs the read or write op on a
+/// [`runtime::iopoll::PolledRing`]. Each call blocks the calling thread (polling) until its
 /// transfer completes.
 #[derive(Debug)]
 pub struct IopollRing {
-    ring: runtime::iopoll::IopollRing,
+    ring: PolledRing,
 }
 
 impl IopollRing {
@@ -68,7 +73,7 @@ impl IopollRing {
     /// The ring setup's error (see `uring_sys::SetupError`).
     pub fn new(entries: u32) -> io::Result<IopollRing> {
         Ok(IopollRing {
-            ring: runtime::iopoll::IopollRing::new(entries)?,
+            ring: PolledRing::new(entries)?,
         })
     }
 
@@ -85,10 +90,14 @@ impl IopollRing {
         buf: AlignedBuf,
         pos: u64,
     ) -> BufResult<usize, AlignedBuf> {
-        match check_transfer(file, &buf, pos, "read_at") {
-            Ok(fd) => self.ring.read_at(fd, buf, pos),
-            Err(e) => (Err(e), buf),
-        }
+        self.transfer("read_at", file, buf, pos, |fd, buf| ReadAt {
+            fd,
+            start: 0,
+            len: buf.bytes_total() as u32,
+            buf,
+            offset: pos,
+            fixed: None,
+        })
     }
 
     /// Writes `buf` at `pos` of `file` (opened with `O_DIRECT`), polling for the completion;
@@ -102,20 +111,48 @@ impl IopollRing {
         buf: AlignedBuf,
         pos: u64,
     ) -> BufResult<usize, AlignedBuf> {
-        match check_transfer(file, &buf, pos, "write_at") {
-            Ok(fd) => self.ring.write_at(fd, buf, pos),
-            Err(e) => (Err(e), buf),
+        self.transfer("write_at", file, buf, pos, |fd, buf| WriteAt {
+            fd,
+            start: 0,
+            len: buf.bytes_init() as u32,
+            buf,
+            offset: pos,
+            fixed: None,
+        })
+    }
+
+    /// Checks the transfer, then runs `op(fd, buf)` (a read or write) on the polled ring;
+    /// EOPNOTSUPP (the device cannot poll) becomes an error that says so. A buffer lost with
+    /// a failed ring is replaced by an empty one.
+    fn transfer<T>(
+        &mut self,
+        what: &str,
+        file: &File,
+        buf: AlignedBuf,
+        pos: u64,
+        op: impl FnOnce(ByFd, AlignedBuf) -> T,
+    ) -> BufResult<usize, AlignedBuf>
+    where
+        T: Operation<Output = BufResult<usize, AlignedBuf>>,
+    {
+        let fd = match check_transfer(file, &buf, pos, what) {
+            Ok(fd) => fd,
+            Err(e) => return (Err(e), buf),
+        };
+        let align = buf.align();
+        match self.ring.run(op(fd, buf)) {
+            Ok((Err(e), buf)) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
+                (Err(not_pollable()), buf)
+            }
+            Ok(done) => done,
+            Err(e) => (Err(e), AlignedBuf::new(0, align)),
         }
     }
 }
 
-/// The file's fd, once the file and the transfer are fit for polled O_DIRECT I/O.
-fn check_transfer<'a>(
-    file: &'a File,
-    buf: &AlignedBuf,
-    pos: u64,
-    what: &str,
-) -> io::Result<std::os::fd::BorrowedFd<'a>> {
+/// The file's handle, named by its fd, once the file and the transfer are fit for polled
+/// O_DIRECT I/O.
+fn check_transfer(file: &File, buf: &AlignedBuf, pos: u64, what: &str) -> io::Result<ByFd> {
     let Some(align) = file.dio_alignment() else {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
@@ -123,19 +160,26 @@ fn check_transfer<'a>(
         ));
     };
     align.check(what, buf.stable_ptr() as usize, buf.bytes_total(), pos)?;
-    if buf.bytes_total() > crate::file::MAX_RW {
+    if buf.bytes_total() > MAX_RW {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
-            format!(
-                "IopollRing::{what}: at most {} bytes per transfer",
-                crate::file::MAX_RW
-            ),
+            format!("IopollRing::{what}: at most {MAX_RW} bytes per transfer"),
         ));
     }
-    file.as_fd().ok_or_else(|| {
+    ByFd::new(file.shared_fd()).ok_or_else(|| {
         io::Error::new(
             io::ErrorKind::InvalidInput,
             format!("IopollRing::{what}: the file is in the runtime's fixed file table and has no fd this ring can use"),
         )
     })
+}
+
+fn not_pollable() -> io::Error {
+    io::Error::new(
+        io::ErrorKind::Unsupported,
+        "this file's device does not support polled I/O (IORING_SETUP_IOPOLL: EOPNOTSUPP): \
+         IOPOLL needs O_DIRECT on a block device with poll queues, such as NVMe loaded with \
+         nvme.poll_queues=N; virtio-blk, loop devices and most cloud disks have none. Use the \
+         runtime's ordinary ring instead",
+    )
 }

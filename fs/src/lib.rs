@@ -48,21 +48,22 @@
 mod aligned;
 mod cursor;
 mod dir;
-mod fd;
 mod file;
 mod functions;
 pub mod iopoll;
 mod metadata;
 mod op;
 mod open_options;
+mod util;
 
 pub use aligned::{AlignedBuf, DioAlignment, aligned_buf_for};
 pub use cursor::FileCursor;
 pub use dir::{DirEntry, ReadDir, read_dir};
-pub use file::{Advice, File, FixedIoBuf};
+pub use file::{Advice, File};
 pub use functions::{
     canonicalize, copy, create_dir, create_dir_all, hard_link, metadata, read, read_to_string,
     remove_dir, remove_dir_all, remove_file, rename, symlink, symlink_metadata, write,
 };
 pub use metadata::{FileType, Metadata};
 pub use open_options::OpenOptions;
+pub use runtime::buf::FixedIoBuf;

@@ -5,16 +5,16 @@ use std::io;
 use std::os::fd::OwnedFd;
 use std::path::Path;
 
+use runtime::fd::SharedFd;
 use runtime::op::Op;
 use uring_sys::abi;
 
 use crate::aligned::DioAlignment;
-use crate::fd::SharedFd;
 use crate::file::File;
-use crate::functions::{blocking, cstr, on_ring};
 use crate::metadata::STATX_MASK;
 use crate::op::open::{OpenAt, Opened};
 use crate::op::statx::Statx;
+use crate::util::{blocking, cstr, on_ring};
 
 /// Options for opening a file: access (`read`, `write`, `append`), creation (`create`,
 /// `create_new`, `truncate`), Unix `mode` and `custom_flags` (`O_DIRECT`, `O_NOATIME`, …),
@@ -180,7 +180,7 @@ impl OpenOptions {
             .await?
             {
                 Opened::Fixed(slot) => SharedFd::from_fixed(slot),
-                Opened::Fd(fd) => SharedFd::from_fd(fd),
+                Opened::Fd(fd) => SharedFd::new(fd),
             }
         } else if on_ring(abi::IORING_OP_OPENAT) {
             match Op::new(OpenAt {
@@ -191,7 +191,7 @@ impl OpenOptions {
             })
             .await?
             {
-                Opened::Fd(fd) => SharedFd::from_fd(fd),
+                Opened::Fd(fd) => SharedFd::new(fd),
                 Opened::Fixed(slot) => SharedFd::from_fixed(slot),
             }
         } else {
@@ -211,7 +211,7 @@ impl OpenOptions {
                     .map(OwnedFd::from)
             })
             .await?;
-            SharedFd::from_fd(fd)
+            SharedFd::new(fd)
         };
         let dio = if flags & libc::O_DIRECT != 0 {
             // The alignment comes from the open fd, or from the path for a file in the fixed

@@ -32,10 +32,11 @@ pub mod buf;
 mod builder;
 mod driver;
 mod executor;
+pub mod fd;
 pub mod files;
-/// Polled O_DIRECT transfers on a ring of their own (`IORING_SETUP_IOPOLL`).
+/// Ops run synchronously on a polled ring of their own (`IORING_SETUP_IOPOLL`).
 pub mod iopoll {
-    pub use crate::driver::iopoll::IopollRing;
+    pub use crate::driver::iopoll::PolledRing;
 }
 mod metrics;
 pub mod op;

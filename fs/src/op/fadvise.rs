@@ -2,10 +2,9 @@
 
 use std::io;
 
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
-
-use crate::fd::SharedFd;
 
 /// Gives the kernel `advice` (`POSIX_FADV_*`) for `len` bytes at `offset` (0: to the end).
 pub(crate) struct Fadvise {

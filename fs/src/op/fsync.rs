@@ -2,10 +2,9 @@
 
 use std::io;
 
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
-
-use crate::fd::SharedFd;
 
 /// Flushes the file's data (and metadata unless `flags` has `IORING_FSYNC_DATASYNC`).
 pub(crate) struct Fsync {

@@ -2,10 +2,9 @@
 
 use std::io;
 
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
-
-use crate::fd::SharedFd;
 
 /// Sets the file's length to `len`.
 pub(crate) struct Ftruncate {

@@ -4,28 +4,30 @@
 use std::io;
 
 use runtime::buf::{BufResult, IoBufMut};
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
-use crate::fd::SharedFd;
+use crate::op::FileRef;
 
 /// Reads up to `len` bytes at file offset `offset` into `buf[start..]`.
-pub(crate) struct ReadAt<B> {
-    pub(crate) fd: SharedFd,
+pub(crate) struct ReadAt<B, F = SharedFd> {
+    pub(crate) fd: F,
     pub(crate) buf: B,
     /// Where in `buf` the bytes go; `start + len <= buf.bytes_total()`.
     pub(crate) start: usize,
     pub(crate) len: u32,
     pub(crate) offset: u64,
-    /// The registered buffer holding `buf` (a `FixedBuf`): then `READ_FIXED`/`WRITE_FIXED`.
+    /// The registered buffer holding `buf` (a `FixedIoBuf`): then `READ_FIXED`.
     pub(crate) fixed: Option<u16>,
 }
 
 // SAFETY: the SQE points to `buf[start..start + len]`, inside `buf`'s capacity (the caller
 // keeps `start + len <= bytes_total`), memory that is stable across moves (IoBufMut) and owned
 // by this op until it is dropped after the CQE (with `fixed`, the kernel also checks that the
-// range lies inside that registered buffer); `fd` keeps the file open.
-unsafe impl<B: IoBufMut> Operation for ReadAt<B> {
+// range lies inside that registered buffer); `fd` keeps the file open (a `FileRef` holds
+// its `SharedFd`).
+unsafe impl<B: IoBufMut, F: FileRef> Operation for ReadAt<B, F> {
     type Output = BufResult<usize, B>;
 
     fn bound_ring(&self) -> Option<&RingHandle> {

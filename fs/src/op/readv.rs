@@ -3,10 +3,9 @@
 use std::io;
 
 use runtime::buf::{BufResult, IoBufMut};
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
-
-use crate::fd::SharedFd;
 
 /// Reads at `offset` into `bufs` in turn, each from its start up to its capacity.
 pub(crate) struct ReadvAt<B> {

@@ -2,10 +2,9 @@
 
 use std::io;
 
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, abi, prep};
-
-use crate::fd::SharedFd;
 
 /// Moves up to `len` bytes from `fd_in` (at `off_in`, or its position when -1) to `fd_out`
 /// (at `off_out`, or -1); one of the two must be a pipe.

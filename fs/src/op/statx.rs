@@ -5,10 +5,10 @@ use std::io;
 use std::mem::MaybeUninit;
 use std::os::fd::AsRawFd;
 
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation};
 use uring_sys::{Sqe, prep};
 
-use crate::fd::SharedFd;
 use crate::metadata::Metadata;
 
 /// Stats `path`, relative to `dir`'s fd (an empty path with `AT_EMPTY_PATH` stats the fd

@@ -4,28 +4,30 @@
 use std::io;
 
 use runtime::buf::{BufResult, IoBuf};
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
-use crate::fd::SharedFd;
+use crate::op::FileRef;
 
 /// Writes `buf[start..start + len]` at file offset `offset`.
-pub(crate) struct WriteAt<B> {
-    pub(crate) fd: SharedFd,
+pub(crate) struct WriteAt<B, F = SharedFd> {
+    pub(crate) fd: F,
     pub(crate) buf: B,
     /// Where in `buf` the bytes come from; `start + len <= buf.bytes_init()`.
     pub(crate) start: usize,
     pub(crate) len: u32,
     pub(crate) offset: u64,
-    /// The registered buffer holding `buf` (a `FixedBuf`): then `READ_FIXED`/`WRITE_FIXED`.
+    /// The registered buffer holding `buf` (a `FixedIoBuf`): then `WRITE_FIXED`.
     pub(crate) fixed: Option<u16>,
 }
 
 // SAFETY: the SQE points to `buf[start..start + len]`, initialized bytes of `buf` (the caller
 // keeps `start + len <= bytes_init`), memory that is stable across moves (IoBuf) and owned by
 // this op until it is dropped after the CQE (with `fixed`, the kernel also checks that the
-// range lies inside that registered buffer); `fd` keeps the file open.
-unsafe impl<B: IoBuf> Operation for WriteAt<B> {
+// range lies inside that registered buffer); `fd` keeps the file open (a `FileRef` holds
+// its `SharedFd`).
+unsafe impl<B: IoBuf, F: FileRef> Operation for WriteAt<B, F> {
     type Output = BufResult<usize, B>;
 
     fn bound_ring(&self) -> Option<&RingHandle> {

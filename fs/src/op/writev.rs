@@ -3,10 +3,9 @@
 use std::io;
 
 use runtime::buf::{BufResult, IoBuf};
+use runtime::fd::SharedFd;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
-
-use crate::fd::SharedFd;
 
 /// Writes the initialized bytes of `bufs`, in turn, at `offset`.
 pub(crate) struct WritevAt<B> {

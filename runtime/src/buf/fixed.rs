@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 
-use super::{IoBuf, IoBufMut};
+use super::{IoBuf, IoBufMut, Slice};
 use crate::op::RingHandle;
 
 struct Registry {
@@ -134,6 +134,28 @@ impl FixedBuf {
     pub fn as_mut_slice(&mut self) -> &mut [u8] {
         // SAFETY: as above, for the whole (zero-initialized) capacity; we hold it exclusively.
         unsafe { std::slice::from_raw_parts_mut(self.ptr, self.cap) }
+    }
+}
+
+/// A registered buffer: which one, for `READ_FIXED`/`WRITE_FIXED`.
+///
+/// Implemented for [`FixedBuf`] and slices of it. The kernel checks that the memory lies
+/// inside registered buffer [`FixedIoBuf::buf_index`] (EFAULT otherwise), so a wrong index is
+/// an error, never a stray access.
+pub trait FixedIoBuf: IoBuf {
+    /// The index of the registered buffer holding this memory.
+    fn buf_index(&self) -> u16;
+}
+
+impl FixedIoBuf for FixedBuf {
+    fn buf_index(&self) -> u16 {
+        FixedBuf::buf_index(self)
+    }
+}
+
+impl FixedIoBuf for Slice<FixedBuf> {
+    fn buf_index(&self) -> u16 {
+        self.get_ref().buf_index()
     }
 }
 

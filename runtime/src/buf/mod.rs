@@ -14,7 +14,7 @@ use std::io;
 use std::ops::{Bound, RangeBounds};
 
 pub use aligned::AlignedBuf;
-pub use fixed::{FixedBuf, FixedBufRegistry};
+pub use fixed::{FixedBuf, FixedBufRegistry, FixedIoBuf};
 pub use provided::{BufPool, ProvidedBuf};
 
 /// An op's result together with the buffer it used.
