@@ -14,10 +14,10 @@ use slab::Slab;
 
 use super::remote::{CoreShared, Remote, RuntimeShared};
 use super::task::{JoinHandle, TaskEntry, TaskId, new_task};
+use super::timer_wheel::TimerWheel;
 use super::waker::task_waker;
 use crate::driver::{Driver, DriverConfig, Handle};
 use crate::metrics::Counters;
-use crate::time::wheel::TimerWheel;
 
 /// The main future's pseudo task id: its waker sets `main_woken` instead of queueing.
 pub(crate) const MAIN_TASK: TaskId = TaskId {

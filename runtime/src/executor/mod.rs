@@ -6,6 +6,7 @@ pub(crate) mod context;
 pub(crate) mod core;
 pub(crate) mod remote;
 pub(crate) mod task;
+pub(crate) mod timer_wheel;
 pub(crate) mod waker;
 
 use std::future::Future;
