@@ -13,7 +13,7 @@ use std::time::Instant;
 use slab::Slab;
 
 use super::remote::{CoreShared, Remote, RuntimeShared};
-use super::task::{JoinHandle, TaskEntry, TaskId, new_task};
+use super::task::{TaskEntry, TaskId, new_task};
 use super::timer_wheel::TimerWheel;
 use super::waker::task_waker;
 use crate::driver::{Driver, DriverConfig, Handle};
@@ -85,8 +85,8 @@ impl Core {
         self.run_queue.borrow_mut().push_back(id);
     }
 
-    /// Spawns a `!Send` future on this core.
-    pub(crate) fn spawn<F>(self: &Rc<Self>, future: F) -> JoinHandle<F::Output>
+    /// Spawns a `!Send` future on this core; its id is for a `JoinHandle`.
+    pub(crate) fn spawn<F>(&self, future: F) -> TaskId
     where
         F: Future + 'static,
         F::Output: 'static,
@@ -110,7 +110,7 @@ impl Core {
         self.counters
             .tasks_spawned
             .set(self.counters.tasks_spawned.get() + 1);
-        JoinHandle::new(self.clone(), id)
+        id
     }
 
     fn entry_mut<R>(&self, id: TaskId, f: impl FnOnce(&mut TaskEntry) -> R) -> Option<R> {

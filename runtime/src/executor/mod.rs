@@ -4,6 +4,7 @@
 pub(crate) mod blocking;
 pub(crate) mod context;
 pub(crate) mod core;
+pub(crate) mod join;
 pub(crate) mod remote;
 pub(crate) mod task;
 pub(crate) mod timer_wheel;
@@ -14,7 +15,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-pub use task::{JoinError, JoinHandle};
+pub use blocking::{BlockingHandle, spawn_blocking};
+pub use join::{JoinHandle, RemoteJoinHandle};
+pub use task::JoinError;
 
 use crate::sync::oneshot;
 use remote::Remote;
@@ -38,7 +41,10 @@ where
     F::Output: 'static,
 {
     match context::current() {
-        Ok(core) => core.spawn(future),
+        Ok(core) => {
+            let id = core.spawn(future);
+            JoinHandle::new(core, id)
+        }
         Err(e) => panic!("runtime::spawn: {e}"),
     }
 }
@@ -64,22 +70,6 @@ pub async fn yield_now() {
         }
     }
     YieldNow(false).await
-}
-
-/// The output of a task spawned on another core with [`spawn_on`]: await it for
-/// `Result<T, JoinError>`. Dropping it detaches the task.
-pub struct RemoteJoinHandle<T> {
-    rx: oneshot::Receiver<Result<T, JoinError>>,
-}
-
-impl<T: Send> Future for RemoteJoinHandle<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|r| r.unwrap_or(Err(JoinError::Aborted)))
-    }
 }
 
 /// Spawns a `Send` future on core `core` of this runtime (see `Runtime::run_per_core`).
@@ -116,7 +106,5 @@ where
             let _ = tx.send(handle.await);
         });
     })));
-    Ok(RemoteJoinHandle { rx })
+    Ok(RemoteJoinHandle::new(rx))
 }
-
-pub use blocking::spawn_blocking;

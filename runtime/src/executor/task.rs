@@ -1,19 +1,15 @@
 //! Spawned tasks: one allocation each (the pinned future, which later holds the output),
-//! stored in the core's task slab; [`JoinHandle`] and [`JoinError`].
+//! stored in the core's task slab; their slab entries and [`JoinError`]. The handles that
+//! await a task are in [`super::join`].
 
 use std::any::Any;
-use std::cell::Cell;
 use std::fmt;
 use std::future::Future;
-use std::marker::PhantomData;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
-
-use super::core::Core;
 
 /// A task's address in its core's slab; the generation tells reuses of a slot apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +22,8 @@ pub(crate) struct TaskId {
 pub enum JoinError {
     /// The task panicked; the payload is what `panic!` was given.
     Panicked(Box<dyn Any + Send + 'static>),
-    /// The task was aborted with [`JoinHandle::abort`] (or its core shut down).
+    /// The task was aborted with [`JoinHandle::abort`](super::JoinHandle::abort) (or its core
+    /// shut down).
     Aborted,
 }
 
@@ -155,66 +152,4 @@ pub(crate) struct TaskEntry {
     pub(crate) detached: bool,
     pub(crate) abort_requested: bool,
     pub(crate) join_waker: Option<Waker>,
-}
-
-/// Owns the right to a spawned task's output: await it for `Result<T, JoinError>`.
-///
-/// Dropping the handle **detaches** the task: it keeps running to completion and its output
-/// is dropped. Call [`JoinHandle::abort`] to stop it instead.
-pub struct JoinHandle<T> {
-    core: Rc<Core>,
-    id: TaskId,
-    done: Cell<bool>,
-    _output: PhantomData<T>,
-}
-
-impl<T: 'static> JoinHandle<T> {
-    pub(crate) fn new(core: Rc<Core>, id: TaskId) -> Self {
-        JoinHandle {
-            core,
-            id,
-            done: Cell::new(false),
-            _output: PhantomData,
-        }
-    }
-
-    /// Stops the task: its future is dropped on its core (now, or right after its current
-    /// poll), and the handle yields `Err(JoinError::Aborted)` unless it had finished.
-    pub fn abort(&self) {
-        self.core.abort_task(self.id);
-    }
-
-    /// Whether the task has finished (its output is ready to take).
-    pub fn is_finished(&self) -> bool {
-        self.core.task_finished(self.id)
-    }
-}
-
-impl<T: 'static> Future for JoinHandle<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        assert!(!self.done.get(), "JoinHandle polled after completion");
-        let mut slot: Option<Result<T, JoinError>> = None;
-        if self.core.poll_join(self.id, cx, &mut slot) {
-            self.done.set(true);
-            Poll::Ready(slot.unwrap_or(Err(JoinError::Aborted)))
-        } else {
-            Poll::Pending
-        }
-    }
-}
-
-impl<T> Drop for JoinHandle<T> {
-    fn drop(&mut self) {
-        if !self.done.get() {
-            self.core.detach_task(self.id);
-        }
-    }
-}
-
-impl<T> fmt::Debug for JoinHandle<T> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("JoinHandle").field("id", &self.id).finish()
-    }
 }
