@@ -100,11 +100,14 @@ where
         )
     })?;
     let (tx, rx) = oneshot::channel();
-    target.send(Remote::Spawn(Box::new(move || {
-        let handle = spawn(future);
-        spawn(async move {
-            let _ = tx.send(handle.await);
-        });
-    })));
+    target.send(
+        Remote::Spawn(Box::new(move || {
+            let handle = spawn(future);
+            spawn(async move {
+                let _ = tx.send(handle.await);
+            });
+        })),
+        Some(&current.driver),
+    );
     Ok(RemoteJoinHandle::new(rx))
 }
