@@ -1,5 +1,16 @@
 //! The per-core executor: tasks, wakers, the run queue, cross-core messages and the blocking
 //! pool.
+//!
+//! Its modules in layers, each importing only from those below it (and `core` and `waker`
+//! from each other: the core makes its tasks' wakers, and a local wake queues on the core):
+//!
+//! ```text
+//!   mod.rs (spawn, spawn_on, core_id, yield_now)     [crate::time, crate::builder above]
+//!   join.rs   blocking.rs   context.rs (the core running on this thread)
+//!   core.rs  <->  waker.rs (a wake: local run queue, or remote)
+//!   task.rs   remote.rs (cross-thread queue)   timer_wheel.rs
+//!   [crate::driver, crate::sync below]
+//! ```
 
 pub(crate) mod blocking;
 pub(crate) mod context;
