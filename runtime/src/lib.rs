@@ -44,9 +44,9 @@ pub mod sync;
 pub mod time;
 
 pub use builder::{Builder, Runtime};
-pub use executor::blocking::BlockingHandle;
 pub use executor::{
-    JoinError, JoinHandle, RemoteJoinHandle, core_id, spawn, spawn_blocking, spawn_on, yield_now,
+    BlockingHandle, JoinError, JoinHandle, RemoteJoinHandle, core_id, spawn, spawn_blocking,
+    spawn_on, yield_now,
 };
 pub use metrics::{Metrics, metrics};
 pub use runtime_macros::{main, test};

@@ -2,13 +2,11 @@
 //! cannot do asynchronously (name lookups, odd syscalls). The result wakes the calling core.
 
 use std::collections::VecDeque;
-use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
-use std::pin::Pin;
 use std::sync::{Condvar, Mutex, OnceLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
+use super::join::RemoteJoinHandle;
 use super::task::JoinError;
 use crate::sync::oneshot;
 
@@ -87,20 +85,8 @@ impl Pool {
 }
 
 /// The result of [`spawn_blocking`]: await it for `Result<T, JoinError>` (a panic in `f`
-/// gives `JoinError::Panicked`).
-pub struct BlockingHandle<T> {
-    rx: oneshot::Receiver<Result<T, JoinError>>,
-}
-
-impl<T: Send> Future for BlockingHandle<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|r| r.unwrap_or(Err(JoinError::Aborted)))
-    }
-}
+/// gives `JoinError::Panicked`). The same type as a [`spawn_on`](crate::spawn_on) handle.
+pub type BlockingHandle<T> = RemoteJoinHandle<T>;
 
 /// Runs `f` on the blocking pool (at most 64 threads, shared by every core of the process)
 /// and completes with its result, waking the awaiting core.
@@ -124,5 +110,5 @@ where
         let result = catch_unwind(AssertUnwindSafe(f)).map_err(JoinError::Panicked);
         let _ = tx.send(result);
     }));
-    BlockingHandle { rx }
+    RemoteJoinHandle::new(rx)
 }

@@ -5,7 +5,7 @@ use std::io;
 use std::rc::Rc;
 
 use super::core::Core;
-use super::task::TaskId;
+use super::waker;
 use crate::driver::{Driver, Handle};
 
 thread_local! {
@@ -14,6 +14,7 @@ thread_local! {
     /// first poll looks it up, so it is kept apart from `CURRENT`'s `RefCell`. Invariant:
     /// set and restored together with `CURRENT`, only by [`enter`] and [`Enter`]'s drop, so
     /// while it is not null `CURRENT`'s core holds that driver's handle, keeping it alive.
+    /// `waker`'s local core is kept the same way.
     static CURRENT_DRIVER: Cell<*const ()> = const { Cell::new(std::ptr::null()) };
 }
 
@@ -21,21 +22,30 @@ thread_local! {
 pub(crate) struct Enter {
     previous: Option<Rc<Core>>,
     previous_driver: *const (),
+    previous_local: *const Core,
 }
 
 pub(crate) fn enter(core: Rc<Core>) -> Enter {
     let driver = core.driver.as_ptr();
+    let local = Rc::as_ptr(&core);
     let previous = CURRENT.with(|c| c.borrow_mut().replace(core));
     let previous_driver = CURRENT_DRIVER.with(|d| d.replace(driver));
+    // SAFETY: `CURRENT` now holds an `Rc` of this core, and keeps it until `Enter`'s drop,
+    // which replaces the local core before it lets that `Rc` go.
+    let previous_local = unsafe { waker::set_local(local) };
     Enter {
         previous,
         previous_driver,
+        previous_local,
     }
 }
 
 impl Drop for Enter {
     fn drop(&mut self) {
         let previous = self.previous.take();
+        // SAFETY: the previous local core is null or the core of `previous`, which goes
+        // back into `CURRENT` next and is kept there until it is replaced the same way.
+        unsafe { waker::set_local(self.previous_local) };
         CURRENT_DRIVER.with(|d| d.set(self.previous_driver));
         CURRENT.with(|c| *c.borrow_mut() = previous);
     }
@@ -86,18 +96,4 @@ pub(crate) fn with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> io::Result<R> 
     current_driver()?
         .with(f)
         .ok_or_else(|| io::Error::other("io_uring driver re-entered while busy"))
-}
-
-/// Queues `task` if this thread runs core `core`. Returns false otherwise.
-pub(crate) fn schedule_local(core: u16, task: TaskId) -> bool {
-    CURRENT.with(|c| match c.try_borrow() {
-        Ok(current) => match current.as_ref() {
-            Some(current) if current.shared.id == core => {
-                current.schedule(task);
-                true
-            }
-            _ => false,
-        },
-        Err(_) => false,
-    })
 }

@@ -13,11 +13,11 @@ use std::time::Instant;
 use slab::Slab;
 
 use super::remote::{CoreShared, Remote, RuntimeShared};
-use super::task::{JoinHandle, TaskEntry, TaskId, new_task};
+use super::task::{TaskEntry, TaskId, new_task};
+use super::timer_wheel::TimerWheel;
 use super::waker::task_waker;
 use crate::driver::{Driver, DriverConfig, Handle};
 use crate::metrics::Counters;
-use crate::time::wheel::TimerWheel;
 
 /// The main future's pseudo task id: its waker sets `main_woken` instead of queueing.
 pub(crate) const MAIN_TASK: TaskId = TaskId {
@@ -76,8 +76,10 @@ impl Core {
         }
         if let Ok(mut tasks) = self.tasks.try_borrow_mut() {
             match tasks.get_mut(id.index as usize) {
-                Some(e) if e.generation == id.generation && !e.scheduled && !e.finished => {
-                    e.scheduled = true
+                Some(e) if e.generation == id.generation => {
+                    if !e.wake() {
+                        return;
+                    }
                 }
                 _ => return,
             }
@@ -85,30 +87,25 @@ impl Core {
         self.run_queue.borrow_mut().push_back(id);
     }
 
-    /// Spawns a `!Send` future on this core.
-    pub(crate) fn spawn<F>(self: &Rc<Self>, future: F) -> JoinHandle<F::Output>
+    /// Spawns a `!Send` future on this core; its id is for a `JoinHandle`.
+    pub(crate) fn spawn<F>(&self, future: F) -> TaskId
     where
         F: Future + 'static,
         F::Output: 'static,
     {
         let generation = self.next_generation.get();
         self.next_generation.set(generation.wrapping_add(1));
-        let index = self.tasks.borrow_mut().insert(TaskEntry {
-            generation,
-            task: Some(new_task(future)),
-            scheduled: true,
-            finished: false,
-            detached: false,
-            abort_requested: false,
-            join_waker: None,
-        });
+        let index = self
+            .tasks
+            .borrow_mut()
+            .insert(TaskEntry::new(generation, new_task(future)));
         let id = TaskId {
             index: index as u32,
             generation,
         };
         self.run_queue.borrow_mut().push_back(id);
         Counters::bump(&self.counters.tasks_spawned, 1);
-        JoinHandle::new(self.clone(), id)
+        id
     }
 
     fn entry_mut<R>(&self, id: TaskId, f: impl FnOnce(&mut TaskEntry) -> R) -> Option<R> {
@@ -124,13 +121,7 @@ impl Core {
         let Some(id) = self.run_queue.borrow_mut().pop_front() else {
             return false;
         };
-        let task = self.entry_mut(id, |e| {
-            if !e.scheduled || e.finished {
-                return None;
-            }
-            e.scheduled = false;
-            e.task.take()
-        });
+        let task = self.entry_mut(id, TaskEntry::start);
         let Some(Some(mut task)) = task else {
             return true;
         };
@@ -138,16 +129,14 @@ impl Core {
         let mut cx = Context::from_waker(&waker);
         let mut done = task.as_mut().poll(&mut cx).is_ready();
         Counters::bump(&self.counters.tasks_polled, 1);
-        if !done && self.entry_mut(id, |e| e.abort_requested) == Some(true) {
+        if !done && self.entry_mut(id, |e| e.abort_requested()) == Some(true) {
             // It aborted itself while polled. Drop the future outside the slab borrow, as
             // `abort_task` does: its destructor may drop join handles or spawn.
             task.as_mut().abort();
             done = true;
         }
         let after = self.entry_mut(id, |e| {
-            e.finished = done;
-            e.task = Some(task);
-            let joiner = if done { e.join_waker.take() } else { None };
+            let joiner = e.stop(task, done);
             (done && e.detached, joiner)
         });
         if let Some((remove, joiner)) = after {
@@ -170,26 +159,15 @@ impl Core {
     }
 
     pub(crate) fn abort_task(&self, id: TaskId) {
-        let task = self.entry_mut(id, |e| {
-            if e.finished {
-                return None;
-            }
-            match e.task.take() {
-                Some(t) => Some(t),
-                None => {
-                    // Being polled right now (it aborts itself): abort after the poll.
-                    e.abort_requested = true;
-                    None
-                }
-            }
-        });
+        // None when finished, or being polled right now (it aborts itself): then `run_one`
+        // aborts it after the poll.
+        let task = self.entry_mut(id, TaskEntry::take_for_abort);
         if let Some(Some(mut task)) = task {
             // Drop the future outside the slab borrow: its destructor may touch the core.
             task.as_mut().abort();
             let after = self.entry_mut(id, |e| {
-                e.task = Some(task);
-                e.finished = true;
-                (e.detached, e.join_waker.take())
+                let joiner = e.stop(task, true);
+                (e.detached, joiner)
             });
             if let Some((detached, joiner)) = after {
                 // Woken outside the slab borrow, as in `run_one`.
@@ -204,7 +182,7 @@ impl Core {
     }
 
     pub(crate) fn task_finished(&self, id: TaskId) -> bool {
-        self.entry_mut(id, |e| e.finished).unwrap_or(true)
+        self.entry_mut(id, |e| e.is_finished()).unwrap_or(true)
     }
 
     /// Takes a finished task's output into `slot` (and frees the task), or stores the waker.
@@ -214,20 +192,7 @@ impl Core {
         cx: &Context<'_>,
         slot: &mut dyn std::any::Any,
     ) -> bool {
-        let finished = self.entry_mut(id, |e| {
-            if e.finished {
-                if let Some(t) = e.task.as_mut() {
-                    t.as_mut().take_output(slot);
-                }
-                true
-            } else {
-                match &e.join_waker {
-                    Some(w) if w.will_wake(cx.waker()) => {}
-                    _ => e.join_waker = Some(cx.waker().clone()),
-                }
-                false
-            }
-        });
+        let finished = self.entry_mut(id, |e| e.join(cx, slot));
         match finished {
             Some(true) => {
                 self.remove_task(id);
@@ -241,7 +206,7 @@ impl Core {
     pub(crate) fn detach_task(&self, id: TaskId) {
         let finished = self.entry_mut(id, |e| {
             e.detached = true;
-            e.finished
+            e.is_finished()
         });
         if finished == Some(true) {
             self.remove_task(id);

@@ -1,11 +1,24 @@
 //! The per-core executor: tasks, wakers, the run queue, cross-core messages and the blocking
 //! pool.
+//!
+//! Its modules in layers, each importing only from those below it (and `core` and `waker`
+//! from each other: the core makes its tasks' wakers, and a local wake queues on the core):
+//!
+//! ```text
+//!   mod.rs (spawn, spawn_on, core_id, yield_now)     [crate::time, crate::builder above]
+//!   join.rs   blocking.rs   context.rs (the core running on this thread)
+//!   core.rs  <->  waker.rs (a wake: local run queue, or remote)
+//!   task.rs   remote.rs (cross-thread queue)   timer_wheel.rs
+//!   [crate::driver, crate::sync below]
+//! ```
 
 pub(crate) mod blocking;
 pub(crate) mod context;
 pub(crate) mod core;
+pub(crate) mod join;
 pub(crate) mod remote;
 pub(crate) mod task;
+pub(crate) mod timer_wheel;
 pub(crate) mod waker;
 
 use std::future::Future;
@@ -13,7 +26,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-pub use task::{JoinError, JoinHandle};
+pub use blocking::{BlockingHandle, spawn_blocking};
+pub use join::{JoinHandle, RemoteJoinHandle};
+pub use task::JoinError;
 
 use crate::sync::oneshot;
 use remote::Remote;
@@ -37,7 +52,10 @@ where
     F::Output: 'static,
 {
     match context::current() {
-        Ok(core) => core.spawn(future),
+        Ok(core) => {
+            let id = core.spawn(future);
+            JoinHandle::new(core, id)
+        }
         Err(e) => panic!("runtime::spawn: {e}"),
     }
 }
@@ -63,22 +81,6 @@ pub async fn yield_now() {
         }
     }
     YieldNow(false).await
-}
-
-/// The output of a task spawned on another core with [`spawn_on`]: await it for
-/// `Result<T, JoinError>`. Dropping it detaches the task.
-pub struct RemoteJoinHandle<T> {
-    rx: oneshot::Receiver<Result<T, JoinError>>,
-}
-
-impl<T: Send> Future for RemoteJoinHandle<T> {
-    type Output = Result<T, JoinError>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        Pin::new(&mut self.rx)
-            .poll(cx)
-            .map(|r| r.unwrap_or(Err(JoinError::Aborted)))
-    }
 }
 
 /// Spawns a `Send` future on core `core` of this runtime (see `Runtime::run_per_core`).
@@ -109,13 +111,14 @@ where
         )
     })?;
     let (tx, rx) = oneshot::channel();
-    target.send(Remote::Spawn(Box::new(move || {
-        let handle = spawn(future);
-        spawn(async move {
-            let _ = tx.send(handle.await);
-        });
-    })));
-    Ok(RemoteJoinHandle { rx })
+    target.send(
+        Remote::Spawn(Box::new(move || {
+            let handle = spawn(future);
+            spawn(async move {
+                let _ = tx.send(handle.await);
+            });
+        })),
+        Some(&current.driver),
+    );
+    Ok(RemoteJoinHandle::new(rx))
 }
-
-pub use blocking::spawn_blocking;

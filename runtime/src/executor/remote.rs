@@ -3,6 +3,8 @@
 //! syscall of its own: it rides on the sender's next enter), an eventfd write otherwise.
 //!
 //! The per-core path never touches this: only cross-thread wakes and spawns take its lock.
+//! Which wakes come here is decided by [`super::waker`]; this module knows nothing of the
+//! core running on the calling thread beyond the driver the sender hands to [`CoreShared::send`].
 
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -11,9 +13,8 @@ use std::sync::{Arc, Mutex, OnceLock, RwLock};
 
 use slab::Slab;
 
-use super::context;
 use super::task::TaskId;
-use crate::driver::{Driver, MSG_RING_WAKE};
+use crate::driver::{Driver, Handle, MSG_RING_WAKE};
 
 /// A message for a core from another thread.
 pub(crate) enum Remote {
@@ -73,8 +74,9 @@ impl CoreShared {
         }
     }
 
-    /// Queues a message and wakes the core if it may be asleep.
-    pub(crate) fn send(&self, msg: Remote) {
+    /// Queues a message and wakes the core if it may be asleep. `sender` is the driver of
+    /// the core running on the calling thread, if any: the wake-up goes from its ring.
+    pub(crate) fn send(&self, msg: Remote, sender: Option<&Handle>) {
         self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
@@ -83,21 +85,18 @@ impl CoreShared {
         // already); before `notified`, so a core about to sleep either sees it or is woken.
         self.pending.store(true, Ordering::SeqCst);
         if !self.notified.swap(true, Ordering::SeqCst) {
-            self.wake_up();
+            self.wake_up(sender);
         }
     }
 
-    fn wake_up(&self) {
-        if let Some(fd) = &self.msg_ring_fd {
+    fn wake_up(&self, sender: Option<&Handle>) {
+        if let (Some(fd), Some(sender)) = (&self.msg_ring_fd, sender) {
             let sqe = uring_sys::prep::prep_msg_ring(fd.as_raw_fd(), 0, MSG_RING_WAKE, 0)
                 .flags(uring_sys::abi::IOSQE_CQE_SKIP_SUCCESS);
             // A MSG_RING from the sender's own ring: no syscall here, it goes with the
             // sender's next enter. The fd stays valid: `fd` (an Arc) outlives the push, and a
             // later reuse of the number at worst gets a reserved user_data it ignores.
-            if context::with_driver(|d| d.submit_detached(sqe))
-                .and_then(|r| r)
-                .is_ok()
-            {
+            if let Some(Ok(())) = sender.with(|d| d.submit_detached(sqe)) {
                 return;
             }
         }
@@ -141,19 +140,13 @@ fn dup(fd: std::os::fd::RawFd) -> io::Result<OwnedFd> {
     unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()
 }
 
-/// Wakes task `task` of core `core`: directly when we are that core, else via its queue.
-pub(crate) fn wake_task(core: u16, task: TaskId) {
-    if context::schedule_local(core, task) {
-        return;
-    }
-    let shared = registry()
+/// The live core with id `id` (the id packed into wakers), if any.
+pub(crate) fn lookup(id: u16) -> Option<Arc<CoreShared>> {
+    registry()
         .read()
         .unwrap_or_else(|e| e.into_inner())
-        .get(core as usize)
-        .cloned();
-    if let Some(shared) = shared {
-        shared.send(Remote::Wake(task));
-    }
+        .get(id as usize)
+        .cloned()
 }
 
 /// What the cores of one `run_per_core` call share: how to reach each other.

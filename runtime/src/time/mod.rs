@@ -5,8 +5,6 @@
 //! so an idle core wakes for its timers without polling. Timers have millisecond resolution
 //! and never fire before their deadline.
 
-pub(crate) mod wheel;
-
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -14,7 +12,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use crate::executor::context;
-use wheel::TimerKey;
+use crate::executor::timer_wheel::TimerKey;
 
 /// Completes at `deadline` (see [`sleep`]).
 #[must_use = "a Sleep does nothing until awaited"]

@@ -1,9 +1,12 @@
-//! Per-core hierarchical timing wheel: the pending timers of one core's driver.
+//! Per-core hierarchical timing wheel: the pending timers of one core.
 //!
-//! The wheel is a plain struct owned by the core's driver; it is single-threaded and needs no
-//! locks or shared ownership. Time is counted in millisecond *ticks* since the `origin` given to
-//! [`TimerWheel::new`], and a deadline's tick is its offset rounded **up**, so a tick never lies
-//! before the deadline it stands for.
+//! The wheel is a plain struct owned by the core (`Core::timers`, processed by its loop, which
+//! also bounds its wait in the driver by [`TimerWheel::next_deadline`]); it is single-threaded
+//! and needs no locks or shared ownership. `crate::time` (`Sleep` and what is built on it)
+//! registers timers in the current core's wheel; the wheel knows nothing of it. Time is
+//! counted in millisecond *ticks* since the `origin` given to [`TimerWheel::new`], and a
+//! deadline's tick is its offset rounded **up**, so a tick never lies before the deadline it
+//! stands for.
 //!
 //! # Design
 //!
