@@ -390,3 +390,94 @@ pub fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
         _ => "(non-string panic payload)".to_string(),
     }
 }
+
+// ---- Helpers of the cancellation tests (tests/cancel.rs) ----
+
+/// Which of two raced futures finished first.
+pub enum Either<A, B> {
+    /// The first one.
+    Left(A),
+    /// The second one.
+    Right(B),
+}
+
+/// Polls `a` and `b` until one of them is ready, in a random order at every poll (as
+/// `tokio::select!` without `biased;`), and drops the other one: a future that was ready
+/// too, but polled second, is dropped with its result.
+pub async fn race<A: Future, B: Future>(
+    rng: &mut XorShift,
+    a: A,
+    b: B,
+) -> Either<A::Output, B::Output> {
+    let mut a = std::pin::pin!(a);
+    let mut b = std::pin::pin!(b);
+    std::future::poll_fn(|cx| {
+        let a_first = rng.below(2) == 0;
+        for turn in 0..2 {
+            if (turn == 0) == a_first {
+                if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
+                    return std::task::Poll::Ready(Either::Left(v));
+                }
+            } else if let std::task::Poll::Ready(v) = b.as_mut().poll(cx) {
+                return std::task::Poll::Ready(Either::Right(v));
+            }
+        }
+        std::task::Poll::Pending
+    })
+    .await
+}
+
+/// The numbered byte stream of the cancellation tests: byte `i` is `(i % 251) as u8`
+/// (as [`pattern`]).
+pub fn numbered(len: usize) -> Vec<u8> {
+    pattern(len)
+}
+
+/// A thread that writes [`numbered`] bytes to `w` in `chunks` chunks of 1..=`max` bytes
+/// (sizes from `seed`), sleeping `gap` between chunks, then shuts `w` down (end of stream
+/// for the reader) and drops it. Returns the bytes it sent.
+pub fn spawn_numbered_writer<W>(
+    mut w: W,
+    chunks: usize,
+    max: usize,
+    gap: Duration,
+    seed: u64,
+    shutdown: impl FnOnce(&W) + Send + 'static,
+) -> std::thread::JoinHandle<Vec<u8>>
+where
+    W: io::Write + Send + 'static,
+{
+    std::thread::spawn(move || {
+        let mut rng = XorShift::new(seed);
+        let sizes: Vec<usize> = (0..chunks).map(|_| 1 + rng.below(max)).collect();
+        let all = numbered(sizes.iter().sum());
+        let mut off = 0;
+        for len in sizes {
+            w.write_all(&all[off..off + len]).expect("writer: write");
+            off += len;
+            std::thread::sleep(gap);
+        }
+        shutdown(&w);
+        drop(w);
+        all
+    })
+}
+
+/// `None` when `got == sent`; else how they differ (how many bytes are missing, where the
+/// first difference is).
+pub fn stream_loss(got: &[u8], sent: &[u8]) -> Option<String> {
+    if got == sent {
+        return None;
+    }
+    let first = got
+        .iter()
+        .zip(sent)
+        .position(|(a, b)| a != b)
+        .unwrap_or(got.len().min(sent.len()));
+    Some(format!(
+        "received {} of {} bytes ({} missing); first difference at offset {first}",
+        got.len(),
+        sent.len(),
+        sent.len() as i64 - got.len() as i64,
+    ))
+}
