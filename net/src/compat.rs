@@ -239,6 +239,7 @@ impl<S> Compat<S> {
                         fd: self.io.fd.clone(),
                         buf,
                         receiving,
+                        flags: 0,
                     }));
                 }
                 ReadSide::Receiving(op) => {

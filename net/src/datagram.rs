@@ -49,7 +49,7 @@ impl DatagramIo {
 
     /// Receives one datagram.
     pub(crate) async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
-        op::recv(&self.fd, buf, &self.received, true).await
+        op::recv(&self.fd, buf, &self.received, true, 0).await
     }
 
     /// Sends one datagram to `addr`.

@@ -50,7 +50,7 @@ impl StreamIo {
             // until data arrives and then report 0, which reads as end of stream.
             return (Ok(0), buf);
         }
-        op::recv(&self.fd, buf, &self.received, false).await
+        op::recv(&self.fd, buf, &self.received, false, 0).await
     }
 
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
@@ -86,8 +86,24 @@ impl StreamIo {
         // SAFETY: the first 0 bytes are initialized in any buffer, and 0 <= bytes_total().
         unsafe { buf.set_init(0) };
         let mut filled = 0;
+        // Bytes this call already holds, handed back to the stream if it is dropped before
+        // it is done (`MSG_WAITALL` makes that rare: one receive normally fills `buf`).
+        let mut held = Held {
+            received: &self.received,
+            bytes: Vec::new(),
+        };
         while filled < want {
-            let (res, slice) = self.read(buf.slice(filled..want)).await;
+            if filled > 0 {
+                held.bytes.clear();
+                // SAFETY: the first `filled` bytes of `buf` are initialized: the reads so far
+                // wrote them and set its initialized length to `filled`.
+                held.bytes.extend_from_slice(unsafe {
+                    std::slice::from_raw_parts(buf.stable_ptr(), filled)
+                });
+            }
+            let slice = buf.slice(filled..want);
+            let (res, slice) =
+                op::recv(&self.fd, slice, &self.received, false, libc::MSG_WAITALL).await;
             buf = slice.into_inner();
             match res {
                 Ok(0) => {
@@ -104,6 +120,7 @@ impl StreamIo {
                 Err(e) => return (Err(e), buf),
             }
         }
+        held.bytes.clear();
         (Ok(()), buf)
     }
 
@@ -155,6 +172,18 @@ impl StreamIo {
             ended: false,
             dry: false,
         }
+    }
+}
+
+/// The bytes a `read_exact` already received, given back to its stream if it is dropped.
+struct Held<'a> {
+    received: &'a Received,
+    bytes: Vec<u8>,
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.received.give_back(&self.bytes);
     }
 }
 

@@ -44,12 +44,14 @@ pub(crate) async fn send<B: IoBuf>(
     .await
 }
 
-/// One `RECV` into `buf` on `fd`: what dropped receives of the socket kept, first.
+/// One `RECV` into `buf` on `fd` with `MSG_*` `flags`: what dropped receives of the socket
+/// kept, first.
 pub(crate) async fn recv<B: IoBufMut>(
     fd: &SharedFd,
     mut buf: B,
     received: &Received,
     datagram: bool,
+    flags: i32,
 ) -> BufResult<usize, B> {
     let taken = std::future::poll_fn(|cx| {
         if datagram {
@@ -69,6 +71,7 @@ pub(crate) async fn recv<B: IoBufMut>(
         fd: fd.clone(),
         buf,
         receiving,
+        flags,
     })
     .await
 }

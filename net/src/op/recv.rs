@@ -15,6 +15,8 @@ pub(crate) struct Recv<B> {
     pub(crate) buf: B,
     /// Where the socket keeps what this receive got if its future is dropped.
     pub(crate) receiving: Receiving,
+    /// `MSG_*` flags: `MSG_WAITALL` to fill the whole buffer in one receive.
+    pub(crate) flags: i32,
 }
 
 // SAFETY: the SQE points into `buf`, whose memory is stable across moves (IoBufMut) and owned
@@ -24,7 +26,7 @@ unsafe impl<B: IoBufMut> Operation for Recv<B> {
 
     fn sqe(&mut self) -> Sqe {
         let len = self.buf.bytes_total().min(u32::MAX as usize) as u32;
-        prep::prep_recv(self.fd.raw(), self.buf.stable_mut_ptr(), len, 0)
+        prep::prep_recv(self.fd.raw(), self.buf.stable_mut_ptr(), len, self.flags)
     }
 
     fn complete(mut self, result: io::Result<u32>, _: Completion) -> Self::Output {
