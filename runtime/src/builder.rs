@@ -184,6 +184,11 @@ impl Runtime {
             !context::in_runtime(),
             "Runtime::block_on called from inside a runtime: await the future instead"
         );
+        assert!(
+            !self.core.driver.is_busy(),
+            "Runtime::block_on called from inside this runtime's driver (a waker or a drop it \
+             ran): wake a task or spawn instead of blocking there"
+        );
         let _enter = context::enter(self.core.clone());
         self.core.block_on(future)
     }

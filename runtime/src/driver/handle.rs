@@ -90,6 +90,12 @@ impl Handle {
         Some(out)
     }
 
+    /// Whether the driver is borrowed now: the caller runs inside one of its calls (a waker
+    /// or a drop that it ran).
+    pub(crate) fn is_busy(&self) -> bool {
+        self.0.driver.try_borrow_mut().is_err()
+    }
+
     /// Whether the core's loop is running (see [`ACTIVE`]).
     #[inline]
     pub(crate) fn is_active(&self) -> bool {

@@ -20,6 +20,9 @@ thread_local! {
 
 /// Makes `core` current for the guard's lifetime.
 pub(crate) struct Enter {
+    /// `false` when the thread's locals were already destroyed (a runtime dropped at thread
+    /// exit): then nothing was made current, and nothing is restored.
+    entered: bool,
     previous: Option<Rc<Core>>,
     previous_driver: *const (),
     previous_local: *const Core,
@@ -28,12 +31,22 @@ pub(crate) struct Enter {
 pub(crate) fn enter(core: Rc<Core>) -> Enter {
     let driver = core.driver.as_ptr();
     let local = Rc::as_ptr(&core);
-    let previous = CURRENT.with(|c| c.borrow_mut().replace(core));
+    let Ok(previous) = CURRENT.try_with(|c| c.borrow_mut().replace(core)) else {
+        // At thread exit, after `CURRENT` was destroyed: no core is current, so ops fall
+        // back to what works without one (their own driver handles; `close(2)`).
+        return Enter {
+            entered: false,
+            previous: None,
+            previous_driver: std::ptr::null(),
+            previous_local: std::ptr::null(),
+        };
+    };
     let previous_driver = CURRENT_DRIVER.with(|d| d.replace(driver));
     // SAFETY: `CURRENT` now holds an `Rc` of this core, and keeps it until `Enter`'s drop,
     // which replaces the local core before it lets that `Rc` go.
     let previous_local = unsafe { waker::set_local(local) };
     Enter {
+        entered: true,
         previous,
         previous_driver,
         previous_local,
@@ -42,12 +55,17 @@ pub(crate) fn enter(core: Rc<Core>) -> Enter {
 
 impl Drop for Enter {
     fn drop(&mut self) {
+        if !self.entered {
+            return;
+        }
         let previous = self.previous.take();
         // SAFETY: the previous local core is null or the core of `previous`, which goes
         // back into `CURRENT` next and is kept there until it is replaced the same way.
         unsafe { waker::set_local(self.previous_local) };
         CURRENT_DRIVER.with(|d| d.set(self.previous_driver));
-        CURRENT.with(|c| *c.borrow_mut() = previous);
+        // `CURRENT` outlives this guard: it was alive at `enter`, and a thread's locals are
+        // destroyed only after the code that holds guards has returned.
+        let _ = CURRENT.try_with(|c| *c.borrow_mut() = previous);
     }
 }
 
@@ -64,12 +82,16 @@ fn no_runtime() -> io::Error {
 /// # Errors
 /// When no runtime runs on this thread.
 pub(crate) fn current() -> io::Result<Rc<Core>> {
-    CURRENT.with(|c| c.borrow().clone()).ok_or_else(no_runtime)
+    CURRENT
+        .try_with(|c| c.borrow().clone())
+        .ok()
+        .flatten()
+        .ok_or_else(no_runtime)
 }
 
 /// Whether a runtime runs on this thread.
 pub(crate) fn in_runtime() -> bool {
-    CURRENT.with(|c| c.borrow().is_some())
+    CURRENT.try_with(|c| c.borrow().is_some()).unwrap_or(false)
 }
 
 /// The current core's driver.

@@ -41,7 +41,19 @@ pub(crate) struct Core {
     pub(crate) runtime: Option<Arc<RuntimeShared>>,
     pub(crate) counters: Rc<Counters>,
     budget: usize,
+    /// Shutting down: spawns are refused (their futures dropped, their handles `Aborted`),
+    /// so dropping the tasks ends even if their drops spawn again.
+    closed: Cell<bool>,
+    /// A refused spawn's future is being dropped: one spawned by that drop is leaked instead,
+    /// so a future that respawns itself on drop cannot recurse for ever.
+    refusing: Cell<bool>,
 }
+
+/// The id a refused spawn's handle gets: no task has it, so the handle reports `Aborted`.
+const REFUSED: TaskId = TaskId {
+    index: u32::MAX - 1,
+    generation: 0,
+};
 
 impl Core {
     pub(crate) fn new(
@@ -65,6 +77,8 @@ impl Core {
             runtime,
             counters,
             budget,
+            closed: Cell::new(false),
+            refusing: Cell::new(false),
         }))
     }
 
@@ -93,6 +107,16 @@ impl Core {
         F: Future + 'static,
         F::Output: 'static,
     {
+        if self.closed.get() {
+            if self.refusing.replace(true) {
+                tracing::debug!("a task spawned by a refused task's drop is leaked");
+                std::mem::forget(future);
+            } else {
+                drop(future);
+                self.refusing.set(false);
+            }
+            return REFUSED;
+        }
         let generation = self.next_generation.get();
         self.next_generation.set(generation.wrapping_add(1));
         let index = self
@@ -258,7 +282,10 @@ impl Core {
             match self.driver.with(|d| d.turn(wait, timeout)) {
                 Some(Ok(_)) => {}
                 Some(Err(e)) => panic!("the io_uring driver failed and the core cannot go on: {e}"),
-                None => unreachable!("the driver is borrowed only within a call"),
+                None => panic!(
+                    "the core's loop found its io_uring driver busy: block_on was entered from \
+                     inside the driver (a waker or a drop it ran)"
+                ),
             }
             self.shared.awake();
             Counters::bump(&self.counters.loop_turns, 1);
@@ -268,6 +295,7 @@ impl Core {
     /// Drops every task's future on this thread, then drains the driver's ops: from now on
     /// no loop turn comes, so an op abandoned later is settled on the spot.
     pub(crate) fn shutdown(&self) {
+        self.closed.set(true);
         self.drop_tasks();
         self.driver.orphan();
     }
