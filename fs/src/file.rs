@@ -305,6 +305,10 @@ impl File {
     /// # Errors
     /// `read(2)`'s errno (EBADF on a file not open for reading, EISDIR on a directory); on an
     /// O_DIRECT file, `InvalidInput` naming a misaligned address, length or offset.
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the read; it moves no file position, so a retry at the
+    /// same `pos` reads the same range again.
     pub fn read_at<B: IoBufMut>(
         &self,
         buf: B,
@@ -452,6 +456,11 @@ impl File {
     /// # Errors
     /// `write(2)`'s errno: EBADF on a file not open for writing, `StorageFull` (ENOSPC),
     /// EFBIG; on an O_DIRECT file, `InvalidInput` naming what is misaligned.
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the write, which may have written some or all of `buf`; a
+    /// retry at the same `pos` writes the same bytes to the same place (not with `append`,
+    /// which writes at the end whatever `pos`).
     pub fn write_at<B: IoBuf>(
         &self,
         buf: B,

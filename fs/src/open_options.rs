@@ -169,7 +169,7 @@ impl OpenOptions {
         let flags = self.flags()?;
         let cpath = cstr(path)?;
         let fd = if self.direct_descriptor {
-            let slot = runtime::files::reserve()?;
+            let slot = runtime::fixed_files::reserve()?;
             match Op::new(OpenAt {
                 path: cpath.clone(),
                 // A direct descriptor is no process fd: the kernel refuses O_CLOEXEC on it.

@@ -21,7 +21,7 @@ use std::rc::Rc;
 
 use uring_sys::abi;
 
-use crate::files::FixedFile;
+use crate::fixed_files::FixedFile;
 use crate::op::RingHandle;
 
 /// An fd shared by its owner and its in-flight ops (one core: `Rc`); see the module docs.
@@ -134,13 +134,13 @@ impl SharedFd {
     /// Registers the fd in the current core's fixed file table, once; returns the slot.
     ///
     /// # Errors
-    /// As [`crate::files::register`].
+    /// As [`crate::fixed_files::register`].
     pub fn register(&self) -> io::Result<u32> {
         if let Some(i) = self.fixed_index() {
             return Ok(i);
         }
         let fd = self.require_fd("register")?;
-        let fixed = crate::files::register(fd)?;
+        let fixed = crate::fixed_files::register(fd)?;
         Ok(self.0.fixed.get_or_init(|| fixed).index())
     }
 
@@ -222,7 +222,7 @@ mod tests {
     #[test]
     fn a_direct_descriptor_has_no_fd() {
         Runtime::new().unwrap().block_on(async {
-            let fd = SharedFd::from_fixed(crate::files::reserve().unwrap());
+            let fd = SharedFd::from_fixed(crate::fixed_files::reserve().unwrap());
             assert_eq!(fd.raw(), -1);
             assert!(fd.target().is_fixed());
             let e = fd.dup("a test").unwrap_err();

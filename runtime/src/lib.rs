@@ -33,10 +33,10 @@ mod builder;
 mod driver;
 mod executor;
 pub mod fd;
-pub mod files;
+pub mod fixed_files;
 /// Ops run synchronously on a polled ring of their own (`IORING_SETUP_IOPOLL`).
 pub mod iopoll {
-    pub use crate::driver::iopoll::PolledRing;
+    pub use crate::op::polled::PolledRing;
 }
 mod metrics;
 pub mod op;
@@ -48,7 +48,8 @@ pub use executor::{
     BlockingHandle, JoinError, JoinHandle, RemoteJoinHandle, core_id, spawn, spawn_blocking,
     spawn_on, yield_now,
 };
-pub use metrics::{Metrics, metrics};
+pub use executor::metrics;
+pub use metrics::Metrics;
 pub use runtime_macros::{main, test};
 
 /// Whether the current core's kernel supports `opcode` (`uring_sys::abi::IORING_OP_*`), by

@@ -1,8 +1,7 @@
-//! Per-core counters, kept in `Cell`s (one core writes them) and read with [`metrics`].
+//! Per-core counters, kept in `Cell`s (one core writes them) and read with [`crate::metrics()`].
 
 use std::cell::Cell;
 
-use crate::executor::context;
 
 /// The live counters of one core.
 #[derive(Debug, Default)]
@@ -68,28 +67,4 @@ impl Metrics {
             self.sqes_submitted as f64 / self.enter_calls as f64
         }
     }
-}
-
-/// The current core's counters, or `None` outside a runtime.
-pub fn metrics() -> Option<Metrics> {
-    let core = context::current().ok()?;
-    let c = &core.counters;
-    let (in_flight, enters) = core
-        .driver
-        .with(|d| (d.in_flight(), d.ring().enter_count()))?;
-    Some(Metrics {
-        tasks_spawned: c.tasks_spawned.get(),
-        tasks_polled: c.tasks_polled.get(),
-        ops_submitted: c.ops_submitted.get(),
-        ops_completed: c.ops_completed.get(),
-        ops_cancelled: c.ops_cancelled.get(),
-        ops_in_flight: in_flight as u64,
-        enter_calls: enters,
-        sqes_submitted: c.sqes_submitted.get(),
-        cqes_reaped: c.cqes_reaped.get(),
-        sq_full_events: c.sq_full.get(),
-        cq_overflows: c.cq_overflows.get(),
-        loop_turns: c.loop_turns.get(),
-        timers_pending: core.timers.try_borrow().map_or(0, |t| t.len() as u64),
-    })
 }

@@ -3,7 +3,7 @@
 use std::io;
 use std::os::fd::{AsRawFd, IntoRawFd, OwnedFd};
 
-use runtime::files::FixedFile;
+use runtime::fixed_files::FixedFile;
 use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
@@ -48,6 +48,13 @@ unsafe impl Operation for Close {
     }
 
     fn complete(mut self, result: io::Result<u32>, cqe: Completion) -> Self::Output {
+        if cqe.res == -libc::ECANCELED {
+            // Cancelled before it ran: the fd is still open and ours; close it off the core.
+            if let Some(Closing::Fd(fd)) = self.target.take() {
+                runtime::op::close_in_background(fd);
+            }
+            return result.map(drop);
+        }
         if result.is_err() && cqe.res == 0 {
             // Never submitted (no CQE): the fd is still ours; close it off the core.
             if let Some(Closing::Fd(fd)) = self.target.take() {
@@ -60,7 +67,16 @@ unsafe impl Operation for Close {
         result.map(drop)
     }
 
-    fn on_abandoned_cqe(&mut self, _: Completion) {
+    fn on_abandoned_cqe(&mut self, cqe: Completion) {
+        if cqe.res == -libc::ECANCELED {
+            // Never ran: `target` drops with the op and closes the fd with close(2).
+            return;
+        }
         self.release();
+    }
+
+    // A dropped close still closes (once): cancelling it could only leave the fd open.
+    fn finish_when_dropped(&self) -> bool {
+        true
     }
 }

@@ -70,7 +70,7 @@ fn create_table(ring: &Ring) -> io::Result<u32> {
                 return Err(io::Error::new(
                     e.kind(),
                     "this core's ring already has a fixed file table registered outside \
-                     runtime::files (EBUSY): take slots from runtime::files only",
+                     runtime::fixed_files (EBUSY): take slots from runtime::fixed_files only",
                 ));
             }
             Err(e) => return Err(e),

@@ -7,7 +7,6 @@
 
 pub(crate) mod file_table;
 pub(crate) mod handle;
-pub(crate) mod iopoll;
 pub(crate) mod slot;
 
 use std::io;
@@ -111,7 +110,7 @@ pub(crate) struct Driver {
     pub(crate) orphaned: bool,
     /// A drain gave up on ops the kernel kept: their slots are leaked with the driver.
     gave_up: bool,
-    /// The ring's fixed file table (`runtime::files`).
+    /// The ring's fixed file table (`runtime::fixed_files`).
     files: FileTable,
     /// A duplicate of the ring fd that other cores target with MSG_RING; it keeps the ring
     /// file alive as long as they can reach it.

@@ -27,6 +27,7 @@
 
 mod link;
 mod multishot;
+pub(crate) mod polled;
 
 use std::future::Future;
 use std::io;
@@ -54,7 +55,7 @@ pub use multishot::Multishot;
 /// stays valid and otherwise unaccessed until `self` is dropped or consumed. Every fd in it
 /// must stay open as long, and so must whatever else the SQE names: `self` holds the
 /// [`BufPool`](crate::buf::BufPool) whose group it selects from, the
-/// [`FixedFile`](crate::files::FixedFile) slot or the registered buffer it names (whose
+/// [`FixedFile`](crate::fixed_files::FixedFile) slot or the registered buffer it names (whose
 /// memory must not be freed while the op is in flight). The SQE's flags must leave the
 /// driver its CQE: no
 /// `IOSQE_CQE_SKIP_SUCCESS` (the op would wait for ever), and `IOSQE_BUFFER_SELECT` only

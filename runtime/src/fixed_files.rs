@@ -16,8 +16,8 @@
 //!
 //! runtime::Runtime::new()?.block_on(async {
 //!     let file = std::fs::File::open("/proc/self/stat")?;
-//!     let fixed = runtime::files::register(file.as_fd())?;
-//!     assert!(fixed.index() < runtime::files::TABLE_SIZE);
+//!     let fixed = runtime::fixed_files::register(file.as_fd())?;
+//!     assert!(fixed.index() < runtime::fixed_files::TABLE_SIZE);
 //!     Ok::<_, std::io::Error>(())
 //! })?;
 //! # Ok::<(), std::io::Error>(())

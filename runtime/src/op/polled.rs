@@ -11,7 +11,7 @@ use std::io;
 
 use uring_sys::Ring;
 
-use crate::op::{Completion, NO_CQE, Operation};
+use super::{Completion, NO_CQE, Operation};
 
 /// A polled ring that runs ops one at a time, synchronously; see the module docs.
 #[derive(Debug)]
