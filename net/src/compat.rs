@@ -22,9 +22,10 @@
 //!   the kernel sends the copy anyway.
 //! - **shutdown/close**: flushes, then `IORING_OP_SHUTDOWN` of the write side.
 //!
-//! Dropping a `Compat` cancels its ops (the op cancel contract of `runtime::op`): bytes
-//! still in the write buffer may then never be sent, so flush or shut down first, as with
-//! any buffered writer.
+//! Dropping a `Compat` loses nothing it received: a receive in flight keeps its bytes for
+//! the stream, and unread buffered bytes go back to it. A send in flight finishes in the
+//! background; bytes still in the write buffer that no send has taken are not sent, so
+//! flush or shut down first, as with any buffered writer.
 //!
 //! # Examples
 //! ```
@@ -72,6 +73,12 @@ pub const DEFAULT_WRITE_CAPACITY: usize = 64 * 1024;
 
 /// A stream with poll-based `AsyncRead`/`AsyncBufRead`/`AsyncWrite` (see the [module
 /// docs](self)); made by [`Compat::new`] from a [`TcpStream`] or a [`UnixStream`].
+///
+/// # Cancel safety
+/// Reads are cancel safe: the receive lives in the `Compat`, so a dropped read future loses
+/// nothing, and a dropped (or unwrapped) `Compat` gives its unread bytes back to the stream.
+/// Writes take bytes only when `poll_write` returns `Ready`; flush before dropping a
+/// `Compat`: a send in flight still finishes, but the rest of a short send is not sent.
 pub struct Compat<S> {
     inner: S,
     io: StreamIo,

@@ -189,7 +189,7 @@ impl Drop for Held<'_> {
 
 /// Writes the public I/O methods of a stream type, each forwarding to the [`StreamIo`] in one
 /// of its fields: every signature is written once, here, and each type names the methods it
-/// has, each with its own doc comment.
+/// has, each with its own doc comment (the I/O methods' with a `# Cancel safety` section).
 ///
 /// ```text
 /// forward_to_stream_io! {

@@ -237,6 +237,10 @@ impl TcpListener {
     ///
     /// # Errors
     /// EMFILE/ENFILE when out of fds (the listener stays usable), ECONNABORTED, ….
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a connection accepted for a dropped `accept` is kept by the listener and
+    /// returned first by the next `accept` or [`Incoming`] item.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let fd = match self.backlog.take() {
             Some(fd) => fd,
@@ -301,6 +305,10 @@ impl std::fmt::Debug for Incoming {
 
 impl Incoming {
     /// The next connection (never `None`).
+    ///
+    /// # Cancel safety
+    /// Cancel safe: the multishot accept stays armed in the `Incoming`, and a dropped
+    /// `Incoming` hands the connections it got to the listener's next accept.
     pub async fn next(&mut self) -> Option<io::Result<TcpStream>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
@@ -360,7 +368,8 @@ impl Stream for Incoming {
 }
 
 /// A connected TCP stream. Reads and writes take owned buffers and give them back with the
-/// result ([`BufResult`]). Dropping it closes the socket without blocking the core.
+/// result ([`BufResult`](runtime::buf::BufResult)). Dropping it closes the socket without
+/// blocking the core.
 #[derive(Debug)]
 pub struct TcpStream {
     pub(crate) io: StreamIo,
@@ -509,21 +518,48 @@ forward_to_stream_io! {
     TcpStream => io {
         /// Reads into `buf` (from its start, up to its capacity); `Ok(0)` at end of stream, or
         /// at once, without an op, when `buf` has no capacity.
+        ///
+        /// # Cancel safety
+        /// Cancel safe: bytes received for a dropped `read` are returned first by the
+        /// stream's next read.
         read;
         /// Reads until `buf`'s capacity is full (its `bytes_total()`: a `Vec`'s capacity, a
         /// boxed slice's length); `UnexpectedEof`, with what was read, if the peer closes first.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, unlike tokio's `read_exact`: the bytes a dropped `read_exact` received
+        /// are given back to the stream and returned first by its next read.
         read_exact;
         /// Writes `buf`'s initialized bytes once (maybe fewer: see [`TcpStream::write_all`]).
+        ///
+        /// # Cancel safety
+        /// Cancel safe in that no byte is lost or duplicated: a dropped `write` is not
+        /// cancelled but completes in the background before the stream's next write, which
+        /// returns an error if it went out only in part (so count a dropped write as sent).
         write;
         /// Writes all of `buf`, resuming after short writes.
+        ///
+        /// # Cancel safety
+        /// Not cancel safe (as in tokio): if dropped, the earlier rounds were sent, the round
+        /// in flight finishes as a dropped [`write`](TcpStream::write) does, the rest is not sent.
         write_all;
         /// Writes several buffers with one op (`writev`).
+        ///
+        /// # Cancel safety
+        /// As [`TcpStream::write`]: a dropped `writev` still completes, in order.
         writev;
         /// Sends `buf` without copying (`SEND_ZC`); the buffer comes back once the kernel no
         /// longer reads it. Worth it for large buffers (tens of KiB and up).
+        ///
+        /// # Cancel safety
+        /// As [`TcpStream::write`]: a dropped `send_zc` still completes, in order.
         send_zc;
         /// Received data as buffers lent from `pool` (multishot recv; see
         /// [`RecvStream`](crate::RecvStream)).
+        ///
+        /// # Cancel safety
+        /// `RecvStream::next` is cancel safe, and a dropped `RecvStream` hands what it received
+        /// to the stream's next read.
         recv_stream;
         /// Shuts down one or both directions (`IORING_OP_SHUTDOWN`).
         ///
@@ -548,9 +584,18 @@ pub struct OwnedReadHalf {
 forward_to_stream_io! {
     OwnedReadHalf => io {
         /// As [`TcpStream::read`].
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`TcpStream::read`]; the halves share what dropped reads kept.
         read;
         /// As [`TcpStream::read_exact`].
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`TcpStream::read_exact`].
         read_exact;
+        /// As [`TcpStream::recv_stream`].
+        ///
+        /// # Cancel safety
         /// As [`TcpStream::recv_stream`].
         recv_stream;
     }
@@ -565,10 +610,19 @@ pub struct OwnedWriteHalf {
 forward_to_stream_io! {
     OwnedWriteHalf => io {
         /// As [`TcpStream::write`].
+        ///
+        /// # Cancel safety
+        /// As [`TcpStream::write`]: a dropped write still completes, in order.
         write;
         /// As [`TcpStream::write_all`].
+        ///
+        /// # Cancel safety
+        /// Not cancel safe, as [`TcpStream::write_all`].
         write_all;
         /// As [`TcpStream::writev`].
+        ///
+        /// # Cancel safety
+        /// As [`TcpStream::write`]: a dropped `writev` still completes, in order.
         writev;
         /// As [`TcpStream::shutdown`].
         shutdown;

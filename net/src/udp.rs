@@ -68,21 +68,36 @@ impl UdpSocket {
     }
 
     /// Sends `buf` to the connected peer.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped `send` is not cancelled, and the datagram goes out whole.
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.io.send(buf).await
     }
 
     /// Receives one datagram from the connected peer.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a datagram received for a dropped receive is returned first by the next
+    /// `recv` or `recv_from`.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.io.recv(buf).await
     }
 
     /// Sends `buf` as one datagram to `target`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped `send_to` is cancelled, and the datagram goes out whole or not
+    /// at all.
     pub async fn send_to<B: IoBuf>(&self, buf: B, target: SocketAddr) -> BufResult<usize, B> {
         self.io.send_to(buf, SockAddr::from(target)).await
     }
 
     /// Receives one datagram and its sender's address.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a datagram received for a dropped receive is returned first, with its
+    /// sender, by the next `recv` or `recv_from`.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SocketAddr), B> {
         let (res, buf) = self.io.recv_from(buf).await;
         let res = res.and_then(|(n, addr)| {

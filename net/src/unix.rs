@@ -65,6 +65,10 @@ impl UnixListener {
     ///
     /// # Errors
     /// EMFILE/ENFILE when out of fds, ….
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a connection accepted for a dropped `accept` is kept by the listener and
+    /// returned first by its next `accept`.
     pub async fn accept(&self) -> io::Result<UnixStream> {
         let fd = match self.backlog.take() {
             Some(fd) => fd,
@@ -162,17 +166,37 @@ impl UnixStream {
 forward_to_stream_io! {
     UnixStream => io {
         /// Reads into `buf`; `Ok(0)` at end of stream, or at once when `buf` has no capacity.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`TcpStream::read`](crate::TcpStream::read).
         read;
         /// Reads until `buf`'s capacity is full (its `bytes_total()`: a `Vec`'s capacity, a
         /// boxed slice's length); `UnexpectedEof`, with what was read, if the peer closes first.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, as [`TcpStream::read_exact`](crate::TcpStream::read_exact).
         read_exact;
         /// Writes `buf` once.
+        ///
+        /// # Cancel safety
+        /// As [`TcpStream::write`](crate::TcpStream::write): a dropped write still completes,
+        /// in order.
         write;
         /// Writes all of `buf`.
+        ///
+        /// # Cancel safety
+        /// Not cancel safe, as [`TcpStream::write_all`](crate::TcpStream::write_all).
         write_all;
         /// Writes several buffers with one op.
+        ///
+        /// # Cancel safety
+        /// As [`TcpStream::write`](crate::TcpStream::write): a dropped `writev` still
+        /// completes, in order.
         writev;
         /// Received data as buffers lent from `pool`.
+        ///
+        /// # Cancel safety
+        /// As [`TcpStream::recv_stream`](crate::TcpStream::recv_stream).
         recv_stream;
         /// Shuts down one or both directions.
         ///
@@ -246,16 +270,27 @@ impl UnixDatagram {
     }
 
     /// Sends one datagram to the connected peer.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped `send` is not cancelled, and the datagram goes out whole.
     pub async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
         self.io.send(buf).await
     }
 
     /// Receives one datagram.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a datagram received for a dropped receive is returned first by the next
+    /// `recv` or `recv_from`.
     pub async fn recv<B: IoBufMut>(&self, buf: B) -> BufResult<usize, B> {
         self.io.recv(buf).await
     }
 
     /// Sends one datagram to `path`.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped `send_to` is cancelled, and the datagram goes out whole or not
+    /// at all.
     pub async fn send_to<B: IoBuf>(&self, buf: B, path: impl AsRef<Path>) -> BufResult<usize, B> {
         match unix_addr(path.as_ref()) {
             Ok(addr) => self.io.send_to(buf, addr).await,
@@ -264,6 +299,10 @@ impl UnixDatagram {
     }
 
     /// Receives one datagram and its sender's address.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a datagram received for a dropped receive is returned first, with its
+    /// sender, by the next `recv` or `recv_from`.
     pub async fn recv_from<B: IoBufMut>(&self, buf: B) -> BufResult<(usize, SockAddr), B> {
         self.io.recv_from(buf).await
     }

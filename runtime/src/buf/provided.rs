@@ -217,15 +217,15 @@ enum Home {
     /// A heap copy: bytes that an abandoned receive took from the socket, handed to the next
     /// reader in order (see [`ProvidedBuf::from_vec`]).
     /// The copy, kept alive for `ptr` (read only through it).
-    Owned { _bytes: Box<[u8]> },
+    Owned { _bytes: Vec<u8> },
 }
 
 impl ProvidedBuf {
     /// Bytes received earlier and kept on the heap (not in a pool): what a receive that was
     /// dropped after the kernel delivered had taken from the socket, handed to the next
     /// receive of the same stream so nothing is lost.
-    pub fn from_vec(bytes: Vec<u8>) -> ProvidedBuf {
-        let mut bytes = bytes.into_boxed_slice();
+    pub fn from_vec(mut bytes: Vec<u8>) -> ProvidedBuf {
+        // A Vec, not a Box: moving it keeps the pointer taken here valid.
         ProvidedBuf {
             ptr: bytes.as_mut_ptr(),
             len: bytes.len(),
@@ -277,7 +277,7 @@ impl std::fmt::Debug for ProvidedBuf {
 // wrote the received bytes). That memory never moves (the pool never resizes its Vec) and is
 // freed only with the pool, which this value keeps alive through `home` until it drops. While
 // lent, the buffer is out of the ring, so the kernel does not write it, and nobody gets a
-// `&mut` to it. With `Home::Owned`, `ptr..ptr + len` is the boxed slice this value owns: heap
+// `&mut` to it. With `Home::Owned`, `ptr..ptr + len` is the Vec this value owns: heap
 // memory that does not move with it and is never written after `from_vec`.
 unsafe impl IoBuf for ProvidedBuf {
     fn stable_ptr(&self) -> *const u8 {

@@ -152,8 +152,9 @@ pin_project_lite::pin_project! {
     }
 }
 
-/// Runs `future` for at most `duration`; on expiry it is dropped (which cancels its ops,
-/// per the op cancel contract) and `Err(Elapsed)` is returned.
+/// Runs `future` for at most `duration`; on expiry it is dropped (its ops follow the op
+/// cancel contract: cancelled, or left to finish where an op says so, as stream writes
+/// do) and `Err(Elapsed)` is returned.
 ///
 /// # Examples
 /// ```
