@@ -77,8 +77,8 @@ impl From<JoinError> for std::io::Error {
 
 pin_project! {
     /// A task's future, then its output.
-    #[project = StageProj]
-    enum Stage<F: Future> {
+    #[project = TaskStageProj]
+    enum TaskStage<F: Future> {
         Running { #[pin] future: F },
         Finished { output: Option<Result<F::Output, JoinError>> },
     }
@@ -94,37 +94,37 @@ pub(crate) trait ErasedTask {
     fn take_output(self: Pin<&mut Self>, slot: &mut dyn Any);
 }
 
-impl<F: Future> ErasedTask for Stage<F>
+impl<F: Future> ErasedTask for TaskStage<F>
 where
     F::Output: 'static,
 {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         let result = match self.as_mut().project() {
-            StageProj::Running { future } => {
+            TaskStageProj::Running { future } => {
                 match catch_unwind(AssertUnwindSafe(|| future.poll(cx))) {
                     Ok(Poll::Pending) => return Poll::Pending,
                     Ok(Poll::Ready(v)) => Ok(v),
                     Err(panic) => Err(JoinError::Panicked(panic)),
                 }
             }
-            StageProj::Finished { .. } => return Poll::Ready(()),
+            TaskStageProj::Finished { .. } => return Poll::Ready(()),
         };
-        self.set(Stage::Finished {
+        self.set(TaskStage::Finished {
             output: Some(result),
         });
         Poll::Ready(())
     }
 
     fn abort(mut self: Pin<&mut Self>) {
-        if let StageProj::Running { .. } = self.as_mut().project() {
-            self.set(Stage::Finished {
+        if let TaskStageProj::Running { .. } = self.as_mut().project() {
+            self.set(TaskStage::Finished {
                 output: Some(Err(JoinError::Aborted)),
             });
         }
     }
 
     fn take_output(self: Pin<&mut Self>, slot: &mut dyn Any) {
-        if let (StageProj::Finished { output }, Some(slot)) = (
+        if let (TaskStageProj::Finished { output }, Some(slot)) = (
             self.project(),
             slot.downcast_mut::<Option<Result<F::Output, JoinError>>>(),
         ) {
@@ -139,7 +139,7 @@ where
     F: Future + 'static,
     F::Output: 'static,
 {
-    Box::pin(Stage::Running { future })
+    Box::pin(TaskStage::Running { future })
 }
 
 /// Where a task is in its life (`TaskEntry`'s state): one byte of flags, of which only these
