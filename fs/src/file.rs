@@ -21,11 +21,8 @@ use crate::op::fadvise::Fadvise;
 use crate::op::fallocate::Fallocate;
 use crate::op::fsync::Fsync;
 use crate::op::ftruncate::Ftruncate;
-use crate::op::read::ReadAt;
-use crate::op::readv::ReadvAt;
+use crate::op::rw::{Direction, Read, RwAt, RwvAt, Write};
 use crate::op::statx::Statx;
-use crate::op::write::WriteAt;
-use crate::op::writev::WritevAt;
 use crate::op::{IOV_MAX, MAX_RW};
 use crate::open_options::OpenOptions;
 use crate::util::{blocking, on_ring};
@@ -253,44 +250,18 @@ impl File {
         }
     }
 
-    /// One `READ` (`READ_FIXED` into registered buffer `fixed`) of up to `len` bytes (capped
-    /// at [`MAX_RW`]) into `buf[start..]`.
-    fn read_chunk<B: IoBufMut>(
+    /// One `READ`/`WRITE` (`READ_FIXED`/`WRITE_FIXED` with registered buffer `fixed`) of up
+    /// to `len` bytes (capped at [`MAX_RW`]) into or from `buf[start..]`.
+    fn chunk<D: Direction<B>, B: IoBuf>(
         &self,
         buf: B,
         fixed: Option<u16>,
         start: usize,
         len: usize,
         pos: u64,
-    ) -> Op<ReadAt<B>> {
-        Op::new(ReadAt {
-            fd: self.fd.clone(),
-            fixed,
-            buf,
-            start,
-            len: len.min(MAX_RW) as u32,
-            offset: pos,
-        })
-    }
-
-    /// One `WRITE` (`WRITE_FIXED` from registered buffer `fixed`) of up to `len` bytes
-    /// (capped at [`MAX_RW`]) from `buf[start..]`.
-    fn write_chunk<B: IoBuf>(
-        &self,
-        buf: B,
-        fixed: Option<u16>,
-        start: usize,
-        len: usize,
-        pos: u64,
-    ) -> Op<WriteAt<B>> {
-        Op::new(WriteAt {
-            fd: self.fd.clone(),
-            fixed,
-            buf,
-            start,
-            len: len.min(MAX_RW) as u32,
-            offset: pos,
-        })
+    ) -> Op<RwAt<D, B>> {
+        let len = len.min(MAX_RW) as u32;
+        Op::new(RwAt::new(self.fd.clone(), buf, fixed, start, len, pos))
     }
 
     /// Reads at file offset `pos` into `buf`, from its start up to its capacity
@@ -314,45 +285,46 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        self.read("read_at", None, buf, pos)
+        self.transfer::<Read, _>("read_at", None, buf, pos)
     }
 
-    /// [`File::read_at`] and [`File::read_fixed_at`]: `READ_FIXED` into registered buffer
-    /// `fixed`, or by [`registered_index`] when `None`.
-    fn read<B: IoBufMut>(
+    /// [`File::read_at`], [`File::read_fixed_at`], [`File::write_at`] and
+    /// [`File::write_fixed_at`]: `READ_FIXED`/`WRITE_FIXED` with registered buffer `fixed`, or
+    /// by [`registered_index`] when `None`. A read larger than one op moves takes several.
+    fn transfer<D: Direction<B>, B: IoBuf>(
         &self,
         what: &str,
         fixed: Option<u16>,
         buf: B,
         pos: u64,
-    ) -> Checked<Transfer<'_, ReadAt<B>>> {
+    ) -> Checked<Transfer<'_, RwAt<D, B>>> {
         let fixed = fixed.or_else(|| registered_index(&buf));
-        let total = buf.bytes_total();
+        let total = D::room(&buf);
         let check = self.check_dio(what, buf.stable_ptr(), total, pos);
         checked(check, buf, |buf| {
-            if total <= MAX_RW {
+            if total <= MAX_RW || !D::CONTINUES {
                 // The common case: the future is the op itself, with no loop around it.
-                Transfer::Single(self.read_chunk(buf, fixed, 0, total, pos))
+                Transfer::Single(self.chunk(buf, fixed, 0, total, pos))
             } else {
-                Transfer::Several(Box::pin(self.read_long(buf, fixed, pos)))
+                Transfer::Several(Box::pin(self.transfer_long::<D, B>(buf, fixed, pos)))
             }
         })
     }
 
     /// A read larger than one op moves: successive ops until the buffer is full or the file
     /// ends.
-    async fn read_long<B: IoBufMut>(
+    async fn transfer_long<D: Direction<B>, B: IoBuf>(
         &self,
         buf: B,
         fixed: Option<u16>,
         pos: u64,
     ) -> BufResult<usize, B> {
-        let total = buf.bytes_total();
+        let total = D::room(&buf);
         let (mut buf, mut done) = (buf, 0);
         loop {
             let want = (total - done).min(MAX_RW);
             let (res, b) = self
-                .read_chunk(buf, fixed, done, want, pos + done as u64)
+                .chunk::<D, B>(buf, fixed, done, want, pos + done as u64)
                 .await;
             buf = b;
             match res {
@@ -378,18 +350,11 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<(), B>> + '_ {
-        let total = buf.bytes_total();
-        let check = self.check_dio("read_exact_at", buf.stable_ptr(), total, pos);
-        let fixed = registered_index(&buf);
-        let ended = move |done| {
+        let ended = |done, total| {
             let what = format!("file ended after {done} of {total} bytes");
             io::Error::new(io::ErrorKind::UnexpectedEof, what)
         };
-        checked(check, buf, move |buf| {
-            until_done(buf, total, ended, move |b, done| {
-                self.read_chunk(b, fixed, done, total - done, pos + done as u64)
-            })
-        })
+        self.all::<Read, _>("read_exact_at", buf, pos, ended)
     }
 
     /// Reads from `pos` to the end of the file, appending to `buf` (growing it as needed);
@@ -423,7 +388,7 @@ impl File {
                 // Full (perhaps sized to the file exactly): a small read tells whether the
                 // file ends here before the buffer grows.
                 let (res, probe) = self
-                    .read_chunk(Vec::with_capacity(32), None, 0, 32, pos)
+                    .chunk::<Read, _>(Vec::with_capacity(32), None, 0, 32, pos)
                     .await;
                 match res {
                     Ok(0) => return (Ok(buf.len() - start), buf),
@@ -438,7 +403,7 @@ impl File {
                 }
             }
             let (len, spare) = (buf.len(), buf.capacity() - buf.len());
-            let (res, b) = self.read_chunk(buf, None, len, spare, pos).await;
+            let (res, b) = self.chunk::<Read, _>(buf, None, len, spare, pos).await;
             buf = b;
             match res {
                 Ok(0) => return (Ok(buf.len() - start), buf),
@@ -466,22 +431,7 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        self.write("write_at", None, buf, pos)
-    }
-
-    /// [`File::write_at`] and [`File::write_fixed_at`]: `WRITE_FIXED` from registered buffer
-    /// `fixed`, or by [`registered_index`] when `None`.
-    fn write<B: IoBuf>(
-        &self,
-        what: &str,
-        fixed: Option<u16>,
-        buf: B,
-        pos: u64,
-    ) -> Checked<Op<WriteAt<B>>> {
-        let fixed = fixed.or_else(|| registered_index(&buf));
-        let len = buf.bytes_init();
-        let check = self.check_dio(what, buf.stable_ptr(), len, pos);
-        checked(check, buf, |buf| self.write_chunk(buf, fixed, 0, len, pos))
+        self.transfer::<Write, _>("write_at", None, buf, pos)
     }
 
     /// Writes all of `buf`'s initialized bytes at `pos`, in as many writes as it takes.
@@ -493,38 +443,57 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<(), B>> + '_ {
-        let total = buf.bytes_init();
-        let check = self.check_dio("write_all_at", buf.stable_ptr(), total, pos);
-        let fixed = registered_index(&buf);
-        let stuck = move |done| {
+        let stuck = |done, total| {
             let what = format!("a write wrote nothing after {done} of {total} bytes");
             io::Error::new(io::ErrorKind::WriteZero, what)
         };
+        self.all::<Write, _>("write_all_at", buf, pos, stuck)
+    }
+
+    /// [`File::read_exact_at`] and [`File::write_all_at`]: moves all of `buf`'s `D::room`
+    /// bytes at `pos`, in as many ops as it takes; an op that moves nothing ends it with
+    /// `nothing_moved(done, total)`.
+    fn all<D: Direction<B>, B: IoBuf>(
+        &self,
+        what: &str,
+        buf: B,
+        pos: u64,
+        nothing_moved: fn(usize, usize) -> io::Error,
+    ) -> impl Future<Output = BufResult<(), B>> + '_ {
+        let total = D::room(&buf);
+        let check = self.check_dio(what, buf.stable_ptr(), total, pos);
+        let fixed = registered_index(&buf);
         checked(check, buf, move |buf| {
-            until_done(buf, total, stuck, move |b, done| {
-                self.write_chunk(b, fixed, done, total - done, pos + done as u64)
+            let nothing_moved = move |done| nothing_moved(done, total);
+            until_done(buf, total, nothing_moved, move |b, done| {
+                self.chunk::<D, B>(b, fixed, done, total - done, pos + done as u64)
             })
         })
     }
 
-    fn check_iovecs<B: IoBuf>(
+    /// [`File::readv_at`] and [`File::writev_at`]: one `READV`/`WRITEV` over `bufs`, each
+    /// over its `D::room` bytes, once they pass the checks.
+    fn vectored<D: Direction<B>, B: IoBuf>(
         &self,
         what: &str,
-        bufs: &[B],
+        bufs: Vec<B>,
         pos: u64,
-        len: impl Fn(&B) -> usize,
-    ) -> io::Result<()> {
-        if bufs.len() > IOV_MAX {
-            return Err(io::Error::new(
+    ) -> Checked<Op<RwvAt<D, B>>> {
+        let check = if bufs.len() > IOV_MAX {
+            Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
                     "{what}: {} buffers, more than IOV_MAX ({IOV_MAX})",
                     bufs.len()
                 ),
-            ));
-        }
-        bufs.iter()
-            .try_for_each(|b| self.check_dio(what, b.stable_ptr(), len(b), pos))
+            ))
+        } else {
+            bufs.iter()
+                .try_for_each(|b| self.check_dio(what, b.stable_ptr(), D::room(b), pos))
+        };
+        checked(check, bufs, |bufs| {
+            Op::new(RwvAt::new(self.fd.clone(), bufs, pos))
+        })
     }
 
     /// Reads at `pos` into `bufs` in turn (`preadv`), each up to its capacity; returns the
@@ -537,15 +506,7 @@ impl File {
         bufs: Vec<B>,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, Vec<B>>> + '_ {
-        let check = self.check_iovecs("readv_at", &bufs, pos, IoBuf::bytes_total);
-        checked(check, bufs, |bufs| {
-            Op::new(ReadvAt {
-                fd: self.fd.clone(),
-                bufs,
-                iovecs: Vec::new(),
-                offset: pos,
-            })
-        })
+        self.vectored::<Read, _>("readv_at", bufs, pos)
     }
 
     /// Writes the initialized bytes of `bufs`, in turn, at `pos` (`pwritev`); returns the
@@ -558,15 +519,7 @@ impl File {
         bufs: Vec<B>,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, Vec<B>>> + '_ {
-        let check = self.check_iovecs("writev_at", &bufs, pos, IoBuf::bytes_init);
-        checked(check, bufs, |bufs| {
-            Op::new(WritevAt {
-                fd: self.fd.clone(),
-                bufs,
-                iovecs: Vec::new(),
-                offset: pos,
-            })
-        })
+        self.vectored::<Write, _>("writev_at", bufs, pos)
     }
 
     /// Reads at `pos` into a registered buffer (`READ_FIXED`: the kernel skips pinning its
@@ -579,7 +532,7 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        self.read("read_fixed_at", Some(buf.buf_index()), buf, pos)
+        self.transfer::<Read, _>("read_fixed_at", Some(buf.buf_index()), buf, pos)
     }
 
     /// Writes a registered buffer's initialized bytes at `pos` (`WRITE_FIXED`).
@@ -591,7 +544,7 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        self.write("write_fixed_at", Some(buf.buf_index()), buf, pos)
+        self.transfer::<Write, _>("write_fixed_at", Some(buf.buf_index()), buf, pos)
     }
 
     async fn fsync(&self, flags: u32, what: &'static str) -> io::Result<()> {

@@ -13,13 +13,12 @@ use uring_sys::abi;
 
 use crate::file::File;
 use crate::metadata::{Metadata, STATX_MASK};
-use crate::op::link::LinkAt;
 use crate::op::mkdir::MkdirAt;
 use crate::op::pipe::Pipe;
-use crate::op::rename::RenameAt;
 use crate::op::splice::Splice;
 use crate::op::statx::Statx;
 use crate::op::symlink::SymlinkAt;
+use crate::op::two_paths::{Link, Rename, TwoPathKind, TwoPathsAt};
 use crate::op::unlink::UnlinkAt;
 use crate::open_options::OpenOptions;
 use crate::util::{blocking, cstr, on_ring};
@@ -181,18 +180,8 @@ async fn is_dir(path: &Path) -> bool {
 /// `rename(2)`'s errno: `NotFound`, EXDEV across file systems, EISDIR/ENOTDIR for a
 /// file/directory mismatch.
 pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
-    let (from, to) = (from.as_ref(), to.as_ref());
-    let (cfrom, cto) = (cstr(from)?, cstr(to)?);
-    if on_ring(abi::IORING_OP_RENAMEAT) {
-        return Op::new(RenameAt {
-            from: cfrom,
-            to: cto,
-            flags: 0,
-        })
-        .await;
-    }
-    let (from, to) = (from.to_path_buf(), to.to_path_buf());
-    blocking(move || std::fs::rename(from, to)).await
+    let rename = std::fs::rename::<PathBuf, PathBuf>;
+    two_paths(from.as_ref(), to.as_ref(), Rename { flags: 0 }, rename).await
 }
 
 /// Makes `link` a new name (a hard link) for the file `original`.
@@ -200,18 +189,35 @@ pub async fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<
 /// # Errors
 /// `link(2)`'s errno: `AlreadyExists`, `NotFound`, EXDEV across file systems.
 pub async fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
-    let (original, link) = (original.as_ref(), link.as_ref());
-    let (cfrom, cto) = (cstr(original)?, cstr(link)?);
-    if on_ring(abi::IORING_OP_LINKAT) {
-        return Op::new(LinkAt {
+    let hard_link = std::fs::hard_link::<PathBuf, PathBuf>;
+    two_paths(
+        original.as_ref(),
+        link.as_ref(),
+        Link { flags: 0 },
+        hard_link,
+    )
+    .await
+}
+
+/// [`rename`] and [`hard_link`]: the op `kind` on `from` and `to` where the kernel has it,
+/// else `fallback` on the blocking pool.
+async fn two_paths<K: TwoPathKind>(
+    from: &Path,
+    to: &Path,
+    kind: K,
+    fallback: fn(PathBuf, PathBuf) -> io::Result<()>,
+) -> io::Result<()> {
+    let (cfrom, cto) = (cstr(from)?, cstr(to)?);
+    if on_ring(K::OPCODE) {
+        return Op::new(TwoPathsAt {
             from: cfrom,
             to: cto,
-            flags: 0,
+            kind,
         })
         .await;
     }
-    let (original, link) = (original.to_path_buf(), link.to_path_buf());
-    blocking(move || std::fs::hard_link(original, link)).await
+    let (from, to) = (from.to_path_buf(), to.to_path_buf());
+    blocking(move || fallback(from, to)).await
 }
 
 /// Creates a symbolic link at `link` pointing to `original` (stored as given, so a relative

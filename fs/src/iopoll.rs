@@ -15,12 +15,10 @@ use std::io;
 
 use runtime::buf::{BufResult, IoBuf};
 use runtime::iopoll::PolledRing;
-use runtime::op::Operation;
 
 use crate::aligned::{AlignedBuf, DioAlignment};
 use crate::file::File;
-use crate::op::read::ReadAt;
-use crate::op::write::WriteAt;
+use crate::op::rw::{Direction, Read, RwAt, Write};
 use crate::op::{ByFd, MAX_RW};
 
 /// Whether `file` (opened with `O_DIRECT`) can do polled I/O: reads its first block on an
@@ -90,14 +88,7 @@ impl IopollRing {
         buf: AlignedBuf,
         pos: u64,
     ) -> BufResult<usize, AlignedBuf> {
-        self.transfer("read_at", file, buf, pos, |fd, buf| ReadAt {
-            fd,
-            start: 0,
-            len: buf.bytes_total() as u32,
-            buf,
-            offset: pos,
-            fixed: None,
-        })
+        self.transfer::<Read>("read_at", file, buf, pos)
     }
 
     /// Writes `buf` at `pos` of `file` (opened with `O_DIRECT`), polling for the completion;
@@ -111,36 +102,28 @@ impl IopollRing {
         buf: AlignedBuf,
         pos: u64,
     ) -> BufResult<usize, AlignedBuf> {
-        self.transfer("write_at", file, buf, pos, |fd, buf| WriteAt {
-            fd,
-            start: 0,
-            len: buf.bytes_init() as u32,
-            buf,
-            offset: pos,
-            fixed: None,
-        })
+        self.transfer::<Write>("write_at", file, buf, pos)
     }
 
-    /// Checks the transfer, then runs `op(fd, buf)` (a read or write) on the polled ring;
+    /// Checks the transfer, then runs it (a read or write of all of `buf`'s `D::room` bytes)
+    /// on the polled ring;
     /// EOPNOTSUPP (the device cannot poll) becomes an error that says so. A buffer lost with
     /// a failed ring is replaced by an empty one.
-    fn transfer<T>(
+    fn transfer<D: Direction<AlignedBuf>>(
         &mut self,
         what: &str,
         file: &File,
         buf: AlignedBuf,
         pos: u64,
-        op: impl FnOnce(ByFd, AlignedBuf) -> T,
-    ) -> BufResult<usize, AlignedBuf>
-    where
-        T: Operation<Output = BufResult<usize, AlignedBuf>>,
-    {
+    ) -> BufResult<usize, AlignedBuf> {
         let fd = match check_transfer(file, &buf, pos, what) {
             Ok(fd) => fd,
             Err(e) => return (Err(e), buf),
         };
         let align = buf.align();
-        match self.ring.run(op(fd, buf)) {
+        let len = D::room(&buf) as u32;
+        let op: RwAt<D, _, ByFd> = RwAt::new(fd, buf, None, 0, len, pos);
+        match self.ring.run(op) {
             Ok((Err(e), buf)) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
                 (Err(not_pollable()), buf)
             }
