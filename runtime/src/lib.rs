@@ -44,11 +44,11 @@ pub mod sync;
 pub mod time;
 
 pub use builder::{Builder, Runtime};
+pub use executor::metrics;
 pub use executor::{
     BlockingHandle, JoinError, JoinHandle, RemoteJoinHandle, core_id, spawn, spawn_blocking,
     spawn_on, yield_now,
 };
-pub use executor::metrics;
 pub use metrics::Metrics;
 pub use runtime_macros::{main, test};
 

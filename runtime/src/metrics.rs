@@ -2,7 +2,6 @@
 
 use std::cell::Cell;
 
-
 /// The live counters of one core.
 #[derive(Debug, Default)]
 pub(crate) struct Counters {
