@@ -68,19 +68,45 @@ pub unsafe trait IoBufMut: IoBuf {
     unsafe fn set_init(&mut self, n: usize);
 }
 
+/// Implements [`IoBuf`] for a byte container addressed by `as_ptr`, whose initialized bytes
+/// and capacity are given by the methods `init` and `total`; with `mut: initialized`, also
+/// [`IoBufMut`] for a container that is always fully initialized and writable through
+/// `as_mut_ptr` (its `set_init` has nothing to mark). Each use says in its own `SAFETY`
+/// comment why the type meets the traits' contracts.
+macro_rules! impl_io_buf {
+    ([$($g:tt)*] $ty:ty, init: $init:ident, total: $total:ident) => {
+        // SAFETY: each use of this macro below states why `$ty`'s memory does not move when
+        // the value moves and stays valid until it drops; `as_ptr` points to its first byte,
+        // `$init` counts its initialized bytes and `$total` its capacity.
+        unsafe impl<$($g)*> IoBuf for $ty {
+            fn stable_ptr(&self) -> *const u8 {
+                self.as_ptr()
+            }
+            fn bytes_init(&self) -> usize {
+                self.$init()
+            }
+            fn bytes_total(&self) -> usize {
+                self.$total()
+            }
+        }
+    };
+    ([$($g:tt)*] $ty:ty, init: $init:ident, total: $total:ident, mut: initialized) => {
+        impl_io_buf!([$($g)*] $ty, init: $init, total: $total);
+
+        // SAFETY: as for its IoBuf impl (each use below says why); `as_mut_ptr` points to
+        // the same memory, all of it initialized and writable, so there is nothing to mark.
+        unsafe impl<$($g)*> IoBufMut for $ty {
+            fn stable_mut_ptr(&mut self) -> *mut u8 {
+                self.as_mut_ptr()
+            }
+            unsafe fn set_init(&mut self, _: usize) {}
+        }
+    };
+}
+
 // SAFETY: a Vec's heap block does not move when the Vec moves; it lives until the Vec drops
 // (ops never grow a Vec they hold).
-unsafe impl IoBuf for Vec<u8> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.capacity()
-    }
-}
+impl_io_buf!([] Vec<u8>, init: len, total: capacity);
 
 // SAFETY: as for IoBuf; the spare capacity is writable memory of the same block.
 unsafe impl IoBufMut for Vec<u8> {
@@ -95,73 +121,18 @@ unsafe impl IoBufMut for Vec<u8> {
     }
 }
 
-// SAFETY: a Box's heap block does not move with the Box and lives until it drops.
-unsafe impl IoBuf for Box<[u8]> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+// SAFETY: a Box's heap block does not move with the Box and lives until it drops; a boxed
+// slice is fully initialized and writable.
+impl_io_buf!([] Box<[u8]>, init: len, total: len, mut: initialized);
 
-// SAFETY: as for IoBuf; a boxed slice is fully initialized and writable.
-unsafe impl IoBufMut for Box<[u8]> {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, _: usize) {}
-}
-
-// SAFETY: as for Box<[u8]>: the array lives in the Box's heap block.
-unsafe impl<const N: usize> IoBuf for Box<[u8; N]> {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        N
-    }
-    fn bytes_total(&self) -> usize {
-        N
-    }
-}
-
-// SAFETY: as for Box<[u8]>.
-unsafe impl<const N: usize> IoBufMut for Box<[u8; N]> {
-    fn stable_mut_ptr(&mut self) -> *mut u8 {
-        self.as_mut_ptr()
-    }
-    unsafe fn set_init(&mut self, _: usize) {}
-}
+// SAFETY: as for Box<[u8]>: the array lives in the Box's heap block (its `len` is N).
+impl_io_buf!([const N: usize] Box<[u8; N]>, init: len, total: len, mut: initialized);
 
 // SAFETY: 'static data never moves nor goes away.
-unsafe impl IoBuf for &'static [u8] {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+impl_io_buf!([] &'static [u8], init: len, total: len);
 
 // SAFETY: 'static data never moves nor goes away.
-unsafe impl IoBuf for &'static str {
-    fn stable_ptr(&self) -> *const u8 {
-        self.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.len()
-    }
-}
+impl_io_buf!([] &'static str, init: len, total: len);
 
 /// A range of an owned buffer: ops on it use only that range.
 #[derive(Debug)]
