@@ -42,6 +42,7 @@ mod metrics;
 pub mod op;
 pub mod sync;
 pub mod time;
+mod waker_slot;
 
 pub use builder::{Builder, Runtime};
 pub use executor::metrics;

@@ -3,7 +3,7 @@
 
 use std::ops::{Deref, DerefMut};
 
-use super::{IoBuf, IoBufMut};
+use super::io_buf::{IoBuf, IoBufMut};
 
 /// A zeroed byte buffer whose start is aligned to `align` bytes, for O_DIRECT reads and
 /// writes. Its length is fixed; it reads as `[u8]` (`Deref`), and ops take it by value like

@@ -5,7 +5,7 @@ use std::cell::RefCell;
 use std::io;
 use std::rc::Rc;
 
-use super::{IoBuf, IoBufMut, Slice};
+use super::io_buf::{IoBuf, IoBufMut, Slice};
 use crate::op::RingHandle;
 
 struct Registry {

@@ -10,7 +10,7 @@ use std::task::{Context, Poll, Waker};
 
 use uring_sys::BufRing;
 
-use super::IoBuf;
+use super::io_buf::IoBuf;
 use crate::op::RingHandle;
 
 struct Pool {

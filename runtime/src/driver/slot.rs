@@ -17,6 +17,8 @@
 use std::collections::VecDeque;
 use std::task::{Context, Poll, Waker};
 
+use crate::waker_slot::set_waker;
+
 /// Resources of an abandoned op, kept in its slot until the final CQE.
 pub(crate) trait Abandoned {
     /// Sees a CQE that nobody will take.
@@ -220,13 +222,6 @@ impl OpState {
         if let OpState::Abandoned(resources) = self {
             resources.on_cqe(cqe);
         }
-    }
-}
-
-fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
-    match slot {
-        Some(w) if w.will_wake(cx.waker()) => {}
-        _ => *slot = Some(cx.waker().clone()),
     }
 }
 

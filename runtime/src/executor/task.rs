@@ -11,6 +11,8 @@ use std::task::{Context, Poll, Waker};
 
 use pin_project_lite::pin_project;
 
+use crate::waker_slot::set_waker;
+
 /// A task's address in its core's slab; the generation tells reuses of a slot apart.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct TaskId {
@@ -305,10 +307,7 @@ impl TaskEntry {
             }
             return true;
         }
-        match &self.join_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => self.join_waker = Some(cx.waker().clone()),
-        }
+        set_waker(&mut self.join_waker, cx);
         false
     }
 }

@@ -5,7 +5,9 @@ use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use super::{NO_CQE, Op, Operation, Stage, busy, ring_for};
+use super::operation::Operation;
+use super::single::Op;
+use super::submit::{NO_CQE, Stage, busy, ring_for};
 
 /// Two ops linked into one chain: the kernel starts `second` only after `first` completed
 /// successfully (with [`link_hard`]: completed at all); otherwise `second` completes with

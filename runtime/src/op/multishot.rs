@@ -5,7 +5,8 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 
-use super::{MultishotOperation, NO_CQE, Polled, Stage, abandon, busy, cqe_result, ring_for};
+use super::operation::MultishotOperation;
+use super::submit::{NO_CQE, Polled, Stage, abandon, busy, cqe_result, poll_in_flight, ring_for};
 use crate::driver::slot::{Abandoned, Completion};
 
 struct AbandonedStream<T>(T);
@@ -90,7 +91,7 @@ impl<T: MultishotOperation> Multishot<T> {
         let Stage::InFlight(driver, key) = &self.stage else {
             return Poll::Ready(None);
         };
-        match super::poll_in_flight(driver, *key, cx, |d, k, cx| d.poll_next_op(k, cx)) {
+        match poll_in_flight(driver, *key, cx, |d, k, cx| d.poll_next_op(k, cx)) {
             Polled::Ready(Some(c)) | Polled::Settled(Some(c)) => {
                 let op = self.op.as_mut().expect("a streaming op has its operation");
                 Poll::Ready(Some(op.next(cqe_result(c), c)))

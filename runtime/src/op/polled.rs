@@ -11,7 +11,9 @@ use std::io;
 
 use uring_sys::Ring;
 
-use super::{Completion, NO_CQE, Operation};
+use super::operation::Operation;
+use super::submit::NO_CQE;
+use crate::driver::slot::Completion;
 
 /// A polled ring that runs ops one at a time, synchronously; see the module docs.
 #[derive(Debug)]

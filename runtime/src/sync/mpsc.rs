@@ -6,6 +6,8 @@ use std::future::poll_fn;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+use crate::waker_slot::set_waker;
+
 struct State<T> {
     queue: VecDeque<T>,
     capacity: usize,
@@ -194,10 +196,7 @@ impl<T> Receiver<T> {
         if s.senders == 0 {
             return Poll::Ready(None);
         }
-        match &s.rx_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => s.rx_waker = Some(cx.waker().clone()),
-        }
+        set_waker(&mut s.rx_waker, cx);
         Poll::Pending
     }
 }

@@ -5,6 +5,8 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, Waker};
 
+use crate::waker_slot::set_waker;
+
 struct Shared<T> {
     value: Option<T>,
     rx_waker: Option<Waker>,
@@ -113,10 +115,7 @@ impl<T> Future for Receiver<T> {
         if s.sender_gone {
             return Poll::Ready(Err(RecvError));
         }
-        match &s.rx_waker {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => s.rx_waker = Some(cx.waker().clone()),
-        }
+        set_waker(&mut s.rx_waker, cx);
         Poll::Pending
     }
 }

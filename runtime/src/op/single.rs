@@ -1,0 +1,161 @@
+//! [`Op`]: the future of one [`Operation`].
+
+use std::future::Future;
+use std::io;
+use std::marker::PhantomData;
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use super::operation::{Operation, SqeFlags};
+use super::submit::{NO_CQE, Polled, Stage, abandon, busy, cqe_result, poll_in_flight, ring_for};
+use crate::driver::slot::{Abandoned, Completion};
+
+struct AbandonedOp<T>(T);
+
+impl<T: Operation> Abandoned for AbandonedOp<T> {
+    fn on_cqe(&mut self, cqe: Completion) {
+        self.0.on_abandoned_cqe(cqe);
+    }
+}
+
+/// Per-op submission options: extra SQE flags and a link timeout.
+#[derive(Debug, Clone, Copy, Default)]
+pub(super) struct Options {
+    pub(super) sqe_flags: SqeFlags,
+    pub(super) timeout: Option<Duration>,
+    pub(super) cancel_requested: bool,
+}
+
+/// The future of one [`Operation`]: pushes its SQE on first poll, completes with its CQE.
+///
+/// Dropping it before completion follows the cancel contract of [`crate::op`].
+#[must_use = "an op does nothing until awaited"]
+pub struct Op<T: Operation> {
+    pub(super) stage: Stage,
+    pub(super) op: Option<T>,
+    pub(super) options: Options,
+    /// Ops belong to the core whose ring has them: never Send.
+    _core_bound: PhantomData<Rc<()>>,
+}
+
+// An Op never hands out pinned references to its parts: the kernel-facing memory lives on
+// the heap (Operation's contract), so moving the Op moves nothing the kernel uses.
+impl<T: Operation> Unpin for Op<T> {}
+
+impl<T: Operation> Op<T> {
+    /// Wraps `op`; nothing happens until the first poll.
+    pub fn new(op: T) -> Op<T> {
+        Op {
+            stage: Stage::Unsubmitted,
+            op: Some(op),
+            options: Options::default(),
+            _core_bound: PhantomData,
+        }
+    }
+
+    /// Adds SQE flags: [`SqeFlags::ASYNC`] (go straight to io-wq).
+    pub fn sqe_flags(mut self, flags: SqeFlags) -> Self {
+        self.options.sqe_flags = self.options.sqe_flags | flags;
+        self
+    }
+
+    /// Cancels the op if it has not completed after `timeout` (a linked
+    /// `IORING_OP_LINK_TIMEOUT`): it then completes with ECANCELED.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.options.timeout = Some(timeout);
+        self
+    }
+
+    /// Asks the kernel to cancel the op; keep awaiting it to get its result, which is
+    /// ECANCELED unless it completed first, with the op's buffers. An op not yet submitted
+    /// completes with ECANCELED without reaching the kernel.
+    pub fn cancel(&mut self) {
+        self.options.cancel_requested = true;
+        if let Stage::InFlight(driver, key) = &self.stage {
+            let key = *key;
+            driver.with_or_defer(move |d| d.cancel(key));
+        }
+    }
+
+    pub(super) fn finish(&mut self, result: io::Result<u32>, cqe: Completion) -> T::Output {
+        self.stage = Stage::Done;
+        let op = self.op.take().expect("an op completes once");
+        op.complete(result, cqe)
+    }
+
+    /// Pushes the SQE on the current core's ring.
+    fn submit(&mut self, cx: &mut Context<'_>) -> Poll<T::Output> {
+        if self.options.cancel_requested {
+            let e = io::Error::from_raw_os_error(libc::ECANCELED);
+            return Poll::Ready(self.finish(Err(e), NO_CQE));
+        }
+        let op = self
+            .op
+            .as_mut()
+            .expect("an unsubmitted op has its operation");
+        let driver = match ring_for(op.bound_ring()) {
+            Ok(driver) => driver,
+            Err(e) => return Poll::Ready(self.finish(Err(e), NO_CQE)),
+        };
+        let sqe = op.sqe().flags(self.options.sqe_flags.bits());
+        let timeout = self.options.timeout;
+        match driver.with(|d| d.submit(sqe, timeout, cx.waker())) {
+            Some(Ok(key)) => {
+                self.stage = Stage::InFlight(driver, key);
+                Poll::Pending
+            }
+            Some(Err(e)) => Poll::Ready(self.finish(Err(e), NO_CQE)),
+            None => Poll::Ready(self.finish(Err(busy()), NO_CQE)),
+        }
+    }
+}
+
+/// The result of an op that was polled outside its core's loop and so was cancelled: its
+/// own result if the kernel finished first, else an error that says what happened.
+fn settled_result(c: Completion) -> io::Result<u32> {
+    if c.res == -libc::ECANCELED {
+        return Err(io::Error::other(
+            "io_uring op polled outside the loop of the core that submitted it (outside \
+             block_on, or inside another runtime): it was cancelled; await it inside its \
+             own runtime",
+        ));
+    }
+    cqe_result(c)
+}
+
+impl<T: Operation> Future for Op<T> {
+    type Output = T::Output;
+
+    #[inline]
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = &mut *self;
+        match &this.stage {
+            Stage::Unsubmitted => this.submit(cx),
+            Stage::InFlight(driver, key) => {
+                match poll_in_flight(driver, *key, cx, |d, k, cx| d.poll_op(k, cx)) {
+                    Polled::Ready(c) => Poll::Ready(this.finish(cqe_result(c), c)),
+                    Polled::Settled(c) => Poll::Ready(this.finish(settled_result(c), c)),
+                    Polled::Pending => Poll::Pending,
+                }
+            }
+            Stage::Done => panic!("Op polled after it completed"),
+        }
+    }
+}
+
+impl<T: Operation> Drop for Op<T> {
+    fn drop(&mut self) {
+        if !matches!(self.stage, Stage::InFlight(..)) {
+            return;
+        }
+        if let (Stage::InFlight(driver, key), Some(op)) = (
+            std::mem::replace(&mut self.stage, Stage::Done),
+            self.op.take(),
+        ) {
+            let cancel = !op.finish_when_dropped();
+            abandon(&driver, key, Box::new(AbandonedOp(op)), cancel);
+        }
+    }
+}

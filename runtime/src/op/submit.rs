@@ -1,0 +1,151 @@
+//! The submission internals shared by [`Op`](crate::op::Op), [`Multishot`](crate::op::Multishot)
+//! and [`link`](crate::op::link): the future side's [`Stage`], finding the ring an op may run
+//! on, polling an op in flight (and settling it outside its core's loop), handing a dropped
+//! op's resources to the driver; and the detached submissions ([`submit_detached`],
+//! [`close_in_background`]).
+
+use std::io;
+use std::task::{Context, Poll};
+
+use uring_sys::Sqe;
+
+use super::operation::RingHandle;
+use crate::driver::slot::{Abandoned, Completion};
+use crate::driver::{Handle, OpKey};
+use crate::executor::context;
+
+/// Where the future side of an op stands (apart from the driver's slot state).
+#[derive(Debug)]
+pub(super) enum Stage {
+    /// Not pushed yet: the SQE is pushed at the first poll.
+    Unsubmitted,
+    /// Pushed on the ring of `Handle`; its slot `OpKey` holds the op's state.
+    InFlight(Handle, OpKey),
+    /// The output was returned (or the op was never submitted and completed with an error).
+    Done,
+}
+
+/// The current core's driver, if the op may run there.
+#[inline]
+pub(super) fn ring_for(bound: Option<&RingHandle>) -> io::Result<Handle> {
+    let driver = context::current_driver()?;
+    match bound {
+        Some(ring) if !ring.0.same(&driver) => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "this op names a file slot, buffer group or registered buffer of another core's \
+             ring (another runtime or core): run it on the core that registered it",
+        )),
+        _ => Ok(driver),
+    }
+}
+
+pub(super) fn busy() -> io::Error {
+    io::Error::other("io_uring driver re-entered while busy: an op was polled from inside it")
+}
+
+pub(crate) fn cqe_result(c: Completion) -> io::Result<u32> {
+    if c.res < 0 {
+        Err(io::Error::from_raw_os_error(-c.res))
+    } else {
+        Ok(c.res as u32)
+    }
+}
+
+pub(crate) const NO_CQE: Completion = Completion { res: 0, flags: 0 };
+
+/// What polling an op in flight found.
+pub(super) enum Polled<T> {
+    Ready(T),
+    Pending,
+    /// Polled outside its core's loop, cancelled and settled: this was its final CQE.
+    Settled(T),
+}
+
+/// Polls the slot `key` of `driver` with `poll`; outside the core's loop, settles it first
+/// (cancel, then turn the ring until the kernel is done) so that it completes.
+#[inline]
+pub(super) fn poll_in_flight<T>(
+    driver: &Handle,
+    key: OpKey,
+    cx: &mut Context<'_>,
+    poll: impl Fn(&mut crate::driver::Driver, OpKey, &mut Context<'_>) -> Poll<T>,
+) -> Polled<T> {
+    if !driver.is_active() {
+        return poll_outside_loop(driver, key, cx, poll);
+    }
+    // The hot path: polled inside its own core's loop.
+    match driver.with(|d| poll(d, key, cx)) {
+        Some(Poll::Ready(out)) => Polled::Ready(out),
+        Some(Poll::Pending) => Polled::Pending,
+        None => {
+            // Polled from inside the driver (a waker or drop it ran): try again later.
+            cx.waker().wake_by_ref();
+            Polled::Pending
+        }
+    }
+}
+
+#[cold]
+fn poll_outside_loop<T>(
+    driver: &Handle,
+    key: OpKey,
+    cx: &mut Context<'_>,
+    poll: impl Fn(&mut crate::driver::Driver, OpKey, &mut Context<'_>) -> Poll<T>,
+) -> Polled<T> {
+    let polled = driver.with(|d| {
+        if !d.settle(key) {
+            return None;
+        }
+        match poll(d, key, cx) {
+            Poll::Ready(out) => Some(out),
+            Poll::Pending => unreachable!("a settled op has its final CQE"),
+        }
+    });
+    match polled {
+        Some(Some(out)) => Polled::Settled(out),
+        Some(None) => panic!(
+            "an io_uring op polled outside its core's loop could not be cancelled: its buffers \
+             stay with the kernel; await ops inside their own runtime"
+        ),
+        None => {
+            cx.waker().wake_by_ref();
+            Polled::Pending
+        }
+    }
+}
+
+/// Hands an abandoned op's resources to its own driver, which keeps them until the final
+/// CQE (now, or once the driver's current borrow ends), and cancels it if `cancel`.
+pub(super) fn abandon(driver: &Handle, key: OpKey, resources: Box<dyn Abandoned>, cancel: bool) {
+    driver.with_or_defer(move |d| d.abandon(key, resources, cancel));
+}
+
+/// Pushes a fire-and-forget SQE whose completion nobody awaits (e.g. closing an fd on drop,
+/// without blocking the core) on the current core's ring; it is submitted with the next
+/// loop turn, or at once when the loop is not running. Falls back to `Err` when no runtime
+/// runs on this thread.
+///
+/// # Safety
+/// The SQE must point to no memory at all (a close, a cancel), since nothing keeps memory
+/// alive for it.
+pub unsafe fn submit_detached(sqe: Sqe) -> io::Result<()> {
+    let driver = context::current_driver()?;
+    driver
+        .with(|d| d.submit_detached(sqe))
+        .unwrap_or_else(|| Err(busy()))
+}
+
+/// Closes `fd` without blocking the core: an `IORING_OP_CLOSE` pushed on this core's ring
+/// (submitted with the next loop turn, or at once outside the loop; its result is not
+/// awaited), or `close(2)` right away outside a runtime. Use [`Op`](crate::op::Op) with `prep_close`
+/// instead to learn the close's result.
+pub fn close_in_background(fd: std::os::fd::OwnedFd) {
+    use std::os::fd::{FromRawFd, IntoRawFd};
+    let raw = fd.into_raw_fd();
+    // SAFETY: a CLOSE SQE points to no memory, and we own `raw` (taken from the OwnedFd):
+    // nobody else closes or uses it after this.
+    if unsafe { submit_detached(uring_sys::prep::prep_close(raw)) }.is_err() {
+        // SAFETY: the push failed, so the fd is still ours; the OwnedFd closes it on drop.
+        drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) });
+    }
+}

@@ -1,0 +1,14 @@
+//! [`set_waker`]: how a future parks its waker in a one-waker slot (an op's slot, a join
+//! handle, a channel's receiver).
+
+use std::task::{Context, Waker};
+
+/// Stores `cx`'s waker in `slot`, unless the waker there already wakes the same task (which
+/// saves a clone and a drop on every poll of a pending future).
+#[inline]
+pub(crate) fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
+    match slot {
+        Some(w) if w.will_wake(cx.waker()) => {}
+        _ => *slot = Some(cx.waker().clone()),
+    }
+}
