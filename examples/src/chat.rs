@@ -36,7 +36,7 @@ use runtime::sync::mpsc;
 
 use crate::cli;
 use crate::reuseport::{self, ReuseportGroup};
-use crate::signal::{Either, Signal, race};
+use crate::signal::{Signal, accept_until};
 
 /// The port of `chat` without `--addr`.
 pub const DEFAULT_PORT: u16 = 7002;
@@ -330,20 +330,9 @@ async fn accept_loop(
     cores: usize,
     stop: Signal,
 ) -> usize {
-    let mut incoming = listener.incoming();
-    let mut accepted = 0;
-    loop {
-        let stream = match race(stop.wait(), incoming.next()).await {
-            Either::Left(()) | Either::Right(None) => return accepted,
-            Either::Right(Some(Ok(stream))) => stream,
-            Either::Right(Some(Err(e))) => {
-                eprintln!("chat: accept: {e}");
-                continue;
-            }
-        };
-        accepted += 1;
-        let (room, hub, stop) = (room.clone(), hub.clone(), stop.clone());
-        runtime::spawn(async move {
+    accept_until(listener, stop, "chat", move |stream| {
+        let (room, hub) = (room.clone(), hub.clone());
+        async move {
             match session(stream, room, hub, cores).await {
                 // A client that leaves with lines still unread resets the connection.
                 Err(e) if e.kind() != io::ErrorKind::ConnectionReset => {
@@ -351,9 +340,9 @@ async fn accept_loop(
                 }
                 _ => {}
             }
-            stop.count();
-        });
-    }
+        }
+    })
+    .await
 }
 
 /// Runs the chat server on `cores` cores listening on `addr` until `stop` fires (it counts

@@ -26,7 +26,7 @@ use std::net::{Shutdown, SocketAddr};
 use net::{TcpListener, TcpStream};
 use runtime::buf::BufPool;
 
-use crate::signal::{Either, Signal, join, race};
+use crate::signal::{Signal, accept_until, join};
 
 /// The port of `echo` without `--addr`.
 pub const DEFAULT_PORT: u16 = 7000;
@@ -103,20 +103,9 @@ pub async fn echo_copy(stream: &TcpStream) -> io::Result<u64> {
 /// None so far: accept errors (EMFILE, …) are reported on stderr and accepting goes on.
 pub async fn serve(listener: TcpListener, stop: Signal) -> io::Result<usize> {
     let pool = core_pool();
-    let mut incoming = listener.incoming();
-    let mut accepted = 0;
-    loop {
-        let stream = match race(stop.wait(), incoming.next()).await {
-            Either::Left(()) | Either::Right(None) => return Ok(accepted),
-            Either::Right(Some(Ok(stream))) => stream,
-            Either::Right(Some(Err(e))) => {
-                eprintln!("echo: accept: {e}");
-                continue;
-            }
-        };
-        accepted += 1;
-        let (pool, stop) = (pool.clone(), stop.clone());
-        runtime::spawn(async move {
+    let accepted = accept_until(listener, stop, "echo", move |stream| {
+        let pool = pool.clone();
+        async move {
             let res = match &pool {
                 Some(pool) => echo_provided(&stream, pool).await,
                 None => echo_copy(&stream).await,
@@ -124,9 +113,10 @@ pub async fn serve(listener: TcpListener, stop: Signal) -> io::Result<usize> {
             if let Err(e) = res {
                 eprintln!("echo: connection: {e}");
             }
-            stop.count();
-        });
-    }
+        }
+    })
+    .await;
+    Ok(accepted)
 }
 
 /// The bytes client `client` sends in a demo: `len` bytes of a pattern of its own.

@@ -40,7 +40,7 @@ use fs::File;
 use net::{TcpListener, TcpStream};
 use runtime::buf::IoBuf;
 
-use crate::signal::{Either, Signal, race};
+use crate::signal::{Signal, accept_until};
 
 /// The port of `file_server` without `--addr`.
 pub const DEFAULT_PORT: u16 = 8000;
@@ -469,27 +469,17 @@ pub async fn serve(listener: TcpListener, root: &Path, stop: Signal) -> io::Resu
             format!("{} is not a directory", root.display()),
         ));
     }
-    let mut incoming = listener.incoming();
-    let mut accepted = 0;
-    loop {
-        let stream = match race(stop.wait(), incoming.next()).await {
-            Either::Left(()) | Either::Right(None) => return Ok(accepted),
-            Either::Right(Some(Ok(stream))) => stream,
-            Either::Right(Some(Err(e))) => {
-                eprintln!("file_server: accept: {e}");
-                continue;
-            }
-        };
-        accepted += 1;
+    let accepted = accept_until(listener, stop, "file_server", move |stream| {
         let _ = stream.set_nodelay(true);
-        let (root, stop) = (root.clone(), stop.clone());
-        runtime::spawn(async move {
+        let root = root.clone();
+        async move {
             if let Err(e) = connection(stream, root).await {
                 eprintln!("file_server: connection: {e}");
             }
-            stop.count();
-        });
-    }
+        }
+    })
+    .await;
+    Ok(accepted)
 }
 
 /// A response as [`Client::request`] read it.

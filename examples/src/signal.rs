@@ -6,6 +6,7 @@
 //! told to stop" is `race(stop.wait(), incoming.next())`, and the loser is dropped, which
 //! cancels its op (the runtime's cancel contract). A dropped `Incoming::next` loses no
 //! connection: the multishot accept lives in the `Incoming`, not in the `next` future.
+//! [`accept_until`] is that loop, shared by the servers.
 
 use std::future::Future;
 use std::pin::pin;
@@ -170,4 +171,42 @@ pub async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
         }
     })
     .await
+}
+
+/// Accepts on `listener` until `stop` fires, and runs `connection(stream)` for each accepted
+/// stream as a task of its own, counting it on `stop` when it ends (so
+/// [`Signal::after`]`(Some(n))` stops after `n` connections). Accept errors (EMFILE, …) are
+/// reported on stderr as `NAME: accept: ERROR` and accepting goes on. Returns the number of
+/// connections accepted.
+///
+/// Connections still open when it returns keep their tasks; they end with the runtime.
+pub async fn accept_until<F, Fut>(
+    listener: net::TcpListener,
+    stop: Signal,
+    name: &str,
+    mut connection: F,
+) -> usize
+where
+    F: FnMut(net::TcpStream) -> Fut,
+    Fut: Future<Output = ()> + 'static,
+{
+    let mut incoming = listener.incoming();
+    let mut accepted = 0;
+    loop {
+        let stream = match race(stop.wait(), incoming.next()).await {
+            Either::Left(()) | Either::Right(None) => return accepted,
+            Either::Right(Some(Ok(stream))) => stream,
+            Either::Right(Some(Err(e))) => {
+                eprintln!("{name}: accept: {e}");
+                continue;
+            }
+        };
+        accepted += 1;
+        let task = connection(stream);
+        let stop = stop.clone();
+        runtime::spawn(async move {
+            task.await;
+            stop.count();
+        });
+    }
 }

@@ -306,6 +306,7 @@ impl<S> Compat<S> {
                         fd: self.io.fd.clone(),
                         buf: buf.slice(begin + n..end),
                         sending: Some(self.io.sent.resume()),
+                        zero_copy: false,
                     }));
                     continue;
                 }
@@ -314,6 +315,7 @@ impl<S> Compat<S> {
                         fd: self.io.fd.clone(),
                         buf: buf.slice(begin..end),
                         sending: Some(self.io.sent.resume()),
+                        zero_copy: false,
                     }));
                     continue;
                 }
@@ -369,6 +371,7 @@ impl<S> Compat<S> {
             fd: self.io.fd.clone(),
             buf: buf.slice(0..len),
             sending: Some(sending),
+            zero_copy: false,
         }));
         // Push the SQE now (it goes out with this loop turn's enter). A submission error
         // means nothing was sent: report it instead of accepting the bytes.
@@ -425,43 +428,54 @@ impl<S: Unpin> futures_io::AsyncRead for Compat<S> {
     }
 }
 
-#[cfg(feature = "futures-io")]
-impl<S: Unpin> futures_io::AsyncBufRead for Compat<S> {
-    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.get_mut().poll_fill(cx)
-    }
+/// `AsyncBufRead` and `AsyncWrite` for [`Compat`] from the traits of the module `$io`:
+/// futures-io's and tokio's are the same but for the name of the method that shuts the write
+/// side (`$close`) and the extra methods given in braces.
+#[cfg(any(feature = "futures-io", feature = "tokio"))]
+macro_rules! buf_read_and_write_impls {
+    ($($io:ident)::+, $close:ident, { $($extra:tt)* }) => {
+        impl<S: Unpin> $($io)::+::AsyncBufRead for Compat<S> {
+            fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+                self.get_mut().poll_fill(cx)
+            }
 
-    fn consume(self: Pin<&mut Self>, amt: usize) {
-        self.get_mut().consume(amt);
-    }
+            fn consume(self: Pin<&mut Self>, amt: usize) {
+                self.get_mut().consume(amt);
+            }
+        }
+
+        impl<S: Unpin> $($io)::+::AsyncWrite for Compat<S> {
+            fn poll_write(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                buf: &[u8],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().poll_write_from(cx, &[IoSlice::new(buf)])
+            }
+
+            fn poll_write_vectored(
+                self: Pin<&mut Self>,
+                cx: &mut Context<'_>,
+                bufs: &[IoSlice<'_>],
+            ) -> Poll<io::Result<usize>> {
+                self.get_mut().poll_write_from(cx, bufs)
+            }
+
+            fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.get_mut().poll_drain(cx)
+            }
+
+            fn $close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+                self.get_mut().poll_shutdown_write(cx)
+            }
+
+            $($extra)*
+        }
+    };
 }
 
 #[cfg(feature = "futures-io")]
-impl<S: Unpin> futures_io::AsyncWrite for Compat<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_from(cx, &[IoSlice::new(buf)])
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_from(cx, bufs)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_drain(cx)
-    }
-
-    fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_shutdown_write(cx)
-    }
-}
+buf_read_and_write_impls!(futures_io, poll_close, {});
 
 #[cfg(feature = "tokio")]
 impl<S: Unpin> tokio::io::AsyncRead for Compat<S> {
@@ -483,43 +497,8 @@ impl<S: Unpin> tokio::io::AsyncRead for Compat<S> {
 }
 
 #[cfg(feature = "tokio")]
-impl<S: Unpin> tokio::io::AsyncBufRead for Compat<S> {
-    fn poll_fill_buf(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.get_mut().poll_fill(cx)
-    }
-
-    fn consume(self: Pin<&mut Self>, amt: usize) {
-        self.get_mut().consume(amt);
-    }
-}
-
-#[cfg(feature = "tokio")]
-impl<S: Unpin> tokio::io::AsyncWrite for Compat<S> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_from(cx, &[IoSlice::new(buf)])
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        self.get_mut().poll_write_from(cx, bufs)
-    }
-
+buf_read_and_write_impls!(tokio::io, poll_shutdown, {
     fn is_write_vectored(&self) -> bool {
         true
     }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_drain(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.get_mut().poll_shutdown_write(cx)
-    }
-}
+});

@@ -44,7 +44,7 @@ impl DatagramIo {
 
     /// Sends one datagram to the connected peer.
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        op::send(&self.fd, buf, None).await
+        op::send(&self.fd, buf, None, false).await
     }
 
     /// Receives one datagram.

@@ -12,7 +12,7 @@ use runtime::op::{Multishot, Op};
 
 use crate::fd::SharedFd;
 use crate::kept::{Kept, Received, Sent};
-use crate::op::{self, recv_multi::RecvMulti, send_zc::SendZc, shutdown::Shutdown, writev::Writev};
+use crate::op::{self, recv_multi::RecvMulti, shutdown::Shutdown, writev::Writev};
 
 /// The I/O half of a connected stream socket. Cloning shares the fd and what dropped reads
 /// and writes left behind (for split halves and `Compat`).
@@ -54,7 +54,7 @@ impl StreamIo {
     }
 
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        op::send(&self.fd, buf, Some(&self.sent)).await
+        op::send(&self.fd, buf, Some(&self.sent), false).await
     }
 
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
@@ -66,16 +66,7 @@ impl StreamIo {
     }
 
     pub(crate) async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        let sending = match std::future::poll_fn(|cx| self.sent.poll_start(cx)).await {
-            Ok(sending) => sending,
-            Err(e) => return (Err(e), buf),
-        };
-        Op::new(SendZc {
-            fd: self.fd.clone(),
-            buf,
-            sending,
-        })
-        .await
+        op::send(&self.fd, buf, Some(&self.sent), true).await
     }
 
     /// Reads until `buf` is full: all of its `bytes_total()` (a `Vec`'s capacity), from its

@@ -438,6 +438,16 @@ async fn ours_task<B: IoBufMut>(
     Ok(())
 }
 
+/// One `pwrite` (a write case) or `pread` of all of `buf` at `off`, checked.
+fn std_io(file: &std::fs::File, buf: &mut AlignedBuf, off: u64, case: Case) -> io::Result<()> {
+    let n = if case.write {
+        file.write_at(buf, off)?
+    } else {
+        file.read_at(buf, off)?
+    };
+    check(n, case)
+}
+
 /// A plain loop of `pread`/`pwrite` on this thread (QD1 whatever the case's depth).
 fn std_loop(config: &Config, case: Case) -> io::Result<Measured> {
     let file = std_open(config, case)?;
@@ -448,13 +458,7 @@ fn std_loop(config: &Config, case: Case) -> io::Result<Measured> {
     let mut ops = 0u64;
     while Instant::now() < deadline {
         for _ in 0..16 {
-            let off = offsets.next();
-            let n = if case.write {
-                file.write_at(&buf, off)?
-            } else {
-                file.read_at(&mut buf, off)?
-            };
-            check(n, case)?;
+            std_io(&file, &mut buf, offsets.next(), case)?;
             ops += 1;
         }
     }
@@ -478,13 +482,7 @@ fn std_pool(config: &Config, case: Case) -> io::Result<Measured> {
                 let mut buf = AlignedBuf::new(case.bs, 4096);
                 let mut n_ops = 0;
                 while !stop.load(Ordering::Relaxed) {
-                    let off = offsets.next();
-                    let n = if case.write {
-                        file.write_at(&buf, off)?
-                    } else {
-                        file.read_at(&mut buf, off)?
-                    };
-                    check(n, case)?;
+                    std_io(&file, &mut buf, offsets.next(), case)?;
                     n_ops += 1;
                 }
                 ops.fetch_add(n_ops, Ordering::Relaxed);

@@ -70,16 +70,30 @@ fn rate(n: usize, d: Duration) -> f64 {
     n as f64 / d.as_secs_f64()
 }
 
+/// `SPAWNS` times in turn: spawns a task returning `i` with `spawn` and awaits it; the rate.
+async fn spawn_join<H, E>(spawn: impl Fn(usize) -> H) -> f64
+where
+    H: Future<Output = Result<usize, E>>,
+    E: std::fmt::Debug,
+{
+    let t = Instant::now();
+    for i in 0..SPAWNS {
+        let h = spawn(i);
+        assert_eq!(h.await.unwrap(), i);
+    }
+    rate(SPAWNS, t.elapsed())
+}
+
+/// One of the two tasks of a yield measurement: `YIELDS / 2` calls of `yield_now`.
+async fn yield_half<F: Future<Output = ()>>(yield_now: fn() -> F) {
+    for _ in 0..YIELDS / 2 {
+        yield_now().await;
+    }
+}
+
 fn ours_spawn_join() -> f64 {
     let rt = runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        let t = Instant::now();
-        for i in 0..SPAWNS {
-            let h = runtime::spawn(async move { i });
-            assert_eq!(h.await.unwrap(), i);
-        }
-        rate(SPAWNS, t.elapsed())
-    })
+    rt.block_on(async { spawn_join(|i| runtime::spawn(async move { i })).await })
 }
 
 fn tokio_spawn_join() -> f64 {
@@ -88,12 +102,7 @@ fn tokio_spawn_join() -> f64 {
         .unwrap();
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async {
-        let t = Instant::now();
-        for i in 0..SPAWNS {
-            let h = tokio::task::spawn_local(async move { i });
-            assert_eq!(h.await.unwrap(), i);
-        }
-        rate(SPAWNS, t.elapsed())
+        spawn_join(|i| tokio::task::spawn_local(async move { i })).await
     })
 }
 
@@ -101,16 +110,8 @@ fn ours_yield() -> f64 {
     let rt = runtime::Runtime::new().unwrap();
     rt.block_on(async {
         let t = Instant::now();
-        let a = runtime::spawn(async {
-            for _ in 0..YIELDS / 2 {
-                runtime::yield_now().await;
-            }
-        });
-        let b = runtime::spawn(async {
-            for _ in 0..YIELDS / 2 {
-                runtime::yield_now().await;
-            }
-        });
+        let a = runtime::spawn(yield_half(runtime::yield_now));
+        let b = runtime::spawn(yield_half(runtime::yield_now));
         a.await.unwrap();
         b.await.unwrap();
         rate(YIELDS, t.elapsed())
@@ -124,16 +125,8 @@ fn tokio_yield() -> f64 {
     let local = tokio::task::LocalSet::new();
     local.block_on(&rt, async {
         let t = Instant::now();
-        let a = tokio::task::spawn_local(async {
-            for _ in 0..YIELDS / 2 {
-                tokio::task::yield_now().await;
-            }
-        });
-        let b = tokio::task::spawn_local(async {
-            for _ in 0..YIELDS / 2 {
-                tokio::task::yield_now().await;
-            }
-        });
+        let a = tokio::task::spawn_local(yield_half(tokio::task::yield_now));
+        let b = tokio::task::spawn_local(yield_half(tokio::task::yield_now));
         a.await.unwrap();
         b.await.unwrap();
         rate(YIELDS, t.elapsed())

@@ -78,12 +78,65 @@ fn percentiles(mut rtts: Vec<Duration>) -> (f64, f64) {
     (at(0.50).as_secs_f64() * 1e6, at(0.99).as_secs_f64() * 1e6)
 }
 
+/// What the clients need of a connection, on either runtime: buffers go in and come back,
+/// as our owned-buffer API has it.
+trait Conn {
+    /// Writes all of `buf`.
+    async fn send(&mut self, buf: Vec<u8>) -> Vec<u8>;
+    /// Reads until `buf` (`MSG` bytes) is full.
+    async fn recv_exact(&mut self, buf: Vec<u8>) -> Vec<u8>;
+}
+
+/// The bulk client: `CHUNK`-byte writes until `BULK_BYTES` are sent or `BULK_TIME` has
+/// passed; returns when it started.
+async fn bulk_client(mut s: impl Conn) -> Instant {
+    let mut buf = vec![0x5a_u8; CHUNK];
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < BULK_BYTES && start.elapsed() < BULK_TIME {
+        buf = s.send(buf).await;
+        sent += CHUNK as u64;
+    }
+    start
+}
+
+/// The ping-pong client: `WARMUP + PINGS` round trips of `MSG` bytes; returns the round trip
+/// times after the warm-up.
+async fn ping_pong_client(mut s: impl Conn) -> Vec<Duration> {
+    let mut out = vec![7u8; MSG];
+    let mut back = vec![0u8; MSG];
+    let mut rtts = Vec::with_capacity(PINGS);
+    for i in 0..WARMUP + PINGS {
+        let t = Instant::now();
+        out = s.send(out).await;
+        back = s.recv_exact(back).await;
+        if i >= WARMUP {
+            rtts.push(t.elapsed());
+        }
+    }
+    rtts
+}
+
 mod ours {
     use super::*;
     use net::{TcpListener, TcpStream};
 
     fn rt() -> runtime::Runtime {
         runtime::Runtime::new().expect("io_uring runtime")
+    }
+
+    impl Conn for TcpStream {
+        async fn send(&mut self, buf: Vec<u8>) -> Vec<u8> {
+            let (res, buf) = self.write_all(buf).await;
+            res.unwrap();
+            buf
+        }
+
+        async fn recv_exact(&mut self, buf: Vec<u8>) -> Vec<u8> {
+            let (res, buf) = self.read_exact(buf).await;
+            res.unwrap();
+            buf
+        }
     }
 
     pub fn bulk(cpus: Cpus) -> f64 {
@@ -111,16 +164,7 @@ mod ours {
             move || {
                 rt().block_on(async {
                     let s = TcpStream::connect(addr).await.unwrap();
-                    let mut buf = vec![0x5a_u8; CHUNK];
-                    let start = Instant::now();
-                    let mut sent = 0u64;
-                    while sent < BULK_BYTES && start.elapsed() < BULK_TIME {
-                        let (res, b) = s.write_all(buf).await;
-                        res.unwrap();
-                        buf = b;
-                        sent += CHUNK as u64;
-                    }
-                    start
+                    bulk_client(s).await
                 })
             },
         );
@@ -152,22 +196,7 @@ mod ours {
                 rt().block_on(async {
                     let s = TcpStream::connect(addr).await.unwrap();
                     s.set_nodelay(true).unwrap();
-                    let mut out = vec![7u8; MSG];
-                    let mut back = Vec::with_capacity(MSG);
-                    let mut rtts = Vec::with_capacity(PINGS);
-                    for i in 0..WARMUP + PINGS {
-                        let t = Instant::now();
-                        let (res, b) = s.write_all(out).await;
-                        res.unwrap();
-                        out = b;
-                        let (res, b) = s.read_exact(back).await;
-                        res.unwrap();
-                        back = b;
-                        if i >= WARMUP {
-                            rtts.push(t.elapsed());
-                        }
-                    }
-                    rtts
+                    ping_pong_client(s).await
                 })
             },
         );
@@ -185,6 +214,18 @@ mod tokio_side {
             .enable_all()
             .build()
             .expect("tokio runtime")
+    }
+
+    impl Conn for TcpStream {
+        async fn send(&mut self, buf: Vec<u8>) -> Vec<u8> {
+            self.write_all(&buf).await.unwrap();
+            buf
+        }
+
+        async fn recv_exact(&mut self, mut buf: Vec<u8>) -> Vec<u8> {
+            self.read_exact(&mut buf).await.unwrap();
+            buf
+        }
     }
 
     fn listener(l: std::net::TcpListener) -> TcpListener {
@@ -212,15 +253,8 @@ mod tokio_side {
             },
             move || {
                 rt().block_on(async {
-                    let mut s = TcpStream::connect(addr).await.unwrap();
-                    let buf = vec![0x5a_u8; CHUNK];
-                    let start = Instant::now();
-                    let mut sent = 0u64;
-                    while sent < BULK_BYTES && start.elapsed() < BULK_TIME {
-                        s.write_all(&buf).await.unwrap();
-                        sent += CHUNK as u64;
-                    }
-                    start
+                    let s = TcpStream::connect(addr).await.unwrap();
+                    bulk_client(s).await
                 })
             },
         );
@@ -243,20 +277,9 @@ mod tokio_side {
             },
             move || {
                 rt().block_on(async {
-                    let mut s = TcpStream::connect(addr).await.unwrap();
+                    let s = TcpStream::connect(addr).await.unwrap();
                     s.set_nodelay(true).unwrap();
-                    let out = [7u8; MSG];
-                    let mut back = [0u8; MSG];
-                    let mut rtts = Vec::with_capacity(PINGS);
-                    for i in 0..WARMUP + PINGS {
-                        let t = Instant::now();
-                        s.write_all(&out).await.unwrap();
-                        s.read_exact(&mut back).await.unwrap();
-                        if i >= WARMUP {
-                            rtts.push(t.elapsed());
-                        }
-                    }
-                    rtts
+                    ping_pong_client(s).await
                 })
             },
         );

@@ -335,57 +335,17 @@ fn read(fd: RawFd, buf: &mut [u8], n: &mut Counters) -> Read {
     }
 }
 
-/// Writes `data`; parks what the socket did not take. `Some(true)`: all written;
-/// `Some(false)`: some parked; `None`: the connection failed.
-fn write_or_park(c: &mut Conn, data: &[u8], n: &mut Counters) -> Option<bool> {
-    let mut off = 0;
-    while off < data.len() {
+/// Sends `data[*off..]` on `fd`, advancing `*off`, until all is out or the socket is full
+/// (each `send` counted). `Some(true)`: all out; `Some(false)`: some left (EAGAIN); `None`:
+/// the connection failed.
+fn send_from(fd: RawFd, data: &[u8], off: &mut usize, n: &mut Counters) -> Option<bool> {
+    while *off < data.len() {
         n.writes += 1;
-        let rest = &data[off..];
+        let rest = &data[*off..];
         // SAFETY: `rest` is valid for reads of its length.
-        let w = unsafe {
-            libc::send(
-                c.fd.as_raw_fd(),
-                rest.as_ptr().cast(),
-                rest.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
+        let w = unsafe { libc::send(fd, rest.as_ptr().cast(), rest.len(), libc::MSG_NOSIGNAL) };
         if w >= 0 {
-            off += w as usize;
-            continue;
-        }
-        match io::Error::last_os_error().raw_os_error() {
-            Some(libc::EINTR) => {}
-            Some(libc::EAGAIN) => {
-                n.partial_writes += 1;
-                c.parked.clear();
-                c.parked.extend_from_slice(&data[off..]);
-                c.parked_off = 0;
-                return Some(false);
-            }
-            _ => return None,
-        }
-    }
-    Some(true)
-}
-
-/// Writes parked bytes. `Some(true)`: all out; `Some(false)`: some left; `None`: failed.
-fn flush(c: &mut Conn, n: &mut Counters) -> Option<bool> {
-    while c.parked_off < c.parked.len() {
-        n.writes += 1;
-        let rest = &c.parked[c.parked_off..];
-        // SAFETY: `rest` is valid for reads of its length.
-        let w = unsafe {
-            libc::send(
-                c.fd.as_raw_fd(),
-                rest.as_ptr().cast(),
-                rest.len(),
-                libc::MSG_NOSIGNAL,
-            )
-        };
-        if w >= 0 {
-            c.parked_off += w as usize;
+            *off += w as usize;
             continue;
         }
         match io::Error::last_os_error().raw_os_error() {
@@ -393,6 +353,28 @@ fn flush(c: &mut Conn, n: &mut Counters) -> Option<bool> {
             Some(libc::EAGAIN) => return Some(false),
             _ => return None,
         }
+    }
+    Some(true)
+}
+
+/// Writes `data`; parks what the socket did not take. `Some(true)`: all written;
+/// `Some(false)`: some parked; `None`: the connection failed.
+fn write_or_park(c: &mut Conn, data: &[u8], n: &mut Counters) -> Option<bool> {
+    let mut off = 0;
+    let all = send_from(c.fd.as_raw_fd(), data, &mut off, n)?;
+    if !all {
+        n.partial_writes += 1;
+        c.parked.clear();
+        c.parked.extend_from_slice(&data[off..]);
+        c.parked_off = 0;
+    }
+    Some(all)
+}
+
+/// Writes parked bytes. `Some(true)`: all out; `Some(false)`: some left; `None`: failed.
+fn flush(c: &mut Conn, n: &mut Counters) -> Option<bool> {
+    if !send_from(c.fd.as_raw_fd(), &c.parked, &mut c.parked_off, n)? {
+        return Some(false);
     }
     c.parked.clear();
     c.parked_off = 0;

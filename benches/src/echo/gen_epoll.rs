@@ -62,6 +62,8 @@ pub fn run(s: &mut Session) -> io::Result<()> {
             let i = ev.u64 as usize;
             let flags = ev.events as i32;
             let conn = &mut s.conns[i];
+            // Writable, or echoes just queued: send what is queued (once, after the read).
+            let mut send_queued = flags & libc::EPOLLOUT != 0;
             if flags & (libc::EPOLLIN | libc::EPOLLERR | libc::EPOLLHUP) != 0 {
                 // SAFETY: `buf` is valid for writes of its length.
                 let r = unsafe { libc::read(conn.raw(), buf.as_mut_ptr().cast(), buf.len()) };
@@ -72,16 +74,7 @@ pub fn run(s: &mut Session) -> io::Result<()> {
                     for _ in 0..done {
                         conn.queue(now);
                     }
-                    if done > 0 {
-                        flush(
-                            ep.as_raw_fd(),
-                            conn,
-                            i,
-                            &mut out_armed[i],
-                            &s.pattern,
-                            s.size,
-                        )?;
-                    }
+                    send_queued |= done > 0;
                 } else if r == 0 {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -99,7 +92,7 @@ pub fn run(s: &mut Session) -> io::Result<()> {
                     }
                 }
             }
-            if flags & libc::EPOLLOUT != 0 {
+            if send_queued {
                 flush(
                     ep.as_raw_fd(),
                     conn,

@@ -9,7 +9,6 @@ pub(crate) mod recv_from;
 pub(crate) mod recv_multi;
 pub(crate) mod send;
 pub(crate) mod send_to;
-pub(crate) mod send_zc;
 pub(crate) mod shutdown;
 pub(crate) mod writev;
 
@@ -22,12 +21,13 @@ use socket2::SockAddr;
 use crate::fd::SharedFd;
 use crate::kept::{Kept, Received, Sent};
 
-/// One `SEND` of `buf`'s initialized bytes on `fd`, after the stream's dropped writes (if
-/// `sent`: a stream; `None`: a datagram).
+/// One `SEND` (if `zero_copy`, `SEND_ZC`) of `buf`'s initialized bytes on `fd`, after the
+/// stream's dropped writes (if `sent`: a stream; `None`: a datagram).
 pub(crate) async fn send<B: IoBuf>(
     fd: &SharedFd,
     buf: B,
     sent: Option<&Sent>,
+    zero_copy: bool,
 ) -> BufResult<usize, B> {
     let sending = match sent {
         Some(sent) => match std::future::poll_fn(|cx| sent.poll_start(cx)).await {
@@ -40,6 +40,7 @@ pub(crate) async fn send<B: IoBuf>(
         fd: fd.clone(),
         buf,
         sending,
+        zero_copy,
     })
     .await
 }
