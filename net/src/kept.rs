@@ -314,7 +314,9 @@ impl Sent {
     }
 
     /// A token for the rest of a write whose start passed [`Sent::poll_start`] (a resend
-    /// after a short send), without waiting again.
+    /// after a short send), without waiting again. Used by `Compat`'s poll-based writes,
+    /// which exist only with a compat feature.
+    #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
     pub(crate) fn resume(&self) -> Sending {
         self.0.borrow_mut().turn.in_flight += 1;
         Sending(self.clone())
