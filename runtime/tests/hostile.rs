@@ -245,9 +245,9 @@ unsafe impl MultishotOperation for PanickyAcceptMulti {
     }
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
-        if cqe.res >= 0 {
+        if cqe.res() >= 0 {
             // SAFETY: the kernel made this fd for this op, whose owner is gone.
-            unsafe { libc::close(cqe.res) };
+            unsafe { libc::close(cqe.res()) };
         }
         panic!("hostile: on_abandoned_cqe panics");
     }

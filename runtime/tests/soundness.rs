@@ -79,9 +79,9 @@ unsafe impl MultishotOperation for AcceptMulti {
     }
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
-        if cqe.res >= 0 {
+        if cqe.res() >= 0 {
             // SAFETY: the kernel made this fd for this op, whose owner is gone.
-            unsafe { libc::close(cqe.res) };
+            unsafe { libc::close(cqe.res()) };
             self.late_closed.set(self.late_closed.get() + 1);
         }
     }

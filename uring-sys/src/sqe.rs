@@ -268,6 +268,16 @@ impl std::fmt::Debug for Sqe {
 pub struct Cqe(pub io_uring_cqe);
 
 impl Cqe {
+    /// A CQE with these fields (for tests, and for results made without the kernel).
+    #[inline]
+    pub const fn new(user_data: u64, res: i32, flags: u32) -> Cqe {
+        Cqe(io_uring_cqe {
+            user_data,
+            res,
+            flags,
+        })
+    }
+
     /// The submitting SQE's `user_data`.
     #[inline]
     pub fn user_data(&self) -> u64 {

@@ -48,14 +48,14 @@ unsafe impl Operation for Close {
     }
 
     fn complete(mut self, result: io::Result<u32>, cqe: Completion) -> Self::Output {
-        if cqe.res == -libc::ECANCELED {
+        if cqe.res() == -libc::ECANCELED {
             // Cancelled before it ran: the fd is still open and ours; close it off the core.
             if let Some(Closing::Fd(fd)) = self.target.take() {
                 runtime::op::close_in_background(fd);
             }
             return result.map(drop);
         }
-        if result.is_err() && cqe.res == 0 {
+        if result.is_err() && cqe.res() == 0 {
             // Never submitted (no CQE): the fd is still ours; close it off the core.
             if let Some(Closing::Fd(fd)) = self.target.take() {
                 runtime::op::close_in_background(fd);
@@ -68,7 +68,7 @@ unsafe impl Operation for Close {
     }
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
-        if cqe.res == -libc::ECANCELED {
+        if cqe.res() == -libc::ECANCELED {
             // Never ran: `target` drops with the op and closes the fd with close(2).
             return;
         }

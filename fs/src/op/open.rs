@@ -57,9 +57,9 @@ unsafe impl Operation for OpenAt {
     }
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
-        if cqe.res >= 0 && self.slot.is_none() {
+        if cqe.res() >= 0 && self.slot.is_none() {
             // SAFETY: the kernel opened this fd for an op nobody waits for: ours to close.
-            drop(unsafe { OwnedFd::from_raw_fd(cqe.res) });
+            drop(unsafe { OwnedFd::from_raw_fd(cqe.res()) });
         }
         // A direct open filled `slot`, which empties itself when this op is dropped.
     }

@@ -33,7 +33,7 @@ unsafe impl Operation for Pipe {
     }
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
-        if cqe.res >= 0 {
+        if cqe.res() >= 0 {
             // SAFETY: the kernel created these fds for an op nobody waits for: ours to close.
             unsafe {
                 drop(OwnedFd::from_raw_fd(self.fds[0]));

@@ -30,10 +30,11 @@ unsafe impl MultishotOperation for AcceptMulti {
     }
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
-        if cqe.res >= 0 {
+        if cqe.res() >= 0 {
             // SAFETY: the kernel created this fd for an accept nobody waits for any more: it
             // is ours, and goes to the listener's next accept.
-            self.backlog.keep(unsafe { OwnedFd::from_raw_fd(cqe.res) });
+            self.backlog
+                .keep(unsafe { OwnedFd::from_raw_fd(cqe.res()) });
         }
     }
 }

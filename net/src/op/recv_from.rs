@@ -70,14 +70,15 @@ unsafe impl<B: IoBufMut> Operation for RecvFrom<B> {
     }
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
-        if cqe.res >= 0 {
+        if cqe.res() >= 0 {
             // SAFETY: the kernel wrote `res` bytes from the buffer's start (at most its
             // capacity) and is done with it: this is the final CQE.
-            let got =
-                unsafe { std::slice::from_raw_parts(self.buf.stable_mut_ptr(), cqe.res as usize) };
+            let got = unsafe {
+                std::slice::from_raw_parts(self.buf.stable_mut_ptr(), cqe.res() as usize)
+            };
             self.receiving.keep(got.to_vec(), Some(self.sender()));
         } else {
-            self.receiving.keep_end(cqe.res);
+            self.receiving.keep_end(cqe.res());
         }
     }
 }

@@ -34,7 +34,7 @@ unsafe impl MultishotOperation for RecvMulti {
     // selects from `pool`'s group on `pool`'s own ring, and each CQE is seen once, by exactly
     // one of `next` and `on_abandoned_cqe`: the kernel handed the buffer over once.
     fn next(&mut self, result: io::Result<u32>, cqe: Completion) -> Self::Item {
-        let bid = buffer_id(cqe);
+        let bid = cqe.buffer_id();
         match (result, bid) {
             (Ok(0), Some(bid)) => {
                 // SAFETY: see above.
@@ -56,28 +56,23 @@ unsafe impl MultishotOperation for RecvMulti {
     }
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
-        match buffer_id(cqe) {
-            Some(bid) if cqe.res > 0 => {
+        match cqe.buffer_id() {
+            Some(bid) if cqe.res() > 0 => {
                 // SAFETY: see above.
-                let buf = unsafe { self.pool.take(bid, cqe.res as usize) };
+                let buf = unsafe { self.pool.take(bid, cqe.res() as usize) };
                 // The bytes go to the socket's next receive; the buffer back to the ring.
                 self.receiving.keep(buf.to_vec(), None);
             }
             Some(bid) => {
                 // SAFETY: see above.
                 unsafe { self.pool.recycle(bid) };
-                self.receiving.keep_end(cqe.res);
+                self.receiving.keep_end(cqe.res());
             }
-            None => self.receiving.keep_end(cqe.res),
+            None => self.receiving.keep_end(cqe.res()),
         }
     }
 
     fn bound_ring(&self) -> Option<&RingHandle> {
         Some(self.pool.ring())
     }
-}
-
-fn buffer_id(cqe: Completion) -> Option<u16> {
-    (cqe.flags & uring_sys::abi::IORING_CQE_F_BUFFER != 0)
-        .then_some((cqe.flags >> uring_sys::abi::IORING_CQE_BUFFER_SHIFT) as u16)
 }

@@ -49,11 +49,11 @@ unsafe impl<B: IoBuf> Operation for Send<B> {
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
         // The first CQE has the result; a zero-copy send's notification (F_NOTIF) after it has
         // none (a plain send posts no notification).
-        if cqe.flags & uring_sys::abi::IORING_CQE_F_NOTIF != 0 {
+        if cqe.notif() {
             return;
         }
         if let Some(sending) = &self.sending {
-            sending.keep_result(cqe.res, self.buf.bytes_init());
+            sending.keep_result(cqe.res(), self.buf.bytes_init());
         }
     }
 

@@ -57,7 +57,7 @@ unsafe impl<B: IoBuf> Operation for Writev<B> {
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
         let len = self.iovecs.iter().map(|v| v.iov_len).sum();
-        self.sending.keep_result(cqe.res, len);
+        self.sending.keep_result(cqe.res(), len);
     }
 
     fn finish_when_dropped(&self) -> bool {

@@ -347,7 +347,9 @@ mod tests {
         }
         fn complete(self, result: io::Result<u32>, cqe: Completion) -> Self::Output {
             let n = result?;
-            let bid = (cqe.flags >> uring_sys::abi::IORING_CQE_BUFFER_SHIFT) as u16;
+            let bid = cqe
+                .buffer_id()
+                .expect("a buffer-select read names its buffer");
             // SAFETY: the CQE of this op, bound to the pool's ring, handed `bid` over.
             Ok(unsafe { self.pool.take(bid, n as usize) })
         }

@@ -621,11 +621,7 @@ impl Driver {
             if slot.generation != key.generation {
                 continue;
             }
-            let completion = Completion {
-                res: cqe.res(),
-                flags: cqe.flags(),
-            };
-            let (after, waker) = slot.state.on_cqe(completion);
+            let (after, waker) = slot.state.on_cqe(cqe);
             if after == AfterCqe::Free {
                 self.slots.remove(key.index as usize);
             }

@@ -25,14 +25,9 @@ pub(crate) trait Abandoned {
     fn on_cqe(&mut self, cqe: Completion);
 }
 
-/// A completion as the kernel reported it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Completion {
-    /// `cqe.res`: a value, or `-errno`.
-    pub res: i32,
-    /// `cqe.flags` (`IORING_CQE_F_*`).
-    pub flags: u32,
-}
+/// A completion as the kernel reported it: the CQE itself (`res()`, `flags()`, `result()`,
+/// `more()`, `buffer_id()`, …). Ops see it as the driver reaped it.
+pub type Completion = uring_sys::Cqe;
 
 /// Where an operation stands, as the driver sees it.
 pub(crate) enum OpState {
@@ -81,7 +76,7 @@ impl std::fmt::Debug for OpState {
 }
 
 /// A placeholder completion for a slot about to be freed.
-const NO_CQE: Completion = Completion { res: 0, flags: 0 };
+const NO_CQE: Completion = Completion::new(0, 0, 0);
 
 /// What the driver must do after a CQE was applied to a slot.
 #[derive(Debug, PartialEq, Eq)]
@@ -98,7 +93,7 @@ impl OpState {
     /// driver wakes it once the whole batch is reaped, skipping repeats of the same task.
     #[inline]
     pub(crate) fn on_cqe(&mut self, cqe: Completion) -> (AfterCqe, Option<Waker>) {
-        let more = cqe.flags & uring_sys::abi::IORING_CQE_F_MORE != 0;
+        let more = cqe.more();
         if let OpState::Abandoned(resources) = self {
             // Shown in place: if the callback panics, the resources stay in the slot (the
             // kernel may still use them) rather than being dropped by the unwind.
@@ -245,7 +240,7 @@ mod tests {
     struct Witness(Rc<std::cell::RefCell<Vec<i32>>>);
     impl Abandoned for Witness {
         fn on_cqe(&mut self, cqe: Completion) {
-            self.0.borrow_mut().push(cqe.res);
+            self.0.borrow_mut().push(cqe.res());
         }
     }
 
@@ -260,16 +255,13 @@ mod tests {
         let mut cx = Context::from_waker(&waker);
         let mut s = OpState::Submitted { waker: None };
         assert!(s.poll(&mut cx).is_pending());
-        let (after, waker) = s.on_cqe(Completion { res: 5, flags: 0 });
+        let (after, waker) = s.on_cqe(Completion::new(0, 5, 0));
         assert_eq!(after, AfterCqe::Keep);
         waker
             .expect("the poller's waker comes back to be woken")
             .wake();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        assert_eq!(
-            s.poll(&mut cx),
-            Poll::Ready(Completion { res: 5, flags: 0 })
-        );
+        assert_eq!(s.poll(&mut cx), Poll::Ready(Completion::new(0, 5, 0)));
     }
 
     #[test]
@@ -283,22 +275,11 @@ mod tests {
             "resources dropped before the CQE"
         );
         assert_eq!(
-            s.on_cqe(Completion {
-                res: 3,
-                flags: IORING_CQE_F_MORE
-            })
-            .0,
+            s.on_cqe(Completion::new(0, 3, IORING_CQE_F_MORE)).0,
             AfterCqe::Keep
         );
         assert_eq!(Rc::strong_count(&seen), 2);
-        assert_eq!(
-            s.on_cqe(Completion {
-                res: -125,
-                flags: 0
-            })
-            .0,
-            AfterCqe::Free
-        );
+        assert_eq!(s.on_cqe(Completion::new(0, -125, 0)).0, AfterCqe::Free);
         assert_eq!(
             Rc::strong_count(&seen),
             1,
@@ -311,7 +292,7 @@ mod tests {
     fn abandoning_a_completed_op_shows_it_the_result() {
         let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
         let mut s = OpState::Submitted { waker: None };
-        s.on_cqe(Completion { res: 9, flags: 0 });
+        s.on_cqe(Completion::new(0, 9, 0));
         assert_eq!(s.abandon(Box::new(Witness(seen.clone()))), AfterCqe::Free);
         assert_eq!(*seen.borrow(), vec![9]);
         assert_eq!(Rc::strong_count(&seen), 1);
@@ -323,17 +304,11 @@ mod tests {
         let waker = cx_with(&count);
         let mut cx = Context::from_waker(&waker);
         let mut s = OpState::Submitted { waker: None };
-        s.on_cqe(Completion {
-            res: 1,
-            flags: IORING_CQE_F_MORE,
-        });
-        s.on_cqe(Completion {
-            res: 2,
-            flags: IORING_CQE_F_MORE,
-        });
-        s.on_cqe(Completion { res: 3, flags: 0 });
+        s.on_cqe(Completion::new(0, 1, IORING_CQE_F_MORE));
+        s.on_cqe(Completion::new(0, 2, IORING_CQE_F_MORE));
+        s.on_cqe(Completion::new(0, 3, 0));
         let got: Vec<_> = std::iter::from_fn(|| match s.poll_next(&mut cx) {
-            Poll::Ready(Some(c)) => Some(c.res),
+            Poll::Ready(Some(c)) => Some(c.res()),
             _ => None,
         })
         .collect();

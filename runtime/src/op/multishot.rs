@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::operation::MultishotOperation;
-use super::submit::{NO_CQE, Polled, Stage, abandon, busy, cqe_result, poll_in_flight, ring_for};
+use super::submit::{NO_CQE, Polled, Stage, abandon, busy, poll_in_flight, ring_for};
 use crate::driver::slot::{Abandoned, Completion};
 
 struct AbandonedStream<T>(T);
@@ -94,7 +94,7 @@ impl<T: MultishotOperation> Multishot<T> {
         match poll_in_flight(driver, *key, cx, |d, k, cx| d.poll_next_op(k, cx)) {
             Polled::Ready(Some(c)) | Polled::Settled(Some(c)) => {
                 let op = self.op.as_mut().expect("a streaming op has its operation");
-                Poll::Ready(Some(op.next(cqe_result(c), c)))
+                Poll::Ready(Some(op.next(c.result(), c)))
             }
             Polled::Ready(None) | Polled::Settled(None) => {
                 self.stage = Stage::Done;

@@ -59,7 +59,7 @@ pub unsafe trait Operation: 'static {
     /// driver.
     fn sqe(&mut self) -> Sqe;
 
-    /// Turns the final CQE into the output; `result` is `cqe.res` as an `io::Result`.
+    /// Turns the final CQE into the output; `result` is `cqe.res()` as an `io::Result`.
     /// Also called with the submission error when the op could not be submitted.
     fn complete(self, result: io::Result<u32>, cqe: Completion) -> Self::Output;
 

@@ -13,7 +13,6 @@ use uring_sys::Ring;
 
 use super::operation::Operation;
 use super::submit::NO_CQE;
-use crate::driver::slot::Completion;
 
 /// A polled ring that runs ops one at a time, synchronously; see the module docs.
 #[derive(Debug)]
@@ -75,11 +74,7 @@ impl PolledRing {
         let mut submitted = false;
         loop {
             if let Some(cqe) = self.ring.cq().pop() {
-                let completion = Completion {
-                    res: cqe.res(),
-                    flags: cqe.flags(),
-                };
-                return Ok(op.complete(cqe.result(), completion));
+                return Ok(op.complete(cqe.result(), cqe));
             }
             match self.ring.submit_and_wait(1) {
                 Ok(n) => submitted |= n > 0,
@@ -111,7 +106,7 @@ impl PolledRing {
 mod tests {
     use super::*;
     use crate::Runtime;
-    use crate::op::RingHandle;
+    use crate::op::{Completion, RingHandle};
 
     /// A NOP, bound to a core's ring or not.
     struct Nop(Option<RingHandle>);

@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::operation::{Operation, SqeFlags};
-use super::submit::{NO_CQE, Polled, Stage, abandon, busy, cqe_result, poll_in_flight, ring_for};
+use super::submit::{NO_CQE, Polled, Stage, abandon, busy, poll_in_flight, ring_for};
 use crate::driver::slot::{Abandoned, Completion};
 
 struct AbandonedOp<T>(T);
@@ -115,14 +115,14 @@ impl<T: Operation> Op<T> {
 /// The result of an op that was polled outside its core's loop and so was cancelled: its
 /// own result if the kernel finished first, else an error that says what happened.
 fn settled_result(c: Completion) -> io::Result<u32> {
-    if c.res == -libc::ECANCELED {
+    if c.res() == -libc::ECANCELED {
         return Err(io::Error::other(
             "io_uring op polled outside the loop of the core that submitted it (outside \
              block_on, or inside another runtime): it was cancelled; await it inside its \
              own runtime",
         ));
     }
-    cqe_result(c)
+    c.result()
 }
 
 impl<T: Operation> Future for Op<T> {
@@ -135,7 +135,7 @@ impl<T: Operation> Future for Op<T> {
             Stage::Unsubmitted => this.submit(cx),
             Stage::InFlight(driver, key) => {
                 match poll_in_flight(driver, *key, cx, |d, k, cx| d.poll_op(k, cx)) {
-                    Polled::Ready(c) => Poll::Ready(this.finish(cqe_result(c), c)),
+                    Polled::Ready(c) => Poll::Ready(this.finish(c.result(), c)),
                     Polled::Settled(c) => Poll::Ready(this.finish(settled_result(c), c)),
                     Polled::Pending => Poll::Pending,
                 }

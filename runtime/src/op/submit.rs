@@ -43,15 +43,7 @@ pub(super) fn busy() -> io::Error {
     io::Error::other("io_uring driver re-entered while busy: an op was polled from inside it")
 }
 
-pub(crate) fn cqe_result(c: Completion) -> io::Result<u32> {
-    if c.res < 0 {
-        Err(io::Error::from_raw_os_error(-c.res))
-    } else {
-        Ok(c.res as u32)
-    }
-}
-
-pub(crate) const NO_CQE: Completion = Completion { res: 0, flags: 0 };
+pub(crate) const NO_CQE: Completion = Completion::new(0, 0, 0);
 
 /// What polling an op in flight found.
 pub(super) enum Polled<T> {
