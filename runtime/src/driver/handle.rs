@@ -80,7 +80,7 @@ impl Handle {
     ///
     /// Afterwards it runs the work deferred meanwhile and, when the core's loop is not
     /// running, submits what was pushed at once (no loop turn would).
-    #[inline]
+    #[inline(always)]
     pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Driver) -> R) -> Option<R> {
         let mut driver = self.0.driver.try_borrow_mut().ok()?;
         let out = f(&mut driver);
