@@ -253,23 +253,7 @@ impl Driver {
         timeout: Option<Duration>,
         waker: &Waker,
     ) -> io::Result<OpKey> {
-        let generation = self.next_generation & GENERATION_MASK;
-        self.next_generation = self.next_generation.wrapping_add(1);
-        let entry = self.slots.vacant_entry();
-        let key = OpKey {
-            index: entry.key() as u32,
-            generation,
-        };
-        let link_timespec = timeout.map(|d| Box::new(timespec(d)));
-        entry.insert(Slot {
-            generation,
-            // The owner does not poll the slot after submitting: a CQE reaped even before
-            // this returns (a full SQ submits and reaps) must find the waker here.
-            state: OpState::Submitted {
-                waker: Some(waker.clone()),
-            },
-            link_timespec,
-        });
+        let key = self.new_slot(waker, timeout.map(|d| Box::new(timespec(d))));
         sqe.0.user_data = key.user_data();
         let ts = match timeout {
             Some(_) => self.slots[key.index as usize].link_timespec.as_deref(),
@@ -293,6 +277,26 @@ impl Driver {
                 self.slots.remove(key.index as usize);
                 Err(e)
             }
+        }
+    }
+
+    /// Takes a slot for an op about to be pushed, with the next generation.
+    #[inline]
+    fn new_slot(&mut self, waker: &Waker, link_timespec: Option<Box<__kernel_timespec>>) -> OpKey {
+        let generation = self.next_generation & GENERATION_MASK;
+        self.next_generation = self.next_generation.wrapping_add(1);
+        let index = self.slots.insert(Slot {
+            generation,
+            // The owner does not poll the slot after submitting: a CQE reaped even before
+            // the push returns (a full SQ submits and reaps) must find the waker here.
+            state: OpState::Submitted {
+                waker: Some(waker.clone()),
+            },
+            link_timespec,
+        });
+        OpKey {
+            index: index as u32,
+            generation,
         }
     }
 
@@ -348,19 +352,7 @@ impl Driver {
             generation: 0,
         }; N];
         for (i, sqe) in sqes.iter_mut().enumerate() {
-            let generation = self.next_generation & GENERATION_MASK;
-            self.next_generation = self.next_generation.wrapping_add(1);
-            let index = self.slots.insert(Slot {
-                generation,
-                state: OpState::Submitted {
-                    waker: Some(waker.clone()),
-                },
-                link_timespec: None,
-            });
-            keys[i] = OpKey {
-                index: index as u32,
-                generation,
-            };
+            keys[i] = self.new_slot(waker, None);
             sqe.0.user_data = keys[i].user_data();
             if i + 1 < N {
                 sqe.0.flags |= link;

@@ -79,6 +79,7 @@ impl<T: Operation> Op<T> {
         }
     }
 
+    #[inline]
     pub(super) fn finish(&mut self, result: io::Result<u32>, cqe: Completion) -> T::Output {
         self.stage = Stage::Done;
         let op = self.op.take().expect("an op completes once");
@@ -86,6 +87,7 @@ impl<T: Operation> Op<T> {
     }
 
     /// Pushes the SQE on the current core's ring.
+    #[inline]
     fn submit(&mut self, cx: &mut Context<'_>) -> Poll<T::Output> {
         if self.options.cancel_requested {
             let e = io::Error::from_raw_os_error(libc::ECANCELED);
@@ -128,7 +130,7 @@ fn settled_result(c: Completion) -> io::Result<u32> {
 impl<T: Operation> Future for Op<T> {
     type Output = T::Output;
 
-    #[inline]
+    #[inline(always)]
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = &mut *self;
         match &this.stage {
