@@ -281,3 +281,51 @@ fn ten_thousand_concurrent_connections_on_one_core() {
         Ok(())
     });
 }
+
+/// The child of `writev_to_a_closed_peer_is_epipe_not_sigpipe`: SIGPIPE at its default
+/// disposition (which kills the process), then vectored writes to a peer that closed.
+#[test]
+fn writev_epipe_child() {
+    if child_role().as_deref() != Some("writev-epipe") {
+        return; // Only meaningful as the child of `writev_to_a_closed_peer_is_epipe_not_sigpipe`.
+    }
+    // SAFETY: sets this process's SIGPIPE disposition to the default, before any thread of
+    // ours could rely on it being ignored.
+    unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    run_for(Duration::from_secs(10), async {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let client = TcpStream::connect(listener.local_addr()?).await?;
+        let (peer, _) = listener.accept()?;
+        drop(peer);
+        for _ in 0..100 {
+            let (res, _) = client.writev(vec![vec![7u8; 4096], vec![8u8; 4096]]).await;
+            if let Err(e) = res {
+                println!("WRITEV ERROR {:?}", e.raw_os_error());
+                return Ok(());
+            }
+            runtime::time::sleep(Duration::from_millis(1)).await;
+        }
+        println!("WRITEV NEVER FAILED");
+        Ok(())
+    });
+}
+
+/// A vectored write to a closed peer is an EPIPE (or ECONNRESET) error, as `write` is: it
+/// must not raise SIGPIPE, which kills a process that keeps the default disposition.
+#[test]
+fn writev_to_a_closed_peer_is_epipe_not_sigpipe() {
+    if child_role().is_some() {
+        return;
+    }
+    let child = spawn_child("writev_epipe_child", "writev-epipe", &[]);
+    let (status, out) = child.finish().expect("child output");
+    assert!(
+        status.success(),
+        "the child died ({status}): SIGPIPE from a vectored write? output: {out}"
+    );
+    assert!(
+        out.contains(&format!("WRITEV ERROR Some({})", libc::EPIPE))
+            || out.contains(&format!("WRITEV ERROR Some({})", libc::ECONNRESET)),
+        "expected EPIPE or ECONNRESET, got: {out}"
+    );
+}

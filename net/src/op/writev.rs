@@ -1,4 +1,5 @@
-//! `IORING_OP_WRITEV` from owned buffers.
+//! `IORING_OP_SENDMSG` of several owned buffers (a vectored write on a socket; `MSG_NOSIGNAL`,
+//! so a closed peer is an EPIPE error, not a SIGPIPE as with `WRITEV`).
 
 use std::io;
 
@@ -15,40 +16,47 @@ pub(crate) struct Writev<B> {
     pub(crate) fd: SharedFd,
     pub(crate) bufs: Vec<B>,
     pub(crate) iovecs: Vec<libc::iovec>,
+    /// Names `iovecs`; boxed, so its address holds while the op moves.
+    msg: Box<libc::msghdr>,
     pub(crate) sending: Sending,
 }
 
 impl<B: IoBuf> Writev<B> {
     pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, sending: Sending) -> Self {
-        let iovecs = bufs
+        let mut iovecs: Vec<libc::iovec> = bufs
             .iter()
             .map(|b| libc::iovec {
                 iov_base: b.stable_ptr() as *mut libc::c_void,
                 iov_len: b.bytes_init(),
             })
             .collect();
+        let msg = Box::new(libc::msghdr {
+            msg_name: std::ptr::null_mut(),
+            msg_namelen: 0,
+            msg_iov: iovecs.as_mut_ptr(),
+            msg_iovlen: iovecs.len(),
+            msg_control: std::ptr::null_mut(),
+            msg_controllen: 0,
+            msg_flags: 0,
+        });
         Writev {
             fd,
             bufs,
             iovecs,
+            msg,
             sending,
         }
     }
 }
 
-// SAFETY: the SQE points to `iovecs` (a Vec's heap block, never resized after `new`), whose
-// entries point into `bufs`' stable memory (IoBuf); all are owned by this op until it is
-// dropped after the CQE. `fd` is kept open by this op.
+// SAFETY: the SQE points to `msg` (boxed), which points to `iovecs` (a Vec's heap block,
+// never resized after `new`), whose entries point into `bufs`' stable memory (IoBuf); all
+// are owned by this op until it is dropped after the CQE. `fd` is kept open by this op.
 unsafe impl<B: IoBuf> Operation for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn sqe(&mut self) -> Sqe {
-        prep::prep_writev(
-            self.fd.raw(),
-            self.iovecs.as_ptr(),
-            self.iovecs.len() as u32,
-            u64::MAX,
-        )
+        prep::prep_sendmsg(self.fd.raw(), &*self.msg, libc::MSG_NOSIGNAL)
     }
 
     fn complete(self, result: io::Result<u32>, _: Completion) -> Self::Output {
