@@ -354,6 +354,21 @@ fn connect_by_name_resolves_localhost() {
     });
 }
 
+/// `Duration::MAX` is "no practical limit": before, its timespec wrapped negative and the
+/// connect timed out at once.
+#[test]
+fn connect_timeout_of_duration_max_connects() {
+    run(async {
+        let (l, addr) = listener().await?;
+        let c = TcpStream::connect_timeout(addr, Duration::MAX).await?;
+        let (s, _) = l.accept().await?;
+        c.write_all(b"y".to_vec()).await.0?;
+        let (res, buf) = s.read(Vec::with_capacity(1)).await;
+        assert_eq!((res?, &buf[..]), (1, &b"y"[..]));
+        Ok(())
+    });
+}
+
 #[test]
 fn connect_timeout_succeeds_on_loopback() {
     run(async {

@@ -162,3 +162,20 @@ fn hundred_thousand_dropped_timers_leave_none_pending() {
         assert_eq!(metrics().unwrap().timers_pending, 0);
     });
 }
+
+/// `Duration::MAX` means "practically never", as in tokio: no overflow panic, and a shorter
+/// timer still wins.
+#[test]
+fn huge_durations_saturate_instead_of_panicking() {
+    Runtime::new().unwrap().block_on(async {
+        assert_eq!(timeout(Duration::MAX, async { 5 }).await, Ok(5));
+        let far = sleep(Duration::MAX);
+        assert!(far.deadline() > Instant::now() + Duration::from_secs(86_400 * 365));
+        let r = timeout(Duration::from_millis(5), far).await;
+        assert!(r.is_err(), "a sleep of Duration::MAX ended");
+        // The first tick comes after one period here (unlike tokio's immediate one).
+        let mut ticks = interval(Duration::MAX);
+        let first = timeout(Duration::from_millis(5), ticks.tick()).await;
+        assert!(first.is_err(), "an interval of Duration::MAX ticked");
+    });
+}

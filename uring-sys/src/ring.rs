@@ -419,7 +419,8 @@ impl Ring {
         let (argp, argsz) = match timeout {
             Some(t) => {
                 ts = abi::__kernel_timespec {
-                    tv_sec: t.as_secs() as i64,
+                    // Saturated: a wrapped negative timespec would be EINVAL.
+                    tv_sec: t.as_secs().min(i64::MAX as u64) as i64,
                     tv_nsec: t.subsec_nanos() as i64,
                 };
                 arg = io_uring_getevents_arg {

@@ -721,7 +721,8 @@ impl Drop for Driver {
 
 fn timespec(d: Duration) -> __kernel_timespec {
     __kernel_timespec {
-        tv_sec: d.as_secs() as i64,
+        // Saturated: `Duration::MAX` would wrap to a negative (already expired) timespec.
+        tv_sec: d.as_secs().min(i64::MAX as u64) as i64,
         tv_nsec: i64::from(d.subsec_nanos()),
     }
 }

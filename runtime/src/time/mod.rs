@@ -40,7 +40,14 @@ pub struct Sleep {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn sleep(duration: Duration) -> Sleep {
-    sleep_until(Instant::now() + duration)
+    sleep_until(after(Instant::now(), duration))
+}
+
+/// `at + d`, or about 30 years from `at` where that would overflow: as tokio, a huge
+/// duration (`Duration::MAX`) means "practically never", not a panic.
+fn after(at: Instant, d: Duration) -> Instant {
+    const FAR: Duration = Duration::from_secs(86_400 * 365 * 30);
+    at.checked_add(d.min(FAR)).unwrap_or(at)
 }
 
 /// Completes at `deadline`.
@@ -216,10 +223,10 @@ impl Interval {
         match Pin::new(&mut self.sleep).poll(cx) {
             Poll::Ready(()) => {
                 let now = Instant::now();
-                let next = if deadline + self.period > now {
-                    deadline + self.period
+                let next = if after(deadline, self.period) > now {
+                    after(deadline, self.period)
                 } else {
-                    now + self.period
+                    after(now, self.period)
                 };
                 self.sleep.reset(next);
                 Poll::Ready(deadline)
