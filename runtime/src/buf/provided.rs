@@ -69,8 +69,11 @@ impl BufPool {
     /// Registers a pool; `count` must be a power of two (at most 32768).
     ///
     /// # Errors
-    /// Outside a runtime; EINVAL before 5.19 (no buffer rings) or for a group in use.
+    /// `InvalidInput` for a `count` that is not a power of two, or a `len` of 0 or over
+    /// 32 bits; outside a runtime; EINVAL before 5.19 (no buffer rings) or for a group in
+    /// use.
     pub fn new(group: u16, count: u16, len: usize) -> io::Result<BufPool> {
+        check_geometry(count, len)?;
         let owner = RingHandle::current()?;
         let ring = owner
             .0
@@ -166,6 +169,32 @@ impl BufPool {
         }
         Poll::Pending
     }
+}
+
+/// Refuses pool shapes the kernel cannot use or that would make a receive stream end early:
+/// a zero-byte buffer reads as end of stream.
+fn check_geometry(count: u16, len: usize) -> io::Result<()> {
+    let bad = |why: String| Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+    if count == 0 || !count.is_power_of_two() {
+        return bad(format!(
+            "BufPool: count {count} must be a power of two from 1 to 32768"
+        ));
+    }
+    if len == 0 || len > u32::MAX as usize {
+        return bad(format!(
+            "BufPool: buffer length {len} must be from 1 byte to 4 GiB - 1 (the kernel's \
+             buffer length is 32 bits)"
+        ));
+    }
+    if (count as usize)
+        .checked_mul(len)
+        .is_none_or(|total| total > isize::MAX as usize)
+    {
+        return bad(format!(
+            "BufPool: {count} buffers of {len} bytes do not fit in memory"
+        ));
+    }
+    Ok(())
 }
 
 impl Pool {

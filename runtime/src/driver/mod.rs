@@ -150,6 +150,7 @@ impl Driver {
             missing_ops = ?probe.as_ref().map(|p| p.missing()),
             "io_uring ring set up"
         );
+        let sq_entries = ring.params().sq_entries;
         Ok(Driver {
             draining: false,
             cancel_retry: Vec::new(),
@@ -158,7 +159,8 @@ impl Driver {
             gave_up: false,
             files: FileTable::default(),
             ring,
-            slots: Slab::with_capacity(config.entries as usize),
+            // Sized by what the kernel granted (clamped), not what was asked for.
+            slots: Slab::with_capacity(sq_entries as usize),
             next_generation: 0,
             probe,
             counters,
