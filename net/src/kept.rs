@@ -30,14 +30,14 @@ const BACKLOG_LIMIT: usize = 4096;
 
 /// Connections accepted for dropped accepts; see the module docs.
 #[derive(Clone, Default)]
-pub(crate) struct Backlog(Rc<RefCell<VecDeque<OwnedFd>>>);
+pub(crate) struct Backlog(Rc<RefCell<VecDeque<(OwnedFd, Option<SockAddr>)>>>);
 
 impl Backlog {
-    /// Keeps `fd`, accepted for nobody.
-    pub(crate) fn keep(&self, fd: OwnedFd) {
+    /// Keeps `fd`, accepted for nobody, with its peer's address if the accept got it.
+    pub(crate) fn keep(&self, fd: OwnedFd, peer: Option<SockAddr>) {
         let mut q = self.0.borrow_mut();
         if q.len() < BACKLOG_LIMIT {
-            q.push_back(fd);
+            q.push_back((fd, peer));
         } else {
             tracing::warn!(
                 "more than {BACKLOG_LIMIT} accepted connections kept for nobody; closing one"
@@ -45,8 +45,8 @@ impl Backlog {
         }
     }
 
-    /// The oldest kept connection.
-    pub(crate) fn take(&self) -> Option<OwnedFd> {
+    /// The oldest kept connection, with its peer's address if the accept got it.
+    pub(crate) fn take(&self) -> Option<(OwnedFd, Option<SockAddr>)> {
         self.0.borrow_mut().pop_front()
     }
 }

@@ -242,21 +242,29 @@ impl TcpListener {
     /// Cancel safe: a connection accepted for a dropped `accept` is kept by the listener and
     /// returned first by the next `accept` or [`Incoming`] item.
     pub async fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let fd = match self.backlog.take() {
-            Some(fd) => fd,
-            None => {
-                Op::new(Accept {
-                    listener: self.fd.clone(),
-                    backlog: self.backlog.clone(),
-                })
-                .await?
+        loop {
+            let (fd, peer) = match self.backlog.take() {
+                Some(kept) => kept,
+                None => {
+                    let (fd, peer) =
+                        Op::new(Accept::new(self.fd.clone(), self.backlog.clone())).await?;
+                    (fd, Some(peer))
+                }
+            };
+            let stream = TcpStream {
+                io: StreamIo::new(fd),
+            };
+            // The address the accept itself got: asking the socket fails once the peer reset.
+            // A connection kept from a multishot accept has none; if its peer is gone too it
+            // is skipped (as good as refused).
+            match peer
+                .and_then(|p| p.as_socket())
+                .map_or_else(|| stream.peer_addr(), Ok)
+            {
+                Ok(peer) => return Ok((stream, peer)),
+                Err(e) => tracing::debug!(error = %e, "accepted connection already gone; skipped"),
             }
-        };
-        let stream = TcpStream {
-            io: StreamIo::new(fd),
-        };
-        let peer = stream.peer_addr()?;
-        Ok((stream, peer))
+        }
     }
 
     /// The stream of incoming connections, on one multishot accept (re-armed whenever the
@@ -326,7 +334,7 @@ impl Stream for Incoming {
                 }
                 this.backoff = None;
             }
-            if let Some(fd) = this.backlog.take() {
+            if let Some((fd, _)) = this.backlog.take() {
                 return Poll::Ready(Some(Ok(TcpStream {
                     io: StreamIo::new(fd),
                 })));

@@ -71,13 +71,11 @@ impl UnixListener {
     /// returned first by its next `accept`.
     pub async fn accept(&self) -> io::Result<UnixStream> {
         let fd = match self.backlog.take() {
-            Some(fd) => fd,
+            Some((fd, _)) => fd,
             None => {
-                Op::new(Accept {
-                    listener: self.fd.clone(),
-                    backlog: self.backlog.clone(),
-                })
-                .await?
+                Op::new(Accept::new(self.fd.clone(), self.backlog.clone()))
+                    .await?
+                    .0
             }
         };
         Ok(UnixStream {

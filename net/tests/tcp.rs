@@ -602,3 +602,38 @@ async fn tcp_socket_reports_the_port_it_bound_before_listening() {
     let listener = s.listen(16).unwrap();
     assert_eq!(listener.local_addr(), bound);
 }
+
+/// Peers that reset before their connection was accepted: `accept` still returns each one,
+/// with the address the accept itself got. Before, it asked the socket (`getpeername`), got
+/// ENOTCONN and failed, so an `accept().await?` loop ended on the first reset.
+#[test]
+fn accept_survives_peers_that_reset_before_it() {
+    run(async {
+        let l = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = l.local_addr();
+        let clients = std::thread::spawn(move || -> io::Result<()> {
+            for _ in 0..100 {
+                let c = std::net::TcpStream::connect(addr)?;
+                socket2::SockRef::from(&c).set_linger(Some(Duration::ZERO))?;
+                drop(c); // RST
+            }
+            let mut good = std::net::TcpStream::connect(addr)?;
+            std::io::Write::write_all(&mut good, b"!")?;
+            std::thread::sleep(Duration::from_millis(200));
+            Ok(())
+        });
+        let mut accepted = 0;
+        loop {
+            let (s, peer) = l.accept().await?;
+            accepted += 1;
+            assert_eq!(peer.ip(), addr.ip());
+            let (res, buf) = s.read(Vec::with_capacity(1)).await;
+            if matches!(res, Ok(1)) && buf == b"!" {
+                break;
+            }
+        }
+        clients.join().expect("client thread")?;
+        assert!(accepted >= 1, "the good connection was accepted");
+        Ok(())
+    });
+}

@@ -34,7 +34,7 @@ unsafe impl MultishotOperation for AcceptMulti {
             // SAFETY: the kernel created this fd for an accept nobody waits for any more: it
             // is ours, and goes to the listener's next accept.
             self.backlog
-                .keep(unsafe { OwnedFd::from_raw_fd(cqe.res()) });
+                .keep(unsafe { OwnedFd::from_raw_fd(cqe.res()) }, None);
         }
     }
 }

@@ -168,3 +168,12 @@ impl<A: MsgName> MsgParts<A> {
         self.msg.msg_namelen
     }
 }
+
+/// An all-zero `sockaddr_storage`, for the kernel to write an address into.
+pub(crate) fn zeroed_storage() -> libc::sockaddr_storage {
+    // sockaddr_storage has private padding fields; SockAddr gives a zeroed one safely.
+    let empty = SockAddr::from(std::net::SocketAddr::from(([0u8, 0, 0, 0], 0)));
+    let mut storage = empty.as_storage();
+    storage.ss_family = 0;
+    storage
+}

@@ -10,7 +10,7 @@ use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
 use crate::kept::Receiving;
-use crate::op::MsgParts;
+use crate::op::{MsgParts, zeroed_storage};
 
 /// Receives one datagram into `buf`.
 pub(crate) struct RecvFrom<B> {
@@ -37,14 +37,6 @@ impl<B: IoBufMut> RecvFrom<B> {
         // the msghdr's name length to the length of the address it wrote.
         unsafe { SockAddr::new(*self.parts.addr(), self.parts.name_len()) }
     }
-}
-
-fn zeroed_storage() -> libc::sockaddr_storage {
-    // sockaddr_storage has private padding fields; SockAddr gives a zeroed one safely.
-    let empty = SockAddr::from(std::net::SocketAddr::from(([0u8, 0, 0, 0], 0)));
-    let mut storage = empty.as_storage();
-    storage.ss_family = 0;
-    storage
 }
 
 // SAFETY: the SQE points to the msghdr in `parts` (boxed: stable), whose iovec and name point
