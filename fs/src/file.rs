@@ -131,19 +131,6 @@ impl<F: Future> Future for Checked<F> {
 
 /// Starts `transfer(bufs)` if `check` passed; else the future yields the check's error with
 /// `bufs` back, without reaching the kernel. Every read and write of a [`File`] starts here.
-/// Refuses an offset past `i64::MAX`: the kernel's file offsets are signed, and io_uring
-/// reads offset `-1` (`u64::MAX`) as "the file's current position", so such an offset would
-/// quietly read or write somewhere else. As std does, it is `InvalidInput`.
-fn check_offset(what: &str, pos: u64) -> io::Result<()> {
-    if pos > i64::MAX as u64 {
-        return Err(io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("{what}: offset {pos} is past the largest file offset (i64::MAX)"),
-        ));
-    }
-    Ok(())
-}
-
 fn checked<B, T, F>(check: io::Result<()>, bufs: B, transfer: impl FnOnce(B) -> F) -> Checked<F>
 where
     F: Future<Output = BufResult<T, B>>,
@@ -256,8 +243,7 @@ impl File {
         self.dio
     }
 
-    fn check_transfer(&self, what: &str, addr: *const u8, len: usize, pos: u64) -> io::Result<()> {
-        check_offset(what, pos)?;
+    fn check_dio(&self, what: &str, addr: *const u8, len: usize, pos: u64) -> io::Result<()> {
         match self.dio {
             Some(align) => align.check(what, addr as usize, len, pos),
             None => Ok(()),
@@ -314,7 +300,7 @@ impl File {
     ) -> Checked<Transfer<'_, RwAt<D, B>>> {
         let fixed = fixed.or_else(|| registered_index(&buf));
         let total = D::room(&buf);
-        let check = self.check_transfer(what, buf.stable_ptr(), total, pos);
+        let check = self.check_dio(what, buf.stable_ptr(), total, pos);
         checked(check, buf, |buf| {
             if total <= MAX_RW || !D::CONTINUES {
                 // The common case: the future is the op itself, with no loop around it.
@@ -388,7 +374,7 @@ impl File {
                 "read_to_end_at on an O_DIRECT file: read aligned blocks with read_at and an \
                  AlignedBuf instead",
             )),
-            None => check_offset("read_to_end_at", pos),
+            None => Ok(()),
         };
         checked(check, buf, move |buf| self.read_to_end(buf, pos))
     }
@@ -475,7 +461,7 @@ impl File {
         nothing_moved: fn(usize, usize) -> io::Error,
     ) -> impl Future<Output = BufResult<(), B>> + '_ {
         let total = D::room(&buf);
-        let check = self.check_transfer(what, buf.stable_ptr(), total, pos);
+        let check = self.check_dio(what, buf.stable_ptr(), total, pos);
         let fixed = registered_index(&buf);
         checked(check, buf, move |buf| {
             let nothing_moved = move |done| nothing_moved(done, total);
@@ -503,7 +489,7 @@ impl File {
             ))
         } else {
             bufs.iter()
-                .try_for_each(|b| self.check_transfer(what, b.stable_ptr(), D::room(b), pos))
+                .try_for_each(|b| self.check_dio(what, b.stable_ptr(), D::room(b), pos))
         };
         checked(check, bufs, |bufs| {
             Op::new(RwvAt::new(self.fd.clone(), bufs, pos))

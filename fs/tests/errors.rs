@@ -255,38 +255,3 @@ fn ops_outside_a_runtime_are_an_error_not_a_hang() {
         Poll::Pending => panic!("an op outside a runtime must fail at once"),
     }
 }
-
-/// An offset past `i64::MAX` is `InvalidInput`, as in std: io_uring would read offset -1
-/// (`u64::MAX`) as "the current position" and quietly read or write there.
-#[runtime::test]
-async fn offsets_past_i64_max_are_invalid_input() {
-    let path = TempPath::new("huge-offset");
-    std::fs::write(&path, b"some bytes").unwrap();
-    let file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .open(&path)
-        .await
-        .unwrap();
-    for pos in [u64::MAX, i64::MAX as u64 + 1] {
-        let (res, _) = file.read_at(Vec::with_capacity(4), pos).await;
-        assert_eq!(
-            res.unwrap_err().kind(),
-            io::ErrorKind::InvalidInput,
-            "read_at {pos}"
-        );
-        let (res, _) = file.write_at(b"x".to_vec(), pos).await;
-        assert_eq!(
-            res.unwrap_err().kind(),
-            io::ErrorKind::InvalidInput,
-            "write_at {pos}"
-        );
-        let (res, _) = file.read_to_end_at(Vec::new(), pos).await;
-        assert_eq!(
-            res.unwrap_err().kind(),
-            io::ErrorKind::InvalidInput,
-            "read_to_end_at {pos}"
-        );
-    }
-    assert_eq!(std::fs::read(&path).unwrap(), b"some bytes");
-}
