@@ -30,7 +30,10 @@ const BACKLOG_LIMIT: usize = 4096;
 
 /// Connections accepted for dropped accepts; see the module docs.
 #[derive(Clone, Default)]
-pub(crate) struct Backlog(Rc<RefCell<VecDeque<(OwnedFd, Option<SockAddr>)>>>);
+pub(crate) struct Backlog(Rc<RefCell<VecDeque<Accepted>>>);
+
+/// A kept connection and its peer's address, if the accept got it.
+type Accepted = (OwnedFd, Option<SockAddr>);
 
 impl Backlog {
     /// Keeps `fd`, accepted for nobody, with its peer's address if the accept got it.
@@ -46,7 +49,7 @@ impl Backlog {
     }
 
     /// The oldest kept connection, with its peer's address if the accept got it.
-    pub(crate) fn take(&self) -> Option<(OwnedFd, Option<SockAddr>)> {
+    pub(crate) fn take(&self) -> Option<Accepted> {
         self.0.borrow_mut().pop_front()
     }
 }
