@@ -73,6 +73,51 @@ fn fixed_file_slot_is_bound_to_its_runtime() {
     assert!(problems.is_empty(), "{problems:#?}");
 }
 
+/// Every op that names a registered file refuses another runtime's ring (`InvalidInput`)
+/// instead of acting on whatever file that ring's table holds at the same slot: fsync,
+/// fallocate, ftruncate and fadvise, each of which declares the file's ring on its own.
+#[test]
+fn every_fixed_file_op_is_bound_to_its_runtime() {
+    let _s = serial();
+    let _w = watchdog("every_fixed_file_op_is_bound_to_its_runtime", LIMIT);
+    let dir = TempPath::new("soundness-fixed-ops");
+    std::fs::create_dir(&dir).unwrap();
+    let (x, y) = (dir.join("x"), dir.join("y"));
+    std::fs::write(&x, b"xxxxxxxx").unwrap();
+    std::fs::write(&y, b"yyyyyyyy").unwrap();
+    let a = Runtime::new().unwrap();
+    let b = Runtime::new().unwrap();
+    let fx = a.block_on(async {
+        let f = File::options().write(true).open(&x).await.unwrap();
+        f.register().unwrap();
+        f
+    });
+    let fy = b.block_on(async {
+        let f = File::options().write(true).open(&y).await.unwrap();
+        f.register().unwrap();
+        f
+    });
+    let results = b.block_on(async {
+        vec![
+            ("sync_all", fx.sync_all().await),
+            ("allocate", fx.allocate(0, 4096).await),
+            ("set_len", fx.set_len(1).await),
+            ("advise", fx.advise(0, 0, fs::Advice::Sequential).await),
+        ]
+    });
+    for (what, res) in &results {
+        assert_eq!(
+            res.as_ref().map_err(std::io::Error::kind),
+            Err(std::io::ErrorKind::InvalidInput),
+            "{what} of A's registered file inside B.block_on"
+        );
+    }
+    assert_eq!(std::fs::read(&y).unwrap(), b"yyyyyyyy", "Y was touched");
+    assert_eq!(std::fs::read(&x).unwrap(), b"xxxxxxxx", "X was touched");
+    a.block_on(async move { drop(fx) });
+    b.block_on(async move { drop(fy) });
+}
+
 // ---------------------------------------------------------------------------------------
 // 8. A close pushed at the last loop turn.
 // ---------------------------------------------------------------------------------------
