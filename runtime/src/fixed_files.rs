@@ -26,7 +26,6 @@
 use std::io;
 use std::os::fd::{AsRawFd, BorrowedFd};
 
-use crate::driver::Handle;
 use crate::executor::context;
 use crate::op::RingHandle;
 
@@ -86,7 +85,7 @@ impl Drop for FixedFile {
 /// registered by someone else than this module).
 pub fn register(fd: BorrowedFd<'_>) -> io::Result<FixedFile> {
     let slot = reserve()?;
-    let updated = with(&slot.ring.0, |d| {
+    let updated = slot.ring.0.try_with(|d| {
         d.ring()
             .register_files_update(slot.index, &[fd.as_raw_fd()])
     })?;
@@ -107,20 +106,11 @@ pub fn register(fd: BorrowedFd<'_>) -> io::Result<FixedFile> {
 /// than this module).
 pub fn reserve() -> io::Result<FixedFile> {
     let driver = context::current_driver()?;
-    let index = with(&driver, |d| d.reserve_file_slot())?;
+    let index = driver.try_with(|d| d.reserve_file_slot())?;
     Ok(FixedFile {
         ring: RingHandle(driver),
         index,
     })
-}
-
-fn with<R>(
-    driver: &Handle,
-    f: impl FnOnce(&mut crate::driver::Driver) -> io::Result<R>,
-) -> io::Result<R> {
-    driver
-        .with(f)
-        .unwrap_or_else(|| Err(io::Error::other("io_uring driver re-entered while busy")))
 }
 
 #[cfg(test)]

@@ -64,13 +64,11 @@ impl FixedBufRegistry {
             })
             .collect();
         let ring = RingHandle::current()?;
-        ring.0
-            .with(|d| {
-                // SAFETY: the iovecs describe the Vecs' heap blocks, which the Registry owns
-                // and frees only after its Drop unregistered them from this same ring.
-                unsafe { d.ring().register_buffers(&iovecs) }
-            })
-            .unwrap_or_else(|| Err(io::Error::other("io_uring driver re-entered while busy")))?;
+        ring.0.try_with(|d| {
+            // SAFETY: the iovecs describe the Vecs' heap blocks, which the Registry owns and
+            // frees only after its Drop unregistered them from this same ring.
+            unsafe { d.ring().register_buffers(&iovecs) }
+        })?;
         Ok(FixedBufRegistry {
             inner: Rc::new(RefCell::new(Registry {
                 checked_out: vec![false; count],

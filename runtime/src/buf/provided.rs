@@ -77,8 +77,7 @@ impl BufPool {
         let owner = RingHandle::current()?;
         let ring = owner
             .0
-            .with(|d| d.ring().setup_buf_ring(count, group))
-            .unwrap_or_else(|| Err(io::Error::other("io_uring driver re-entered while busy")))?;
+            .try_with(|d| d.ring().setup_buf_ring(count, group))?;
         let mut pool = Pool {
             ring: Some(ring),
             memory: vec![0u8; count as usize * len],

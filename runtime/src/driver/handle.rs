@@ -10,9 +10,19 @@
 
 use std::cell::{Cell, RefCell};
 use std::fmt;
+use std::io;
 use std::rc::Rc;
 
 use super::Driver;
+
+/// The error of a call that found the driver borrowed: it came from inside the driver (a
+/// waker or a drop that the driver ran), where the call cannot be made.
+pub(crate) fn busy() -> io::Error {
+    io::Error::other(
+        "io_uring driver re-entered while busy: called from inside the driver (a waker or a \
+         drop it ran)",
+    )
+}
 
 /// A strong handle to one core's driver; see the module docs.
 #[derive(Clone)]
@@ -90,6 +100,14 @@ impl Handle {
         Some(out)
     }
 
+    /// [`Handle::with`] for a call that can fail: a busy driver is one more `io::Error`.
+    pub(crate) fn try_with<R>(
+        &self,
+        f: impl FnOnce(&mut Driver) -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.with(f).unwrap_or_else(|| Err(busy()))
+    }
+
     /// Whether the driver is borrowed now: the caller runs inside one of its calls (a waker
     /// or a drop that it ran).
     pub(crate) fn is_busy(&self) -> bool {
@@ -130,15 +148,11 @@ impl Handle {
     /// Runs `f` on the driver now, or (when it is borrowed) as soon as the borrow ends.
     /// `f` owns whatever must outlive the kernel's use (memory to free after unregistering).
     pub(crate) fn with_or_defer(&self, f: impl FnOnce(&mut Driver) + 'static) {
-        match self.0.driver.try_borrow_mut() {
-            Ok(driver) => {
-                drop(driver);
-                self.with(f);
-            }
-            Err(_) => {
-                self.0.deferred.borrow_mut().push(Box::new(f));
-                self.set_state(DEFERRED, true);
-            }
+        if self.is_busy() {
+            self.0.deferred.borrow_mut().push(Box::new(f));
+            self.set_state(DEFERRED, true);
+        } else {
+            self.with(f);
         }
     }
 

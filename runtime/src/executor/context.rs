@@ -117,5 +117,5 @@ pub(crate) fn current_driver() -> io::Result<Handle> {
 pub(crate) fn with_driver<R>(f: impl FnOnce(&mut Driver) -> R) -> io::Result<R> {
     current_driver()?
         .with(f)
-        .ok_or_else(|| io::Error::other("io_uring driver re-entered while busy"))
+        .ok_or_else(crate::driver::handle::busy)
 }

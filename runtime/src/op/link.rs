@@ -7,7 +7,7 @@ use std::task::{Context, Poll};
 
 use super::operation::Operation;
 use super::single::Op;
-use super::submit::{NO_CQE, Stage, busy, ring_for};
+use super::submit::{NO_CQE, Stage, ring_for};
 
 /// Two ops linked into one chain: the kernel starts `second` only after `first` completed
 /// successfully (with [`link_hard`]: completed at all); otherwise `second` completes with
@@ -86,9 +86,7 @@ impl<A: Operation, B: Operation> Linked<A, B> {
             b.sqe().flags(self.second.options.sqe_flags.bits()),
         ];
         let hard = self.hard;
-        let [ka, kb] = driver
-            .with(|d| d.submit_chain(sqes, hard, cx.waker()))
-            .unwrap_or_else(|| Err(busy()))?;
+        let [ka, kb] = driver.try_with(|d| d.submit_chain(sqes, hard, cx.waker()))?;
         self.first.stage = Stage::InFlight(driver.clone(), ka);
         self.second.stage = Stage::InFlight(driver, kb);
         Ok(())

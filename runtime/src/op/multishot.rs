@@ -6,7 +6,7 @@ use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use super::operation::MultishotOperation;
-use super::submit::{NO_CQE, Polled, Stage, abandon, busy, poll_in_flight, ring_for};
+use super::submit::{NO_CQE, Polled, Stage, abandon, poll_in_flight, ring_for};
 use crate::driver::slot::{Abandoned, Completion};
 
 struct AbandonedStream<T>(T);
@@ -74,11 +74,8 @@ impl<T: MultishotOperation> Multishot<T> {
                 .expect("an unsubmitted op has its operation");
             let submitted = ring_for(op.bound_ring()).and_then(|driver| {
                 let sqe = op.sqe();
-                match driver.with(|d| d.submit(sqe, None, cx.waker())) {
-                    Some(Ok(key)) => Ok((driver, key)),
-                    Some(Err(e)) => Err(e),
-                    None => Err(busy()),
-                }
+                let key = driver.try_with(|d| d.submit(sqe, None, cx.waker()))?;
+                Ok((driver, key))
             });
             match submitted {
                 Ok((driver, key)) => self.stage = Stage::InFlight(driver, key),

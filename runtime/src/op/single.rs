@@ -9,7 +9,7 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use super::operation::{Operation, SqeFlags};
-use super::submit::{NO_CQE, Polled, Stage, abandon, busy, poll_in_flight, ring_for};
+use super::submit::{NO_CQE, Polled, Stage, abandon, poll_in_flight, ring_for};
 use crate::driver::slot::{Abandoned, Completion};
 
 struct AbandonedOp<T>(T);
@@ -103,13 +103,12 @@ impl<T: Operation> Op<T> {
         };
         let sqe = op.sqe().flags(self.options.sqe_flags.bits());
         let timeout = self.options.timeout;
-        match driver.with(|d| d.submit(sqe, timeout, cx.waker())) {
-            Some(Ok(key)) => {
+        match driver.try_with(|d| d.submit(sqe, timeout, cx.waker())) {
+            Ok(key) => {
                 self.stage = Stage::InFlight(driver, key);
                 Poll::Pending
             }
-            Some(Err(e)) => Poll::Ready(self.finish(Err(e), NO_CQE)),
-            None => Poll::Ready(self.finish(Err(busy()), NO_CQE)),
+            Err(e) => Poll::Ready(self.finish(Err(e), NO_CQE)),
         }
     }
 }

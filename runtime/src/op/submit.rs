@@ -39,10 +39,6 @@ pub(super) fn ring_for(bound: Option<&RingHandle>) -> io::Result<Handle> {
     }
 }
 
-pub(super) fn busy() -> io::Error {
-    io::Error::other("io_uring driver re-entered while busy: an op was polled from inside it")
-}
-
 pub(crate) const NO_CQE: Completion = Completion::new(0, 0, 0);
 
 /// What polling an op in flight found.
@@ -123,9 +119,7 @@ pub(super) fn abandon(driver: &Handle, key: OpKey, resources: Box<dyn Abandoned>
 /// alive for it.
 pub unsafe fn submit_detached(sqe: Sqe) -> io::Result<()> {
     let driver = context::current_driver()?;
-    driver
-        .with(|d| d.submit_detached(sqe))
-        .unwrap_or_else(|| Err(busy()))
+    driver.try_with(|d| d.submit_detached(sqe))
 }
 
 /// Closes `fd` without blocking the core: an `IORING_OP_CLOSE` pushed on this core's ring
