@@ -49,8 +49,19 @@ impl Builder {
                 coop_taskrun: true,
                 submit_all: true,
                 register_ring_fd: true,
+                #[cfg(feature = "fault-injection")]
+                faults: None,
             },
         }
+    }
+
+    /// Injects faults into every core's ops (feature `fault-injection`, for tests): ops fail
+    /// with the given errnos and transfers are shortened, at the given rates. Without this,
+    /// the `RUNTIME_FAULTS` environment variable (same syntax) is read.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_faults(&mut self, faults: crate::Faults) -> &mut Self {
+        self.driver.faults = Some(faults);
+        self
     }
 
     /// Cores (worker threads) for [`Runtime::run_per_core`]; at least 1.

@@ -45,6 +45,8 @@ pub mod time;
 mod waker_slot;
 
 pub use builder::{Builder, Runtime};
+#[cfg(feature = "fault-injection")]
+pub use driver::faults::Faults;
 pub use executor::metrics;
 pub use executor::{
     BlockingHandle, Handle, JoinError, JoinHandle, RemoteJoinHandle, core_id, spawn,

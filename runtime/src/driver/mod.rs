@@ -5,6 +5,8 @@
 //! least one CQE (bounded by the nearest timer). Then it reaps every CQE from the mapped ring
 //! without a syscall: `user_data` → slot → state transition → waker.
 
+#[cfg(feature = "fault-injection")]
+pub(crate) mod faults;
 pub(crate) mod file_table;
 pub(crate) mod handle;
 pub(crate) mod slot;
@@ -16,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 use uring_sys::abi::{self, __kernel_timespec};
-use uring_sys::{Probe, Ring, RingBuilder, Sqe, prep};
+use uring_sys::{Cqe, Probe, Ring, RingBuilder, Sqe, prep};
 
 use crate::metrics::Counters;
 use file_table::FileTable;
@@ -84,6 +86,9 @@ pub(crate) struct DriverConfig {
     pub(crate) coop_taskrun: bool,
     pub(crate) submit_all: bool,
     pub(crate) register_ring_fd: bool,
+    /// Faults to inject (tests); `None` reads `RUNTIME_FAULTS`.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) faults: Option<faults::Faults>,
 }
 
 /// One core's ring and its in-flight ops.
@@ -115,6 +120,12 @@ pub(crate) struct Driver {
     /// A duplicate of the ring fd that other cores target with MSG_RING; it keeps the ring
     /// file alive as long as they can reach it.
     pub(crate) msg_ring_fd: Option<std::sync::Arc<OwnedFd>>,
+    /// Injects faults into ops (feature `fault-injection`); failed ops' CQEs wait in
+    /// `injected` for the next reap.
+    #[cfg(feature = "fault-injection")]
+    injector: Option<faults::Injector>,
+    #[cfg(feature = "fault-injection")]
+    injected: Vec<Cqe>,
 }
 
 impl Driver {
@@ -168,6 +179,14 @@ impl Driver {
             eventfd_buf: Box::new(0),
             eventfd_armed: false,
             msg_ring_fd,
+            #[cfg(feature = "fault-injection")]
+            injector: config
+                .faults
+                .clone()
+                .or_else(faults::Faults::from_env)
+                .map(faults::Injector::new),
+            #[cfg(feature = "fault-injection")]
+            injected: Vec::new(),
         })
     }
 
@@ -257,6 +276,15 @@ impl Driver {
     ) -> io::Result<OpKey> {
         let key = self.new_slot(waker, timeout.map(|d| Box::new(timespec(d))));
         sqe.0.user_data = key.user_data();
+        #[cfg(feature = "fault-injection")]
+        if let Some(injector) = &mut self.injector
+            && let faults::Decision::Fail(res) = injector.decide(&mut sqe)
+        {
+            // As if the kernel had failed it: the CQE comes with the next reap.
+            self.injected.push(Cqe::new(sqe.0.user_data, res, 0));
+            Counters::bump(&self.counters.ops_submitted, 1);
+            return Ok(key);
+        }
         let ts = match timeout {
             Some(_) => self.slots[key.index as usize].link_timespec.as_deref(),
             None => None,
@@ -594,7 +622,7 @@ impl Driver {
         if self.ring.sq().cq_overflow() {
             Counters::bump(&self.counters.cq_overflows, 1);
         }
-        while let Some(cqe) = self.ring.cq().pop() {
+        while let Some(cqe) = self.next_cqe() {
             n += 1;
             let user_data = cqe.user_data();
             if user_data & RESERVED != 0 {
@@ -628,6 +656,16 @@ impl Driver {
         }
         Counters::bump(&self.counters.cqes_reaped, n as u64);
         n
+    }
+
+    /// The next CQE to dispatch: the kernel's, or (with fault injection) a failed op's.
+    #[inline(always)]
+    fn next_cqe(&mut self) -> Option<Cqe> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(cqe) = self.injected.pop() {
+            return Some(cqe);
+        }
+        self.ring.cq().pop()
     }
 
     /// Shutdown: cancels everything and reaps until no slot awaits a CQE, so no memory the
