@@ -180,17 +180,12 @@ impl<S: CompatStream> Compat<S> {
 
 impl<S> Compat<S> {
     /// Sets the buffer capacities: `read` bounds one receive, `write` one `poll_write`.
-    /// Both buffers are allocated at first use and then reused.
-    ///
-    /// # Panics
-    /// If either is zero.
+    /// Both buffers are allocated at first use and then reused. Each is clamped to 1 byte
+    /// ..= 64 MiB (0 would make no progress, and a huge one is an allocation that aborts).
     pub fn with_capacity(mut self, read: usize, write: usize) -> Compat<S> {
-        assert!(
-            read > 0 && write > 0,
-            "Compat buffer capacities must be > 0"
-        );
-        self.read_capacity = read;
-        self.write_capacity = write;
+        const MAX: usize = 64 << 20;
+        self.read_capacity = read.clamp(1, MAX);
+        self.write_capacity = write.clamp(1, MAX);
         self
     }
 

@@ -83,7 +83,7 @@ impl TcpSocket {
     /// # Errors
     /// `setsockopt(2)`'s errno.
     pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.socket.set_recv_buffer_size(size)
+        self.socket.set_recv_buffer_size(c_int_size(size))
     }
 
     /// `SO_SNDBUF`.
@@ -91,7 +91,7 @@ impl TcpSocket {
     /// # Errors
     /// `setsockopt(2)`'s errno.
     pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.socket.set_send_buffer_size(size)
+        self.socket.set_send_buffer_size(c_int_size(size))
     }
 
     /// The bound address (after [`TcpSocket::bind`]; port 0 resolves to the port picked).
@@ -492,7 +492,7 @@ impl TcpStream {
         match idle {
             Some(t) => self
                 .sock()
-                .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(t)),
+                .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(c_int_secs(t))),
             None => self.sock().set_keepalive(false),
         }
     }
@@ -502,7 +502,7 @@ impl TcpStream {
     /// # Errors
     /// `setsockopt(2)`'s errno.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        self.sock().set_linger(linger)
+        self.sock().set_linger(linger.map(c_int_secs))
     }
 
     /// `SO_RCVBUF`.
@@ -510,7 +510,7 @@ impl TcpStream {
     /// # Errors
     /// `setsockopt(2)`'s errno.
     pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.sock().set_recv_buffer_size(size)
+        self.sock().set_recv_buffer_size(c_int_size(size))
     }
 
     /// `SO_SNDBUF`.
@@ -518,7 +518,7 @@ impl TcpStream {
     /// # Errors
     /// `setsockopt(2)`'s errno.
     pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.sock().set_send_buffer_size(size)
+        self.sock().set_send_buffer_size(c_int_size(size))
     }
 }
 
@@ -635,4 +635,17 @@ forward_to_stream_io! {
         /// As [`TcpStream::shutdown`].
         shutdown;
     }
+}
+
+/// A socket option's size saturated at `i32::MAX`: socket2 passes it as a C `int` with `as`,
+/// so 2^32 bytes would become 0; the kernel clamps the saturated value to its own limit.
+fn c_int_size(size: usize) -> usize {
+    size.min(i32::MAX as usize)
+}
+
+/// A socket option's time saturated at `i32::MAX` seconds: socket2 passes the seconds as a
+/// C `int` with `as`, so a linger of 2^32 s would become 0 (a reset on close); the kernel
+/// clamps the saturated value or refuses it (EINVAL).
+fn c_int_secs(t: Duration) -> Duration {
+    t.min(Duration::from_secs(i32::MAX as u64))
 }
