@@ -663,15 +663,17 @@ fn run_streaming(dir: &std::path::Path, runs: usize) -> io::Result<()> {
     result
 }
 
+/// One row of a streaming table: its name and how to run it once.
+type StreamRow<'a> = (&'static str, Box<dyn Fn() -> io::Result<Measured> + 'a>);
+
 fn stream_cases(config: &Config, copy: &std::path::Path, runs: usize) -> io::Result<()> {
-    type Run<'a> = Box<dyn Fn() -> io::Result<Measured> + 'a>;
     let src = config.path.as_path();
     for cache in [Cache::Warm, Cache::Cold] {
         let label = match cache {
             Cache::Warm => "page cache",
             Cache::Cold => "cold",
         };
-        let copies: Vec<(&str, Run<'_>)> = vec![
+        let copies: Vec<StreamRow<'_>> = vec![
             ("fs::copy", Box::new(|| copy_ours(src, copy))),
             ("std::fs::copy", Box::new(|| copy_std(src, copy))),
             ("tokio::fs::copy", Box::new(|| copy_tokio(src, copy))),
@@ -686,7 +688,7 @@ fn stream_cases(config: &Config, copy: &std::path::Path, runs: usize) -> io::Res
                 let _ = std::fs::remove_file(copy);
             },
         )?;
-        let reads: Vec<(&str, Run<'_>)> = vec![
+        let reads: Vec<StreamRow<'_>> = vec![
             ("fs::File::read_at, 1 MiB", Box::new(|| read_ours(config))),
             ("std read_at loop, 1 MiB", Box::new(|| read_std(config))),
             (
@@ -713,7 +715,7 @@ fn stream_table(
     title: &str,
     config: &Config,
     cache: Cache,
-    rows: &[(&str, Box<dyn Fn() -> io::Result<Measured> + '_>)],
+    rows: &[StreamRow<'_>],
     runs: usize,
     reset: impl Fn(),
 ) -> io::Result<()> {
