@@ -118,9 +118,19 @@ impl StreamIo {
     /// Writes all initialized bytes of every buffer of `bufs`, in order, with as few ops as
     /// the kernel allows (one `sendmsg` each, resuming after short writes).
     pub(crate) async fn write_all_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<(), Vec<B>> {
+        let mut bufs = bufs;
+        if bufs.len() == 1 {
+            // One buffer (a batch of one small message): a plain send, which allocates no
+            // iovec array and msghdr.
+            let Some(buf) = bufs.pop() else {
+                unreachable!("one buffer")
+            };
+            let (res, buf) = self.write_all(buf).await;
+            bufs.push(buf);
+            return (res, bufs);
+        }
         let total: usize = bufs.iter().map(IoBuf::bytes_init).sum();
         let mut written = 0;
-        let mut bufs = bufs;
         while written < total {
             let sending = match std::future::poll_fn(|cx| self.sent.poll_start(cx)).await {
                 Ok(sending) => sending,
