@@ -382,6 +382,29 @@ fn next_batch_takes_what_arrived_and_echoes_it_in_one_write() {
 }
 
 #[test]
+fn next_batch_returns_the_data_before_an_error_that_followed_it() {
+    run(async {
+        let (c, s) = pair().await?;
+        let pool = BufPool::new(5, 8, 4096)?;
+        let mut received = s.recv_stream(&pool);
+        // Arms the multishot receive: the data and the reset below both reach its queue
+        // before the batch is taken.
+        assert!(received.try_next().is_none());
+        c.write_all(b"abc".to_vec()).await.0?;
+        sleep(Duration::from_millis(20)).await;
+        c.set_linger(Some(Duration::ZERO))?;
+        drop(c);
+        sleep(Duration::from_millis(50)).await;
+        let mut bufs = Vec::new();
+        assert_eq!(received.next_batch(&mut bufs, 8).await?, 1);
+        assert_eq!(&bufs[0][..], b"abc");
+        let err = received.next_batch(&mut bufs, 8).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+        Ok(())
+    });
+}
+
+#[test]
 fn try_next_does_not_wait() {
     run(async {
         let (c, s) = pair().await?;
