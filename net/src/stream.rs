@@ -320,6 +320,15 @@ pub struct RecvStream {
     held_error: Option<io::Error>,
 }
 
+impl Drop for RecvStream {
+    fn drop(&mut self) {
+        // An error `next_batch` held for the next call goes to the socket's next receive.
+        if let Some(e) = self.held_error.take() {
+            self.received.give_back_error(e);
+        }
+    }
+}
+
 impl std::fmt::Debug for RecvStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RecvStream")

@@ -405,6 +405,29 @@ fn next_batch_returns_the_data_before_an_error_that_followed_it() {
 }
 
 #[test]
+fn a_dropped_recv_stream_hands_its_held_error_to_the_next_read() {
+    run(async {
+        let (c, s) = pair().await?;
+        let pool = BufPool::new(6, 8, 4096)?;
+        let mut received = s.recv_stream(&pool);
+        assert!(received.try_next().is_none());
+        c.write_all(b"abc".to_vec()).await.0?;
+        sleep(Duration::from_millis(20)).await;
+        c.set_linger(Some(Duration::ZERO))?;
+        drop(c);
+        sleep(Duration::from_millis(50)).await;
+        let mut bufs = Vec::new();
+        assert_eq!(received.next_batch(&mut bufs, 8).await?, 1);
+        // The reset is held by the stream; dropping it gives it to the socket.
+        drop(received);
+        let (res, _) = s.read(Vec::with_capacity(16)).await;
+        let err = res.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+        Ok(())
+    });
+}
+
+#[test]
 fn try_next_does_not_wait() {
     run(async {
         let (c, s) = pair().await?;
