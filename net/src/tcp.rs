@@ -556,6 +556,14 @@ forward_to_stream_io! {
         /// # Cancel safety
         /// As [`TcpStream::write`]: a dropped `writev` still completes, in order.
         writev;
+        /// Writes all initialized bytes of every buffer of `bufs`, in order: one `sendmsg`
+        /// for them all (at most 1024 buffers per op), another for the rest after a short
+        /// write. With [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back
+        /// what arrived in one op.
+        ///
+        /// # Cancel safety
+        /// Not cancel safe, as [`TcpStream::write_all`].
+        write_all_vectored;
         /// Sends `buf` without copying (`SEND_ZC`); the buffer comes back once the kernel no
         /// longer reads it. Worth it for large buffers (tens of KiB and up).
         ///
@@ -632,6 +640,14 @@ forward_to_stream_io! {
         /// # Cancel safety
         /// As [`TcpStream::write`]: a dropped `writev` still completes, in order.
         writev;
+        /// Writes all initialized bytes of every buffer of `bufs`, in order: one `sendmsg`
+        /// for them all (at most 1024 buffers per op), another for the rest after a short
+        /// write. With [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back
+        /// what arrived in one op.
+        ///
+        /// # Cancel safety
+        /// Not cancel safe, as [`TcpStream::write_all`].
+        write_all_vectored;
         /// As [`TcpStream::shutdown`].
         shutdown;
     }

@@ -191,6 +191,11 @@ forward_to_stream_io! {
         /// As [`TcpStream::write`](crate::TcpStream::write): a dropped `writev` still
         /// completes, in order.
         writev;
+        /// As [`TcpStream::write_all_vectored`](crate::TcpStream::write_all_vectored).
+        ///
+        /// # Cancel safety
+        /// Not cancel safe, as [`TcpStream::write_all`](crate::TcpStream::write_all).
+        write_all_vectored;
         /// Received data as buffers lent from `pool`.
         ///
         /// # Cancel safety
