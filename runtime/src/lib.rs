@@ -34,12 +34,14 @@ mod driver;
 mod executor;
 pub mod fd;
 pub mod fixed_files;
+pub mod io;
 /// Ops run synchronously on a polled ring of their own (`IORING_SETUP_IOPOLL`).
 pub mod iopoll {
     pub use crate::op::polled::PolledRing;
 }
 mod metrics;
 pub mod op;
+mod select;
 pub mod sync;
 pub mod time;
 mod waker_slot;
@@ -51,6 +53,8 @@ pub use executor::{
     spawn_on, yield_now,
 };
 pub use metrics::Metrics;
+#[doc(hidden)]
+pub use select::__private;
 pub use runtime_macros::{main, test};
 
 /// Whether the current core's kernel supports `opcode` (`uring_sys::abi::IORING_OP_*`), by
