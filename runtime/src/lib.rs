@@ -53,9 +53,9 @@ pub use executor::{
     spawn_on, yield_now,
 };
 pub use metrics::Metrics;
+pub use runtime_macros::{main, test};
 #[doc(hidden)]
 pub use select::__private;
-pub use runtime_macros::{main, test};
 
 /// Whether the current core's kernel supports `opcode` (`uring_sys::abi::IORING_OP_*`), by
 /// its probe. `None` outside a runtime or on kernels without probing (before 5.6). Use it to

@@ -120,7 +120,10 @@ fn interval_ticks_with_increasing_deadlines() {
         let start = Instant::now();
         let mut iv = interval(period);
         let first = iv.tick().await;
-        assert!(first <= start + period, "the first tick is due at once, as in tokio");
+        assert!(
+            first <= start + period,
+            "the first tick is due at once, as in tokio"
+        );
         let mut last = first;
         for i in 0..10 {
             let deadline = iv.tick().await;

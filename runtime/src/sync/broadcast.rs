@@ -256,7 +256,6 @@ impl<T: Clone> Receiver<T> {
         }
         Poll::Pending
     }
-
 }
 
 /// The value numbered `next` (advancing it), a lag or the end; `None` if nothing new is

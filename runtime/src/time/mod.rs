@@ -315,7 +315,9 @@ impl MissedTickBehavior {
             MissedTickBehavior::Skip => {
                 let late = now.duration_since(due).as_nanos();
                 let into_period = (late % period.as_nanos()) as u64;
-                after(now, period).checked_sub(Duration::from_nanos(into_period)).unwrap_or(now)
+                after(now, period)
+                    .checked_sub(Duration::from_nanos(into_period))
+                    .unwrap_or(now)
             }
         }
     }
