@@ -50,6 +50,7 @@ mod cursor;
 mod dir;
 mod file;
 mod functions;
+mod io_impls;
 pub mod iopoll;
 mod metadata;
 mod op;
