@@ -42,6 +42,7 @@ pub mod iopoll {
 mod metrics;
 pub mod op;
 mod select;
+pub mod signal;
 pub mod sync;
 pub mod time;
 mod waker_slot;
