@@ -12,7 +12,10 @@
 //! - Ops: [`op::Operation`] and [`op::Op`] — how `net`, `fs` and you define io_uring ops,
 //!   with a uniform cancel contract (a dropped op keeps its buffers until the kernel is done).
 //! - Buffers: [`buf::IoBuf`]/[`buf::IoBufMut`], fixed and provided buffers.
-//! - Timers: [`time`]. Channels between cores: [`sync`]. Counters: [`metrics()`].
+//! - Generic I/O on owned buffers: [`io`] (`AsyncRead`/`AsyncWrite`, `BufReader`, lines,
+//!   `copy`, `split`); [`select!`] and [`join!`] over this runtime's cancel-safe futures.
+//! - Timers: [`time`]. Channels between cores: [`sync`] (`mpsc`, `oneshot`, `broadcast`).
+//!   Signals: [`signal`] (`ctrl_c`). Counters: [`metrics()`].
 //!
 //! ```
 //! use std::time::Duration;
