@@ -144,46 +144,48 @@ macro_rules! __select {
     (@infer $v:ident) => { _ };
     (@emit [$({$v:ident, $p:pat, $f:expr, $c:expr, $body:expr})*] [$($left:ident)*]
         $else:expr) => {{
-        // Every future is evaluated first, and pinned on this stack frame; a disabled
-        // branch's is `None`.
-        $(
-            let mut $v = ::core::pin::pin!($f);
-            #[allow(unused_mut)]
-            let mut $v = if $c { ::core::option::Option::Some($v.as_mut()) } else { None };
-        )*
-        let __out: $crate::__private::Out<
-            $($crate::__select!(@infer $v),)* $($crate::__select!(@never $left),)*
-        > = ::core::future::poll_fn(|__cx| {
-            let mut __pending = false;
+        // Every future is evaluated first, and pinned in this block, a disabled branch's
+        // as `None`; the block ends, dropping them all, before a handler runs (as in tokio,
+        // so a handler may use what a future borrowed).
+        let __out = {
             $(
-                if let ::core::option::Option::Some(__fut) = $v.as_mut() {
-                    match ::core::future::Future::poll(__fut.as_mut(), __cx) {
-                        ::core::task::Poll::Ready(__o) => {
-                            $v = ::core::option::Option::None;
-                            #[allow(unused_variables, unreachable_patterns)]
-                            let __matches = match &__o {
-                                $p => true,
-                                _ => false,
-                            };
-                            if __matches {
-                                return ::core::task::Poll::Ready(
-                                    $crate::__private::Out::$v(__o),
-                                );
-                            }
-                        }
-                        ::core::task::Poll::Pending => __pending = true,
-                    }
-                }
+                let mut $v = ::core::pin::pin!($f);
+                #[allow(unused_mut)]
+                let mut $v = if $c { ::core::option::Option::Some($v.as_mut()) } else { None };
             )*
-            if __pending {
-                ::core::task::Poll::Pending
-            } else {
-                ::core::task::Poll::Ready($crate::__private::Out::Disabled)
-            }
-        })
-        .await;
-        // The futures go before a handler runs, as in tokio.
-        $(::core::mem::drop($v);)*
+            let __out: $crate::__private::Out<
+                $($crate::__select!(@infer $v),)* $($crate::__select!(@never $left),)*
+            > = ::core::future::poll_fn(|__cx| {
+                let mut __pending = false;
+                $(
+                    if let ::core::option::Option::Some(__fut) = $v.as_mut() {
+                        match ::core::future::Future::poll(__fut.as_mut(), __cx) {
+                            ::core::task::Poll::Ready(__o) => {
+                                $v = ::core::option::Option::None;
+                                #[allow(unused_variables, unreachable_patterns)]
+                                let __matches = match &__o {
+                                    $p => true,
+                                    _ => false,
+                                };
+                                if __matches {
+                                    return ::core::task::Poll::Ready(
+                                        $crate::__private::Out::$v(__o),
+                                    );
+                                }
+                            }
+                            ::core::task::Poll::Pending => __pending = true,
+                        }
+                    }
+                )*
+                if __pending {
+                    ::core::task::Poll::Pending
+                } else {
+                    ::core::task::Poll::Ready($crate::__private::Out::Disabled)
+                }
+            })
+            .await;
+            __out
+        };
         #[allow(unreachable_patterns, unreachable_code)]
         match __out {
             $($crate::__private::Out::$v($p) => $body,)*

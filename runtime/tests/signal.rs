@@ -64,13 +64,16 @@ fn dropped_recv_keeps_the_delivery_it_read(rt: &Runtime) {
     });
 }
 
+/// A test: its name and its body.
+type Test = (&'static str, fn(&Runtime));
+
 fn main() {
     for s in [libc::SIGUSR1, libc::SIGUSR2, libc::SIGINT] {
         block(s).unwrap();
     }
     assert!(block(libc::SIGKILL).is_err());
     let rt = Runtime::new().unwrap();
-    let tests: [(&str, fn(&Runtime)); 3] = [
+    let tests: [Test; 3] = [
         (
             "stream_receives_each_signal_sent_to_the_process",
             stream_receives_each_signal_sent_to_the_process,
