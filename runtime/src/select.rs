@@ -2,21 +2,21 @@
 //!
 //! Both poll their futures in place, on the calling task (no spawn, so the futures may
 //! borrow), and are declarative macros.
-//!
-//! # Dropping a losing branch is safe
-//! `select!` drops every branch but the one that completed, as tokio's does. With this
-//! runtime's futures that loses nothing the kernel already did: a dropped op keeps its
-//! buffers until the kernel's final completion (the op contract), a dropped read on a `net`
-//! stream keeps the bytes it received for the stream's next read, a dropped stream write
-//! still completes in order, a dropped `accept` keeps its connection for the next one, and
-//! [`Lines::next_line`](crate::io::Lines::next_line),
-//! [`read_line`](crate::io::AsyncBufReadExt::read_line),
-//! [`Interval::tick`](crate::time::Interval::tick) and the channels' `recv` consume nothing
-//! when dropped. Each I/O method says so under "Cancel safety"; those that are not cancel
-//! safe (a `write_all`, a `read_to_end`) belong in a branch only if the loop ends with them.
 
 /// Waits on several futures at once and runs the handler of the first to complete; the
-/// others are dropped (see the [module docs](crate::select) for why that is safe here).
+/// others are dropped, which is safe with this runtime's futures (below).
+///
+/// # Dropping a losing branch is safe
+/// `select!` drops every branch but the one that completed, as tokio's does. With this
+/// runtime's futures that loses nothing the kernel already did: a dropped op keeps its
+/// buffers until the kernel's final completion (the op contract), a dropped read on a `net`
+/// stream keeps the bytes it received for the stream's next read, a dropped stream write
+/// still completes in order, a dropped `accept` keeps its connection for the next one, and
+/// [`Lines::next_line`](crate::io::Lines::next_line),
+/// [`read_line`](crate::io::AsyncBufReadExt::read_line),
+/// [`Interval::tick`](crate::time::Interval::tick) and the channels' `recv` consume nothing
+/// when dropped. Each I/O method says so under "Cancel safety"; those that are not cancel
+/// safe (a `write_all`, a `read_to_end`) belong in a branch only if the loop ends with them.
 ///
 /// ```text
 /// select! {
