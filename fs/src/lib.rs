@@ -46,6 +46,8 @@
 //! fsync) through its `std::fs` equivalent.
 
 mod aligned;
+#[cfg(any(feature = "futures-io", feature = "tokio"))]
+pub mod compat;
 mod cursor;
 mod dir;
 mod file;

@@ -72,3 +72,47 @@ fn copy_between_files_and_cursor_traits() {
     std::fs::remove_file(&src).unwrap();
     std::fs::remove_file(&dst).unwrap();
 }
+
+/// `compat::Compat` writes many small pieces at the file's position and reads them back
+/// in pieces smaller than its buffer.
+#[cfg(feature = "tokio")]
+#[test]
+fn compat_file_round_trips_through_tokio_traits() {
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    use tokio::io::{AsyncRead as _, AsyncWrite as _, ReadBuf};
+
+    let path = temp("compat");
+    let data: Vec<u8> = (0..50_000u32).map(|i| (i % 241) as u8).collect();
+    Runtime::new().unwrap().block_on(async {
+        let mut out = fs::compat::Compat::with_capacity(4096, File::create(&path).await.unwrap());
+        let mut at = 0;
+        while at < data.len() {
+            let end = (at + 1000).min(data.len());
+            let n = poll_fn(|cx| Pin::new(&mut out).poll_write(cx, &data[at..end]))
+                .await
+                .unwrap();
+            assert!(n > 0);
+            at += n;
+        }
+        poll_fn(|cx| Pin::new(&mut out).poll_shutdown(cx))
+            .await
+            .unwrap();
+
+        let mut input = fs::compat::Compat::with_capacity(4096, File::open(&path).await.unwrap());
+        let mut got = Vec::new();
+        loop {
+            let mut buf = [0u8; 777];
+            let mut read = ReadBuf::new(&mut buf);
+            poll_fn(|cx| Pin::new(&mut input).poll_read(cx, &mut read))
+                .await
+                .unwrap();
+            if read.filled().is_empty() {
+                break;
+            }
+            got.extend_from_slice(read.filled());
+        }
+        assert_eq!(got, data);
+    });
+    std::fs::remove_file(&path).unwrap();
+}
