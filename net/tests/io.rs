@@ -191,3 +191,45 @@ fn copy_moves_a_stream_to_another() {
         assert_eq!(sink.await.unwrap(), expect);
     });
 }
+
+/// `compat::Compat` over TCP's split halves: one reads while the other writes.
+#[cfg(feature = "tokio")]
+#[test]
+fn compat_over_split_halves() {
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    use tokio::io::{AsyncRead as _, AsyncWrite as _, ReadBuf};
+
+    let _w = watchdog("compat_over_split_halves", LIMIT);
+    Runtime::new().unwrap().block_on(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr();
+        let echo = runtime::spawn(async move {
+            let (stream, _) = listener.accept().await.unwrap();
+            let (mut rd, mut wr) = stream.into_split();
+            runtime::io::copy(&mut rd, &mut wr).await.unwrap()
+        });
+        let (rd, wr) = TcpStream::connect(addr).await.unwrap().into_split();
+        let (mut rd, mut wr) = (net::compat::Compat::new(rd), net::compat::Compat::new(wr));
+        poll_fn(|cx| Pin::new(&mut wr).poll_write(cx, b"through halves"))
+            .await
+            .unwrap();
+        poll_fn(|cx| Pin::new(&mut wr).poll_shutdown(cx))
+            .await
+            .unwrap();
+        let mut got = Vec::new();
+        loop {
+            let mut buf = [0u8; 5];
+            let mut read = ReadBuf::new(&mut buf);
+            poll_fn(|cx| Pin::new(&mut rd).poll_read(cx, &mut read))
+                .await
+                .unwrap();
+            if read.filled().is_empty() {
+                break;
+            }
+            got.extend_from_slice(read.filled());
+        }
+        assert_eq!(got, b"through halves");
+        assert_eq!(echo.await.unwrap(), 14);
+    });
+}
