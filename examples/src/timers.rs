@@ -2,8 +2,8 @@
 //!
 //! 1. [`runtime::time::sleep`]: a timer on the core's wheel; the core's wait in
 //!    `io_uring_enter` is bounded by the nearest deadline, so no SQE per timer.
-//! 2. [`runtime::time::interval`]: ticks a period apart (a late tick does not bunch up
-//!    the next ones).
+//! 2. [`runtime::time::interval`]: ticks a period apart, the first at once (with
+//!    `MissedTickBehavior::Delay` a late tick does not bunch up the next ones).
 //! 3. [`runtime::time::timeout`] around a read that never completes: at the deadline the
 //!    read's future is dropped, which cancels its op (`ASYNC_CANCEL`); the runtime keeps the
 //!    buffer until the kernel's final completion, the op slot is freed, and the stream is
@@ -55,8 +55,10 @@ pub async fn sleep_step(d: Duration) -> io::Result<String> {
 pub async fn interval_step(ticks: usize, period: Duration) -> io::Result<String> {
     let start = Instant::now();
     let mut every = interval(period);
+    every.set_missed_tick_behavior(runtime::time::MissedTickBehavior::Delay);
     let mut at = Vec::with_capacity(ticks);
-    for i in 1..=ticks {
+    // The first tick is at once (as in tokio), tick i a period after tick i - 1.
+    for i in 0..ticks {
         every.tick().await;
         let t = start.elapsed();
         if t < period * i as u32 {

@@ -127,7 +127,8 @@ enum ShutdownSide {
     Done,
 }
 
-/// A stream [`Compat`] can wrap: [`TcpStream`] and [`UnixStream`] (sealed).
+/// A stream [`Compat`] can wrap: [`TcpStream`], [`UnixStream`] and TCP's split halves
+/// ([`OwnedReadHalf`](crate::OwnedReadHalf), [`OwnedWriteHalf`](crate::OwnedWriteHalf)) (sealed).
 pub trait CompatStream: sealed::Sealed {}
 
 mod sealed {
@@ -156,6 +157,25 @@ impl sealed::Sealed for UnixStream {
 
 impl CompatStream for TcpStream {}
 impl CompatStream for UnixStream {}
+
+/// The halves of [`TcpStream::into_split`]: `Compat::new(read_half)` reads for one task while
+/// `Compat::new(write_half)` writes for another. Each `Compat` has both sets of traits (both
+/// halves share the socket, and what dropped reads and writes left behind); use each in its
+/// own half's direction.
+impl sealed::Sealed for crate::OwnedReadHalf {
+    fn stream_io(&self) -> sealed::Io<'_> {
+        sealed::Io(&self.io)
+    }
+}
+
+impl sealed::Sealed for crate::OwnedWriteHalf {
+    fn stream_io(&self) -> sealed::Io<'_> {
+        sealed::Io(&self.io)
+    }
+}
+
+impl CompatStream for crate::OwnedReadHalf {}
+impl CompatStream for crate::OwnedWriteHalf {}
 
 impl<S: CompatStream> Compat<S> {
     /// Wraps a stream, with the default buffer capacities.

@@ -17,6 +17,7 @@
 pub mod compat;
 mod datagram;
 mod fd;
+mod io_impls;
 mod kept;
 mod op;
 mod resolve;

@@ -594,7 +594,7 @@ impl AsRawFd for TcpStream {
 /// The read half of a [`TcpStream`] (see [`TcpStream::into_split`]).
 #[derive(Debug)]
 pub struct OwnedReadHalf {
-    io: StreamIo,
+    pub(crate) io: StreamIo,
 }
 
 forward_to_stream_io! {
@@ -620,7 +620,7 @@ forward_to_stream_io! {
 /// The write half of a [`TcpStream`] (see [`TcpStream::into_split`]).
 #[derive(Debug)]
 pub struct OwnedWriteHalf {
-    io: StreamIo,
+    pub(crate) io: StreamIo,
 }
 
 forward_to_stream_io! {
