@@ -1,29 +1,6 @@
 //! [`HyperIo`]: hyper's `Read`/`Write` over a [`TcpStream`] or [`UnixStream`].
 //!
-//! - **Read** comes from the socket's multishot receive on the core's provided-buffer pool
-//!   ([`RecvStream`]): one SQE per connection, re-armed only when the kernel ends it, so a
-//!   request costs no receive SQE and no syscall of its own. hyper lends its read buffer for
-//!   one call only, so the bytes are copied from the kernel's buffer into hyper's; a buffer
-//!   goes back to the pool once hyper has all of it. Without buffer rings (kernels before
-//!   5.19) one plain receive at a time fills an owned buffer instead.
-//! - **Write** copies what hyper hands over (its headers and body slices, in one
-//!   `poll_write_vectored` call) into an owned buffer and returns `Ready` at once: from then on
-//!   the bytes are the adapter's to deliver. `poll_flush` hands the buffer to one `SEND`
-//!   whose SQE goes out with this loop turn's `io_uring_enter`, together with every other
-//!   connection's; it does not wait for the completion (the next write, flush or shutdown
-//!   collects it, and reports its error). Several responses written before one flush
-//!   (pipelining) go out in one send. While a send is in flight, up to
-//!   [`WRITE_CAPACITY`] more bytes are taken; beyond that `poll_write` waits.
-//! - **Shutdown** sends everything taken, waits for it, then `SHUT_WR`.
-//!
-//! # Cancel safety
-//! hyper's I/O calls are polls: the receive and the send live in the `HyperIo`, not in a
-//! caller's future, so a poll that returned `Pending` and is never repeated loses nothing.
-//! Bytes are taken from hyper exactly when `poll_write*` returns `Ready(n)`, and sent once.
-//! Dropping a `HyperIo` (or [`HyperIo::into_inner`]) gives the received bytes hyper did not
-//! read back to the stream, and what dropped receives took keeps for its next read (see
-//! `kept`); a send in flight finishes in the background, and bytes taken but not yet sent
-//! are sent by a task of their own.
+//! Design notes are on [`HyperIo`].
 
 use std::future::Future;
 use std::io::{self, IoSlice};
@@ -117,7 +94,33 @@ impl sealed::Sealed for UnixStream {
 impl HyperStream for TcpStream {}
 impl HyperStream for UnixStream {}
 
-/// hyper's `Read` and `Write` over a stream of this runtime; see the [module docs](self).
+/// hyper's `Read` and `Write` over a stream of this runtime.
+///
+/// - **Read** comes from the socket's multishot receive on the core's provided-buffer pool
+///   ([`RecvStream`]): one SQE per connection, re-armed only when the kernel ends it, so a
+///   request costs no receive SQE and no syscall of its own. hyper lends its read buffer for
+///   one call only, so the bytes are copied from the kernel's buffer into hyper's; a buffer
+///   goes back to the pool once hyper has all of it. Without buffer rings (kernels before
+///   5.19) one plain receive at a time fills an owned buffer instead.
+/// - **Write** copies what hyper hands over (its headers and body slices, in one
+///   `poll_write_vectored` call) into an owned buffer and returns `Ready` at once: from then on
+///   the bytes are the adapter's to deliver. `poll_flush` hands the buffer to one `SEND`
+///   whose SQE goes out with this loop turn's `io_uring_enter`, together with every other
+///   connection's; it does not wait for the completion (the next write, flush or shutdown
+///   collects it, and reports its error). Several responses written before one flush
+///   (pipelining) go out in one send. While a send is in flight, up to
+///   [`WRITE_CAPACITY`] more bytes are taken; beyond that `poll_write` waits.
+/// - **Shutdown** sends everything taken, waits for it, then `SHUT_WR`.
+///
+/// # Cancel safety
+/// hyper's I/O calls are polls: the receive and the send live in the `HyperIo`, not in a
+/// caller's future, so a poll that returned `Pending` and is never repeated loses nothing.
+/// Bytes are taken from hyper exactly when `poll_write*` returns `Ready(n)`, and sent once.
+/// Dropping a `HyperIo` (or [`HyperIo::into_inner`]) gives the received bytes hyper did not
+/// read back to the stream, and what dropped receives took keeps for its next read (see
+/// `kept`); a send in flight finishes in the background, and bytes taken but not yet sent
+/// are sent by a task of their own.
+///
 ///
 /// # Examples
 /// hyper's client over a Unix socket pair, against hyper's server:
