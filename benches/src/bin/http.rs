@@ -17,7 +17,8 @@
 //!
 //! Options: `--conns 1,50,500 --bodies hello,16k --depth K --duration S --warmup S --runs N
 //! --servers ours,tokio-ct,tokio-mt --cores N --server-cpu C --gen-cpu C`.
-//! `wrk` is run as a cross-check when installed (`--no-wrk` to skip).
+//! `--wrong-body` makes the servers answer a body other than the expected one (the run must
+//! fail: a test of the verification). `wrk` is run as a cross-check when installed (`--no-wrk` to skip).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, Stdio};
@@ -201,15 +202,17 @@ fn one_run(
     window: Duration,
 ) -> std::io::Result<Run> {
     let mut child = Command::new(std::env::current_exe()?)
-        .args([
-            "--serve",
-            kind.name(),
-            "--cores",
-            &cores.to_string(),
-            "--body",
-            body_name,
-        ])
+        .args(["--serve", kind.name(), "--cores", &cores.to_string()])
         .args(["--server-cpu", &server_cpu.to_string()])
+        // A check of the checker: the server answers another body than the one expected.
+        .args([
+            "--body",
+            if flag("--wrong-body") {
+                "16k"
+            } else {
+                body_name
+            },
+        ])
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .spawn()?;
