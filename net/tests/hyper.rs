@@ -426,10 +426,6 @@ fn our_client_against_hyper_on_tokio() {
         });
 }
 
-fn poll_once<T>(f: impl FnOnce(&mut Context<'_>) -> Poll<T>) -> Poll<T> {
-    f(&mut Context::from_waker(std::task::Waker::noop()))
-}
-
 #[test]
 fn dropped_hyper_io_gives_unread_bytes_back_to_the_stream() {
     runtime::Runtime::new().expect("runtime").block_on(async {
@@ -457,30 +453,31 @@ fn bytes_taken_by_a_dropped_hyper_io_are_sent_once_in_order() {
     runtime::Runtime::new().expect("runtime").block_on(async {
         let (a, b) = UnixStream::pair().expect("pair");
         let mut io = HyperIo::new(a);
-        let one = pattern(net::hyper::WRITE_CAPACITY, 1);
-        let two = pattern(10_000, 2);
-        // The first write fills the buffer; the second hands it to a send and takes more;
-        // then hyper drops the connection without a flush.
-        for part in [&one, &two] {
+        // A large write goes straight out; then small ones (copied) fill the buffer, one
+        // more hands it to a send and is taken beside it; then hyper drops the connection
+        // without a flush.
+        let big = pattern(3 * net::hyper::DIRECT_SEND_MIN, 1);
+        let chunk = 4096;
+        let small = pattern(net::hyper::WRITE_CAPACITY + 3 * chunk, 2);
+        let mut want = Vec::new();
+        let mut parts = vec![&big[..]];
+        parts.extend(small.chunks(chunk));
+        for part in parts {
             let n = std::future::poll_fn(|cx| {
                 hyper::rt::Write::poll_write(Pin::new(&mut io), cx, part)
             })
             .await
             .expect("write");
-            assert_eq!(n, part.len());
+            want.extend_from_slice(&part[..n]);
         }
         assert!(
-            poll_once(|cx| hyper::rt::Write::poll_write(Pin::new(&mut io), cx, &[])).is_ready()
+            want.len() > net::hyper::WRITE_CAPACITY,
+            "the buffer never filled"
         );
         let a = io.into_inner();
-        let (res, got) = b
-            .read_exact(Vec::with_capacity(one.len() + two.len()))
-            .await;
+        let (res, got) = b.read_exact(Vec::with_capacity(want.len())).await;
         res.expect("every byte taken");
-        assert!(
-            got[..one.len()] == one[..] && got[one.len()..] == two[..],
-            "bytes lost, duplicated or reordered"
-        );
+        assert!(got == want, "bytes lost, duplicated or reordered");
         // And a later write of the stream comes after them.
         a.write_all(b"end".to_vec()).await.0.expect("write");
         let (res, end) = b.read_exact(Vec::with_capacity(3)).await;

@@ -36,7 +36,8 @@ mod rt;
 mod serve;
 
 pub use io::{
-    HyperIo, HyperStream, POOL_BUF_LEN, POOL_BUFS, POOL_GROUP, WRITE_CAPACITY, core_pool,
+    DIRECT_SEND_MIN, HyperIo, HyperStream, POOL_BUF_LEN, POOL_BUFS, POOL_GROUP, WRITE_CAPACITY,
+    core_pool,
 };
 pub use rt::{RuntimeExecutor, RuntimeTimer};
 pub use serve::{DEFAULT_MAX_CONNECTIONS, Served, Server, bind_reuseport};
