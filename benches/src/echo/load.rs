@@ -556,3 +556,46 @@ fn connect_all(port: u16, ids: std::ops::Range<u32>, cell: Cell) -> io::Result<V
     }
     Ok(conns)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pacer_stamps_intended_times_round_robin() {
+        let conns = |n: u32| -> Vec<Conn> {
+            (0..n)
+                .map(|id| {
+                    let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+                    Conn::new(id, fd, 1, 64)
+                })
+                .collect()
+        };
+        let mut cs = conns(3);
+        let start = Instant::now();
+        // 1000 messages per second: one due every millisecond.
+        let mut p = Pacer::new(start, 1000.0);
+        let mut touched = Vec::new();
+        p.queue_due(start + Duration::from_micros(4500), &mut cs, |i| {
+            touched.push(i)
+        });
+        // Messages 0..=4 are due (at 0, 1, 2, 3, 4 ms), on connections 0 1 2 0 1.
+        assert_eq!(touched, [0, 1, 2]);
+        assert_eq!(p.next_due(), start + Duration::from_millis(5));
+        let stamps: Vec<Vec<Duration>> = cs
+            .iter()
+            .map(|c| c.sent_at.iter().map(|t| *t - start).collect())
+            .collect();
+        let ms = Duration::from_millis;
+        assert_eq!(
+            stamps,
+            [vec![ms(0), ms(3)], vec![ms(1), ms(4)], vec![ms(2)]]
+        );
+        // Nothing more is due before 5 ms.
+        touched.clear();
+        p.queue_due(start + Duration::from_micros(4900), &mut cs, |i| {
+            touched.push(i)
+        });
+        assert!(touched.is_empty());
+    }
+}
