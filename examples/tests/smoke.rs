@@ -48,7 +48,7 @@ fn echo_demo_echoes_every_byte_back() {
 fn echo_exits_after_n_connections() {
     let served = on_runtime(async {
         let l = listener().await?;
-        let addr = l.local_addr();
+        let addr = l.local_addr().unwrap();
         let server = runtime::spawn(echo::serve(l, Signal::after(Some(3))));
         for i in 0..3 {
             echo::check_echo(addr, echo::pattern(i, 50_000)).await?;
@@ -63,7 +63,7 @@ fn echo_exits_after_n_connections() {
 fn echo_copy_path_echoes_like_the_provided_buffer_path() {
     on_runtime(async {
         let l = listener().await?;
-        let addr = l.local_addr();
+        let addr = l.local_addr().unwrap();
         let server = runtime::spawn(async move {
             let (stream, _) = l.accept().await?;
             echo::echo_copy(&stream).await
@@ -151,7 +151,7 @@ fn file_server_refuses_symlinks_out_of_the_root_and_huge_heads() {
         fs::symlink(root.join("inside.txt"), root.join("alias")).await?;
 
         let l = listener().await?;
-        let addr = l.local_addr();
+        let addr = l.local_addr().unwrap();
         let stop = Signal::new();
         let server = runtime::spawn({
             let (root, stop) = (root.clone(), stop.clone());

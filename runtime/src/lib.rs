@@ -47,8 +47,8 @@ mod waker_slot;
 pub use builder::{Builder, Runtime};
 pub use executor::metrics;
 pub use executor::{
-    BlockingHandle, JoinError, JoinHandle, RemoteJoinHandle, core_id, spawn, spawn_blocking,
-    spawn_on, yield_now,
+    BlockingHandle, JoinError, JoinHandle, NoRuntime, RemoteJoinHandle, core_id, spawn,
+    spawn_blocking, spawn_on, yield_now,
 };
 pub use metrics::Metrics;
 pub use runtime_macros::{main, test};
