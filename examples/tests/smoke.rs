@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use examples::file_server::{Client, remove_dir_all, temp_dir};
 use examples::signal::Signal;
-use examples::{cat, chat, cp, echo, echo_per_core, file_server, http, timers, udp_echo};
+use examples::{
+    cat, chat, cp, echo, echo_per_core, file_server, http, timers, tokio_port, udp_echo,
+};
 use net::{TcpListener, TcpStream, UdpSocket};
 
 /// Runs `body` on a fresh single-core runtime, failing after 20 s.
@@ -30,6 +32,12 @@ fn on_runtime<F: Future<Output = io::Result<T>>, T>(body: F) -> T {
 
 async fn listener() -> io::Result<TcpListener> {
     TcpListener::bind("127.0.0.1:0").await
+}
+
+#[test]
+fn tokio_port_demo_answers_and_counts_every_line() {
+    let report = on_runtime(async { tokio_port::demo(listener().await?).await });
+    assert!(report.contains("12 lines answered"), "{report}");
 }
 
 #[test]
