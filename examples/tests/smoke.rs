@@ -314,13 +314,14 @@ fn every_example_binary_passes_its_demo() {
         eprintln!("skipped: cannot locate the example binaries");
         return;
     };
-    const SERVERS: [&str; 6] = [
+    const SERVERS: [&str; 7] = [
         "echo",
         "echo_per_core",
         "chat",
         "file_server",
         "udp_echo",
         "http",
+        "tokio_port",
     ];
     const TOOLS: [&str; 3] = ["cat", "cp", "timers"];
     let mut running = Vec::new();
