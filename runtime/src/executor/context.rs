@@ -80,7 +80,7 @@ impl Drop for Enter {
 /// use runtime::NoRuntime;
 ///
 /// // No runtime on this thread: the op fails at once, and says so.
-/// let err = runtime::spawn_on(0, async {}).unwrap_err();
+/// let Err(err) = runtime::spawn_on(0, async {}) else { panic!("no runtime, yet it spawned") };
 /// assert!(NoRuntime::is(&err));
 /// assert!(err.to_string().contains("no io_uring runtime on this thread"));
 /// ```
