@@ -67,3 +67,19 @@ fn binds_outside_a_runtime_fail_at_bind_with_no_runtime() {
 fn spawn_outside_a_runtime_panics_saying_why() {
     drop(ringloop::spawn(async {}));
 }
+
+#[ringloop::test]
+async fn local_addr_is_std_on_every_socket() -> std::io::Result<()> {
+    let tcp: std::net::SocketAddr = TcpListener::bind("127.0.0.1:0").await?.local_addr()?;
+    let udp: std::net::SocketAddr = UdpSocket::bind("127.0.0.1:0").await?.local_addr()?;
+    assert!(tcp.ip().is_loopback() && udp.ip().is_loopback());
+    let path = std::env::temp_dir().join(format!("ringloop-addr-{}.sock", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let listener = UnixListener::bind(&path)?;
+    let bound: std::os::unix::net::SocketAddr = listener.local_addr()?;
+    assert_eq!(bound.as_pathname(), Some(path.as_path()));
+    let client = ringloop::net::UnixStream::connect(&path).await?;
+    assert_eq!(client.peer_addr()?.as_pathname(), Some(path.as_path()));
+    assert!(client.local_addr()?.is_unnamed());
+    std::fs::remove_file(&path)
+}
