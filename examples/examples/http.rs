@@ -46,7 +46,7 @@ fn main() -> ExitCode {
         };
         runtime::Runtime::new()?.block_on(async {
             let listener = TcpListener::bind(addr).await?;
-            cli::print_listening(listener.local_addr());
+            cli::print_listening(listener.local_addr()?);
             if demo {
                 println!("{}", examples::http::demo(listener).await?);
                 return Ok(());

@@ -12,7 +12,7 @@
 //!
 //! runtime::Runtime::new()?.block_on(async {
 //!     let listener = TcpListener::bind("127.0.0.1:0").await?;
-//!     let addr = listener.local_addr();
+//!     let addr = listener.local_addr()?;
 //!     runtime::spawn(serve(listener));
 //!
 //!     let stream = TcpStream::connect(addr).await?;
@@ -82,7 +82,7 @@ pub async fn serve(listener: TcpListener) -> io::Result<()> {
 /// # Errors
 /// Connection or protocol errors; `InvalidData` when an answer is wrong.
 pub async fn demo(listener: TcpListener) -> io::Result<String> {
-    let addr = listener.local_addr();
+    let addr = listener.local_addr()?;
     let server = runtime::spawn(serve(listener));
     let result = async {
         let stream = net::TcpStream::connect(addr).await?;

@@ -34,4 +34,5 @@ pub mod http;
 pub mod reuseport;
 pub mod signal;
 pub mod timers;
+pub mod tokio_port;
 pub mod udp_echo;

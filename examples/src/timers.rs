@@ -96,7 +96,7 @@ async fn settle(baseline: u64) -> u64 {
 /// The connection's errors; `Other` if the read completed or the stream lost data.
 pub async fn timeout_step(wait: Duration) -> io::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let client = TcpStream::connect(listener.local_addr()).await?;
+    let client = TcpStream::connect(listener.local_addr()?).await?;
     let (server, _) = listener.accept().await?;
 
     let before = runtime::metrics().unwrap_or_default();
@@ -139,7 +139,7 @@ pub async fn connect_timeout_step(wait: Duration) -> io::Result<String> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
     let listener = socket.listen(0)?;
-    let addr = listener.local_addr();
+    let addr = listener.local_addr()?;
     // The first connects fill the queue (the handshake completes in the kernel, with no
     // accept); the one after them waits for a SYN-ACK that never comes.
     let mut queued = Vec::new();

@@ -25,7 +25,7 @@ where
     let rt = runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr();
+        let addr = listener.local_addr().unwrap();
         let server = runtime::spawn(serve(listener));
         let result = runtime::time::timeout(Duration::from_secs(20), body(addr)).await;
         server.abort();

@@ -25,10 +25,7 @@ use runtime::op::Op;
 
 use crate::file::File;
 use crate::op::MAX_RW;
-use crate::op::rw::{Read, RwAt, Write};
-
-/// io_uring's "the file's current position" offset (since 5.6).
-const CURRENT_POSITION: u64 = u64::MAX;
+use crate::op::rw::{At, Read, RwAt, Write};
 
 /// The default capacity of each buffer.
 pub const DEFAULT_CAPACITY: usize = 64 * 1024;
@@ -143,7 +140,7 @@ impl Compat {
                     buf.clear();
                     buf.reserve_exact(self.capacity);
                     let len = buf.capacity().min(MAX_RW) as u32;
-                    let op = RwAt::new(self.file.shared_fd(), buf, None, 0, len, CURRENT_POSITION);
+                    let op = RwAt::new(self.file.shared_fd(), buf, None, 0, len, At::Position);
                     self.read = ReadSide::Reading(OpDebug(Op::new(op)));
                 }
                 ReadSide::Reading(op) => {
@@ -182,7 +179,7 @@ impl Compat {
                         None,
                         start + n,
                         len,
-                        CURRENT_POSITION,
+                        At::Position,
                     );
                     self.write = WriteSide::Writing {
                         op: OpDebug(Op::new(op)),
@@ -221,14 +218,7 @@ impl Compat {
         buf.clear();
         let n = src.len().min(self.capacity);
         buf.extend_from_slice(&src[..n]);
-        let op = RwAt::new(
-            self.file.shared_fd(),
-            buf,
-            None,
-            0,
-            n as u32,
-            CURRENT_POSITION,
-        );
+        let op = RwAt::new(self.file.shared_fd(), buf, None, 0, n as u32, At::Position);
         self.write = WriteSide::Writing {
             op: OpDebug(Op::new(op)),
             start: 0,

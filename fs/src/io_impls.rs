@@ -11,10 +11,6 @@ use crate::cursor::FileCursor;
 use crate::file::File;
 use crate::op::MAX_RW;
 
-/// The offset io_uring reads as "the file's current position, advanced by the transfer"
-/// (since Linux 5.6, `IORING_FEAT_RW_CUR_POS`).
-const CURRENT_POSITION: u64 = u64::MAX;
-
 /// Reads at the file's position (the kernel's, shared with std and other handles of the same
 /// open file) and advances it, as std's `Read for File`.
 ///
@@ -28,7 +24,7 @@ const CURRENT_POSITION: u64 = u64::MAX;
 impl AsyncRead for &File {
     async fn read<B: IoBufMut>(&mut self, buf: B) -> BufResult<usize, B> {
         if buf.bytes_total() <= MAX_RW {
-            return self.read_at(buf, CURRENT_POSITION).await;
+            return File::read(self, buf).await;
         }
         // One op at most: the position is the kernel's, so the several ops of a larger
         // positional read cannot name their offsets. A read may read less anyway.
@@ -36,7 +32,7 @@ impl AsyncRead for &File {
         // SAFETY: the first 0 bytes are initialized, and 0 <= bytes_total(); as a read
         // filling from the start, the old contents go.
         unsafe { buf.set_init(0) };
-        let (res, slice) = self.read_at(buf.slice(..MAX_RW), CURRENT_POSITION).await;
+        let (res, slice) = File::read(self, buf.slice(..MAX_RW)).await;
         (res, slice.into_inner())
     }
 }
@@ -53,9 +49,9 @@ impl AsyncRead for &File {
 impl AsyncWrite for &File {
     async fn write<B: IoBuf>(&mut self, buf: B) -> BufResult<usize, B> {
         if buf.bytes_init() <= MAX_RW {
-            return self.write_at(buf, CURRENT_POSITION).await;
+            return File::write(self, buf).await;
         }
-        let (res, slice) = self.write_at(buf.slice(..MAX_RW), CURRENT_POSITION).await;
+        let (res, slice) = File::write(self, buf.slice(..MAX_RW)).await;
         (res, slice.into_inner())
     }
 
@@ -75,7 +71,7 @@ impl AsyncWrite for &File {
 impl AsyncRead for File {
     async fn read<B: IoBufMut>(&mut self, buf: B) -> BufResult<usize, B> {
         let mut file: &File = self;
-        file.read(buf).await
+        AsyncRead::read(&mut file, buf).await
     }
 }
 
@@ -83,7 +79,7 @@ impl AsyncRead for File {
 impl AsyncWrite for File {
     async fn write<B: IoBuf>(&mut self, buf: B) -> BufResult<usize, B> {
         let mut file: &File = self;
-        file.write(buf).await
+        AsyncWrite::write(&mut file, buf).await
     }
 
     async fn flush(&mut self) -> io::Result<()> {

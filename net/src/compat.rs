@@ -288,7 +288,9 @@ impl<S> Compat<S> {
         }
     }
 
-    /// Copies into `dst` what is buffered, receiving first if nothing is.
+    /// Copies into `dst` what is buffered, receiving first if nothing is (for `futures_io`'s
+    /// `poll_read`; tokio's reads through `poll_fill` into its `ReadBuf`).
+    #[cfg(feature = "futures-io")]
     fn poll_read_into(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
         if dst.is_empty() {
             return Poll::Ready(Ok(0));

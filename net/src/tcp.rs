@@ -172,7 +172,7 @@ async fn connect_socket(
 ///
 /// runtime::Runtime::new()?.block_on(async {
 ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
-///     let addr = listener.local_addr();
+///     let addr = listener.local_addr()?;
 ///     let client = runtime::spawn(async move {
 ///         let s = TcpStream::connect(addr).await?;
 ///         s.write_all(b"ping".to_vec()).await.0
@@ -197,8 +197,10 @@ impl TcpListener {
     /// Binds to the first address of `addr` that works (`SO_REUSEADDR` on, backlog 1024).
     ///
     /// # Errors
-    /// The last address's error (EADDRINUSE says which address).
+    /// The last address's error (EADDRINUSE says which address); [`runtime::NoRuntime`]
+    /// outside a runtime (under another executor), here rather than at the first accept.
     pub async fn bind<A: ToAddrs>(addr: A) -> io::Result<TcpListener> {
+        runtime::NoRuntime::check()?;
         each_addr(&addr, |a| async move {
             let s = TcpSocket::for_addr(a)?;
             s.set_reuseaddr(true)?;
@@ -228,9 +230,13 @@ impl TcpListener {
         Self::from_socket(Socket::from(listener))
     }
 
-    /// The bound address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
+    /// The bound address (`Ok` always: it is read once, at bind). An `io::Result`, as on every
+    /// socket here and on tokio's, so `listener.local_addr()?` reads the same everywhere.
+    ///
+    /// # Errors
+    /// None; the `Result` is for the uniform signature.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
     }
 
     /// Accepts one connection.

@@ -36,8 +36,10 @@ impl UdpSocket {
     /// Binds to the first address of `addr` that works.
     ///
     /// # Errors
-    /// The last address's error (EADDRINUSE, EACCES, …).
+    /// The last address's error (EADDRINUSE, EACCES, …); [`runtime::NoRuntime`] outside a
+    /// runtime (under another executor), here rather than at the first receive.
     pub async fn bind<A: ToAddrs>(addr: A) -> io::Result<UdpSocket> {
+        runtime::NoRuntime::check()?;
         each_addr(&addr, |a| async move {
             let s = Socket::new(
                 Domain::for_address(a),

@@ -12,7 +12,7 @@ use net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 
 async fn pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = TcpStream::connect(listener.local_addr()).await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
     let (server, _) = listener.accept().await.unwrap();
     (client, server)
 }
@@ -111,7 +111,7 @@ async fn listen_backlog_extremes_accept() {
         let sock = TcpSocket::new_v4().unwrap();
         sock.bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let l = sock.listen(backlog).unwrap();
-        let c = TcpStream::connect(l.local_addr()).await.unwrap();
+        let c = TcpStream::connect(l.local_addr().unwrap()).await.unwrap();
         let (_s, peer) = l.accept().await.unwrap();
         assert_eq!(peer, c.local_addr().unwrap(), "backlog {backlog}");
     }
@@ -123,10 +123,10 @@ async fn listen_backlog_extremes_accept() {
 async fn connect_timeout_extremes() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     for t in [Duration::from_secs(u64::MAX / 2), Duration::MAX] {
-        let s = TcpStream::connect_timeout(l.local_addr(), t).await.unwrap();
+        let s = TcpStream::connect_timeout(l.local_addr().unwrap(), t).await.unwrap();
         drop(s);
     }
-    match TcpStream::connect_timeout(l.local_addr(), Duration::ZERO).await {
+    match TcpStream::connect_timeout(l.local_addr().unwrap(), Duration::ZERO).await {
         Ok(_) => {} // loopback may connect before a 0 timeout fires
         Err(e) => assert_eq!(e.kind(), io::ErrorKind::TimedOut, "{e}"),
     }

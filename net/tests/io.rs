@@ -44,7 +44,7 @@ fn generic_code_serves_tcp_and_unix_streams() {
     let _w = watchdog("generic_code_serves_tcp_and_unix_streams", LIMIT);
     Runtime::new().unwrap().block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr();
+        let addr = listener.local_addr().unwrap();
         let server = runtime::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();
             reverse_lines(stream).await.unwrap()
@@ -69,7 +69,7 @@ fn split_halves_and_shared_references_implement_the_traits() {
     );
     Runtime::new().unwrap().block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr();
+        let addr = listener.local_addr().unwrap();
         let client = runtime::spawn(async move {
             let (mut rd, mut wr) = TcpStream::connect(addr).await.unwrap().into_split();
             AsyncWrite::write_all(&mut wr, b"ping".as_slice())
@@ -203,7 +203,7 @@ fn compat_over_split_halves() {
     let _w = watchdog("compat_over_split_halves", LIMIT);
     Runtime::new().unwrap().block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr();
+        let addr = listener.local_addr().unwrap();
         let echo = runtime::spawn(async move {
             let (stream, _) = listener.accept().await.unwrap();
             let (mut rd, mut wr) = stream.into_split();

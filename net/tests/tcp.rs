@@ -21,7 +21,7 @@ use support::{join, pattern, run, settle};
 /// A listener on an ephemeral loopback port.
 async fn listener() -> io::Result<(TcpListener, SocketAddr)> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = l.local_addr();
+    let addr = l.local_addr().unwrap();
     Ok((l, addr))
 }
 
@@ -523,7 +523,7 @@ fn connect_timeout_fires_on_a_full_backlog() {
         let sock = TcpSocket::new_v4()?;
         sock.bind("127.0.0.1:0".parse().unwrap())?;
         let l = sock.listen(0)?;
-        let addr = l.local_addr();
+        let addr = l.local_addr().unwrap();
         let mut fillers = Vec::new();
         let mut full = false;
         for _ in 0..8 {
@@ -572,7 +572,7 @@ fn ipv6_loopback_round_trip() {
             }
             Err(e) => return Err(e),
         };
-        let addr = l.local_addr();
+        let addr = l.local_addr().unwrap();
         assert!(addr.is_ipv6());
         let server = runtime::spawn(async move { echo(l.accept().await?.0).await });
         let c = TcpStream::connect(addr).await?;
@@ -732,7 +732,7 @@ async fn tcp_socket_reports_the_port_it_bound_before_listening() {
     let bound = s.local_addr().unwrap();
     assert_ne!(bound.port(), 0);
     let listener = s.listen(16).unwrap();
-    assert_eq!(listener.local_addr(), bound);
+    assert_eq!(listener.local_addr().unwrap(), bound);
 }
 
 /// Peers that reset before their connection was accepted: `accept` still returns each one,
@@ -742,7 +742,7 @@ async fn tcp_socket_reports_the_port_it_bound_before_listening() {
 fn accept_survives_peers_that_reset_before_it() {
     run(async {
         let l = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = l.local_addr();
+        let addr = l.local_addr().unwrap();
         let clients = std::thread::spawn(move || -> io::Result<()> {
             for _ in 0..100 {
                 let c = std::net::TcpStream::connect(addr)?;

@@ -55,7 +55,7 @@ pub use builder::{Builder, Runtime};
 pub use driver::faults::Faults;
 pub use executor::metrics;
 pub use executor::{
-    BlockingHandle, Handle, JoinError, JoinHandle, RemoteJoinHandle, core_id, spawn,
+    BlockingHandle, Handle, JoinError, JoinHandle, NoRuntime, RemoteJoinHandle, core_id, spawn,
     spawn_blocking, spawn_on, yield_now,
 };
 pub use metrics::Metrics;

@@ -39,7 +39,7 @@ pub fn serve(args: &ServeArgs) -> io::Result<()> {
         let port = args.port;
         vec![rt.block_on(async move {
             let listener = listen(port, false)?;
-            announce_ready(listener.local_addr().port());
+            announce_ready(listener.local_addr()?.port());
             serve_core(listener, provided, bufs).await
         })?]
     } else {

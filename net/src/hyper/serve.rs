@@ -48,7 +48,7 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16 * 1024;
 ///
 /// runtime::Runtime::new()?.block_on(async {
 ///     let listener = net::TcpListener::bind("127.0.0.1:0").await?;
-///     let addr = listener.local_addr();
+///     let addr = listener.local_addr()?;
 ///     let (stop, stopped) = runtime::sync::oneshot::channel::<()>();
 ///     let service = hyper::service::service_fn(|_req| async {
 ///         Ok::<_, std::convert::Infallible>(hyper::Response::new(Full::new(Bytes::from("hello"))))

@@ -29,6 +29,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 pub use blocking::{BlockingHandle, spawn_blocking};
+pub use context::NoRuntime;
 pub use handle::Handle;
 pub use join::{JoinHandle, RemoteJoinHandle};
 pub use task::JoinError;
@@ -36,7 +37,8 @@ pub use task::JoinError;
 /// Spawns a `!Send` future on the current core.
 ///
 /// # Panics
-/// Outside a runtime (no core on this thread).
+/// Outside a runtime (no core on this thread), at the caller's line. Code that may run
+/// outside one checks [`core_id`] first, or uses [`spawn_on`], which returns the error.
 ///
 /// # Examples
 /// ```
@@ -46,6 +48,7 @@ pub use task::JoinError;
 /// });
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
