@@ -70,7 +70,9 @@ fn with_our_server(
             .expect("runtime")
             .block_on(async move {
                 let listener = TcpListener::bind("127.0.0.1:0").await?;
-                addr_tx.send(listener.local_addr().expect("addr")).expect("addr");
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("addr");
                 let mut server = Server::new();
                 configure(&mut server);
                 let stop = async move {

@@ -12,7 +12,9 @@ use net::{TcpListener, TcpSocket, TcpStream, UdpSocket};
 
 async fn pair() -> (TcpStream, TcpStream) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap())
+        .await
+        .unwrap();
     let (server, _) = listener.accept().await.unwrap();
     (client, server)
 }
@@ -123,7 +125,9 @@ async fn listen_backlog_extremes_accept() {
 async fn connect_timeout_extremes() {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     for t in [Duration::from_secs(u64::MAX / 2), Duration::MAX] {
-        let s = TcpStream::connect_timeout(l.local_addr().unwrap(), t).await.unwrap();
+        let s = TcpStream::connect_timeout(l.local_addr().unwrap(), t)
+            .await
+            .unwrap();
         drop(s);
     }
     match TcpStream::connect_timeout(l.local_addr().unwrap(), Duration::ZERO).await {
