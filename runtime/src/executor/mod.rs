@@ -127,9 +127,9 @@ where
 pub fn metrics() -> Option<crate::metrics::Metrics> {
     let core = context::current().ok()?;
     let c = &core.counters;
-    let (in_flight, enters) = core
+    let (in_flight, enters, driver) = core
         .driver
-        .with(|d| (d.in_flight(), d.ring().enter_count()))?;
+        .with(|d| (d.in_flight(), d.enter_count(), d.kind()))?;
     Some(crate::metrics::Metrics {
         tasks_spawned: c.tasks_spawned.get(),
         tasks_polled: c.tasks_polled.get(),
@@ -144,5 +144,6 @@ pub fn metrics() -> Option<crate::metrics::Metrics> {
         cq_overflows: c.cq_overflows.get(),
         loop_turns: c.loop_turns.get(),
         timers_pending: core.timers.try_borrow().map_or(0, |t| t.len() as u64),
+        driver,
     })
 }
