@@ -78,6 +78,7 @@ impl CompletionQueue {
         // user-space side writes the tail of a user-space ring. Acquire on the head pairs
         // with `pop`'s Release: the reaper is done with the entries before it.
         let tail = unsafe { (*self.ktail).load(Ordering::Relaxed) };
+        // SAFETY: as above.
         let head = unsafe { (*self.khead).load(Ordering::Acquire) };
         if tail.wrapping_sub(head) >= self.entries {
             return Err(cqe);

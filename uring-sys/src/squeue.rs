@@ -174,6 +174,7 @@ impl SubmissionQueue {
         // user-space ring. Acquire on the tail pairs with `sync`'s Release, so the entry
         // before it is fully written.
         let head = unsafe { (*self.khead).load(Ordering::Relaxed) };
+        // SAFETY: as above.
         let tail = unsafe { (*self.ktail).load(Ordering::Acquire) };
         if head == tail {
             return None;

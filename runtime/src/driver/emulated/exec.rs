@@ -50,6 +50,7 @@ pub(super) const SUPPORTED: &[u8] = &[
     abi::IORING_OP_POLL_ADD,
     abi::IORING_OP_ASYNC_CANCEL,
     abi::IORING_OP_LINK_TIMEOUT,
+    abi::IORING_OP_TIMEOUT,
     abi::IORING_OP_URING_CMD,
 ];
 
@@ -111,9 +112,35 @@ impl Emulator {
                 if let Err(e) = self.check_fixed(&sqe) {
                     return Attempt::Done(-e, 0);
                 }
+                // A read that selects a provided buffer reads into the next one of its group.
+                let mut sqe = sqe;
+                let mut picked = None;
+                if sqe.sqe_flags() & abi::IOSQE_BUFFER_SELECT != 0 {
+                    if sqe.opcode() != abi::IORING_OP_READ {
+                        return Attempt::Done(-libc::EINVAL, 0);
+                    }
+                    let Some((addr, len, bid)) = self.peek_buf(sqe.buf_group()) else {
+                        return Attempt::Done(-libc::ENOBUFS, 0);
+                    };
+                    let len = if !sqe.is_empty() {
+                        len.min(sqe.len())
+                    } else {
+                        len
+                    };
+                    sqe.set_addr(addr as u64).set_len(len);
+                    picked = Some(bid);
+                }
                 match rw(&sqe, fd, true) {
+                    r if r > 0 && picked.is_some() => {
+                        self.consume_buf(sqe.buf_group());
+                        let bid = u32::from(picked.unwrap_or_default());
+                        Attempt::Done(
+                            r,
+                            abi::IORING_CQE_F_BUFFER | (bid << abi::IORING_CQE_BUFFER_SHIFT),
+                        )
+                    }
                     r if r == -libc::EAGAIN => {
-                        if is_file(fd) {
+                        if is_file(fd) && picked.is_none() {
                             Attempt::Blocking
                         } else if is_read(&sqe) {
                             Attempt::Wait(IN)
@@ -292,7 +319,7 @@ impl Emulator {
         let (addr, len, bid) = if select {
             match self.peek_buf(sqe.buf_group()) {
                 Some((addr, len, bid)) => {
-                    let len = if sqe.len() > 0 {
+                    let len = if !sqe.is_empty() {
                         len.min(sqe.len())
                     } else {
                         len
@@ -505,7 +532,7 @@ impl Blocking {
     pub(super) fn run(&self) -> i32 {
         let (sqe, fd) = (&self.sqe, self.fd);
         let path = |addr: u64| addr as *const libc::c_char;
-        // SAFETY (every call below): a syscall on the SQE's own fields and addresses (see
+        // SAFETY: every call below is a syscall on the SQE's own fields and addresses (see
         // the module docs): the slot keeps them until the CQE, which waits for this result.
         unsafe {
             match sqe.opcode() {

@@ -164,6 +164,8 @@ impl Emulator {
         timeout: Option<Duration>,
     ) -> io::Result<u32> {
         self.enters += 1;
+        // Publishes what was pushed, as `Ring::submit` does before entering the kernel.
+        ring.sq().sync();
         let Some(mut side) = ring.user_space_side() else {
             unreachable!("the emulator drives a kernel ring");
         };
@@ -172,6 +174,11 @@ impl Emulator {
         while let Some(sqe) = side.next_sqe() {
             consumed += 1;
             let linked = sqe.sqe_flags() & (abi::IOSQE_IO_LINK | abi::IOSQE_IO_HARDLINK) != 0;
+            if chain.is_empty() && !linked {
+                // The common case, without a chain (and without allocating one).
+                self.start(sqe, VecDeque::new());
+                continue;
+            }
             chain.push_back(sqe);
             if !linked {
                 self.start_chain(std::mem::take(&mut chain));
@@ -229,7 +236,13 @@ impl Emulator {
 
     /// Starts the first SQE of a chain; the rest wait in its `Pending` until it completes.
     fn start_chain(&mut self, mut chain: VecDeque<Sqe>) {
-        let Some(sqe) = chain.pop_front() else { return };
+        if let Some(sqe) = chain.pop_front() {
+            self.start(sqe, chain);
+        }
+    }
+
+    /// Starts `sqe`, with the SQEs linked behind it.
+    fn start(&mut self, sqe: Sqe, mut chain: VecDeque<Sqe>) {
         let mut link_timeout = None;
         if chain
             .front()
@@ -269,7 +282,19 @@ impl Emulator {
         };
         let generation = self.next_generation;
         self.next_generation += 1;
-        if let Some((_, deadline)) = link_timeout {
+        // A TIMEOUT (relative, no completion count) is a timer and nothing else.
+        let timer = if sqe.opcode() == abi::IORING_OP_TIMEOUT {
+            match exec::timespec(&sqe).filter(|_| sqe.off() == 0) {
+                Some(d) => Some(Instant::now() + d),
+                None => {
+                    self.complete_sqe(&sqe, -libc::EOPNOTSUPP, 0, chain);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(deadline) = timer.or(link_timeout.map(|(_, d)| d)) {
             self.timers.push(std::cmp::Reverse((
                 deadline,
                 self.pending.vacant_key(),
@@ -287,7 +312,9 @@ impl Emulator {
             chain,
             generation,
         });
-        self.run(index);
+        if timer.is_none() {
+            self.run(index);
+        }
     }
 
     /// Completes an SQE that never became a `Pending`, then issues or fails its chain.
@@ -349,7 +376,7 @@ impl Emulator {
                     self.post(user_data, res, flags | abi::IORING_CQE_F_MORE);
                 }
                 Attempt::Wait(events) => return self.wait_for(index, events),
-                Attempt::Blocking => return self.to_pool(index),
+                Attempt::Blocking => return self.send_to_pool(index),
             }
         }
     }
@@ -386,9 +413,6 @@ impl Emulator {
     fn forget_waiter(&mut self, fd: RawFd, index: usize) {
         if let Some(list) = self.waiters.get_mut(&fd) {
             list.retain(|&i| i != index);
-            if list.is_empty() {
-                self.waiters.remove(&fd);
-            }
         }
     }
 
@@ -398,7 +422,7 @@ impl Emulator {
     /// number reused), so it is added.
     fn arm(&mut self) {
         while let Some(fd) = self.to_arm.pop() {
-            let Some(list) = self.waiters.get(&fd) else {
+            let Some(list) = self.waiters.get(&fd).filter(|l| !l.is_empty()) else {
                 continue;
             };
             let events = list.iter().fold(0, |acc, &i| acc | self.pending[i].waiting)
@@ -413,7 +437,8 @@ impl Emulator {
                 // Not pollable (EPERM: a regular file) or not an fd (EBADF): the ops
                 // waiting on it fail rather than wait for ever.
                 let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
-                for index in self.waiters.remove(&fd).unwrap_or_default() {
+                let list = self.waiters.get_mut(&fd).map(std::mem::take);
+                for index in list.unwrap_or_default() {
                     self.pending[index].waiting = 0;
                     self.finish(index, -errno, 0);
                 }
@@ -459,13 +484,20 @@ impl Emulator {
 
     /// Retries every op waiting on `fd` (its one-shot registration fired).
     fn ready(&mut self, fd: RawFd) {
-        let Some(list) = self.waiters.remove(&fd) else {
+        // Lists stay in the map, emptied, so waiting again on the fd allocates nothing.
+        let Some(mut list) = self.waiters.get_mut(&fd).map(std::mem::take) else {
             return;
         };
-        for index in list {
+        for &index in &list {
             // Back to not waiting; `run` puts it back in the list if it must wait again.
             self.pending[index].waiting = 0;
             self.run(index);
+        }
+        list.clear();
+        if let Some(slot) = self.waiters.get_mut(&fd)
+            && slot.is_empty()
+        {
+            *slot = list;
         }
     }
 
@@ -484,6 +516,10 @@ impl Emulator {
             if p.generation != generation || p.in_pool {
                 // Done already, or running on the pool, where it cannot be stopped: it
                 // completes on its own (the kernel's ETIME then comes with a late op).
+                continue;
+            }
+            if p.sqe.opcode() == abi::IORING_OP_TIMEOUT {
+                self.finish(index, -libc::ETIME, 0);
                 continue;
             }
             p.timed_out = true;
@@ -530,7 +566,7 @@ impl Emulator {
     }
 
     /// Sends op `index` to the blocking pool; its result comes back through the eventfd.
-    fn to_pool(&mut self, index: usize) {
+    fn send_to_pool(&mut self, index: usize) {
         let sqe = self.pending[index].sqe;
         let splice_fd_in = self.splice_fd_in(&sqe);
         let p = &mut self.pending[index];
