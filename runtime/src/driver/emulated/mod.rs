@@ -250,7 +250,15 @@ impl Emulator {
         {
             let lt = chain.pop_front().expect("checked");
             match exec::timespec(&lt) {
-                Some(d) => link_timeout = Some((lt.get_user_data(), Instant::now() + d)),
+                // A deadline past what `Instant` holds never comes: no timer.
+                Some(d) => {
+                    link_timeout = Instant::now()
+                        .checked_add(d)
+                        .map(|at| (lt.get_user_data(), at));
+                    if link_timeout.is_none() {
+                        self.post(lt.get_user_data(), -libc::ECANCELED, 0);
+                    }
+                }
                 None => {
                     // A bad timespec fails the timeout and the op it guards, like the kernel.
                     self.post(lt.get_user_data(), -libc::EINVAL, 0);
@@ -285,7 +293,12 @@ impl Emulator {
         // A TIMEOUT (relative, no completion count) is a timer and nothing else.
         let timer = if sqe.opcode() == abi::IORING_OP_TIMEOUT {
             match exec::timespec(&sqe).filter(|_| sqe.off() == 0) {
-                Some(d) => Some(Instant::now() + d),
+                // Past what `Instant` holds: a century, which never comes either.
+                Some(d) => Some(
+                    Instant::now()
+                        .checked_add(d)
+                        .unwrap_or_else(|| Instant::now() + Duration::from_secs(3_153_600_000)),
+                ),
                 None => {
                     self.complete_sqe(&sqe, -libc::EOPNOTSUPP, 0, chain);
                     return;
@@ -372,8 +385,12 @@ impl Emulator {
             match self.attempt(index) {
                 Attempt::Done(res, flags) => return self.finish(index, res, flags),
                 Attempt::More(res, flags) => {
-                    let user_data = self.pending[index].sqe.get_user_data();
-                    self.post(user_data, res, flags | abi::IORING_CQE_F_MORE);
+                    let sqe = self.pending[index].sqe;
+                    self.post(sqe.get_user_data(), res, flags | abi::IORING_CQE_F_MORE);
+                    if sqe.opcode() == abi::IORING_OP_SEND_ZC {
+                        // The data was copied: the buffer is free now, as the notification says.
+                        return self.finish(index, 0, abi::IORING_CQE_F_NOTIF);
+                    }
                 }
                 Attempt::Wait(events) => return self.wait_for(index, events),
                 Attempt::Blocking => return self.send_to_pool(index),
