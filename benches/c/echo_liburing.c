@@ -1,7 +1,7 @@
 /*
  * Reference: a single-threaded TCP echo server on liburing, the C counterpart of the
- * `runtime` server of the echo benchmark (the goal: ours within 5% of it). The bench builds
- * and runs it with `--servers ...,c-liburing`:
+ * `runtime` server of the echo benchmark. The bench builds and runs it on its own when a C
+ * compiler and liburing's headers are present (and skips it with a note when not):
  *
  *   apt-get install liburing-dev
  *   cc -O2 -o target/echo/echo_liburing benches/c/echo_liburing.c -luring

@@ -3,6 +3,7 @@
 
 pub mod cpu;
 pub mod echo;
+pub mod http;
 
 /// The median of `values` (0 for none).
 pub fn median(values: &[f64]) -> f64 {

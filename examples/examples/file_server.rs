@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         let exit_after = args.value("exit-after")?;
         runtime::Runtime::new()?.block_on(async {
             let listener = TcpListener::bind(addr).await?;
-            cli::print_listening(listener.local_addr());
+            cli::print_listening(listener.local_addr()?);
             if demo {
                 println!("{}", file_server::demo(listener).await?);
             } else {

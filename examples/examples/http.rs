@@ -1,5 +1,5 @@
 //! An HTTP/1.1 "Hello, world!" server: hyper 1.x on the io_uring runtime, through
-//! `net::compat::Compat` (see `examples::http`).
+//! `net::hyper` (see `examples::http`).
 //!
 //! ```text
 //! cargo run -p examples --example http -- [--addr PORT|IP:PORT] [PORT]   # or PORT=8080; default 8080
@@ -46,7 +46,7 @@ fn main() -> ExitCode {
         };
         runtime::Runtime::new()?.block_on(async {
             let listener = TcpListener::bind(addr).await?;
-            cli::print_listening(listener.local_addr());
+            cli::print_listening(listener.local_addr()?);
             if demo {
                 println!("{}", examples::http::demo(listener).await?);
                 return Ok(());

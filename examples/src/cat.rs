@@ -1,8 +1,8 @@
 //! `cat`: files to stdout through io_uring. Each file is read with [`File::read_at`] in
-//! chunks and each chunk written to the output with [`File::write_at`] at offset `-1`
-//! (`u64::MAX`), which io_uring reads as "the file's current position" (since 5.6,
-//! `IORING_FEAT_RW_CUR_POS`): the position advances like `write(2)`'s, so output appended to
-//! a redirected file, a pipe or a terminal all behave as with the shell's `cat`.
+//! chunks and each chunk written to the output with [`File::write_all`], which writes at the
+//! output's own position and advances it like `write(2)` (io_uring's offset -1), so output
+//! appended to a redirected file, a pipe or a terminal all behave as with the shell's `cat`.
+//! Standard input (`-`), which has no offsets, is read with [`File::read`] the same way.
 //!
 //! Standard output becomes a [`File`] through a duplicate of its fd (no unsafe code:
 //! [`std::os::fd::AsFd::as_fd`] and `try_clone_to_owned`).
@@ -22,15 +22,11 @@ use std::os::fd::AsFd;
 use std::path::{Path, PathBuf};
 
 use fs::File;
-use runtime::buf::IoBuf;
 
 use crate::file_server::{remove_dir_all, temp_dir};
 
 /// Bytes per read.
 pub const CHUNK: usize = 128 * 1024;
-
-/// The offset that makes a read or write use (and advance) the file's own position.
-pub const CURRENT_POSITION: u64 = u64::MAX;
 
 /// Standard output (or any fd-backed std handle) as a [`File`] of its own: a duplicate of
 /// its fd, so closing it leaves the original open.
@@ -49,28 +45,6 @@ pub fn stdout() -> io::Result<File> {
     file_from(io::stdout())
 }
 
-/// Writes all of `buf` to `out` at its current position, resuming after short writes (a
-/// pipe or a terminal may take part of it).
-///
-/// # Errors
-/// The write's error; `WriteZero` if a write took nothing.
-pub async fn write_all(out: &File, buf: Vec<u8>) -> io::Result<Vec<u8>> {
-    let len = buf.len();
-    let mut done = 0;
-    let mut buf = buf;
-    while done < len {
-        let (res, slice) = out.write_at(buf.slice(done..len), CURRENT_POSITION).await;
-        buf = slice.into_inner();
-        match res {
-            Ok(0) => return Err(io::Error::from(io::ErrorKind::WriteZero)),
-            Ok(n) => done += n,
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(buf)
-}
-
 /// Copies the file at `path` (`-`: standard input, read at its current position) to `out`,
 /// `CHUNK` bytes at a time with one reused buffer; returns the bytes copied.
 ///
@@ -87,8 +61,11 @@ pub async fn cat_one(path: &Path, out: &File) -> io::Result<u64> {
     let mut pos = 0u64;
     loop {
         buf.clear();
-        let at = if positional { pos } else { CURRENT_POSITION };
-        let (res, b) = input.read_at(buf, at).await;
+        let (res, b) = if positional {
+            input.read_at(buf, pos).await
+        } else {
+            input.read(buf).await
+        };
         buf = b;
         let n = match res {
             Ok(0) => return Ok(pos),
@@ -96,7 +73,9 @@ pub async fn cat_one(path: &Path, out: &File) -> io::Result<u64> {
             Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
             Err(e) => return Err(named(e)),
         };
-        buf = write_all(out, buf).await?;
+        let (res, b) = out.write_all(buf).await;
+        buf = b;
+        res?;
         pos += n as u64;
     }
 }
@@ -136,7 +115,7 @@ pub async fn demo() -> io::Result<String> {
         let out_path = dir.join("out");
         let out = File::create(&out_path).await?;
         // The writes go on from the file's position, which this first one advances.
-        write_all(&out, b"header\n".to_vec()).await?;
+        out.write_all(b"header\n".as_slice()).await.0?;
         let copied = cat(&paths, &out).await?;
         out.close().await?;
 

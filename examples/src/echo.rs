@@ -198,7 +198,7 @@ pub async fn run_clients(addr: SocketAddr, clients: usize) -> io::Result<u64> {
 /// A client's error, or `InvalidData` when an echo differs.
 pub async fn demo(listener: TcpListener) -> io::Result<String> {
     const CLIENTS: usize = 10;
-    let addr = listener.local_addr();
+    let addr = listener.local_addr()?;
     let stop = Signal::after(Some(CLIENTS));
     let server = runtime::spawn(serve(listener, stop.clone()));
     let bytes = run_clients(addr, CLIENTS).await;

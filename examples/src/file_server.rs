@@ -753,7 +753,7 @@ async fn check_requests(addr: SocketAddr, data: &[u8]) -> io::Result<usize> {
 /// # Errors
 /// I/O errors; `InvalidData` naming the request whose response was wrong.
 pub async fn demo(listener: TcpListener) -> io::Result<String> {
-    let addr = listener.local_addr();
+    let addr = listener.local_addr()?;
     let base = temp_dir("file-server").await?;
     let result = async {
         let (root, data) = demo_tree(&base).await?;

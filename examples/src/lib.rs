@@ -12,7 +12,7 @@
 //! |-----------------|---------------------|---------------------------------------------------------|
 //! | `echo`          | [`echo`]            | multishot accept, `recv_stream` on provided buffers, zero-copy echo |
 //! | `echo_per_core` | [`echo_per_core`]   | `run_per_core`, one `SO_REUSEPORT` listener per core    |
-//! | `http`          | [`http`]            | hyper 1.x through `net::compat`                         |
+//! | `http`          | [`http`]            | hyper 1.x through `net::hyper`                          |
 //! | `cat`           | [`cat`]             | `File::read_at` chunks to stdout at its current position |
 //! | `cp`            | [`cp`]              | `fs::copy`, and positional reads and writes in flight together |
 //! | `file_server`   | [`file_server`]     | HTTP/1.1 by hand: files, `Range` (206/416), traversal refused |
@@ -34,4 +34,5 @@ pub mod http;
 pub mod reuseport;
 pub mod signal;
 pub mod timers;
+pub mod tokio_port;
 pub mod udp_echo;

@@ -79,7 +79,7 @@ impl ReuseportGroup {
         if core == 0 {
             let result = listen_reuseport(self.requested);
             *self.bound.lock().unwrap_or_else(|e| e.into_inner()) = Some(match &result {
-                Ok(l) => Ok(l.local_addr()),
+                Ok(l) => l.local_addr().map_err(|e| e.to_string()),
                 Err(e) => Err(e.to_string()),
             });
             self.first_bound.fire();

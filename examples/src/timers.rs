@@ -2,8 +2,8 @@
 //!
 //! 1. [`runtime::time::sleep`]: a timer on the core's wheel; the core's wait in
 //!    `io_uring_enter` is bounded by the nearest deadline, so no SQE per timer.
-//! 2. [`runtime::time::interval`]: ticks a period apart (a late tick does not bunch up
-//!    the next ones).
+//! 2. [`runtime::time::interval`]: ticks a period apart, the first at once (with
+//!    `MissedTickBehavior::Delay` a late tick does not bunch up the next ones).
 //! 3. [`runtime::time::timeout`] around a read that never completes: at the deadline the
 //!    read's future is dropped, which cancels its op (`ASYNC_CANCEL`); the runtime keeps the
 //!    buffer until the kernel's final completion, the op slot is freed, and the stream is
@@ -55,8 +55,10 @@ pub async fn sleep_step(d: Duration) -> io::Result<String> {
 pub async fn interval_step(ticks: usize, period: Duration) -> io::Result<String> {
     let start = Instant::now();
     let mut every = interval(period);
+    every.set_missed_tick_behavior(runtime::time::MissedTickBehavior::Delay);
     let mut at = Vec::with_capacity(ticks);
-    for i in 1..=ticks {
+    // The first tick is at once (as in tokio), tick i a period after tick i - 1.
+    for i in 0..ticks {
         every.tick().await;
         let t = start.elapsed();
         if t < period * i as u32 {
@@ -94,7 +96,7 @@ async fn settle(baseline: u64) -> u64 {
 /// The connection's errors; `Other` if the read completed or the stream lost data.
 pub async fn timeout_step(wait: Duration) -> io::Result<String> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let client = TcpStream::connect(listener.local_addr()).await?;
+    let client = TcpStream::connect(listener.local_addr()?).await?;
     let (server, _) = listener.accept().await?;
 
     let before = runtime::metrics().unwrap_or_default();
@@ -137,7 +139,7 @@ pub async fn connect_timeout_step(wait: Duration) -> io::Result<String> {
     let socket = TcpSocket::new_v4()?;
     socket.bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))?;
     let listener = socket.listen(0)?;
-    let addr = listener.local_addr();
+    let addr = listener.local_addr()?;
     // The first connects fill the queue (the handshake completes in the kernel, with no
     // accept); the one after them waits for a SYN-ACK that never comes.
     let mut queued = Vec::new();

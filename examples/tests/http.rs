@@ -1,18 +1,18 @@
-//! The `http` example's server (hyper 1.x on the runtime through `net::compat`) driven by
-//! hyper's client, also on the runtime through `net::compat`: sequential requests on one
+//! The `http` example's server (hyper 1.x on the runtime through `net::hyper`) driven by
+//! hyper's client, also on the runtime through `net::hyper::HyperIo`: sequential requests on one
 //! keep-alive connection, concurrent connections, and request bodies larger than the
-//! compat buffers.
+//! adapter's buffers.
 
 use std::io;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use examples::http::{HyperIo, serve};
+use examples::http::serve;
 use http_body_util::{BodyExt, Empty, Full};
 use hyper::body::Bytes;
 use hyper::client::conn::http1::SendRequest;
 use hyper::{Request, StatusCode, header};
-use net::compat::Compat;
+use net::hyper::HyperIo;
 use net::{TcpListener, TcpStream};
 
 /// Runs `body` on a fresh runtime with the server listening on an ephemeral port; fails
@@ -25,7 +25,7 @@ where
     let rt = runtime::Runtime::new().expect("runtime");
     rt.block_on(async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr();
+        let addr = listener.local_addr().unwrap();
         let server = runtime::spawn(serve(listener));
         let result = runtime::time::timeout(Duration::from_secs(20), body(addr)).await;
         server.abort();
@@ -43,7 +43,7 @@ where
 {
     let stream = TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    let (sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(Compat::new(stream)))
+    let (sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
         .await
         .map_err(io::Error::other)?;
     runtime::spawn(async move {
@@ -112,10 +112,10 @@ fn concurrent_connections() {
 }
 
 #[test]
-fn large_bodies_echo_through_the_compat_buffers() {
+fn large_bodies_echo_through_the_adapter_buffers() {
     with_server(|addr| async move {
         let mut sender = connect::<Full<Bytes>>(addr).await?;
-        // Larger than the read (16 KiB) and write (64 KiB) buffers of Compat, on both sides.
+        // Larger than the read (16 KiB) and write (64 KiB) buffers of HyperIo, on both sides.
         for len in [0usize, 1, 16 * 1024 + 3, 1 << 20] {
             let body: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
             sender.ready().await.map_err(io::Error::other)?;

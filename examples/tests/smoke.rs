@@ -13,7 +13,9 @@ use std::time::{Duration, Instant};
 
 use examples::file_server::{Client, remove_dir_all, temp_dir};
 use examples::signal::Signal;
-use examples::{cat, chat, cp, echo, echo_per_core, file_server, http, timers, udp_echo};
+use examples::{
+    cat, chat, cp, echo, echo_per_core, file_server, http, timers, tokio_port, udp_echo,
+};
 use net::{TcpListener, TcpStream, UdpSocket};
 
 /// Runs `body` on a fresh single-core runtime, failing after 20 s.
@@ -33,6 +35,12 @@ async fn listener() -> io::Result<TcpListener> {
 }
 
 #[test]
+fn tokio_port_demo_answers_and_counts_every_line() {
+    let report = on_runtime(async { tokio_port::demo(listener().await?).await });
+    assert!(report.contains("12 lines answered"), "{report}");
+}
+
+#[test]
 fn http_demo_answers_through_hyper() {
     let report = on_runtime(async { http::demo(listener().await?).await });
     assert!(report.contains("verified"), "{report}");
@@ -48,7 +56,7 @@ fn echo_demo_echoes_every_byte_back() {
 fn echo_exits_after_n_connections() {
     let served = on_runtime(async {
         let l = listener().await?;
-        let addr = l.local_addr();
+        let addr = l.local_addr().unwrap();
         let server = runtime::spawn(echo::serve(l, Signal::after(Some(3))));
         for i in 0..3 {
             echo::check_echo(addr, echo::pattern(i, 50_000)).await?;
@@ -63,7 +71,7 @@ fn echo_exits_after_n_connections() {
 fn echo_copy_path_echoes_like_the_provided_buffer_path() {
     on_runtime(async {
         let l = listener().await?;
-        let addr = l.local_addr();
+        let addr = l.local_addr().unwrap();
         let server = runtime::spawn(async move {
             let (stream, _) = l.accept().await?;
             echo::echo_copy(&stream).await
@@ -151,7 +159,7 @@ fn file_server_refuses_symlinks_out_of_the_root_and_huge_heads() {
         fs::symlink(root.join("inside.txt"), root.join("alias")).await?;
 
         let l = listener().await?;
-        let addr = l.local_addr();
+        let addr = l.local_addr().unwrap();
         let stop = Signal::new();
         let server = runtime::spawn({
             let (root, stop) = (root.clone(), stop.clone());
@@ -306,13 +314,14 @@ fn every_example_binary_passes_its_demo() {
         eprintln!("skipped: cannot locate the example binaries");
         return;
     };
-    const SERVERS: [&str; 6] = [
+    const SERVERS: [&str; 7] = [
         "echo",
         "echo_per_core",
         "chat",
         "file_server",
         "udp_echo",
         "http",
+        "tokio_port",
     ];
     const TOOLS: [&str; 3] = ["cat", "cp", "timers"];
     let mut running = Vec::new();

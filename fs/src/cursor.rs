@@ -99,25 +99,22 @@ impl FileCursor {
     /// new position.
     ///
     /// # Errors
-    /// `InvalidInput` for a position before 0 or past `u64::MAX`; [`File::metadata`]'s
-    /// errors for `SeekFrom::End`.
+    /// `InvalidInput` for a position before 0 or past `i64::MAX` (the largest file offset, as
+    /// `lseek(2)`); [`File::metadata`]'s errors for `SeekFrom::End`.
     pub async fn seek(&mut self, to: SeekFrom) -> io::Result<u64> {
         let (base, delta) = match to {
-            SeekFrom::Start(n) => {
-                self.pos = n;
-                return Ok(n);
-            }
+            SeekFrom::Start(n) => (n, 0),
             SeekFrom::Current(d) => (self.pos, d),
             SeekFrom::End(d) => (self.file.metadata().await?.len(), d),
         };
         match base.checked_add_signed(delta) {
-            Some(n) => {
+            Some(n) if n <= i64::MAX as u64 => {
                 self.pos = n;
                 Ok(n)
             }
-            None => Err(io::Error::new(
+            _ => Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("seek to {base} {delta:+} is outside 0..=u64::MAX"),
+                format!("seek to {base} {delta:+} is outside 0..=i64::MAX"),
             )),
         }
     }

@@ -1,5 +1,9 @@
 //! [`read_dir`]: a stream of directory entries. io_uring has no `getdents`, so the entries
-//! are read in batches on the blocking pool, one batch ahead of the caller at most.
+//! are read in batches on the blocking pool, one batch ahead of the caller at most, and
+//! each entry's metadata is read there too, with `fstatat` on the open directory: a walker
+//! that asks every entry for its metadata then costs no op per entry (a `STATX` op by path
+//! runs on an io-wq worker of the kernel, tens of microseconds each: 1.2-2.2 s for 59,693
+//! files, against 0.13 s for std).
 
 use std::collections::VecDeque;
 use std::ffi::OsString;
@@ -130,6 +134,9 @@ pub struct DirEntry {
     path: PathBuf,
     file_type: Result<FileType, io::ErrorKind>,
     ino: u64,
+    /// Read with the entry (`lstat` of it); `None` if that failed (the entry vanished, say):
+    /// `metadata` then asks again, for the error.
+    metadata: Option<Metadata>,
 }
 
 impl DirEntry {
@@ -141,6 +148,8 @@ impl DirEntry {
             // does not fill it in.
             file_type: e.file_type().map(FileType::from_std).map_err(|e| e.kind()),
             ino: e.ino(),
+            // `fstatat(dirfd, name, AT_SYMLINK_NOFOLLOW)`: no path walk from the root.
+            metadata: e.metadata().ok().map(|m| Metadata::from_std(&m)),
         }
     }
 
@@ -170,11 +179,18 @@ impl DirEntry {
         self.ino
     }
 
-    /// The entry's metadata, a symbolic link not followed (like std's).
+    /// The entry's metadata, a symbolic link not followed (like std's), as read together
+    /// with the entry (on the blocking pool, with the batch): no op, so walking a tree with
+    /// it is as fast as std. For the metadata as of now, use
+    /// [`symlink_metadata`](crate::symlink_metadata) on [`DirEntry::path`].
     ///
     /// # Errors
-    /// As [`symlink_metadata`](crate::symlink_metadata).
+    /// As [`symlink_metadata`](crate::symlink_metadata), when reading it with the entry
+    /// failed (the entry was removed meanwhile, say).
     pub async fn metadata(&self) -> io::Result<Metadata> {
-        crate::symlink_metadata(&self.path).await
+        match &self.metadata {
+            Some(m) => Ok(m.clone()),
+            None => crate::symlink_metadata(&self.path).await,
+        }
     }
 }

@@ -21,7 +21,7 @@ use crate::op::fadvise::Fadvise;
 use crate::op::fallocate::Fallocate;
 use crate::op::fsync::Fsync;
 use crate::op::ftruncate::Ftruncate;
-use crate::op::rw::{Direction, Read, RwAt, RwvAt, Write};
+use crate::op::rw::{At, Direction, Read, RwAt, RwvAt, Write};
 use crate::op::statx::Statx;
 use crate::op::{IOV_MAX, MAX_RW};
 use crate::open_options::OpenOptions;
@@ -243,9 +243,12 @@ impl File {
         self.dio
     }
 
-    fn check_dio(&self, what: &str, addr: *const u8, len: usize, pos: u64) -> io::Result<()> {
+    /// Checks a transfer of `len` bytes at `addr` before it starts: the offset (see
+    /// [`At::check`]) and, on an O_DIRECT file, the alignment.
+    fn check_transfer(&self, what: &str, addr: *const u8, len: usize, at: At) -> io::Result<()> {
+        at.check(what)?;
         match self.dio {
-            Some(align) => align.check(what, addr as usize, len, pos),
+            Some(align) => align.check(what, addr as usize, len, at.dio_offset()),
             None => Ok(()),
         }
     }
@@ -258,10 +261,10 @@ impl File {
         fixed: Option<u16>,
         start: usize,
         len: usize,
-        pos: u64,
+        at: At,
     ) -> Op<RwAt<D, B>> {
         let len = len.min(MAX_RW) as u32;
-        Op::new(RwAt::new(self.fd.clone(), buf, fixed, start, len, pos))
+        Op::new(RwAt::new(self.fd.clone(), buf, fixed, start, len, at))
     }
 
     /// Reads at file offset `pos` into `buf`, from its start up to its capacity
@@ -273,9 +276,13 @@ impl File {
     /// (`0x7ffff000` bytes, about 2 GiB) is filled by successive reads until it is full or
     /// the file ends.
     ///
+    /// The file's own position is neither used nor moved: [`File::read`] reads there.
+    ///
     /// # Errors
-    /// `read(2)`'s errno (EBADF on a file not open for reading, EISDIR on a directory); on an
-    /// O_DIRECT file, `InvalidInput` naming a misaligned address, length or offset.
+    /// `InvalidInput` for a `pos` past `i64::MAX` (the largest file offset; io_uring would
+    /// read offset -1 as the file's position); `read(2)`'s errno (EBADF on a file not open
+    /// for reading, EISDIR on a directory, ESPIPE on a pipe); on an O_DIRECT file,
+    /// `InvalidInput` naming a misaligned address, length or offset.
     ///
     /// # Cancel safety
     /// Dropping the future cancels the read; it moves no file position, so a retry at the
@@ -285,7 +292,42 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        self.transfer::<Read, _>("read_at", None, buf, pos)
+        self.transfer::<Read, _>("read_at", None, buf, At::Offset(pos))
+    }
+
+    /// Reads at the file's own position into `buf` (up to its capacity) and advances the
+    /// position past the bytes read, like std's `Read for File` (`read(2)`); returns how
+    /// many were read, 0 at the end of the file. This is the read for what has no offsets
+    /// (a pipe, standard input, a terminal); for a regular file prefer [`File::read_at`]
+    /// (or a [`FileCursor`](crate::FileCursor)), which many tasks may use at once.
+    ///
+    /// The position is the kernel's, shared by every read and write at it and by other
+    /// holders of the fd (a duplicate, a child process): two in flight at once move it in
+    /// an order the kernel picks.
+    ///
+    /// # Errors
+    /// As [`File::read_at`].
+    ///
+    /// # Cancel safety
+    /// Not cancel safe: a read dropped after the kernel did it still moved the position,
+    /// and its bytes are lost (from a pipe, for good).
+    ///
+    /// # Examples
+    /// ```
+    /// runtime::Runtime::new()?.block_on(async {
+    ///     let path = std::env::temp_dir().join(format!("fs-doc-read-{}", std::process::id()));
+    ///     fs::write(&path, b"hello, world".as_slice()).await?;
+    ///     let file = fs::File::open(&path).await?;
+    ///     let (n, buf) = file.read(Vec::with_capacity(7)).await;
+    ///     assert_eq!(&buf[..n?], b"hello, ");
+    ///     let (n, buf) = file.read(Vec::with_capacity(16)).await;
+    ///     assert_eq!(&buf[..n?], b"world");
+    ///     fs::remove_file(&path).await
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read<B: IoBufMut>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> + '_ {
+        self.transfer::<Read, _>("read", None, buf, At::Position)
     }
 
     /// [`File::read_at`], [`File::read_fixed_at`], [`File::write_at`] and
@@ -296,17 +338,17 @@ impl File {
         what: &str,
         fixed: Option<u16>,
         buf: B,
-        pos: u64,
+        at: At,
     ) -> Checked<Transfer<'_, RwAt<D, B>>> {
         let fixed = fixed.or_else(|| registered_index(&buf));
         let total = D::room(&buf);
-        let check = self.check_dio(what, buf.stable_ptr(), total, pos);
+        let check = self.check_transfer(what, buf.stable_ptr(), total, at);
         checked(check, buf, |buf| {
             if total <= MAX_RW || !D::CONTINUES {
                 // The common case: the future is the op itself, with no loop around it.
-                Transfer::Single(self.chunk(buf, fixed, 0, total, pos))
+                Transfer::Single(self.chunk(buf, fixed, 0, total, at))
             } else {
-                Transfer::Several(Box::pin(self.transfer_long::<D, B>(buf, fixed, pos)))
+                Transfer::Several(Box::pin(self.transfer_long::<D, B>(buf, fixed, at)))
             }
         })
     }
@@ -317,14 +359,14 @@ impl File {
         &self,
         buf: B,
         fixed: Option<u16>,
-        pos: u64,
+        at: At,
     ) -> BufResult<usize, B> {
         let total = D::room(&buf);
         let (mut buf, mut done) = (buf, 0);
         loop {
             let want = (total - done).min(MAX_RW);
             let (res, b) = self
-                .chunk::<D, B>(buf, fixed, done, want, pos + done as u64)
+                .chunk::<D, B>(buf, fixed, done, want, at.after(done))
                 .await;
             buf = b;
             match res {
@@ -354,7 +396,7 @@ impl File {
             let what = format!("file ended after {done} of {total} bytes");
             io::Error::new(io::ErrorKind::UnexpectedEof, what)
         };
-        self.all::<Read, _>("read_exact_at", buf, pos, ended)
+        self.all::<Read, _>("read_exact_at", buf, At::Offset(pos), ended)
     }
 
     /// Reads from `pos` to the end of the file, appending to `buf` (growing it as needed);
@@ -374,7 +416,7 @@ impl File {
                 "read_to_end_at on an O_DIRECT file: read aligned blocks with read_at and an \
                  AlignedBuf instead",
             )),
-            None => Ok(()),
+            None => At::Offset(pos).check("read_to_end_at"),
         };
         checked(check, buf, move |buf| self.read_to_end(buf, pos))
     }
@@ -388,7 +430,7 @@ impl File {
                 // Full (perhaps sized to the file exactly): a small read tells whether the
                 // file ends here before the buffer grows.
                 let (res, probe) = self
-                    .chunk::<Read, _>(Vec::with_capacity(32), None, 0, 32, pos)
+                    .chunk::<Read, _>(Vec::with_capacity(32), None, 0, 32, At::Offset(pos))
                     .await;
                 match res {
                     Ok(0) => return (Ok(buf.len() - start), buf),
@@ -403,7 +445,9 @@ impl File {
                 }
             }
             let (len, spare) = (buf.len(), buf.capacity() - buf.len());
-            let (res, b) = self.chunk::<Read, _>(buf, None, len, spare, pos).await;
+            let (res, b) = self
+                .chunk::<Read, _>(buf, None, len, spare, At::Offset(pos))
+                .await;
             buf = b;
             match res {
                 Ok(0) => return (Ok(buf.len() - start), buf),
@@ -418,9 +462,12 @@ impl File {
     /// many were written, which may be fewer (at most `0x7ffff000` per call). A registered
     /// [`FixedBuf`] is written with `WRITE_FIXED`.
     ///
+    /// The file's own position is neither used nor moved: [`File::write`] writes there.
+    ///
     /// # Errors
-    /// `write(2)`'s errno: EBADF on a file not open for writing, `StorageFull` (ENOSPC),
-    /// EFBIG; on an O_DIRECT file, `InvalidInput` naming what is misaligned.
+    /// `InvalidInput` for a `pos` past `i64::MAX` (see [`File::read_at`]); `write(2)`'s
+    /// errno: EBADF on a file not open for writing, `StorageFull` (ENOSPC), EFBIG, ESPIPE on
+    /// a pipe; on an O_DIRECT file, `InvalidInput` naming what is misaligned.
     ///
     /// # Cancel safety
     /// Dropping the future cancels the write, which may have written some or all of `buf`; a
@@ -431,7 +478,45 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        self.transfer::<Write, _>("write_at", None, buf, pos)
+        self.transfer::<Write, _>("write_at", None, buf, At::Offset(pos))
+    }
+
+    /// Writes `buf`'s initialized bytes at the file's own position and advances it past
+    /// those written, like std's `Write for File` (`write(2)`); returns how many were
+    /// written, which may be fewer (a pipe or a terminal may take part). This is the write
+    /// for what has no offsets (a pipe, standard output); the position is shared as
+    /// [`File::read`] says.
+    ///
+    /// # Errors
+    /// As [`File::write_at`] (EPIPE when a pipe's reader is gone).
+    ///
+    /// # Cancel safety
+    /// Dropping the future cancels the write, which may have written some or all of `buf`
+    /// and moved the position past them.
+    pub fn write<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<usize, B>> + '_ {
+        self.transfer::<Write, _>("write", None, buf, At::Position)
+    }
+
+    /// Writes all of `buf`'s initialized bytes at the file's own position, in as many
+    /// [`File::write`]s as it takes (a pipe may take part of each).
+    ///
+    /// # Errors
+    /// `WriteZero` if a write wrote nothing; otherwise as [`File::write`].
+    ///
+    /// # Examples
+    /// Standard output as a `File` of its own (a duplicate of its fd):
+    /// ```
+    /// use std::os::fd::AsFd;
+    ///
+    /// runtime::Runtime::new()?.block_on(async {
+    ///     let stdout = fs::File::from(std::io::stdout().as_fd().try_clone_to_owned()?);
+    ///     let (res, _) = stdout.write_all(b"hello\n".as_slice()).await;
+    ///     res
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn write_all<B: IoBuf>(&self, buf: B) -> impl Future<Output = BufResult<(), B>> + '_ {
+        self.all::<Write, _>("write_all", buf, At::Position, wrote_nothing)
     }
 
     /// Writes all of `buf`'s initialized bytes at `pos`, in as many writes as it takes.
@@ -443,30 +528,26 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<(), B>> + '_ {
-        let stuck = |done, total| {
-            let what = format!("a write wrote nothing after {done} of {total} bytes");
-            io::Error::new(io::ErrorKind::WriteZero, what)
-        };
-        self.all::<Write, _>("write_all_at", buf, pos, stuck)
+        self.all::<Write, _>("write_all_at", buf, At::Offset(pos), wrote_nothing)
     }
 
-    /// [`File::read_exact_at`] and [`File::write_all_at`]: moves all of `buf`'s `D::room`
-    /// bytes at `pos`, in as many ops as it takes; an op that moves nothing ends it with
-    /// `nothing_moved(done, total)`.
+    /// [`File::read_exact_at`], [`File::write_all_at`] and [`File::write_all`]: moves all of
+    /// `buf`'s `D::room` bytes at `at`, in as many ops as it takes; an op that moves nothing
+    /// ends it with `nothing_moved(done, total)`.
     fn all<D: Direction<B>, B: IoBuf>(
         &self,
         what: &str,
         buf: B,
-        pos: u64,
+        at: At,
         nothing_moved: fn(usize, usize) -> io::Error,
     ) -> impl Future<Output = BufResult<(), B>> + '_ {
         let total = D::room(&buf);
-        let check = self.check_dio(what, buf.stable_ptr(), total, pos);
+        let check = self.check_transfer(what, buf.stable_ptr(), total, at);
         let fixed = registered_index(&buf);
         checked(check, buf, move |buf| {
             let nothing_moved = move |done| nothing_moved(done, total);
             until_done(buf, total, nothing_moved, move |b, done| {
-                self.chunk::<D, B>(b, fixed, done, total - done, pos + done as u64)
+                self.chunk::<D, B>(b, fixed, done, total - done, at.after(done))
             })
         })
     }
@@ -477,9 +558,11 @@ impl File {
         &self,
         what: &str,
         bufs: Vec<B>,
-        pos: u64,
+        at: At,
     ) -> Checked<Op<RwvAt<D, B>>> {
-        let check = if bufs.len() > IOV_MAX {
+        let check = if let Err(e) = at.check(what) {
+            Err(e)
+        } else if bufs.len() > IOV_MAX {
             Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 format!(
@@ -489,10 +572,10 @@ impl File {
             ))
         } else {
             bufs.iter()
-                .try_for_each(|b| self.check_dio(what, b.stable_ptr(), D::room(b), pos))
+                .try_for_each(|b| self.check_transfer(what, b.stable_ptr(), D::room(b), at))
         };
         checked(check, bufs, |bufs| {
-            Op::new(RwvAt::new(self.fd.clone(), bufs, pos))
+            Op::new(RwvAt::new(self.fd.clone(), bufs, at))
         })
     }
 
@@ -506,7 +589,7 @@ impl File {
         bufs: Vec<B>,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, Vec<B>>> + '_ {
-        self.vectored::<Read, _>("readv_at", bufs, pos)
+        self.vectored::<Read, _>("readv_at", bufs, At::Offset(pos))
     }
 
     /// Writes the initialized bytes of `bufs`, in turn, at `pos` (`pwritev`); returns the
@@ -519,7 +602,7 @@ impl File {
         bufs: Vec<B>,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, Vec<B>>> + '_ {
-        self.vectored::<Write, _>("writev_at", bufs, pos)
+        self.vectored::<Write, _>("writev_at", bufs, At::Offset(pos))
     }
 
     /// Reads at `pos` into a registered buffer (`READ_FIXED`: the kernel skips pinning its
@@ -532,7 +615,8 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        self.transfer::<Read, _>("read_fixed_at", Some(buf.buf_index()), buf, pos)
+        let index = Some(buf.buf_index());
+        self.transfer::<Read, _>("read_fixed_at", index, buf, At::Offset(pos))
     }
 
     /// Writes a registered buffer's initialized bytes at `pos` (`WRITE_FIXED`).
@@ -544,7 +628,8 @@ impl File {
         buf: B,
         pos: u64,
     ) -> impl Future<Output = BufResult<usize, B>> + '_ {
-        self.transfer::<Write, _>("write_fixed_at", Some(buf.buf_index()), buf, pos)
+        let index = Some(buf.buf_index());
+        self.transfer::<Write, _>("write_fixed_at", index, buf, At::Offset(pos))
     }
 
     async fn fsync(&self, flags: u32, what: &'static str) -> io::Result<()> {
@@ -608,8 +693,10 @@ impl File {
     /// else `ftruncate(2)` on the blocking pool).
     ///
     /// # Errors
-    /// `ftruncate(2)`'s errno: EBADF/EINVAL on a file not open for writing, EFBIG.
+    /// `InvalidInput` for a `len` past `i64::MAX` (the largest file size); `ftruncate(2)`'s
+    /// errno: EBADF/EINVAL on a file not open for writing, EFBIG.
     pub async fn set_len(&self, len: u64) -> io::Result<()> {
+        At::Offset(len).check("set_len")?;
         if runtime::op_supported(abi::IORING_OP_FTRUNCATE) == Some(true) {
             return Op::new(Ftruncate {
                 fd: self.fd.clone(),
@@ -625,8 +712,12 @@ impl File {
     /// the file if needed, so later writes there cannot fail for lack of space.
     ///
     /// # Errors
-    /// `fallocate(2)`'s errno: `StorageFull`, EOPNOTSUPP where the file system cannot.
+    /// `InvalidInput` for an `offset` or `len` past `i64::MAX`; `fallocate(2)`'s errno:
+    /// EINVAL for a `len` of 0, EFBIG past the largest file size, `StorageFull`, EOPNOTSUPP
+    /// where the file system cannot.
     pub async fn allocate(&self, offset: u64, len: u64) -> io::Result<()> {
+        At::Offset(offset).check("allocate")?;
+        At::Offset(len).check("allocate (length)")?;
         Op::new(Fallocate {
             fd: self.fd.clone(),
             mode: 0,
@@ -637,16 +728,29 @@ impl File {
     }
 
     /// Tells the kernel how `len` bytes at `offset` (0: to the end) will be used
-    /// (`posix_fadvise(2)`).
+    /// (`posix_fadvise(2)`). A range that reaches the end of the file (or past the largest
+    /// offset) is advised "to the end", in one op.
     ///
     /// # Errors
-    /// `posix_fadvise(2)`'s errno (ESPIPE on a pipe).
+    /// `InvalidInput` for an `offset` past `i64::MAX`; `posix_fadvise(2)`'s errno (ESPIPE on
+    /// a pipe).
     pub async fn advise(&self, offset: u64, len: u64, advice: Advice) -> io::Result<()> {
-        // The SQE carries a 32-bit length: advise a longer range in pieces.
+        // The SQE carries a 32-bit length: a longer range is advised in pieces, but never
+        // past the end of the file, where pages do not exist (and the other advices apply to
+        // the whole file): `advise(0, u64::MAX)` would otherwise take 2^32 ops.
         const PIECE: u64 = 0xffff_f000;
-        let (mut offset, mut left) = (offset, len);
+        At::Offset(offset).check("advise")?;
+        let end = offset.checked_add(len).filter(|&e| e <= i64::MAX as u64);
+        let to_the_end = match end {
+            _ if len == 0 => true,
+            None => true,
+            Some(_) if len <= PIECE => false,
+            // A file in the fixed table has no statx: advised to the end, a hint's superset.
+            Some(end) => self.metadata().await.map_or(true, |m| end >= m.len()),
+        };
+        let (mut offset, mut left) = (offset, if to_the_end { 0 } else { len });
         loop {
-            let piece = if len == 0 { 0 } else { left.min(PIECE) };
+            let piece = left.min(PIECE);
             Op::new(Fadvise {
                 fd: self.fd.clone(),
                 offset,
@@ -718,6 +822,12 @@ impl From<std::fs::File> for File {
     fn from(file: std::fs::File) -> File {
         File::from_std(file)
     }
+}
+
+/// The error of [`File::write_all_at`] and [`File::write_all`] when a write wrote nothing.
+fn wrote_nothing(done: usize, total: usize) -> io::Error {
+    let what = format!("a write wrote nothing after {done} of {total} bytes");
+    io::Error::new(io::ErrorKind::WriteZero, what)
 }
 
 /// Runs `step(buf, done)` (a read or write of the rest, from byte `done`) until `total`

@@ -287,9 +287,13 @@ pub async fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
 /// Copies the contents and permission bits of the file `from` to `to` (created or
 /// truncated); returns the bytes copied. Like [`std::fs::copy`].
 ///
-/// The data moves through a pipe with `IORING_OP_SPLICE` where the kernel can make the pipe
-/// on the ring (`IORING_OP_PIPE`, 6.16+), else by reads and writes through this core's pooled
-/// 1 MiB buffers.
+/// The data moves as `std::fs::copy` moves it, by `copy_file_range(2)` (in the kernel, no copy
+/// through user space; a reflink where the filesystem shares extents), on the blocking pool:
+/// no io_uring op does that. (`std::io::copy` falls back to `sendfile`, `splice` or reads and
+/// writes where the kernel refuses, e.g. across filesystems before 5.19.) A file open only in
+/// the fixed table has no fd for it: then the bytes move through a pipe with
+/// `IORING_OP_SPLICE` where the kernel can make the pipe on the ring (`IORING_OP_PIPE`,
+/// 6.16+), else by reads and writes through this core's pooled 1 MiB buffers.
 ///
 /// # Errors
 /// `InvalidInput` when `from` is not a regular file; the errors of opening, reading and
@@ -318,12 +322,10 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
         Some(fd) => std::fs::File::from(fd).set_permissions(perms),
         None => Ok(()),
     });
-    let splice = runtime::op_supported(abi::IORING_OP_PIPE) == Some(true)
-        && runtime::op_supported(abi::IORING_OP_SPLICE) == Some(true);
-    let copied = if splice {
-        copy_splice(&src, &dst).await
-    } else {
-        copy_read_write(&src, &dst).await
+    let copied = match copy_in_kernel(&src, &dst).await {
+        Ok(Some(n)) => Ok(n),
+        Ok(None) => copy_on_ring(&src, &dst).await,
+        Err(e) => Err(e),
     };
     let chmod = chmod.await;
     let copied = copied?;
@@ -335,6 +337,36 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
 
 /// Bytes per copy step.
 const COPY_CHUNK: usize = 1 << 20;
+
+/// Copies as `std::fs::copy` does, on the blocking pool: `std::io::copy` between two files
+/// is `copy_file_range(2)` (falling back to `sendfile`, `splice`, then reads and writes where
+/// the kernel refuses), from both files' start. `Ok(None)`: a file has no process fd (open
+/// only in the fixed table), so the caller moves the bytes through the ring.
+async fn copy_in_kernel(src: &File, dst: &File) -> io::Result<Option<u64>> {
+    let (Some(src), Some(dst)) = (src.as_fd(), dst.as_fd()) else {
+        return Ok(None);
+    };
+    let src = std::fs::File::from(src.try_clone_to_owned()?);
+    let dst = std::fs::File::from(dst.try_clone_to_owned()?);
+    blocking(move || {
+        // The clones share the files' positions, which our `File`s do not use (every op
+        // names its offset): both start at 0, as `open` left them.
+        std::io::copy(&mut &src, &mut &dst).map(Some)
+    })
+    .await
+}
+
+/// Moves the bytes through the ring: splice through a pipe where the kernel makes pipes on
+/// the ring, else reads and writes.
+async fn copy_on_ring(src: &File, dst: &File) -> io::Result<u64> {
+    let splice = runtime::op_supported(abi::IORING_OP_PIPE) == Some(true)
+        && runtime::op_supported(abi::IORING_OP_SPLICE) == Some(true);
+    if splice {
+        copy_splice(src, dst).await
+    } else {
+        copy_read_write(src, dst).await
+    }
+}
 
 thread_local! {
     /// This core's copy buffers, kept for the next copy.
@@ -417,10 +449,10 @@ async fn copy_splice(src: &File, dst: &File) -> io::Result<u64> {
 mod tests {
     use super::*;
 
-    /// The read/write path of `copy` (kernels without IORING_OP_PIPE), and the splice path,
-    /// both move every byte.
+    /// The read/write path of `copy` (kernels without IORING_OP_PIPE), `copy_file_range`, and
+    /// the splice path all move every byte.
     #[test]
-    fn both_copy_paths_move_every_byte() {
+    fn every_copy_path_moves_every_byte() {
         runtime::Runtime::new().unwrap().block_on(async {
             let tmp = std::env::temp_dir();
             let id = std::process::id();
@@ -431,6 +463,10 @@ mod tests {
             let s = File::open(&src).await.unwrap();
             let d = File::create(&dst).await.unwrap();
             assert_eq!(copy_read_write(&s, &d).await.unwrap(), data.len() as u64);
+            assert_eq!(std::fs::read(&dst).unwrap(), data);
+            let d = File::create(&dst).await.unwrap();
+            let len = data.len() as u64;
+            assert_eq!(copy_in_kernel(&s, &d).await.unwrap(), Some(len));
             assert_eq!(std::fs::read(&dst).unwrap(), data);
             if runtime::op_supported(abi::IORING_OP_PIPE) == Some(true) {
                 let d = File::create(&dst).await.unwrap();

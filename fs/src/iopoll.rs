@@ -18,7 +18,7 @@ use runtime::iopoll::PolledRing;
 
 use crate::aligned::{AlignedBuf, DioAlignment};
 use crate::file::File;
-use crate::op::rw::{Direction, Read, RwAt, Write};
+use crate::op::rw::{At, Direction, Read, RwAt, Write};
 use crate::op::{ByFd, MAX_RW};
 
 /// Whether `file` (opened with `O_DIRECT`) can do polled I/O: reads its first block on an
@@ -80,7 +80,8 @@ impl IopollRing {
     ///
     /// # Errors
     /// `Unsupported` where the device cannot poll; `InvalidInput` for a file without
-    /// `O_DIRECT` or a file in the runtime's fixed table, or a misaligned length or offset;
+    /// `O_DIRECT` or a file in the runtime's fixed table, a misaligned length or offset, or
+    /// an offset past `i64::MAX`;
     /// the read's errno.
     pub fn read_at(
         &mut self,
@@ -122,7 +123,7 @@ impl IopollRing {
         };
         let align = buf.align();
         let len = D::room(&buf) as u32;
-        let op: RwAt<D, _, ByFd> = RwAt::new(fd, buf, None, 0, len, pos);
+        let op: RwAt<D, _, ByFd> = RwAt::new(fd, buf, None, 0, len, At::Offset(pos));
         match self.ring.run(op) {
             Ok((Err(e), buf)) if e.raw_os_error() == Some(libc::EOPNOTSUPP) => {
                 (Err(not_pollable()), buf)
@@ -142,6 +143,7 @@ fn check_transfer(file: &File, buf: &AlignedBuf, pos: u64, what: &str) -> io::Re
             format!("IopollRing::{what}: polled I/O needs a file opened with O_DIRECT"),
         ));
     };
+    At::Offset(pos).check(what)?;
     align.check(what, buf.stable_ptr() as usize, buf.bytes_total(), pos)?;
     if buf.bytes_total() > MAX_RW {
         return Err(io::Error::new(

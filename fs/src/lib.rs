@@ -46,10 +46,13 @@
 //! fsync) through its `std::fs` equivalent.
 
 mod aligned;
+#[cfg(any(feature = "futures-io", feature = "tokio"))]
+pub mod compat;
 mod cursor;
 mod dir;
 mod file;
 mod functions;
+mod io_impls;
 pub mod iopoll;
 mod metadata;
 mod op;

@@ -127,7 +127,8 @@ enum ShutdownSide {
     Done,
 }
 
-/// A stream [`Compat`] can wrap: [`TcpStream`] and [`UnixStream`] (sealed).
+/// A stream [`Compat`] can wrap: [`TcpStream`], [`UnixStream`] and TCP's split halves
+/// ([`OwnedReadHalf`](crate::OwnedReadHalf), [`OwnedWriteHalf`](crate::OwnedWriteHalf)) (sealed).
 pub trait CompatStream: sealed::Sealed {}
 
 mod sealed {
@@ -157,6 +158,25 @@ impl sealed::Sealed for UnixStream {
 impl CompatStream for TcpStream {}
 impl CompatStream for UnixStream {}
 
+/// The halves of [`TcpStream::into_split`]: `Compat::new(read_half)` reads for one task while
+/// `Compat::new(write_half)` writes for another. Each `Compat` has both sets of traits (both
+/// halves share the socket, and what dropped reads and writes left behind); use each in its
+/// own half's direction.
+impl sealed::Sealed for crate::OwnedReadHalf {
+    fn stream_io(&self) -> sealed::Io<'_> {
+        sealed::Io(&self.io)
+    }
+}
+
+impl sealed::Sealed for crate::OwnedWriteHalf {
+    fn stream_io(&self) -> sealed::Io<'_> {
+        sealed::Io(&self.io)
+    }
+}
+
+impl CompatStream for crate::OwnedReadHalf {}
+impl CompatStream for crate::OwnedWriteHalf {}
+
 impl<S: CompatStream> Compat<S> {
     /// Wraps a stream, with the default buffer capacities.
     pub fn new(stream: S) -> Compat<S> {
@@ -180,17 +200,12 @@ impl<S: CompatStream> Compat<S> {
 
 impl<S> Compat<S> {
     /// Sets the buffer capacities: `read` bounds one receive, `write` one `poll_write`.
-    /// Both buffers are allocated at first use and then reused.
-    ///
-    /// # Panics
-    /// If either is zero.
+    /// Both buffers are allocated at first use and then reused. Each is clamped to 1 byte
+    /// ..= 64 MiB (0 would make no progress, and a huge one is an allocation that aborts).
     pub fn with_capacity(mut self, read: usize, write: usize) -> Compat<S> {
-        assert!(
-            read > 0 && write > 0,
-            "Compat buffer capacities must be > 0"
-        );
-        self.read_capacity = read;
-        self.write_capacity = write;
+        const MAX: usize = 64 << 20;
+        self.read_capacity = read.clamp(1, MAX);
+        self.write_capacity = write.clamp(1, MAX);
         self
     }
 
@@ -273,7 +288,9 @@ impl<S> Compat<S> {
         }
     }
 
-    /// Copies into `dst` what is buffered, receiving first if nothing is.
+    /// Copies into `dst` what is buffered, receiving first if nothing is (for `futures_io`'s
+    /// `poll_read`; tokio's reads through `poll_fill` into its `ReadBuf`).
+    #[cfg(feature = "futures-io")]
     fn poll_read_into(&mut self, cx: &mut Context<'_>, dst: &mut [u8]) -> Poll<io::Result<usize>> {
         if dst.is_empty() {
             return Poll::Ready(Ok(0));

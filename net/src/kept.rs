@@ -233,6 +233,16 @@ impl Received {
         }
     }
 
+    /// Keeps an error a reader had received but not handed out (a dropped
+    /// [`RecvStream`](crate::RecvStream)'s, met after the data it handed out): the next
+    /// receive returns it, after anything kept before it.
+    pub(crate) fn give_back_error(&self, e: io::Error) {
+        let mut r = self.0.borrow_mut();
+        if r.end.is_none() {
+            r.end = Some(End::Error(e));
+        }
+    }
+
     /// Puts back bytes a reader had received but not handed out (a dropped
     /// [`Compat`](crate::compat::Compat)'s buffer): they came before anything kept since.
     pub(crate) fn give_back(&self, bytes: &[u8]) {

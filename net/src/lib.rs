@@ -11,12 +11,17 @@
 //! - UDP: [`UdpSocket`]. Unix: [`UnixListener`], [`UnixStream`], [`UnixDatagram`].
 //! - Names (`"localhost:8080"`) resolve on the blocking pool ([`ToAddrs`]).
 //! - Ecosystem crates (hyper, …): `compat::Compat` gives the streams poll-based
-//!   `AsyncRead`/`AsyncWrite` of `futures-io` and tokio (features `futures-io`, `tokio`).
+//!   `AsyncRead`/`AsyncWrite` of `futures-io` and tokio (features `futures-io`, `tokio`);
+//!   with feature `hyper`, [`hyper`](mod@hyper) runs hyper 1.x natively (its I/O, executor and
+//!   timer traits, and a per-core HTTP/1.1 server).
 
 #[cfg(any(feature = "futures-io", feature = "tokio"))]
 pub mod compat;
 mod datagram;
 mod fd;
+#[cfg(feature = "hyper")]
+pub mod hyper;
+mod io_impls;
 mod kept;
 mod op;
 mod resolve;

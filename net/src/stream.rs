@@ -62,7 +62,7 @@ impl StreamIo {
             Ok(sending) => sending,
             Err(e) => return (Err(e), bufs),
         };
-        Op::new(Writev::new(self.fd.clone(), bufs, sending)).await
+        Op::new(Writev::new(self.fd.clone(), bufs, 0, sending)).await
     }
 
     pub(crate) async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
@@ -115,6 +115,47 @@ impl StreamIo {
         (Ok(()), buf)
     }
 
+    /// Writes all initialized bytes of every buffer of `bufs`, in order, with as few ops as
+    /// the kernel allows (one `sendmsg` each, resuming after short writes).
+    pub(crate) async fn write_all_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<(), Vec<B>> {
+        let mut bufs = bufs;
+        if bufs.len() == 1 {
+            // One buffer (a batch of one small message): a plain send, which allocates no
+            // iovec array and msghdr.
+            let Some(buf) = bufs.pop() else {
+                unreachable!("one buffer")
+            };
+            let (res, buf) = self.write_all(buf).await;
+            bufs.push(buf);
+            return (res, bufs);
+        }
+        let total: usize = bufs.iter().map(IoBuf::bytes_init).sum();
+        let mut written = 0;
+        while written < total {
+            let sending = match std::future::poll_fn(|cx| self.sent.poll_start(cx)).await {
+                Ok(sending) => sending,
+                Err(e) => return (Err(e), bufs),
+            };
+            let (res, b) = Op::new(Writev::new(self.fd.clone(), bufs, written, sending)).await;
+            bufs = b;
+            match res {
+                Ok(0) => {
+                    return (
+                        Err(io::Error::new(
+                            io::ErrorKind::WriteZero,
+                            "the socket accepted no bytes",
+                        )),
+                        bufs,
+                    );
+                }
+                Ok(n) => written += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return (Err(e), bufs),
+            }
+        }
+        (Ok(()), bufs)
+    }
+
     /// Writes all initialized bytes of `buf`, resuming after short writes.
     pub(crate) async fn write_all<B: IoBuf>(&self, buf: B) -> BufResult<(), B> {
         let total = buf.bytes_init();
@@ -162,6 +203,7 @@ impl StreamIo {
             op: None,
             ended: false,
             dry: false,
+            held_error: None,
         }
     }
 }
@@ -193,8 +235,8 @@ impl Drop for Held<'_> {
 /// }
 /// ```
 ///
-/// Methods: `read`, `read_exact`, `write`, `write_all`, `writev`, `send_zc`, `recv_stream`,
-/// `shutdown`.
+/// Methods: `read`, `read_exact`, `write`, `write_all`, `writev`, `write_all_vectored`,
+/// `send_zc`, `recv_stream`, `shutdown`.
 macro_rules! forward_to_stream_io {
     ($ty:ty => $io:ident { $($(#[$doc:meta])* $method:ident;)* }) => {
         impl $ty {
@@ -235,6 +277,15 @@ macro_rules! forward_to_stream_io {
             self.$io.writev(bufs).await
         }
     };
+    (@method $io:ident $(#[$doc:meta])* write_all_vectored) => {
+        $(#[$doc])*
+        pub async fn write_all_vectored<B: ::runtime::buf::IoBuf>(
+            &self,
+            bufs: Vec<B>,
+        ) -> ::runtime::buf::BufResult<(), Vec<B>> {
+            self.$io.write_all_vectored(bufs).await
+        }
+    };
     (@method $io:ident $(#[$doc:meta])* recv_stream) => {
         $(#[$doc])*
         pub fn recv_stream(&self, pool: &::runtime::buf::BufPool) -> $crate::stream::RecvStream {
@@ -264,6 +315,18 @@ pub struct RecvStream {
     ended: bool,
     /// The last multishot ended with ENOBUFS: wait for a buffer before re-arming.
     dry: bool,
+    /// An error met by [`RecvStream::next_batch`] after it had buffers to return: the next
+    /// item.
+    held_error: Option<io::Error>,
+}
+
+impl Drop for RecvStream {
+    fn drop(&mut self) {
+        // An error `next_batch` held for the next call goes to the socket's next receive.
+        if let Some(e) = self.held_error.take() {
+            self.received.give_back_error(e);
+        }
+    }
 }
 
 impl std::fmt::Debug for RecvStream {
@@ -280,6 +343,57 @@ impl RecvStream {
     pub async fn next(&mut self) -> Option<io::Result<ProvidedBuf>> {
         std::future::poll_fn(|cx| Pin::new(&mut *self).poll_next(cx)).await
     }
+
+    /// The next buffer if the kernel already delivered it, without waiting: `None` when
+    /// nothing has arrived yet (or at end of stream, which [`RecvStream::next`] then
+    /// reports).
+    pub fn try_next(&mut self) -> Option<io::Result<ProvidedBuf>> {
+        let mut cx = Context::from_waker(std::task::Waker::noop());
+        match Pin::new(&mut *self).poll_next(&mut cx) {
+            Poll::Ready(Some(item)) => Some(item),
+            Poll::Ready(None) | Poll::Pending => None,
+        }
+    }
+
+    /// Waits for the next buffer, then takes every further one that already arrived, up to
+    /// `max` in all (at least 1), appending them to `bufs`; returns how many, 0 at end of
+    /// stream. What one vectored write sends back in one op: an echo or a proxy that writes
+    /// each batch with `write_all_vectored` makes one `sendmsg` (and larger TCP segments)
+    /// where writing buffer by buffer makes one `send` per buffer.
+    ///
+    /// # Errors
+    /// As [`RecvStream::next`]. An error met after some buffers were taken is returned by the
+    /// next call, after them.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped call has taken nothing (buffers already appended stay in
+    /// `bufs`).
+    pub async fn next_batch(
+        &mut self,
+        bufs: &mut Vec<ProvidedBuf>,
+        max: usize,
+    ) -> io::Result<usize> {
+        let first = match self.next().await {
+            None => return Ok(0),
+            Some(first) => first?,
+        };
+        bufs.push(first);
+        let mut n = 1;
+        while n < max {
+            match self.try_next() {
+                Some(Ok(buf)) => {
+                    bufs.push(buf);
+                    n += 1;
+                }
+                Some(Err(e)) => {
+                    self.held_error = Some(e);
+                    break;
+                }
+                None => break,
+            }
+        }
+        Ok(n)
+    }
 }
 
 impl Stream for RecvStream {
@@ -287,6 +401,9 @@ impl Stream for RecvStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = &mut *self;
+        if let Some(e) = this.held_error.take() {
+            return Poll::Ready(Some(Err(e)));
+        }
         loop {
             if this.ended {
                 return Poll::Ready(None);

@@ -83,7 +83,7 @@ impl TcpSocket {
     /// # Errors
     /// `setsockopt(2)`'s errno.
     pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.socket.set_recv_buffer_size(size)
+        self.socket.set_recv_buffer_size(c_int_size(size))
     }
 
     /// `SO_SNDBUF`.
@@ -91,7 +91,7 @@ impl TcpSocket {
     /// # Errors
     /// `setsockopt(2)`'s errno.
     pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.socket.set_send_buffer_size(size)
+        self.socket.set_send_buffer_size(c_int_size(size))
     }
 
     /// The bound address (after [`TcpSocket::bind`]; port 0 resolves to the port picked).
@@ -172,7 +172,7 @@ async fn connect_socket(
 ///
 /// runtime::Runtime::new()?.block_on(async {
 ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
-///     let addr = listener.local_addr();
+///     let addr = listener.local_addr()?;
 ///     let client = runtime::spawn(async move {
 ///         let s = TcpStream::connect(addr).await?;
 ///         s.write_all(b"ping".to_vec()).await.0
@@ -197,8 +197,10 @@ impl TcpListener {
     /// Binds to the first address of `addr` that works (`SO_REUSEADDR` on, backlog 1024).
     ///
     /// # Errors
-    /// The last address's error (EADDRINUSE says which address).
+    /// The last address's error (EADDRINUSE says which address); [`runtime::NoRuntime`]
+    /// outside a runtime (under another executor), here rather than at the first accept.
     pub async fn bind<A: ToAddrs>(addr: A) -> io::Result<TcpListener> {
+        runtime::NoRuntime::check()?;
         each_addr(&addr, |a| async move {
             let s = TcpSocket::for_addr(a)?;
             s.set_reuseaddr(true)?;
@@ -228,9 +230,13 @@ impl TcpListener {
         Self::from_socket(Socket::from(listener))
     }
 
-    /// The bound address.
-    pub fn local_addr(&self) -> SocketAddr {
-        self.local
+    /// The bound address (`Ok` always: it is read once, at bind). An `io::Result`, as on every
+    /// socket here and on tokio's, so `listener.local_addr()?` reads the same everywhere.
+    ///
+    /// # Errors
+    /// None; the `Result` is for the uniform signature.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        Ok(self.local)
     }
 
     /// Accepts one connection.
@@ -492,7 +498,7 @@ impl TcpStream {
         match idle {
             Some(t) => self
                 .sock()
-                .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(t)),
+                .set_tcp_keepalive(&socket2::TcpKeepalive::new().with_time(c_int_secs(t))),
             None => self.sock().set_keepalive(false),
         }
     }
@@ -502,7 +508,7 @@ impl TcpStream {
     /// # Errors
     /// `setsockopt(2)`'s errno.
     pub fn set_linger(&self, linger: Option<Duration>) -> io::Result<()> {
-        self.sock().set_linger(linger)
+        self.sock().set_linger(linger.map(c_int_secs))
     }
 
     /// `SO_RCVBUF`.
@@ -510,7 +516,7 @@ impl TcpStream {
     /// # Errors
     /// `setsockopt(2)`'s errno.
     pub fn set_recv_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.sock().set_recv_buffer_size(size)
+        self.sock().set_recv_buffer_size(c_int_size(size))
     }
 
     /// `SO_SNDBUF`.
@@ -518,7 +524,7 @@ impl TcpStream {
     /// # Errors
     /// `setsockopt(2)`'s errno.
     pub fn set_send_buffer_size(&self, size: usize) -> io::Result<()> {
-        self.sock().set_send_buffer_size(size)
+        self.sock().set_send_buffer_size(c_int_size(size))
     }
 }
 
@@ -556,6 +562,14 @@ forward_to_stream_io! {
         /// # Cancel safety
         /// As [`TcpStream::write`]: a dropped `writev` still completes, in order.
         writev;
+        /// Writes all initialized bytes of every buffer of `bufs`, in order: one `sendmsg`
+        /// for them all (at most 1024 buffers per op), another for the rest after a short
+        /// write. With [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back
+        /// what arrived in one op.
+        ///
+        /// # Cancel safety
+        /// Not cancel safe, as [`TcpStream::write_all`].
+        write_all_vectored;
         /// Sends `buf` without copying (`SEND_ZC`); the buffer comes back once the kernel no
         /// longer reads it. Worth it for large buffers (tens of KiB and up).
         ///
@@ -586,7 +600,7 @@ impl AsRawFd for TcpStream {
 /// The read half of a [`TcpStream`] (see [`TcpStream::into_split`]).
 #[derive(Debug)]
 pub struct OwnedReadHalf {
-    io: StreamIo,
+    pub(crate) io: StreamIo,
 }
 
 forward_to_stream_io! {
@@ -612,7 +626,7 @@ forward_to_stream_io! {
 /// The write half of a [`TcpStream`] (see [`TcpStream::into_split`]).
 #[derive(Debug)]
 pub struct OwnedWriteHalf {
-    io: StreamIo,
+    pub(crate) io: StreamIo,
 }
 
 forward_to_stream_io! {
@@ -632,7 +646,28 @@ forward_to_stream_io! {
         /// # Cancel safety
         /// As [`TcpStream::write`]: a dropped `writev` still completes, in order.
         writev;
+        /// Writes all initialized bytes of every buffer of `bufs`, in order: one `sendmsg`
+        /// for them all (at most 1024 buffers per op), another for the rest after a short
+        /// write. With [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back
+        /// what arrived in one op.
+        ///
+        /// # Cancel safety
+        /// Not cancel safe, as [`TcpStream::write_all`].
+        write_all_vectored;
         /// As [`TcpStream::shutdown`].
         shutdown;
     }
+}
+
+/// A socket option's size saturated at `i32::MAX`: socket2 passes it as a C `int` with `as`,
+/// so 2^32 bytes would become 0; the kernel clamps the saturated value to its own limit.
+fn c_int_size(size: usize) -> usize {
+    size.min(i32::MAX as usize)
+}
+
+/// A socket option's time saturated at `i32::MAX` seconds: socket2 passes the seconds as a
+/// C `int` with `as`, so a linger of 2^32 s would become 0 (a reset on close); the kernel
+/// clamps the saturated value or refuses it (EINVAL).
+fn c_int_secs(t: Duration) -> Duration {
+    t.min(Duration::from_secs(i32::MAX as u64))
 }

@@ -36,8 +36,10 @@ impl UdpSocket {
     /// Binds to the first address of `addr` that works.
     ///
     /// # Errors
-    /// The last address's error (EADDRINUSE, EACCES, …).
+    /// The last address's error (EADDRINUSE, EACCES, …); [`runtime::NoRuntime`] outside a
+    /// runtime (under another executor), here rather than at the first receive.
     pub async fn bind<A: ToAddrs>(addr: A) -> io::Result<UdpSocket> {
+        runtime::NoRuntime::check()?;
         each_addr(&addr, |a| async move {
             let s = Socket::new(
                 Domain::for_address(a),
@@ -173,12 +175,14 @@ impl UdpSocket {
         self.sock().set_multicast_loop_v4(on)
     }
 
-    /// `IP_MULTICAST_TTL`.
+    /// `IP_MULTICAST_TTL` (0 to 255).
     ///
     /// # Errors
-    /// `setsockopt(2)`'s errno.
+    /// `setsockopt(2)`'s errno: EINVAL past 255.
     pub fn set_multicast_ttl_v4(&self, ttl: u32) -> io::Result<()> {
-        self.sock().set_multicast_ttl_v4(ttl)
+        // Saturated: socket2 passes a C `int`, and `u32::MAX` would become -1, which the
+        // kernel reads as "the default TTL" instead of refusing it.
+        self.sock().set_multicast_ttl_v4(ttl.min(i32::MAX as u32))
     }
 }
 

@@ -2,12 +2,12 @@
 //! abstract names (a name starting with `\0`).
 
 use std::io;
-use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd, RawFd};
 use std::path::Path;
 
 use runtime::buf::{BufResult, IoBuf, IoBufMut};
 use runtime::op::Op;
-use socket2::{Domain, SockAddr, SockRef, Socket, Type};
+use socket2::{Domain, SockAddr, Socket, Type};
 
 use crate::datagram::DatagramIo;
 use crate::fd::SharedFd;
@@ -50,8 +50,11 @@ impl UnixListener {
     /// Binds to `path` (or an abstract name starting with `\0`) and listens (backlog 1024).
     ///
     /// # Errors
-    /// EADDRINUSE when the path exists (remove a stale socket file first), EACCES, ….
+    /// EADDRINUSE when the path exists (remove a stale socket file first), EACCES, …;
+    /// [`runtime::NoRuntime`] outside a runtime, here rather than at the first accept (bind
+    /// inside `block_on`).
     pub fn bind(path: impl AsRef<Path>) -> io::Result<UnixListener> {
+        runtime::NoRuntime::check()?;
         let s = Socket::new(Domain::UNIX, Type::STREAM.cloexec(), None)?;
         s.bind(&unix_addr(path.as_ref())?)?;
         s.listen(1024)?;
@@ -59,6 +62,14 @@ impl UnixListener {
             fd: SharedFd::new(OwnedFd::from(s)),
             backlog: Backlog::default(),
         })
+    }
+
+    /// The bound address (std's Unix address type, as std's and tokio's `local_addr`).
+    ///
+    /// # Errors
+    /// `getsockname(2)`'s errno.
+    pub fn local_addr(&self) -> io::Result<std::os::unix::net::SocketAddr> {
+        std_addr(self.fd.as_fd(), Side::Local)
     }
 
     /// Accepts one connection.
@@ -144,20 +155,38 @@ impl UnixStream {
         .await
     }
 
-    /// The local address.
+    /// The local address (std's Unix address type, as std's and tokio's `local_addr`).
     ///
     /// # Errors
     /// `getsockname(2)`'s errno.
-    pub fn local_addr(&self) -> io::Result<SockAddr> {
-        SockRef::from(&self.io.fd).local_addr()
+    pub fn local_addr(&self) -> io::Result<std::os::unix::net::SocketAddr> {
+        std_addr(self.io.fd.as_fd(), Side::Local)
     }
 
-    /// The peer address.
+    /// The peer address (std's Unix address type).
     ///
     /// # Errors
     /// `getpeername(2)`'s errno.
-    pub fn peer_addr(&self) -> io::Result<SockAddr> {
-        SockRef::from(&self.io.fd).peer_addr()
+    pub fn peer_addr(&self) -> io::Result<std::os::unix::net::SocketAddr> {
+        std_addr(self.io.fd.as_fd(), Side::Peer)
+    }
+}
+
+/// Which end [`std_addr`] asks for.
+enum Side {
+    Local,
+    Peer,
+}
+
+/// `getsockname(2)` or `getpeername(2)` of `fd` as std's Unix address: the type std's and
+/// tokio's Unix sockets return, so `local_addr` has the same shape on every socket here (std's
+/// `SocketAddr` for TCP and UDP). std builds it only from a socket of its own, so a duplicate
+/// of `fd` lends it one; two more syscalls, on a call that is off the I/O path.
+fn std_addr(fd: BorrowedFd<'_>, side: Side) -> io::Result<std::os::unix::net::SocketAddr> {
+    let lent = std::os::unix::net::UnixStream::from(fd.try_clone_to_owned()?);
+    match side {
+        Side::Local => lent.local_addr(),
+        Side::Peer => lent.peer_addr(),
     }
 }
 
@@ -191,6 +220,11 @@ forward_to_stream_io! {
         /// As [`TcpStream::write`](crate::TcpStream::write): a dropped `writev` still
         /// completes, in order.
         writev;
+        /// As [`TcpStream::write_all_vectored`](crate::TcpStream::write_all_vectored).
+        ///
+        /// # Cancel safety
+        /// Not cancel safe, as [`TcpStream::write_all`](crate::TcpStream::write_all).
+        write_all_vectored;
         /// Received data as buffers lent from `pool`.
         ///
         /// # Cancel safety
@@ -231,6 +265,14 @@ impl UnixDatagram {
         Ok(UnixDatagram {
             io: DatagramIo::new(s),
         })
+    }
+
+    /// The bound address (std's Unix address type, as std's and tokio's `local_addr`).
+    ///
+    /// # Errors
+    /// `getsockname(2)`'s errno.
+    pub fn local_addr(&self) -> io::Result<std::os::unix::net::SocketAddr> {
+        std_addr(self.io.fd.as_fd(), Side::Local)
     }
 
     /// An unbound socket (for sending, or after `connect`).

@@ -146,7 +146,7 @@ fn accept_raced_with_a_timer_loses_no_connection() {
         .block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let done = Arc::new(AtomicBool::new(false));
-            let clients = spawn_clients(listener.local_addr(), CONNS, done.clone());
+            let clients = spawn_clients(listener.local_addr().unwrap(), CONNS, done.clone());
             let mut rng = XorShift::new(0xacce97);
             let mut served = 0;
             while !done.load(Ordering::Acquire) {
@@ -184,7 +184,7 @@ fn incoming_dropped_and_recreated_loses_no_connection() {
         .block_on(async {
             let listener = TcpListener::bind("127.0.0.1:0").await?;
             let done = Arc::new(AtomicBool::new(false));
-            let clients = spawn_clients(listener.local_addr(), CONNS, done.clone());
+            let clients = spawn_clients(listener.local_addr().unwrap(), CONNS, done.clone());
             let mut rng = XorShift::new(0x1c0_5eed);
             let mut served = 0;
             let mut incoming = listener.incoming();

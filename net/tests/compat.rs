@@ -21,7 +21,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 /// A connected TCP pair: (client, server).
 async fn tcp_pair() -> io::Result<(TcpStream, TcpStream)> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = l.local_addr();
+    let addr = l.local_addr().unwrap();
     let client = runtime::spawn(async move { TcpStream::connect(addr).await });
     let (server, _) = l.accept().await?;
     Ok((join(client).await?, server))

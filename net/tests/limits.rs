@@ -68,7 +68,7 @@ fn emfile_server_child() {
         // the ring and its eventfd are open already), then leave EMFILE_SPARE fds.
         runtime::time::sleep(Duration::from_millis(1)).await;
         set_nofile_soft(limit_leaving(EMFILE_SPARE))?;
-        println!("PORT {}", listener.local_addr().port());
+        println!("PORT {}", listener.local_addr().unwrap().port());
         std::io::stdout().flush()?;
 
         let mut incoming = listener.incoming();
@@ -246,7 +246,7 @@ fn ten_thousand_concurrent_connections_on_one_core() {
     }
     run_for(Duration::from_secs(60), async {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = listener.local_addr();
+        let addr = listener.local_addr().unwrap();
         let child = spawn_child(
             "many_clients_child",
             "many-clients",

@@ -21,7 +21,7 @@ use support::{join, pattern, run, settle};
 /// A listener on an ephemeral loopback port.
 async fn listener() -> io::Result<(TcpListener, SocketAddr)> {
     let l = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = l.local_addr();
+    let addr = l.local_addr().unwrap();
     Ok((l, addr))
 }
 
@@ -310,6 +310,138 @@ fn recv_stream_rearms_when_the_pool_runs_dry() {
 }
 
 #[test]
+fn write_all_vectored_sends_every_buffer_across_short_writes() {
+    run(async {
+        let (c, s) = pair().await?;
+        // 16 MiB in 64 buffers: more than the socket takes at once, so sendmsg returns short
+        // counts and the rest goes from inside a buffer.
+        let data = pattern(16 << 20);
+        let bufs: Vec<Vec<u8>> = data.chunks(256 << 10).map(<[u8]>::to_vec).collect();
+        let writer = runtime::spawn(async move {
+            let (res, bufs) = c.write_all_vectored(bufs).await;
+            res?;
+            assert_eq!(bufs.len(), 64, "the buffers come back");
+            Ok::<_, io::Error>(())
+        });
+        let (res, got) = s.read_exact(Vec::with_capacity(data.len())).await;
+        res?;
+        assert!(got == data, "bytes lost, repeated or out of order");
+        join(writer).await
+    });
+}
+
+#[test]
+fn next_batch_takes_what_arrived_and_echoes_it_in_one_write() {
+    run(async {
+        let (c, s) = pair().await?;
+        let total = 4 << 20;
+        let data = pattern(total);
+        let expected = data.clone();
+        let server = runtime::spawn(async move {
+            let pool = BufPool::new(3, 64, 4096)?;
+            let mut received = s.recv_stream(&pool);
+            let mut bufs = Vec::new();
+            let mut batches = 0;
+            loop {
+                let n = received.next_batch(&mut bufs, 8).await?;
+                if n == 0 {
+                    break;
+                }
+                assert!(
+                    n <= 8 && bufs.len() == n,
+                    "{n} buffers, {} in the Vec",
+                    bufs.len()
+                );
+                batches += 1;
+                let (res, b) = s.write_all_vectored(bufs).await;
+                res?;
+                bufs = b;
+                bufs.clear();
+            }
+            // After the end, it stays ended.
+            assert_eq!(received.next_batch(&mut bufs, 8).await?, 0);
+            s.shutdown(Shutdown::Write).await?;
+            Ok::<_, io::Error>(batches)
+        });
+        let (r, w) = c.into_split();
+        let writer = runtime::spawn(async move {
+            w.write_all(data).await.0?;
+            w.shutdown(Shutdown::Write).await
+        });
+        let (res, got) = r.read_exact(Vec::with_capacity(total)).await;
+        res?;
+        assert!(got == expected, "echoed bytes differ");
+        join(writer).await?;
+        let batches = join(server).await?;
+        assert!(
+            batches >= total / (8 * 4096),
+            "{batches} batches of at most 8 x 4 KiB"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn next_batch_returns_the_data_before_an_error_that_followed_it() {
+    run(async {
+        let (c, s) = pair().await?;
+        let pool = BufPool::new(5, 8, 4096)?;
+        let mut received = s.recv_stream(&pool);
+        // Arms the multishot receive: the data and the reset below both reach its queue
+        // before the batch is taken.
+        assert!(received.try_next().is_none());
+        c.write_all(b"abc".to_vec()).await.0?;
+        sleep(Duration::from_millis(20)).await;
+        c.set_linger(Some(Duration::ZERO))?;
+        drop(c);
+        sleep(Duration::from_millis(50)).await;
+        let mut bufs = Vec::new();
+        assert_eq!(received.next_batch(&mut bufs, 8).await?, 1);
+        assert_eq!(&bufs[0][..], b"abc");
+        let err = received.next_batch(&mut bufs, 8).await.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_dropped_recv_stream_hands_its_held_error_to_the_next_read() {
+    run(async {
+        let (c, s) = pair().await?;
+        let pool = BufPool::new(6, 8, 4096)?;
+        let mut received = s.recv_stream(&pool);
+        assert!(received.try_next().is_none());
+        c.write_all(b"abc".to_vec()).await.0?;
+        sleep(Duration::from_millis(20)).await;
+        c.set_linger(Some(Duration::ZERO))?;
+        drop(c);
+        sleep(Duration::from_millis(50)).await;
+        let mut bufs = Vec::new();
+        assert_eq!(received.next_batch(&mut bufs, 8).await?, 1);
+        // The reset is held by the stream; dropping it gives it to the socket.
+        drop(received);
+        let (res, _) = s.read(Vec::with_capacity(16)).await;
+        let err = res.unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
+        Ok(())
+    });
+}
+
+#[test]
+fn try_next_does_not_wait() {
+    run(async {
+        let (c, s) = pair().await?;
+        let pool = BufPool::new(4, 8, 4096)?;
+        let mut received = s.recv_stream(&pool);
+        assert!(received.try_next().is_none(), "nothing was sent yet");
+        c.write_all(b"hello".to_vec()).await.0?;
+        let buf = received.next().await.expect("data")?;
+        assert_eq!(&buf[..], b"hello");
+        Ok(())
+    });
+}
+
+#[test]
 fn split_halves_work_from_two_tasks() {
     run(async {
         let (c, s) = pair().await?;
@@ -391,7 +523,7 @@ fn connect_timeout_fires_on_a_full_backlog() {
         let sock = TcpSocket::new_v4()?;
         sock.bind("127.0.0.1:0".parse().unwrap())?;
         let l = sock.listen(0)?;
-        let addr = l.local_addr();
+        let addr = l.local_addr().unwrap();
         let mut fillers = Vec::new();
         let mut full = false;
         for _ in 0..8 {
@@ -440,7 +572,7 @@ fn ipv6_loopback_round_trip() {
             }
             Err(e) => return Err(e),
         };
-        let addr = l.local_addr();
+        let addr = l.local_addr().unwrap();
         assert!(addr.is_ipv6());
         let server = runtime::spawn(async move { echo(l.accept().await?.0).await });
         let c = TcpStream::connect(addr).await?;
@@ -600,7 +732,7 @@ async fn tcp_socket_reports_the_port_it_bound_before_listening() {
     let bound = s.local_addr().unwrap();
     assert_ne!(bound.port(), 0);
     let listener = s.listen(16).unwrap();
-    assert_eq!(listener.local_addr(), bound);
+    assert_eq!(listener.local_addr().unwrap(), bound);
 }
 
 /// Peers that reset before their connection was accepted: `accept` still returns each one,
@@ -610,7 +742,7 @@ async fn tcp_socket_reports_the_port_it_bound_before_listening() {
 fn accept_survives_peers_that_reset_before_it() {
     run(async {
         let l = TcpListener::bind("127.0.0.1:0").await?;
-        let addr = l.local_addr();
+        let addr = l.local_addr().unwrap();
         let clients = std::thread::spawn(move || -> io::Result<()> {
             for _ in 0..100 {
                 let c = std::net::TcpStream::connect(addr)?;

@@ -2,6 +2,7 @@
 
 use std::future::Future;
 use std::io;
+use std::panic::AssertUnwindSafe;
 use std::rc::Rc;
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
@@ -98,6 +99,8 @@ impl Builder {
                 submit_all: true,
                 register_ring_fd: true,
                 choice: DriverChoice::Auto,
+                #[cfg(feature = "fault-injection")]
+                faults: None,
             },
             choice: None,
         }
@@ -107,6 +110,15 @@ impl Builder {
     /// says); this call wins over the variable.
     pub fn driver(&mut self, choice: DriverChoice) -> &mut Self {
         self.choice = Some(choice);
+        self
+    }
+
+    /// Injects faults into every core's ops (feature `fault-injection`, for tests): ops fail
+    /// with the given errnos and transfers are shortened, at the given rates. Without this,
+    /// the `RUNTIME_FAULTS` environment variable (same syntax) is read.
+    #[cfg(feature = "fault-injection")]
+    pub fn inject_faults(&mut self, faults: crate::Faults) -> &mut Self {
+        self.driver.faults = Some(faults);
         self
     }
 
@@ -257,10 +269,20 @@ impl Runtime {
         self.core.block_on(future)
     }
 
+    /// A handle to this runtime's core, to spawn onto it from other threads; what they
+    /// spawn runs while [`block_on`](Self::block_on) runs.
+    pub fn handle(&self) -> crate::Handle {
+        crate::Handle::new(self.core.index, self.core.shared.clone())
+    }
+
     /// Starts one worker thread per core (pinned to a CPU unless turned off), runs
     /// `f(core_number)` on each, and returns their outputs in core order.
     ///
-    /// A panic in one core is resumed here after every core has finished.
+    /// A core whose future panics stops alone; the others keep serving. The stopped core
+    /// drops its tasks (so channels to them report closed), `spawn_on` to it fails at once
+    /// (`NotConnected`), and work sent to it that had not run resolves with
+    /// `JoinError::Aborted`. Once every core has finished, the panic of the lowest-numbered
+    /// core that panicked is resumed here.
     ///
     /// # Panics
     /// If a core's ring cannot be set up (the error says why) or a core panicked.
@@ -306,14 +328,21 @@ impl Runtime {
                             }
                         };
                         let _enter = context::enter(core.clone());
-                        let out = core.block_on(f(i));
-                        // Unreachable from now on: `spawn_on` to this core is refused, and
-                        // spawns that arrived too late are dropped, so their handles report
-                        // `JoinError::Aborted` instead of waiting forever.
+                        // A panic stops this core only: it is cleaned up like a core that
+                        // finished (below), the others keep serving, and `run_per_core`
+                        // resumes the panic once they are done.
+                        let out =
+                            std::panic::catch_unwind(AssertUnwindSafe(|| core.block_on(f(i))));
+                        // Unreachable from now on: `spawn_on` to this core fails at once,
+                        // queued spawns are dropped (their handles report
+                        // `JoinError::Aborted`), and its tasks are dropped, which closes the
+                        // channels they held.
                         shared.cores.write().unwrap_or_else(|e| e.into_inner())[i] = None;
                         core.shutdown();
-                        drop(core.shared.take_remote());
-                        out
+                        match out {
+                            Ok(out) => out,
+                            Err(panic) => std::panic::resume_unwind(panic),
+                        }
                     })
                     .expect("could not start a core's thread")
             })

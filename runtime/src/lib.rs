@@ -12,7 +12,10 @@
 //! - Ops: [`op::Operation`] and [`op::Op`] — how `net`, `fs` and you define io_uring ops,
 //!   with a uniform cancel contract (a dropped op keeps its buffers until the kernel is done).
 //! - Buffers: [`buf::IoBuf`]/[`buf::IoBufMut`], fixed and provided buffers.
-//! - Timers: [`time`]. Channels between cores: [`sync`]. Counters: [`metrics()`].
+//! - Generic I/O on owned buffers: [`io`] (`AsyncRead`/`AsyncWrite`, `BufReader`, lines,
+//!   `copy`, `split`); [`select!`] and [`join!`] over this runtime's cancel-safe futures.
+//! - Timers: [`time`]. Channels between cores: [`sync`] (`mpsc`, `oneshot`, `broadcast`).
+//!   Signals: [`signal`] (`ctrl_c`). Counters: [`metrics()`].
 //!
 //! ```
 //! use std::time::Duration;
@@ -34,24 +37,31 @@ mod driver;
 mod executor;
 pub mod fd;
 pub mod fixed_files;
+pub mod io;
 /// Ops run synchronously on a polled ring of their own (`IORING_SETUP_IOPOLL`).
 pub mod iopoll {
     pub use crate::op::polled::PolledRing;
 }
 mod metrics;
 pub mod op;
+mod select;
+pub mod signal;
 pub mod sync;
 pub mod time;
 mod waker_slot;
 
 pub use builder::{Builder, DriverChoice, DriverKind, Runtime};
+#[cfg(feature = "fault-injection")]
+pub use driver::faults::Faults;
 pub use executor::metrics;
 pub use executor::{
-    BlockingHandle, JoinError, JoinHandle, RemoteJoinHandle, core_id, spawn, spawn_blocking,
-    spawn_on, yield_now,
+    BlockingHandle, Handle, JoinError, JoinHandle, NoRuntime, RemoteJoinHandle, core_id, spawn,
+    spawn_blocking, spawn_on, yield_now,
 };
 pub use metrics::Metrics;
 pub use runtime_macros::{main, test};
+#[doc(hidden)]
+pub use select::__private;
 
 /// Whether the current core's kernel supports `opcode` (`uring_sys::abi::IORING_OP_*`), by
 /// its probe. `None` outside a runtime or on kernels without probing (before 5.6). Use it to

@@ -1,35 +1,49 @@
 //! TCP echo over loopback: this runtime's servers against epoll (level- and edge-triggered,
-//! the better one per cell is the baseline) and tokio, driven by our own load generator with
-//! an epoll engine and a batched io_uring engine, every echoed byte verified.
+//! the better one per cell is the baseline), tokio and a C server on liburing, driven by our
+//! own load generator with an epoll engine and a batched io_uring engine, every echoed byte
+//! verified.
 //!
 //! ```text
-//! cargo run --release -p benches --bin echo                # --quick: a small matrix, < 2 min
+//! cargo run --release -p benches --bin echo                # --quick: 7 chosen cells, ~2 min
 //! cargo run --release -p benches --bin echo -- --full      # C 1..5000 x S 64..64K x 2 engines
+//! cargo run --release -p benches --bin echo -- --rate 25%,50%,80%   # fixed-rate latency
 //! cargo run --release -p benches --bin echo -- --smoke     # all servers, tiny, for CI
 //! ```
 //!
 //! Each server runs as a child process (this binary with `--serve KIND`), pinned to
 //! `--server-cpu` (0); the generator runs here, pinned to `--gen-cpu` (the next CPU). Per
 //! cell the servers alternate run by run (A B C D E, B C D E A, ...) so drift hits all alike;
-//! the table shows medians of `--runs` runs with the spread. Server CPU time comes from the
-//! server process's CPU clock over the measuring window. Results go to
-//! `$CARGO_TARGET_DIR/echo` (default `target/echo`; `--out DIR`): `results.csv` (per run),
-//! `summary.csv` (medians and ratios) and `echo.svg` (echoes per server CPU-second by
-//! connections). A wrong echoed byte fails the run and the process (exit status 2).
+//! ratios between two servers pair each run with the same round's run of the other, and come
+//! with a bootstrap 90% interval over the runs: a cell is called better or worse only when
+//! the interval excludes 1.0, level otherwise. Server CPU time comes from the server
+//! process's CPU clock over the measuring window. Results go to `$CARGO_TARGET_DIR/echo`
+//! (default `target/echo`; `--out DIR`): `results.csv` (per run), `summary.csv` (medians,
+//! ratios, intervals, verdicts) and `echo.svg` (each server's ratio to the better epoll per
+//! cell, with its interval). A wrong echoed byte fails the run and the process (exit 2).
 //!
 //! Options (lists are comma-separated):
 //! `--conns 1,50,500 --sizes 64,512 --engines epoll,uring --modes pingpong,pipelined
-//! --depth K --duration S --warmup S --runs N --servers epoll-lt,epoll-et,runtime,runtime-rw,tokio
-//! --cores N --server-cpu C --gen-cpu C --gen-threads M --read-buf BYTES --pool-bufs N
-//! --out DIR --verbose`. `--read-buf` (16 KiB) is every server's read size (and the runtime
-//! server's provided-buffer size); `--pool-bufs` (1024) the runtime server's pool.
+//! --depth K --rate R --duration S --warmup S --runs N
+//! --servers epoll-lt,epoll-et,runtime,runtime-rw,tokio,c-liburing --cores N
+//! --server-cpu C --gen-cpu C --gen-threads M --read-buf BYTES --pool-bufs N --out DIR
+//! --verbose`. Any of `--conns`, `--sizes`, `--engines`, `--modes`, `--rate` replaces the
+//! preset's cells by their cross product. `--rate` (echoes per second, all connections
+//! together, or a percentage of what the better epoll server sustained saturated in the same
+//! shape: `--rate 25%,50%,80%`, measured first when the matrix lacks it) makes fixed-rate
+//! (open-loop) cells: each connection sends at its share of the rate whatever came back, and
+//! latency counts from each message's intended send time (no coordinated omission); both
+//! generator engines pace. Without `--conns`, `--sizes` and `--engines` it runs 50 x 64 B on
+//! the epoll engine.
+//! `--read-buf` (16 KiB) is every server's read size (and the runtime server's
+//! provided-buffer size); `--pool-bufs` (1024) the runtime server's pool.
 //! `--cores N` runs N per-core servers on `SO_REUSEPORT` listeners (epoll and tokio with N
 //! threads), pinned to CPUs `server-cpu..server-cpu+N`; the generator then uses N threads.
 //!
-//! `--servers ...,c-liburing` adds the C reference server (`benches/c/echo_liburing.c`, one
-//! core; not in the default list): built once with `cc ... -luring` into
-//! `<target>/echo/echo_liburing`, and skipped with a note when that fails (it needs
-//! `apt-get install liburing-dev`).
+//! `c-liburing`, the C reference server (`benches/c/echo_liburing.c`, one core), is built
+//! with `cc ... -luring` into `<target>/echo/echo_liburing` when a C compiler and liburing's
+//! headers are present (`apt-get install liburing-dev`), and skipped with a one-line note
+//! when not. `runtime-fallback` (`runtime` with `RUNTIME_DRIVER=fallback`) runs only when
+//! named in `--servers`.
 
 use std::io::{BufRead, BufReader};
 use std::os::fd::OwnedFd;
@@ -42,7 +56,7 @@ use std::time::{Duration, Instant};
 use benches::echo::load::{self, Mark, Plan};
 use benches::echo::report::{self, RunRecord};
 use benches::echo::{
-    Cell, Engine, METRICS, Mode, Pattern, READY, ServeArgs, ServerKind, cpu, cpu_count,
+    Cell, Engine, METRICS, Mode, Pattern, READY, Rate, ServeArgs, ServerKind, cpu, cpu_count,
 };
 
 #[derive(Debug, Clone)]
@@ -66,9 +80,9 @@ struct Opts {
 }
 
 const USAGE: &str = "usage: echo [--quick | --full | --smoke] [--conns LIST] [--sizes LIST] \
-[--engines epoll,uring] [--modes pingpong,pipelined] [--depth K] [--duration SECS] \
-[--warmup SECS] [--runs N] [--servers LIST] [--cores N] [--server-cpu C] [--gen-cpu C] \
-[--gen-threads M] [--read-buf BYTES] [--pool-bufs N] [--out DIR] [--verbose]";
+[--engines epoll,uring] [--modes pingpong,pipelined] [--depth K] [--rate LIST (echoes/s or N%)] \
+[--duration SECS] [--warmup SECS] [--runs N] [--servers LIST] [--cores N] [--server-cpu C] \
+[--gen-cpu C] [--gen-threads M] [--read-buf BYTES] [--pool-bufs N] [--out DIR] [--verbose]";
 
 fn list<T>(v: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> Result<Vec<T>, String> {
     v.split(',')
@@ -77,12 +91,58 @@ fn list<T>(v: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> Result<Vec
         .collect()
 }
 
+/// The quick matrix: the cells that tell the story, each long enough to judge.
+/// - 1, 50 and 500 connections of small messages: one connection is pure latency (a sleep
+///   and a wake-up per echo), 50 and 500 are where batching pays;
+/// - 50 connections on both engines, where they differ: the batched io_uring client hands
+///   the server many messages per loop turn, the epoll client one connection at a time;
+/// - 50 x 4 KiB ping-pong and 4 x 64 KiB with 4 in flight: large messages and streams;
+/// - one fixed-rate cell: CPU per echo and latency at half of what epoll sustains.
+fn quick_cells() -> Vec<Cell> {
+    let cell = |engine, conns, size, mode| Cell {
+        engine,
+        conns,
+        size,
+        mode,
+    };
+    vec![
+        cell(Engine::Epoll, 1, 64, Mode::PingPong),
+        cell(Engine::Epoll, 50, 64, Mode::PingPong),
+        cell(Engine::Uring, 50, 64, Mode::PingPong),
+        cell(Engine::Uring, 500, 64, Mode::PingPong),
+        cell(Engine::Epoll, 50, 4096, Mode::PingPong),
+        cell(Engine::Epoll, 4, 65536, Mode::Pipelined(4)),
+        cell(Engine::Epoll, 50, 64, Mode::Fixed(Rate::OfEpoll(50))),
+    ]
+}
+
+/// The cross product of engines, connections, sizes and modes, in that nesting.
+fn cross(engines: &[Engine], conns: &[u32], sizes: &[u32], modes: &[Mode]) -> Vec<Cell> {
+    let mut cells = Vec::new();
+    for &engine in engines {
+        for &c in conns {
+            for &s in sizes {
+                for &mode in modes {
+                    cells.push(Cell {
+                        engine,
+                        conns: c,
+                        size: s,
+                        mode,
+                    });
+                }
+            }
+        }
+    }
+    cells
+}
+
 fn parse_args(args: &[String]) -> Result<Opts, String> {
     let mut preset = "quick";
-    let mut conns = None;
-    let mut sizes = None;
-    let mut engines = None;
+    let mut conns: Option<Vec<u32>> = None;
+    let mut sizes: Option<Vec<u32>> = None;
+    let mut engines: Option<Vec<Engine>> = None;
     let mut modes: Option<Vec<String>> = None;
+    let mut rates: Option<Vec<Rate>> = None;
     let mut depth = 16u32;
     let mut duration = None;
     let mut warmup = None;
@@ -133,6 +193,13 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
                 )?)
             }
             "--depth" => depth = num(value()?)?.max(1) as u32,
+            "--rate" => {
+                rates = Some(list(
+                    value()?,
+                    Rate::parse,
+                    "rate (echoes per second, or a percentage such as 50%)",
+                )?)
+            }
             "--duration" => duration = Some(secs(value()?)?),
             "--warmup" => warmup = Some(secs(value()?)?),
             "--runs" => runs = Some(num(value()?)?.max(1)),
@@ -156,62 +223,87 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         }
     }
     o.preset = preset;
-    let (d_conns, d_sizes, d_dur, d_warm, d_runs): (Vec<u32>, Vec<u32>, f64, f64, usize) =
-        match preset {
-            "full" => (
-                vec![1, 50, 500, 5000],
-                vec![64, 512, 4096, 65536],
-                1.5,
-                0.3,
-                5,
-            ),
-            "smoke" => (vec![3], vec![100, 70001], 0.02, 0.01, 1),
-            _ => (vec![1, 50, 500], vec![64, 512], 0.25, 0.08, 5),
+    let both = [Engine::Epoll, Engine::Uring];
+    let (d_dur, d_warm, d_runs, d_servers): (f64, f64, usize, &[ServerKind]) = match preset {
+        "full" => (1.5, 0.3, 5, &ServerKind::ALL),
+        "smoke" => (0.02, 0.01, 1, &ServerKind::ALL),
+        _ => (0.5, 0.12, 5, &ServerKind::QUICK),
+    };
+    let custom = conns.is_some()
+        || sizes.is_some()
+        || engines.is_some()
+        || modes.is_some()
+        || rates.is_some();
+    o.cells = if custom {
+        let mut m: Vec<Mode> = modes
+            .iter()
+            .flatten()
+            .map(|m| {
+                if m == "pingpong" {
+                    Mode::PingPong
+                } else {
+                    Mode::Pipelined(depth)
+                }
+            })
+            .collect();
+        let fixed_only = rates.is_some() && modes.is_none();
+        m.extend(rates.iter().flatten().map(|&r| Mode::Fixed(r)));
+        if m.is_empty() {
+            m.push(Mode::PingPong);
+        }
+        let (d_conns, d_sizes, d_engines): (&[u32], &[u32], &[Engine]) = if fixed_only {
+            (&[50], &[64], &[Engine::Epoll])
+        } else {
+            (&[1, 50, 500], &[64, 512], &both)
         };
-    let conns = conns.unwrap_or(d_conns);
-    let sizes = sizes.unwrap_or(d_sizes);
-    let engines = engines.unwrap_or(vec![Engine::Epoll, Engine::Uring]);
+        let conns = conns.unwrap_or(d_conns.to_vec());
+        let sizes = sizes.unwrap_or(d_sizes.to_vec());
+        let engines = engines.unwrap_or(d_engines.to_vec());
+        if conns.contains(&0) || sizes.contains(&0) {
+            return Err("connections and sizes must be at least 1".to_string());
+        }
+        cross(&engines, &conns, &sizes, &m)
+    } else {
+        match preset {
+            "full" => {
+                let mut cells = cross(
+                    &both,
+                    &[1, 50, 500, 5000],
+                    &[64, 512, 4096, 65536],
+                    &[Mode::PingPong],
+                );
+                cells.extend(cross(&both, &[4], &[65536], &[Mode::Pipelined(4)]));
+                let sweep: Vec<Mode> = [25, 50, 80].map(|p| Mode::Fixed(Rate::OfEpoll(p))).to_vec();
+                cells.extend(cross(&both, &[50], &[64], &sweep));
+                cells
+            }
+            // Small messages ping-pong, large ones pipelined (partial writes, several buffers
+            // per message), and a fixed rate, on both engines.
+            "smoke" => [Engine::Epoll, Engine::Uring]
+                .into_iter()
+                .flat_map(|engine| {
+                    [
+                        (100, Mode::PingPong),
+                        (70001, Mode::Pipelined(4)),
+                        (100, Mode::Fixed(Rate::PerSec(3000))),
+                    ]
+                    .map(|(size, mode)| Cell {
+                        engine,
+                        conns: 3,
+                        size,
+                        mode,
+                    })
+                })
+                .collect(),
+            _ => quick_cells(),
+        }
+    };
     o.duration = duration.unwrap_or(Duration::from_secs_f64(d_dur));
     o.warmup = warmup.unwrap_or(Duration::from_secs_f64(d_warm));
     o.runs = runs.unwrap_or(d_runs);
-    o.servers = servers.unwrap_or(ServerKind::ALL.to_vec());
-    if o.servers.is_empty() || conns.is_empty() || sizes.is_empty() || engines.is_empty() {
+    o.servers = servers.unwrap_or(d_servers.to_vec());
+    if o.servers.is_empty() || o.cells.is_empty() {
         return Err("empty matrix".to_string());
-    }
-    if conns.contains(&0) || sizes.contains(&0) {
-        return Err("connections and sizes must be at least 1".to_string());
-    }
-    let modes_for = |size: u32| -> Vec<Mode> {
-        match &modes {
-            Some(m) => m
-                .iter()
-                .map(|m| {
-                    if m == "pingpong" {
-                        Mode::PingPong
-                    } else {
-                        Mode::Pipelined(depth)
-                    }
-                })
-                .collect(),
-            // Smoke: small messages ping-pong, large ones pipelined (partial writes, several
-            // buffers per message); the others: ping-pong.
-            None if preset == "smoke" && size > 4096 => vec![Mode::Pipelined(4)],
-            None => vec![Mode::PingPong],
-        }
-    };
-    for &engine in &engines {
-        for &c in &conns {
-            for &s in &sizes {
-                for mode in modes_for(s) {
-                    o.cells.push(Cell {
-                        engine,
-                        conns: c,
-                        size: s,
-                        mode,
-                    });
-                }
-            }
-        }
     }
     Ok(o)
 }
@@ -247,7 +339,7 @@ fn parse_serve(args: &[String]) -> Result<ServeArgs, String> {
 }
 
 /// Builds the C reference server into `<target>/echo/echo_liburing` (the target dir of this
-/// binary) unless it is newer than its source; says why when it cannot.
+/// binary) unless it is newer than its source; says in one line why when it cannot.
 fn build_c_server() -> Result<PathBuf, String> {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("c/echo_liburing.c");
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -264,46 +356,48 @@ fn build_c_server() -> Result<PathBuf, String> {
         _ => {}
     }
     std::fs::create_dir_all(target.join("echo")).map_err(|e| e.to_string())?;
+    // Built under a name of its own, then renamed: two benchmarks starting at once (the
+    // smoke test and a run) never run a half-written binary.
+    let tmp = bin.with_extension(format!("tmp{}", std::process::id()));
     let out = Command::new("cc")
         .arg("-O2")
         .arg("-o")
-        .arg(&bin)
+        .arg(&tmp)
         .arg(&src)
         .arg("-luring")
         .output()
-        .map_err(|e| format!("cannot run cc: {e}"))?;
+        .map_err(|_| "no C compiler (`cc`) found".to_string())?;
     if !out.status.success() {
-        let _ = std::fs::remove_file(&bin);
-        return Err(format!(
-            "cc {} failed ({}): {}",
-            src.display(),
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ));
+        let _ = std::fs::remove_file(&tmp);
+        let err = String::from_utf8_lossy(&out.stderr);
+        return Err(if err.contains("liburing.h") {
+            "liburing's headers are missing (apt-get install liburing-dev)".to_string()
+        } else if err.contains("-luring") {
+            "liburing's library is missing (apt-get install liburing-dev)".to_string()
+        } else {
+            let first = err.lines().find(|l| l.contains("error")).unwrap_or("");
+            format!("cc failed on {}: {}", src.display(), first.trim())
+        });
     }
+    std::fs::rename(&tmp, &bin).map_err(|e| e.to_string())?;
     Ok(bin)
 }
 
-/// Builds the C reference server when it is asked for; without it (no `cc`, no liburing,
-/// several cores), says why and goes on with the other servers.
+/// Builds the C reference server when it is among the servers; without it (no `cc`, no
+/// liburing, several cores) says why in one line and goes on with the other servers.
 fn prepare_c_server(o: &mut Opts) {
     if !o.servers.contains(&ServerKind::CLiburing) {
         return;
     }
     let built = if o.cores > 1 {
-        Err(format!("it runs on one core, not {}", o.cores))
+        Err(format!("it serves one core, not {}", o.cores))
     } else {
-        build_c_server().map_err(|why| {
-            format!(
-                "{why}\n(the C reference needs a C compiler and liburing: \
-                 apt-get install liburing-dev)"
-            )
-        })
+        build_c_server()
     };
     match built {
         Ok(bin) => o.c_server = Some(bin),
         Err(why) => {
-            eprintln!("c-liburing skipped: {why}");
+            println!("Note: the C reference server (c-liburing) is skipped: {why}.");
             o.servers.retain(|&k| k != ServerKind::CLiburing);
         }
     }
@@ -328,6 +422,7 @@ impl Server {
                 cmd
             }
         };
+        cmd.envs(kind.env().iter().copied());
         let mut child = cmd
             .args(["--port", "0"])
             .args(["--cpu", &o.server_cpu.to_string()])
@@ -403,6 +498,7 @@ fn run_one(
     cell: Cell,
     server: ServerKind,
     run: usize,
+    rate: Option<f64>,
     pattern: &Arc<Pattern>,
 ) -> std::io::Result<RunRecord> {
     let srv = Server::start(server, o)?;
@@ -415,6 +511,7 @@ fn run_one(
         cell,
         threads,
         cpus: (0..threads).map(|i| (gen_first + i) % ncpu).collect(),
+        rate,
         warmup: o.warmup,
         duration: o.duration,
         pattern: pattern.clone(),
@@ -461,6 +558,8 @@ fn run_one(
         p50_us: g.hist.quantile(0.5) as f64 / 1e3,
         p99_us: g.hist.quantile(0.99) as f64 / 1e3,
         p999_us: g.hist.quantile(0.999) as f64 / 1e3,
+        max_us: g.hist.quantile(1.0) as f64 / 1e3,
+        offered_per_s: rate,
         server_cpu_s,
         server_user_s: stat_at[1].0 - stat_at[0].0,
         server_sys_s: stat_at[1].1 - stat_at[0].1,
@@ -483,7 +582,111 @@ fn out_dir(o: &Opts) -> PathBuf {
     })
 }
 
-fn bench(o: &Opts) -> Result<(), (u8, String)> {
+type Failure = (u8, String);
+
+/// Runs `runs` rounds of `cell` (every server of `servers` once per round, the order rotated
+/// each round) and appends the records.
+fn run_cell(
+    o: &Opts,
+    cell: Cell,
+    servers: &[ServerKind],
+    runs: usize,
+    rate: Option<f64>,
+    pattern: &Arc<Pattern>,
+    records: &mut Vec<RunRecord>,
+) -> Result<(), Failure> {
+    for run in 0..runs {
+        for k in 0..servers.len() {
+            // Rotate the order each round: A B C, B C A, C A B, ...
+            let server = servers[(k + run) % servers.len()];
+            match run_one(o, cell, server, run, rate, pattern) {
+                Ok(r) => {
+                    if o.verbose {
+                        println!(
+                            "  {cell} {server:<16} run {run}: {:>10.0} echoes/s, {:>10.0} \
+                             echoes/CPU-s, p50 {:.1} us, max {:.0} us, {:.3} csw/echo, {:.2} \
+                             segments/echo, server {:.3} s CPU ({:.3} user + {:.3} sys by \
+                             /proc), gen {:.0}%, {} verified; {}",
+                            r.echoes_per_s(),
+                            r.echoes_per_cpu_s(),
+                            r.p50_us,
+                            r.max_us,
+                            r.server_csw as f64 / r.echoes.max(1) as f64,
+                            r.tcp_segs as f64 / r.echoes.max(1) as f64,
+                            r.server_cpu_s,
+                            r.server_user_s,
+                            r.server_sys_s,
+                            r.gen_busy * 100.0,
+                            r.verified,
+                            r.server_metrics
+                        );
+                    }
+                    // A smoke window is too short to insist on echoes inside it, but every
+                    // server must have echoed something.
+                    if r.echoes == 0 && (o.preset != "smoke" || r.verified == 0) {
+                        return Err((
+                            1,
+                            format!("{cell} {server} run {run}: no echo in the window"),
+                        ));
+                    }
+                    records.push(r);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                    return Err((
+                        2,
+                        format!(
+                            "ECHO VERIFICATION FAILED: server {server}, {cell}, run {run}: {e}"
+                        ),
+                    ));
+                }
+                Err(e) => return Err((1, format!("{cell} {server} run {run}: {e}"))),
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The offered rate of a fixed-rate cell in echoes per second: as given, or a percentage of
+/// what the better epoll server sustained in the saturated cell of the same shape, taken
+/// from the records when that cell ran, measured now (both epoll servers) when not.
+fn resolve_rate(
+    o: &Opts,
+    cell: Cell,
+    pattern: &Arc<Pattern>,
+    records: &mut Vec<RunRecord>,
+) -> Result<Option<f64>, Failure> {
+    let pct = match cell.mode {
+        Mode::Fixed(Rate::PerSec(r)) => return Ok(Some(r as f64)),
+        Mode::Fixed(Rate::OfEpoll(p)) => f64::from(p),
+        _ => return Ok(None),
+    };
+    let base = cell.saturated();
+    let have = records
+        .iter()
+        .any(|r| r.cell == base && r.server.is_epoll_baseline());
+    if !have {
+        let epolls = [ServerKind::EpollLt, ServerKind::EpollEt];
+        let runs = o.runs.min(3);
+        println!("Measuring what epoll sustains in {base} ({runs} runs of each epoll server)...");
+        let mut cal = Vec::new();
+        run_cell(o, base, &epolls, runs, None, pattern, &mut cal)?;
+        records.extend(cal.into_iter().map(|mut r| {
+            // Kept apart from the matrix's cells: the calibration is not a result.
+            r.run += 1 << 20;
+            r
+        }));
+    }
+    let (kind, max) = report::best_epoll_rate(records, base)
+        .ok_or((1, format!("no epoll rate measured for {base}")))?;
+    let rate = max * pct / 100.0;
+    println!(
+        "{cell}: offering {rate:.0} echoes/s ({pct:.0}% of {max:.0}/s, what {kind} sustained \
+         in {base})."
+    );
+    Ok(Some(rate))
+}
+
+fn bench(o: &Opts) -> Result<(), Failure> {
     let fail = |code: u8| move |e: std::io::Error| (code, e.to_string());
     let nofile = benches::echo::raise_nofile().map_err(fail(1))?;
     let max_conns = o.cells.iter().map(|c| c.conns).max().unwrap_or(1) as u64;
@@ -507,13 +710,18 @@ fn bench(o: &Opts) -> Result<(), (u8, String)> {
     let max_size = o.cells.iter().map(|c| c.size).max().unwrap_or(1) as usize;
     let pattern = Arc::new(Pattern::new(max_size));
     let total_runs = o.cells.len() * o.runs * o.servers.len();
-    let per_run = o.warmup + o.duration + Duration::from_millis(40);
+    let per_run = o.warmup + o.duration + Duration::from_millis(60);
     println!(
-        "echo --{}: {} cells x {} servers x {} runs = {} runs, window {:.2} s + warm-up {:.2} s; \
-         about {:.0} s. Servers on CPU {:?}, generator on CPU {:?}.",
+        "echo --{}: {} cells x {} servers ({}) x {} runs = {} runs, window {:.2} s + warm-up \
+         {:.2} s; about {:.0} s. Servers on CPU {:?}, load generator on CPU {:?}.",
         o.preset,
         o.cells.len(),
         o.servers.len(),
+        o.servers
+            .iter()
+            .map(|k| k.name())
+            .collect::<Vec<_>>()
+            .join(", "),
         o.runs,
         total_runs,
         o.duration.as_secs_f64(),
@@ -525,51 +733,8 @@ fn bench(o: &Opts) -> Result<(), (u8, String)> {
     let started = Instant::now();
     let mut records = Vec::with_capacity(total_runs);
     for cell in &o.cells {
-        for run in 0..o.runs {
-            for k in 0..o.servers.len() {
-                // Rotate the order each round: A B C, B C A, C A B, ...
-                let server = o.servers[(k + run) % o.servers.len()];
-                match run_one(o, *cell, server, run, &pattern) {
-                    Ok(r) => {
-                        if o.verbose {
-                            println!(
-                                "  {cell} {server:<10} run {run}: {:>10.0} echoes/s, {:>10.0} \
-                                 echoes/CPU-s, {:.3} csw/echo, {:.2} segments/echo, server {:.3} s CPU ({:.3} user + {:.3} sys by \
-                                 /proc), gen {:.0}%, {} verified; {}",
-                                r.echoes_per_s(),
-                                r.echoes_per_cpu_s(),
-                                r.server_csw as f64 / r.echoes.max(1) as f64,
-                                r.tcp_segs as f64 / r.echoes.max(1) as f64,
-                                r.server_cpu_s,
-                                r.server_user_s,
-                                r.server_sys_s,
-                                r.gen_busy * 100.0,
-                                r.verified,
-                                r.server_metrics
-                            );
-                        }
-                        // A smoke window is too short to insist on echoes inside it, but
-                        // every server must have echoed something.
-                        if r.echoes == 0 && (o.preset != "smoke" || r.verified == 0) {
-                            return Err((
-                                1,
-                                format!("{cell} {server} run {run}: no echo in the window"),
-                            ));
-                        }
-                        records.push(r);
-                    }
-                    Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                        return Err((
-                            2,
-                            format!(
-                                "ECHO VERIFICATION FAILED: server {server}, {cell}, run {run}: {e}"
-                            ),
-                        ));
-                    }
-                    Err(e) => return Err((1, format!("{cell} {server} run {run}: {e}"))),
-                }
-            }
-        }
+        let rate = resolve_rate(o, *cell, &pattern, &mut records)?;
+        run_cell(o, *cell, &o.servers, o.runs, rate, &pattern, &mut records)?;
         let summaries = report::summarize(
             &records
                 .iter()
@@ -580,12 +745,10 @@ fn bench(o: &Opts) -> Result<(), (u8, String)> {
         let rows: Vec<_> = summaries.iter().collect();
         println!("{}", report::cell_table(&rows));
     }
+    // Calibration runs (numbered past the matrix's) served their purpose.
+    records.retain(|r| r.run < 1 << 20);
     let summaries = report::summarize(&records);
-    let rendered = report::render(&summaries);
-    // The per-cell tables were printed as they finished; the ratio matrix comes last.
-    if let Some(i) = rendered.find("Echoes per server CPU-second, as a ratio") {
-        print!("{}", &rendered[i..]);
-    }
+    print!("{}", report::render(&summaries, &records));
     let verified: u64 = records.iter().map(|r| r.verified).sum();
     let dir = out_dir(o);
     std::fs::create_dir_all(&dir).map_err(fail(1))?;

@@ -9,6 +9,13 @@
 //! with everything pinned to one CPU. Each figure is the median of `--runs` rounds in which
 //! the implementations take turns.
 //!
+//! Streaming (a file of `--stream-mib`, 1024 by default; skipped with `--case`/`--only`):
+//! copying it whole with `fs::copy`, `std::fs::copy` and `tokio::fs::copy`, from the page
+//! cache and cold (the source's pages dropped first with `POSIX_FADV_DONTNEED`), and reading
+//! it sequentially in 1 MiB reads with `fs::File::read_at`, std (`std::io::copy` into a sink
+//! and a `read_at` loop) and `tokio::fs`. Each prints MB/s and CPU ms per GiB. `--streaming`
+//! runs only these.
+//!
 //! `cargo run --release -p benches --bin files [-- --file-mib 1024] [--secs 0.4] [--runs 3]
 //! [--cpu N] [--dir PATH] [--case N] [--only WORD,...]`. Quick by default (under a minute): a
 //! 256 MiB file, 3 rounds of 0.4 s per implementation and case.
@@ -87,10 +94,21 @@ fn main() -> io::Result<()> {
         "fs bench: {} MiB file at {:?}, median of {runs} x {secs} s, pinned to CPU {cpu}",
         mib, config.path
     );
-    create_file(&config)?;
-    let result = run_all(&config);
-    let _ = std::fs::remove_file(&config.path);
-    result
+    let streaming_only = std::env::args().any(|a| a == "--streaming");
+    let mut result = Ok(());
+    if !streaming_only {
+        create_file(&config)?;
+        result = run_all(&config);
+        let _ = std::fs::remove_file(&config.path);
+    }
+    if result.is_ok() && arg("--case").is_none() && arg("--only").is_none() {
+        result = run_streaming(&dir, runs);
+    }
+    result?;
+    if streaming_only {
+        return Ok(());
+    }
+    read_dir_walk(&dir)
 }
 
 fn run_all(config: &Config) -> io::Result<()> {
@@ -618,4 +636,292 @@ fn raw_uring(config: &Config, case: Case) -> io::Result<Measured> {
         Some(e) => Err(e),
         None => Ok(m),
     }
+}
+
+// ---------------------------------------------------------------------------------------
+// Streaming a whole file: copies and a sequential 1 MiB read loop.
+
+/// How a streaming row starts: from the page cache, or with the source's pages dropped.
+#[derive(Clone, Copy, PartialEq)]
+enum Cache {
+    Warm,
+    Cold,
+}
+
+/// Runs the streaming cases on a file of `--stream-mib` MiB in `dir`.
+fn run_streaming(dir: &std::path::Path, runs: usize) -> io::Result<()> {
+    let mib: u64 = arg("--stream-mib")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(1024);
+    let config = Config {
+        path: dir.join(format!("fs-bench-stream-{}", std::process::id())),
+        len: mib << 20,
+        secs: Duration::ZERO,
+    };
+    let copy = dir.join(format!("fs-bench-stream-copy-{}", std::process::id()));
+    println!("\nstreaming a {mib} MiB file, median of {runs} runs");
+    create_file(&config)?;
+    let result = stream_cases(&config, &copy, runs);
+    let _ = std::fs::remove_file(&config.path);
+    let _ = std::fs::remove_file(&copy);
+    result
+}
+
+/// One row of a streaming table: its name and how to run it once.
+type StreamRow<'a> = (&'static str, Box<dyn Fn() -> io::Result<Measured> + 'a>);
+
+fn stream_cases(config: &Config, copy: &std::path::Path, runs: usize) -> io::Result<()> {
+    let src = config.path.as_path();
+    for cache in [Cache::Warm, Cache::Cold] {
+        let label = match cache {
+            Cache::Warm => "page cache",
+            Cache::Cold => "cold",
+        };
+        let copies: Vec<StreamRow<'_>> = vec![
+            ("fs::copy", Box::new(|| copy_ours(src, copy))),
+            ("std::fs::copy", Box::new(|| copy_std(src, copy))),
+            ("tokio::fs::copy", Box::new(|| copy_tokio(src, copy))),
+        ];
+        stream_table(
+            &format!("copy, {label}"),
+            config,
+            cache,
+            &copies,
+            runs,
+            || {
+                let _ = std::fs::remove_file(copy);
+            },
+        )?;
+        let reads: Vec<StreamRow<'_>> = vec![
+            ("fs::File::read_at, 1 MiB", Box::new(|| read_ours(config))),
+            ("std read_at loop, 1 MiB", Box::new(|| read_std(config))),
+            (
+                "std::io::copy into a sink",
+                Box::new(|| read_std_copy(config)),
+            ),
+            ("tokio::fs read, 1 MiB", Box::new(|| read_tokio(config))),
+        ];
+        stream_table(
+            &format!("sequential 1 MiB reads, {label}"),
+            config,
+            cache,
+            &reads,
+            runs,
+            || {},
+        )?;
+    }
+    Ok(())
+}
+
+/// Runs `rows` in turns, `runs` rounds, each after `reset` and with the source's cache state
+/// set, and prints MB/s and CPU ms per GiB (medians).
+fn stream_table(
+    title: &str,
+    config: &Config,
+    cache: Cache,
+    rows: &[StreamRow<'_>],
+    runs: usize,
+    reset: impl Fn(),
+) -> io::Result<()> {
+    println!("\n{title}");
+    println!(
+        "  {:<38} {:>12} {:>14}",
+        "implementation", "MB/s", "CPU ms/GiB"
+    );
+    let mut results: Vec<Vec<Measured>> = rows.iter().map(|_| Vec::new()).collect();
+    for _ in 0..runs {
+        for ((_, run), done) in rows.iter().zip(&mut results) {
+            reset();
+            match cache {
+                Cache::Warm => warm_cache(config)?,
+                Cache::Cold => drop_cache(&config.path)?,
+            }
+            done.push(run()?);
+        }
+    }
+    for ((name, _), ms) in rows.iter().zip(&results) {
+        // Each Measured counts bytes as its ops.
+        let mbs: Vec<f64> = ms.iter().map(|m| m.iops() / 1e6).collect();
+        let cpu: Vec<f64> = ms
+            .iter()
+            .map(|m| m.cpu.as_secs_f64() * 1e3 * (1u64 << 30) as f64 / m.ops.max(1) as f64)
+            .collect();
+        println!("  {name:<38} {:>12.0} {:>14.1}", median(&mbs), median(&cpu));
+    }
+    Ok(())
+}
+
+/// Drops the file's pages from the page cache (written back first), so the next read
+/// comes from the device.
+fn drop_cache(path: &std::path::Path) -> io::Result<()> {
+    let file = std::fs::File::open(path)?;
+    file.sync_all()?;
+    // SAFETY: a valid fd; fadvise reads no memory of ours.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
+/// Measures `f`, which returns the bytes it moved.
+fn measure_bytes(f: impl FnOnce() -> io::Result<u64>) -> io::Result<Measured> {
+    let meter = Meter::start();
+    let bytes = f()?;
+    Ok(meter.stop(bytes))
+}
+
+fn copy_ours(src: &std::path::Path, dst: &std::path::Path) -> io::Result<Measured> {
+    let rt = runtime::Runtime::new()?;
+    measure_bytes(|| rt.block_on(fs::copy(src, dst)))
+}
+
+fn copy_std(src: &std::path::Path, dst: &std::path::Path) -> io::Result<Measured> {
+    measure_bytes(|| std::fs::copy(src, dst))
+}
+
+fn copy_tokio(src: &std::path::Path, dst: &std::path::Path) -> io::Result<Measured> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    measure_bytes(|| rt.block_on(tokio::fs::copy(src, dst)))
+}
+
+const STREAM_CHUNK: usize = 1 << 20;
+
+fn read_ours(config: &Config) -> io::Result<Measured> {
+    let rt = runtime::Runtime::new()?;
+    measure_bytes(|| {
+        rt.block_on(async {
+            let file = fs::File::open(&config.path).await?;
+            let mut buf = Vec::with_capacity(STREAM_CHUNK);
+            let mut pos = 0u64;
+            loop {
+                buf.clear();
+                let (res, b) = file.read_at(buf, pos).await;
+                buf = b;
+                match res? {
+                    0 => break,
+                    n => pos += n as u64,
+                }
+            }
+            file.close().await?;
+            Ok(pos)
+        })
+    })
+}
+
+fn read_std(config: &Config) -> io::Result<Measured> {
+    measure_bytes(|| {
+        let file = std::fs::File::open(&config.path)?;
+        let mut buf = vec![0u8; STREAM_CHUNK];
+        let mut pos = 0u64;
+        loop {
+            match file.read_at(&mut buf, pos)? {
+                0 => return Ok(pos),
+                n => pos += n as u64,
+            }
+        }
+    })
+}
+
+fn read_std_copy(config: &Config) -> io::Result<Measured> {
+    measure_bytes(|| {
+        let mut file = std::fs::File::open(&config.path)?;
+        std::io::copy(&mut file, &mut std::io::sink())
+    })
+}
+
+fn read_tokio(config: &Config) -> io::Result<Measured> {
+    use tokio::io::AsyncReadExt;
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    measure_bytes(|| {
+        rt.block_on(async {
+            let mut file = tokio::fs::File::open(&config.path).await?;
+            file.set_max_buf_size(STREAM_CHUNK);
+            let mut buf = vec![0u8; STREAM_CHUNK];
+            let mut total = 0u64;
+            loop {
+                match file.read(&mut buf).await? {
+                    0 => return Ok(total),
+                    n => total += n as u64,
+                }
+            }
+        })
+    })
+}
+
+/// `read_dir` with `metadata()` per entry (a file walker), on a directory of `--dir-files`
+/// files (default 20,000): std, ours and tokio, each the median of 3 walks (the directory is
+/// in the dentry and inode caches after the first).
+fn read_dir_walk(parent: &std::path::Path) -> io::Result<()> {
+    let files: usize = arg("--dir-files")
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_000);
+    let dir = parent.join(format!("fs-bench-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir)?;
+    for i in 0..files {
+        std::fs::write(dir.join(format!("f{i}")), b"x")?;
+    }
+    let median = |mut walk: Box<dyn FnMut() -> io::Result<u64>>| -> io::Result<(Duration, u64)> {
+        let mut times = Vec::new();
+        let mut bytes = 0;
+        for _ in 0..3 {
+            let start = Instant::now();
+            bytes = walk()?;
+            times.push(start.elapsed());
+        }
+        times.sort();
+        Ok((times[1], bytes))
+    };
+    let d = dir.clone();
+    let std_walk = median(Box::new(move || {
+        let mut total = 0;
+        for e in std::fs::read_dir(&d)? {
+            total += e?.metadata()?.len();
+        }
+        Ok(total)
+    }))?;
+    let rt = runtime::Runtime::new()?;
+    let d = dir.clone();
+    let ours_walk = median(Box::new(move || {
+        rt.block_on(async {
+            let mut total = 0;
+            let mut entries = fs::read_dir(&d).await?;
+            while let Some(e) = entries.next_entry().await? {
+                total += e.metadata().await?.len();
+            }
+            Ok(total)
+        })
+    }))?;
+    let tokio_rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let d = dir.clone();
+    let tokio_walk = median(Box::new(move || {
+        tokio_rt.block_on(async {
+            let mut total = 0;
+            let mut entries = tokio::fs::read_dir(&d).await?;
+            while let Some(e) = entries.next_entry().await? {
+                total += e.metadata().await?.len();
+            }
+            Ok(total)
+        })
+    }))?;
+    println!("\nread_dir + metadata() per entry, {files} files (median of 3)");
+    for (name, (t, bytes)) in [
+        ("std", std_walk),
+        ("ours", ours_walk),
+        ("tokio", tokio_walk),
+    ] {
+        if bytes != files as u64 {
+            return Err(io::Error::other(format!(
+                "{name} counted {bytes} bytes, not {files}"
+            )));
+        }
+        println!("  {name:<6} {:>8.1} ms", t.as_secs_f64() * 1e3);
+    }
+    std::fs::remove_dir_all(&dir)
 }

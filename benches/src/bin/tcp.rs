@@ -1,6 +1,7 @@
 //! TCP on loopback, side by side with tokio's current_thread runtime in the same run:
-//! - bulk: one connection, 64 KiB writes, 1 GiB or 2 s (whichever ends first), MB/s at the
-//!   receiver;
+//! - bulk, one-directional: 1 and 8 connections, 64 KiB writes, 1 GiB in all or 2 s
+//!   (whichever ends first); MB/s at the receiver and MB per CPU-second of the receiver's
+//!   thread (the server: a task per connection, reading into a 64 KiB buffer);
 //! - ping-pong: 64-byte request, 64-byte response, 20,000 round trips after 1,000 of
 //!   warm-up, p50/p99 in µs.
 //!
@@ -66,9 +67,25 @@ where
     (so, co)
 }
 
-/// MB/s from the client's start to the server's end of stream.
-fn throughput(bytes: u64, start: Instant, end: Instant) -> f64 {
-    bytes as f64 / (end - start).as_secs_f64() / 1e6
+/// Connection counts of the bulk case.
+const STREAMS: [usize; 2] = [1, 8];
+
+/// What the receiving side of a bulk run saw: bytes, when the last stream ended, and its
+/// thread's CPU time.
+struct Received {
+    bytes: u64,
+    end: Instant,
+    cpu_ns: u64,
+}
+
+/// (MB/s from the client's start to the server's last end of stream, MB per server
+/// CPU-second).
+fn throughput(r: &Received, start: Instant) -> (f64, f64) {
+    let mb = r.bytes as f64 / 1e6;
+    (
+        mb / (r.end - start).as_secs_f64(),
+        mb / (r.cpu_ns.max(1) as f64 / 1e9),
+    )
 }
 
 /// (p50, p99) in µs.
@@ -87,17 +104,15 @@ trait Conn {
     async fn recv_exact(&mut self, buf: Vec<u8>) -> Vec<u8>;
 }
 
-/// The bulk client: `CHUNK`-byte writes until `BULK_BYTES` are sent or `BULK_TIME` has
-/// passed; returns when it started.
-async fn bulk_client(mut s: impl Conn) -> Instant {
+/// One stream of the bulk client: `CHUNK`-byte writes until `bytes` are sent or
+/// `BULK_TIME` has passed since `start`.
+async fn bulk_stream(mut s: impl Conn, start: Instant, bytes: u64) {
     let mut buf = vec![0x5a_u8; CHUNK];
-    let start = Instant::now();
     let mut sent = 0u64;
-    while sent < BULK_BYTES && start.elapsed() < BULK_TIME {
+    while sent < bytes && start.elapsed() < BULK_TIME {
         buf = s.send(buf).await;
         sent += CHUNK as u64;
     }
-    start
 }
 
 /// The ping-pong client: `WARMUP + PINGS` round trips of `MSG` bytes; returns the round trip
@@ -139,36 +154,66 @@ mod ours {
         }
     }
 
-    pub fn bulk(cpus: Cpus) -> f64 {
+    /// Reads one stream to its end; returns the bytes.
+    async fn drain(s: TcpStream) -> u64 {
+        let mut buf = Vec::with_capacity(CHUNK);
+        let mut total = 0u64;
+        loop {
+            let (res, b) = s.read(buf).await;
+            let n = res.unwrap();
+            if n == 0 {
+                return total;
+            }
+            total += n as u64;
+            buf = b;
+            buf.clear();
+        }
+    }
+
+    pub fn bulk(cpus: Cpus, streams: usize) -> (f64, f64) {
         let (l, addr) = std_listener();
-        let ((bytes, end), start) = two_threads(
+        let (received, start) = two_threads(
             cpus,
             move || {
                 rt().block_on(async {
                     let l = TcpListener::from_std(l).unwrap();
-                    let (s, _) = l.accept().await.unwrap();
-                    let mut buf = Vec::with_capacity(CHUNK);
-                    let mut total = 0u64;
-                    loop {
-                        let (res, b) = s.read(buf).await;
-                        let n = res.unwrap();
-                        if n == 0 {
-                            return (total, Instant::now());
-                        }
-                        total += n as u64;
-                        buf = b;
-                        buf.clear();
+                    let mut tasks = Vec::new();
+                    for _ in 0..streams {
+                        let (s, _) = l.accept().await.unwrap();
+                        tasks.push(runtime::spawn(drain(s)));
+                    }
+                    let cpu0 = cpu::thread_cpu_ns();
+                    let mut bytes = 0;
+                    for t in tasks {
+                        bytes += t.await.unwrap();
+                    }
+                    Received {
+                        bytes,
+                        end: Instant::now(),
+                        cpu_ns: cpu::thread_cpu_ns() - cpu0,
                     }
                 })
             },
             move || {
                 rt().block_on(async {
-                    let s = TcpStream::connect(addr).await.unwrap();
-                    bulk_client(s).await
+                    let mut conns = Vec::new();
+                    for _ in 0..streams {
+                        conns.push(TcpStream::connect(addr).await.unwrap());
+                    }
+                    let start = Instant::now();
+                    let per = BULK_BYTES / streams as u64;
+                    let tasks: Vec<_> = conns
+                        .into_iter()
+                        .map(|s| runtime::spawn(bulk_stream(s, start, per)))
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                    start
                 })
             },
         );
-        throughput(bytes, start, end)
+        throughput(&received, start)
     }
 
     pub fn ping_pong(cpus: Cpus) -> (f64, f64) {
@@ -233,32 +278,63 @@ mod tokio_side {
         TcpListener::from_std(l).unwrap()
     }
 
-    pub fn bulk(cpus: Cpus) -> f64 {
+    /// Reads one stream to its end; returns the bytes.
+    async fn drain(mut s: TcpStream) -> u64 {
+        let mut buf = vec![0u8; CHUNK];
+        let mut total = 0u64;
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            if n == 0 {
+                return total;
+            }
+            total += n as u64;
+        }
+    }
+
+    pub fn bulk(cpus: Cpus, streams: usize) -> (f64, f64) {
         let (l, addr) = std_listener();
-        let ((bytes, end), start) = two_threads(
+        let (received, start) = two_threads(
             cpus,
             move || {
                 rt().block_on(async {
-                    let (mut s, _) = listener(l).accept().await.unwrap();
-                    let mut buf = vec![0u8; CHUNK];
-                    let mut total = 0u64;
-                    loop {
-                        let n = s.read(&mut buf).await.unwrap();
-                        if n == 0 {
-                            return (total, Instant::now());
-                        }
-                        total += n as u64;
+                    let l = listener(l);
+                    let mut tasks = Vec::new();
+                    for _ in 0..streams {
+                        let (s, _) = l.accept().await.unwrap();
+                        tasks.push(tokio::spawn(drain(s)));
+                    }
+                    let cpu0 = cpu::thread_cpu_ns();
+                    let mut bytes = 0;
+                    for t in tasks {
+                        bytes += t.await.unwrap();
+                    }
+                    Received {
+                        bytes,
+                        end: Instant::now(),
+                        cpu_ns: cpu::thread_cpu_ns() - cpu0,
                     }
                 })
             },
             move || {
                 rt().block_on(async {
-                    let s = TcpStream::connect(addr).await.unwrap();
-                    bulk_client(s).await
+                    let mut conns = Vec::new();
+                    for _ in 0..streams {
+                        conns.push(TcpStream::connect(addr).await.unwrap());
+                    }
+                    let start = Instant::now();
+                    let per = BULK_BYTES / streams as u64;
+                    let tasks: Vec<_> = conns
+                        .into_iter()
+                        .map(|s| tokio::spawn(bulk_stream(s, start, per)))
+                        .collect();
+                    for t in tasks {
+                        t.await.unwrap();
+                    }
+                    start
                 })
             },
         );
-        throughput(bytes, start, end)
+        throughput(&received, start)
     }
 
     pub fn ping_pong(cpus: Cpus) -> (f64, f64) {
@@ -299,7 +375,9 @@ fn main() {
         cpus.server, cpus.client
     );
 
-    let (mut ours_bulk, mut tokio_bulk) = (Vec::new(), Vec::new());
+    // [streams index] -> (MB/s, MB per server CPU-s) per run.
+    let mut ours_bulk = vec![(Vec::new(), Vec::new()); STREAMS.len()];
+    let mut tokio_bulk = ours_bulk.clone();
     let (mut ours_p50, mut ours_p99, mut tokio_p50, mut tokio_p99) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for run in 0..runs {
@@ -310,21 +388,35 @@ fn main() {
             [false, true]
         };
         for is_ours in order {
-            let (bulk, (p50, p99)) = if is_ours {
-                (ours::bulk(cpus), ours::ping_pong(cpus))
-            } else {
-                (tokio_side::bulk(cpus), tokio_side::ping_pong(cpus))
-            };
             let name = if is_ours { "ours " } else { "tokio" };
-            eprintln!(
-                "run {run} {name}: bulk {bulk:8.0} MB/s, ping-pong p50 {p50:6.1} us, p99 {p99:6.1} us"
-            );
-            let (b, l50, l99) = if is_ours {
-                (&mut ours_bulk, &mut ours_p50, &mut ours_p99)
+            let b = if is_ours {
+                &mut ours_bulk
             } else {
-                (&mut tokio_bulk, &mut tokio_p50, &mut tokio_p99)
+                &mut tokio_bulk
             };
-            b.push(bulk);
+            for (i, &streams) in STREAMS.iter().enumerate() {
+                let (mbs, per_cpu) = if is_ours {
+                    ours::bulk(cpus, streams)
+                } else {
+                    tokio_side::bulk(cpus, streams)
+                };
+                eprintln!(
+                    "run {run} {name}: bulk x{streams} {mbs:8.0} MB/s, {per_cpu:8.0} MB/server-CPU-s"
+                );
+                b[i].0.push(mbs);
+                b[i].1.push(per_cpu);
+            }
+            let (p50, p99) = if is_ours {
+                ours::ping_pong(cpus)
+            } else {
+                tokio_side::ping_pong(cpus)
+            };
+            eprintln!("run {run} {name}: ping-pong p50 {p50:6.1} us, p99 {p99:6.1} us");
+            let (l50, l99) = if is_ours {
+                (&mut ours_p50, &mut ours_p99)
+            } else {
+                (&mut tokio_p50, &mut tokio_p99)
+            };
             l50.push(p50);
             l99.push(p99);
         }
@@ -333,11 +425,18 @@ fn main() {
     println!();
     println!("| benchmark                                  | ours         | tokio        |");
     println!("|--------------------------------------------|--------------|--------------|");
-    println!(
-        "| bulk, 1 conn, 64 KiB writes (MB/s)         | {:>12.0} | {:>12.0} |",
-        median(&ours_bulk),
-        median(&tokio_bulk)
-    );
+    for (i, streams) in STREAMS.iter().enumerate() {
+        println!(
+            "| bulk, {streams} conn, 64 KiB writes (MB/s)         | {:>12.0} | {:>12.0} |",
+            median(&ours_bulk[i].0),
+            median(&tokio_bulk[i].0)
+        );
+        println!(
+            "|   same, MB per server CPU-second           | {:>12.0} | {:>12.0} |",
+            median(&ours_bulk[i].1),
+            median(&tokio_bulk[i].1)
+        );
+    }
     println!(
         "| ping-pong 64 B, p50 round trip (us)        | {:>12.1} | {:>12.1} |",
         median(&ours_p50),

@@ -1,10 +1,12 @@
 //! The epoll engine of the generator: level-triggered; for each ready connection one read,
 //! then (for each echo it completed) the next message written at once — a write, then a
-//! read, per connection, as most clients do. Partial writes wait for `EPOLLOUT`.
+//! read, per connection, as most clients do. Partial writes wait for `EPOLLOUT`. At a fixed
+//! rate (open loop) messages go out when due instead, whatever came back; the wait for
+//! events ends at the next one due (`epoll_pwait2`, nanosecond timeouts).
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use super::load::{Conn, Session};
 use super::pattern::Pattern;
@@ -36,21 +38,21 @@ pub fn run(s: &mut Session) -> io::Result<()> {
     }
     let mut events = vec![libc::epoll_event { events: 0, u64: 0 }; n.clamp(16, 4096)];
     let mut buf = vec![0u8; READ_LEN];
+    let mut due = Vec::new();
     loop {
         let now = Instant::now();
         if !s.meter.tick(now)? {
             return Ok(());
         }
-        let timeout_ms = s.meter.wait_hint(now).as_micros().div_ceil(1000) as i32;
-        // SAFETY: `events` is valid for `events.len()` entries for the kernel to fill.
-        let ready = unsafe {
-            libc::epoll_wait(
-                ep.as_raw_fd(),
-                events.as_mut_ptr(),
-                events.len() as i32,
-                timeout_ms,
-            )
-        };
+        if let Some(pacer) = &mut s.pacer {
+            due.clear();
+            pacer.queue_due(now, &mut s.conns, |i| due.push(i));
+            for &i in &due {
+                let c = &mut s.conns[i];
+                flush(ep.as_raw_fd(), c, i, &mut out_armed[i], &s.pattern, s.size)?;
+            }
+        }
+        let ready = wait(ep.as_raw_fd(), &mut events, s.wait_hint(Instant::now()));
         if ready < 0 {
             let e = io::Error::last_os_error();
             if e.kind() == io::ErrorKind::Interrupted {
@@ -61,20 +63,18 @@ pub fn run(s: &mut Session) -> io::Result<()> {
         for ev in &events[..ready as usize] {
             let i = ev.u64 as usize;
             let flags = ev.events as i32;
-            let conn = &mut s.conns[i];
             // Writable, or echoes just queued: send what is queued (once, after the read).
             let mut send_queued = flags & libc::EPOLLOUT != 0;
             if flags & (libc::EPOLLIN | libc::EPOLLERR | libc::EPOLLHUP) != 0 {
+                let conn = &mut s.conns[i];
                 // SAFETY: `buf` is valid for writes of its length.
                 let r = unsafe { libc::read(conn.raw(), buf.as_mut_ptr().cast(), buf.len()) };
                 if r > 0 {
                     let now = Instant::now();
                     let done =
                         conn.receive(&s.pattern, s.size, &buf[..r as usize], now, &mut s.meter)?;
-                    for _ in 0..done {
-                        conn.queue(now);
-                    }
-                    send_queued |= done > 0;
+                    s.on_echoes(i, done, now);
+                    send_queued |= done > 0 && s.pacer.is_none();
                 } else if r == 0 {
                     return Err(io::Error::new(
                         io::ErrorKind::UnexpectedEof,
@@ -95,7 +95,7 @@ pub fn run(s: &mut Session) -> io::Result<()> {
             if send_queued {
                 flush(
                     ep.as_raw_fd(),
-                    conn,
+                    &mut s.conns[i],
                     i,
                     &mut out_armed[i],
                     &s.pattern,
@@ -103,6 +103,28 @@ pub fn run(s: &mut Session) -> io::Result<()> {
                 )?;
             }
         }
+    }
+}
+
+/// Waits up to `timeout` for events; returns what `epoll_pwait2(2)` returns (-1 with errno
+/// set on failure).
+fn wait(ep: i32, events: &mut [libc::epoll_event], timeout: Duration) -> i32 {
+    let ts = libc::timespec {
+        tv_sec: timeout.as_secs() as libc::time_t,
+        tv_nsec: libc::c_long::from(timeout.subsec_nanos() as i32),
+    };
+    // SAFETY: `events` is valid for `events.len()` entries for the kernel to fill; `ts` is a
+    // valid timespec for the call; a null sigmask leaves the mask as it is (size ignored).
+    unsafe {
+        libc::syscall(
+            libc::SYS_epoll_pwait2,
+            ep,
+            events.as_mut_ptr(),
+            events.len() as libc::c_int,
+            &ts as *const libc::timespec,
+            std::ptr::null::<libc::sigset_t>(),
+            0usize,
+        ) as i32
     }
 }
 

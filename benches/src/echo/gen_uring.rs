@@ -2,7 +2,8 @@
 //! per connection on a provided-buffer ring, and every send queued during a loop turn goes
 //! to the kernel in that turn's single `io_uring_enter` (which also waits for completions).
 //! One send at a time per connection keeps its bytes in order; messages queued meanwhile
-//! go out together in the next send.
+//! go out together in the next send. At a fixed rate (open loop) messages are queued when
+//! due and the enter waits no longer than until the next one.
 
 use std::io;
 use std::time::{Duration, Instant};
@@ -174,12 +175,20 @@ fn drive(s: &mut Session, ring: &mut Ring, bufs: &mut Buffers, ops: &mut [Ops]) 
         start_send(ring, s, i, o)?;
     }
     let mut pending = Vec::with_capacity(ring.cq().capacity() as usize);
+    let mut due = Vec::new();
     loop {
         let now = Instant::now();
         if !s.meter.tick(now)? {
             return Ok(());
         }
-        enter(ring, s.meter.wait_hint(now))?;
+        if let Some(pacer) = &mut s.pacer {
+            due.clear();
+            pacer.queue_due(now, &mut s.conns, |i| due.push(i));
+            for &i in &due {
+                start_send(ring, s, i, &mut ops[i])?;
+            }
+        }
+        enter(ring, s.wait_hint(Instant::now()))?;
         let now = Instant::now();
         // Copy the CQEs out first: handling them pushes SQEs, which needs the ring.
         pending.clear();
@@ -208,9 +217,7 @@ fn drive(s: &mut Session, ring: &mut Ring, bufs: &mut Buffers, ops: &mut [Ops]) 
                         let c = &mut s.conns[i];
                         let done = c.receive(&s.pattern, s.size, data, now, &mut s.meter);
                         if let Ok(done) = done {
-                            for _ in 0..done {
-                                c.queue(now);
-                            }
+                            s.on_echoes(i, done, now);
                         }
                         done.map(drop)
                     } else if res == 0 {

@@ -231,6 +231,54 @@ impl Meter {
     }
 }
 
+/// The open loop's clock: a thread's message `k` is due at `start + k / rate`, on
+/// connection `k % conns`, so each connection sends at `rate / conns`, the connections
+/// evenly staggered, whether or not earlier echoes came back.
+pub struct Pacer {
+    start: Instant,
+    ns_per_msg: f64,
+    sent: u64,
+}
+
+impl Pacer {
+    /// A clock from `start` at `rate` messages per second (all of this thread's
+    /// connections together).
+    pub fn new(start: Instant, rate: f64) -> Pacer {
+        Pacer {
+            start,
+            ns_per_msg: 1e9 / rate.max(1e-3),
+            sent: 0,
+        }
+    }
+
+    /// When the next message is due.
+    pub fn next_due(&self) -> Instant {
+        self.start + Duration::from_nanos((self.sent as f64 * self.ns_per_msg) as u64)
+    }
+
+    /// Queues every message due by `now` on its connection, stamped with its intended send
+    /// time (latency counts from there, so a late send is the generator's or the server's
+    /// delay, never hidden), and calls `touched` once for each connection that got one.
+    pub fn queue_due(&mut self, now: Instant, conns: &mut [Conn], mut touched: impl FnMut(usize)) {
+        let n = conns.len() as u64;
+        if n == 0 {
+            return;
+        }
+        let first = self.sent;
+        loop {
+            let due = self.next_due();
+            if due > now {
+                break;
+            }
+            conns[(self.sent % n) as usize].queue(due);
+            self.sent += 1;
+        }
+        for k in first..first + (self.sent - first).min(n) {
+            touched((k % n) as usize);
+        }
+    }
+}
+
 /// What one engine thread works on: its connections and the message shape.
 pub struct Session {
     /// Connections of this thread.
@@ -239,10 +287,34 @@ pub struct Session {
     pub pattern: Arc<Pattern>,
     /// Bytes per message.
     pub size: usize,
-    /// Messages in flight per connection.
+    /// Messages in flight per connection (closed loop: each echo sends the next one).
     pub depth: u32,
+    /// The open loop's clock (a fixed rate): messages go out when due, not on echoes.
+    pub pacer: Option<Pacer>,
     /// The window and its counts.
     pub meter: Meter,
+}
+
+impl Session {
+    /// How long the engine may wait for completions: until the window's next edge or the
+    /// next message due, whichever comes first.
+    pub fn wait_hint(&self, now: Instant) -> Duration {
+        let hint = self.meter.wait_hint(now);
+        match &self.pacer {
+            Some(p) => hint.min(p.next_due().saturating_duration_since(now)),
+            None => hint,
+        }
+    }
+
+    /// Queues what an echo of connection `i` completing `done` messages at `now` calls for:
+    /// as many new messages in a closed loop, none in an open one.
+    pub fn on_echoes(&mut self, i: usize, done: u32, now: Instant) {
+        if self.pacer.is_none() {
+            for _ in 0..done {
+                self.conns[i].queue(now);
+            }
+        }
+    }
 }
 
 /// The result of one generator run (all threads).
@@ -272,6 +344,8 @@ pub struct Plan {
     pub threads: usize,
     /// The CPU each thread is pinned to (thread `i` takes `cpus[i % len]`).
     pub cpus: Vec<usize>,
+    /// The fixed total rate (echoes per second) of an open loop; `None`: closed loop.
+    pub rate: Option<f64>,
     /// Time before the window opens.
     pub warmup: Duration,
     /// The window.
@@ -318,6 +392,10 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> io::Result<GenResult> {
         let cpu = plan.cpus.get(t % plan.cpus.len().max(1)).copied();
         let (go, ready_tx, pattern) = (go.clone(), ready_tx.clone(), plan.pattern.clone());
         let (port, cell) = (plan.port, plan.cell);
+        // This thread's share of the rate.
+        let rate = plan
+            .rate
+            .map(|r| r * f64::from(count) / f64::from(plan.cell.conns.max(1)));
         let h = std::thread::Builder::new()
             .name(format!("echo-gen-{t}"))
             .spawn(move || -> io::Result<GenResult> {
@@ -354,6 +432,7 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> io::Result<GenResult> {
                     pattern,
                     size: cell.size as usize,
                     depth: cell.mode.depth(),
+                    pacer: rate.map(|r| Pacer::new(Instant::now(), r)),
                     meter: Meter::new(warm, end),
                 };
                 match cell.engine {
@@ -468,7 +547,55 @@ fn connect_all(port: u16, ids: std::ops::Range<u32>, cell: Cell) -> io::Result<V
         let fd = OwnedFd::from(s);
         // Reset on close: no TIME_WAIT left behind by tens of thousands of connections.
         set_linger_zero(fd.as_raw_fd())?;
-        conns.push(Conn::new(id, fd, cell.mode.depth(), cell.size as usize));
+        conns.push(Conn::new(
+            id,
+            fd,
+            cell.mode.depth().max(1),
+            cell.size as usize,
+        ));
     }
     Ok(conns)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_pacer_stamps_intended_times_round_robin() {
+        let conns = |n: u32| -> Vec<Conn> {
+            (0..n)
+                .map(|id| {
+                    let fd = OwnedFd::from(std::fs::File::open("/dev/null").unwrap());
+                    Conn::new(id, fd, 1, 64)
+                })
+                .collect()
+        };
+        let mut cs = conns(3);
+        let start = Instant::now();
+        // 1000 messages per second: one due every millisecond.
+        let mut p = Pacer::new(start, 1000.0);
+        let mut touched = Vec::new();
+        p.queue_due(start + Duration::from_micros(4500), &mut cs, |i| {
+            touched.push(i)
+        });
+        // Messages 0..=4 are due (at 0, 1, 2, 3, 4 ms), on connections 0 1 2 0 1.
+        assert_eq!(touched, [0, 1, 2]);
+        assert_eq!(p.next_due(), start + Duration::from_millis(5));
+        let stamps: Vec<Vec<Duration>> = cs
+            .iter()
+            .map(|c| c.sent_at.iter().map(|t| *t - start).collect())
+            .collect();
+        let ms = Duration::from_millis;
+        assert_eq!(
+            stamps,
+            [vec![ms(0), ms(3)], vec![ms(1), ms(4)], vec![ms(2)]]
+        );
+        // Nothing more is due before 5 ms.
+        touched.clear();
+        p.queue_due(start + Duration::from_micros(4900), &mut cs, |i| {
+            touched.push(i)
+        });
+        assert!(touched.is_empty());
+    }
 }

@@ -45,7 +45,7 @@ pub mod tokio_server;
 
 pub use crate::cpu::{self, cpu_count, pin_thread, pin_to};
 pub use pattern::Pattern;
-pub use run::{Cell, Engine, Mode, ServerKind};
+pub use run::{Cell, Engine, Mode, Rate, ServerKind};
 pub use server::{
     CONTROL_FD, METRICS, POOL_BUFS, READ_BUF, READY, ServeArgs, announce_metrics, announce_ready,
     control_fd, serve,

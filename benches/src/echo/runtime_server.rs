@@ -6,6 +6,8 @@
 //!   back as is ([`runtime::buf::ProvidedBuf`] is an `IoBuf`: no copy, and no read buffer
 //!   held by an idle connection).
 //! - `runtime-rw`: the plainest owned-buffer loop, `read(Vec)` then `write_all`.
+//! - `runtime-fallback`: `runtime` again; the parent starts it with `RUNTIME_DRIVER=fallback`
+//!   in its environment, which the runtime reads.
 //!
 //! One core by default (`block_on` on the pinned main thread); with `--cores N`,
 //! [`runtime::Runtime::run_per_core`] with one `SO_REUSEPORT` listener per core.
@@ -25,19 +27,19 @@ use super::run::ServerKind;
 use super::server::{ServeArgs, announce_metrics, announce_ready, control_fd};
 use super::sockopt::{BACKLOG, bind_tcp};
 
-/// Runs the `runtime` or `runtime-rw` server described by `args`.
+/// Runs the `runtime` (or `runtime-fallback`) or `runtime-rw` server described by `args`.
 ///
 /// # Errors
 /// Setup failures: the ring, the buffer pool, bind.
 pub fn serve(args: &ServeArgs) -> io::Result<()> {
-    let provided = args.kind == ServerKind::Runtime;
+    let provided = args.kind != ServerKind::RuntimeRw;
     let bufs = (args.pool_bufs, args.read_buf.max(1));
     let metrics = if args.cores <= 1 {
         let rt = runtime::Builder::new().cores(1).build()?;
         let port = args.port;
         vec![rt.block_on(async move {
             let listener = listen(port, false)?;
-            announce_ready(listener.local_addr().port());
+            announce_ready(listener.local_addr()?.port());
             serve_core(listener, provided, bufs).await
         })?]
     } else {

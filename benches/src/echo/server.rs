@@ -58,7 +58,9 @@ pub fn serve(args: &ServeArgs) -> io::Result<()> {
     pin_to(&args.cpus())?;
     match args.kind {
         ServerKind::EpollLt | ServerKind::EpollEt | ServerKind::Faulty => epoll_server::serve(args),
-        ServerKind::Runtime | ServerKind::RuntimeRw => runtime_server::serve(args),
+        ServerKind::Runtime | ServerKind::RuntimeRw | ServerKind::RuntimeFallback => {
+            runtime_server::serve(args)
+        }
         ServerKind::Tokio => tokio_server::serve(args),
         ServerKind::CLiburing => Err(io::Error::other(
             "c-liburing is a C program of its own (benches/c/echo_liburing.c)",

@@ -116,9 +116,122 @@ pub fn spread(values: &[f64]) -> f64 {
     if m > 0.0 { (max - min) / m } else { 0.0 }
 }
 
+/// A ratio with its interval: `mid` the median, `lo..=hi` the interval around it.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    /// The median.
+    pub mid: f64,
+    /// The interval's lower end.
+    pub lo: f64,
+    /// Its upper end.
+    pub hi: f64,
+}
+
+/// What an interval of a ratio says against 1.0.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The whole interval is above 1.0.
+    Better,
+    /// The whole interval is below 1.0.
+    Worse,
+    /// The interval holds 1.0: no difference the runs can resolve.
+    Level,
+}
+
+impl Verdict {
+    /// `better`, `worse` or `level`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Verdict::Better => "better",
+            Verdict::Worse => "worse",
+            Verdict::Level => "level",
+        }
+    }
+}
+
+impl Interval {
+    /// Better or worse only when the interval excludes 1.0.
+    pub fn verdict(&self) -> Verdict {
+        if self.lo > 1.0 {
+            Verdict::Better
+        } else if self.hi < 1.0 {
+            Verdict::Worse
+        } else {
+            Verdict::Level
+        }
+    }
+}
+
+/// Fewest values a bootstrap interval is drawn from: with fewer, any interval would claim
+/// more than the runs know.
+pub const MIN_RUNS_FOR_INTERVAL: usize = 3;
+/// Resamples per bootstrap.
+const RESAMPLES: usize = 2000;
+
+/// The median of `values` with its bootstrap percentile interval at `level` (0.9: the 5th
+/// to the 95th percentile of the medians of `RESAMPLES` resamples with replacement). The
+/// resampling is seeded, so the same values always give the same interval. `None` for fewer
+/// than [`MIN_RUNS_FOR_INTERVAL`] values.
+pub fn bootstrap_median(values: &[f64], level: f64) -> Option<Interval> {
+    let n = values.len();
+    if n < MIN_RUNS_FOR_INTERVAL {
+        return None;
+    }
+    let mut rng = XorShift(0x2545_F491_4F6C_DD1D ^ n as u64);
+    let mut sample = vec![0.0; n];
+    let mut medians: Vec<f64> = (0..RESAMPLES)
+        .map(|_| {
+            for v in sample.iter_mut() {
+                *v = values[rng.below(n)];
+            }
+            median(&sample)
+        })
+        .collect();
+    medians.sort_by(f64::total_cmp);
+    let tail = (1.0 - level.clamp(0.0, 1.0)) / 2.0;
+    let at = |q: f64| medians[((q * (RESAMPLES - 1) as f64).round() as usize).min(RESAMPLES - 1)];
+    Some(Interval {
+        mid: median(values),
+        lo: at(tail),
+        hi: at(1.0 - tail),
+    })
+}
+
+/// xorshift64: enough randomness for resampling, and no dependency.
+struct XorShift(u64);
+
+impl XorShift {
+    /// A number in `0..n`.
+    fn below(&mut self, n: usize) -> usize {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        ((self.0 >> 11) % n as u64) as usize
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn bootstrap_interval_holds_the_median_and_decides_only_when_clear() {
+        assert_eq!(bootstrap_median(&[1.0, 2.0], 0.9), None);
+        let tight = bootstrap_median(&[1.10, 1.12, 1.11, 1.13, 1.09], 0.9).unwrap();
+        assert!((tight.mid - 1.11).abs() < 1e-12);
+        assert!(tight.lo <= tight.mid && tight.mid <= tight.hi, "{tight:?}");
+        assert!(tight.lo >= 1.09 && tight.hi <= 1.13, "{tight:?}");
+        assert_eq!(tight.verdict(), Verdict::Better);
+        let wide = bootstrap_median(&[0.90, 1.15, 1.02, 0.97, 1.08], 0.9).unwrap();
+        assert_eq!(wide.verdict(), Verdict::Level);
+        let worse = bootstrap_median(&[0.80, 0.82, 0.79, 0.85, 0.81], 0.9).unwrap();
+        assert_eq!(worse.verdict(), Verdict::Worse);
+        // Seeded: the same runs give the same interval.
+        assert_eq!(
+            bootstrap_median(&[0.90, 1.15, 1.02, 0.97, 1.08], 0.9),
+            Some(wide)
+        );
+    }
 
     #[test]
     fn buckets_are_contiguous_and_ordered() {

@@ -1,7 +1,8 @@
 //! The positional transfers, in either direction: [`RwAt`] (`IORING_OP_READ`/`WRITE`, or
 //! `READ_FIXED`/`WRITE_FIXED` for a registered buffer) moves bytes between the file and part
 //! of one owned buffer (`pread`/`pwrite`), [`RwvAt`] (`IORING_OP_READV`/`WRITEV`) between
-//! the file and several (`preadv`/`pwritev`). [`Read`] and [`Write`] say which way.
+//! the file and several (`preadv`/`pwritev`). [`Read`] and [`Write`] say which way, [`At`]
+//! where.
 
 use std::io;
 use std::marker::PhantomData;
@@ -13,6 +14,61 @@ use runtime::op::{Completion, Operation, RingHandle};
 use uring_sys::{Sqe, prep};
 
 use crate::op::FileRef;
+
+/// Where in the file a transfer starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum At {
+    /// At this offset (`pread`/`pwrite`): the file's own position is neither used nor moved.
+    Offset(u64),
+    /// At the file's own position, which the transfer advances (`read`/`write`): io_uring's
+    /// offset -1 (`IORING_FEAT_RW_CUR_POS`, 5.6). A pipe, a socket or a terminal has only
+    /// this.
+    Position,
+}
+
+impl At {
+    /// Refuses an offset the kernel cannot take as one: its file offsets are signed
+    /// (`loff_t`), and io_uring reads -1 (`u64::MAX`) as [`At::Position`], so an offset past
+    /// `i64::MAX` would quietly read or write at the file's position. As in std, it is
+    /// `InvalidInput`.
+    pub(crate) fn check(self, what: &str) -> io::Result<()> {
+        match self {
+            At::Offset(pos) if pos > i64::MAX as u64 => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "{what}: offset {pos} is past the largest file offset (i64::MAX); to use the \
+                     file's own position (a pipe, stdout), use File::read/write"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// `n` bytes further on: the file's position moves by itself.
+    pub(crate) fn after(self, n: usize) -> At {
+        match self {
+            At::Offset(pos) => At::Offset(pos.saturating_add(n as u64)),
+            At::Position => At::Position,
+        }
+    }
+
+    /// The offset O_DIRECT alignment is checked against: the file's position is unknown
+    /// here (the kernel checks it, EINVAL).
+    pub(crate) fn dio_offset(self) -> u64 {
+        match self {
+            At::Offset(pos) => pos,
+            At::Position => 0,
+        }
+    }
+
+    /// The SQE's offset field.
+    fn raw(self) -> u64 {
+        match self {
+            At::Offset(pos) => pos,
+            At::Position => u64::MAX,
+        }
+    }
+}
 
 /// Which way a transfer moves bytes between a file and buffers of type `B`.
 ///
@@ -107,15 +163,14 @@ unsafe impl<B: IoBuf> Direction<B> for Write {
     unsafe fn moved(_: &mut B, _: usize) {}
 }
 
-/// Moves up to `len` bytes between file offset `offset` and `buf[start..]`, the way `D`
-/// says.
+/// Moves up to `len` bytes between the file at `at` and `buf[start..]`, the way `D` says.
 pub(crate) struct RwAt<D, B, F = SharedFd> {
     fd: F,
     buf: B,
     /// Where in `buf` the bytes go or come from; `start + len <= D::room(buf)`.
     start: usize,
     len: u32,
-    offset: u64,
+    at: At,
     /// The registered buffer holding `buf` (a `FixedIoBuf`): then `READ_FIXED`/`WRITE_FIXED`.
     fixed: Option<u16>,
     dir: PhantomData<D>,
@@ -124,13 +179,13 @@ pub(crate) struct RwAt<D, B, F = SharedFd> {
 impl<D: Direction<B>, B: IoBuf, F: FileRef> RwAt<D, B, F> {
     /// The op on `buf[start..start + len]`, where `start + len <= D::room(&buf)`; `fixed`
     /// names the registered buffer holding `buf`.
-    pub(crate) fn new(fd: F, buf: B, fixed: Option<u16>, start: usize, len: u32, pos: u64) -> Self {
+    pub(crate) fn new(fd: F, buf: B, fixed: Option<u16>, start: usize, len: u32, at: At) -> Self {
         RwAt {
             fd,
             buf,
             start,
             len,
-            offset: pos,
+            at,
             fixed,
             dir: PhantomData,
         }
@@ -154,7 +209,7 @@ unsafe impl<D: Direction<B>, B: IoBuf, F: FileRef> Operation for RwAt<D, B, F> {
         debug_assert!(self.start + self.len as usize <= D::room(&self.buf));
         let t = self.fd.target();
         let ptr = D::ptr(&mut self.buf).wrapping_add(self.start);
-        D::prep(t.fd, ptr, self.len, self.offset, self.fixed).flags(t.sqe_flags)
+        D::prep(t.fd, ptr, self.len, self.at.raw(), self.fixed).flags(t.sqe_flags)
     }
 
     fn complete(mut self, result: io::Result<u32>, _: Completion) -> Self::Output {
@@ -168,24 +223,24 @@ unsafe impl<D: Direction<B>, B: IoBuf, F: FileRef> Operation for RwAt<D, B, F> {
     }
 }
 
-/// Moves bytes between file offset `offset` and `bufs` in turn, each over its `D::room`.
+/// Moves bytes between the file at `at` and `bufs` in turn, each over its `D::room`.
 pub(crate) struct RwvAt<D, B> {
     fd: SharedFd,
     bufs: Vec<B>,
     /// Built in `sqe()` from `bufs`; the kernel reads it while the op is in flight.
     iovecs: Vec<libc::iovec>,
-    offset: u64,
+    at: At,
     dir: PhantomData<D>,
 }
 
 impl<D: Direction<B>, B: IoBuf> RwvAt<D, B> {
-    /// The op on `bufs` at file offset `pos`.
-    pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, pos: u64) -> Self {
+    /// The op on `bufs` at `at`.
+    pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, at: At) -> Self {
         RwvAt {
             fd,
             bufs,
             iovecs: Vec::new(),
-            offset: pos,
+            at,
             dir: PhantomData,
         }
     }
@@ -213,7 +268,7 @@ unsafe impl<D: Direction<B>, B: IoBuf> Operation for RwvAt<D, B> {
             .collect();
         let t = self.fd.target();
         let nr = self.iovecs.len() as u32;
-        D::prep_vectored(t.fd, self.iovecs.as_ptr(), nr, self.offset).flags(t.sqe_flags)
+        D::prep_vectored(t.fd, self.iovecs.as_ptr(), nr, self.at.raw()).flags(t.sqe_flags)
     }
 
     fn complete(mut self, result: io::Result<u32>, _: Completion) -> Self::Output {

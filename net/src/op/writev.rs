@@ -10,8 +10,9 @@ use uring_sys::{Sqe, prep};
 use crate::fd::SharedFd;
 use crate::kept::Sending;
 
-/// Writes the initialized bytes of every buffer, in order. Not cancelled when dropped, as
-/// [`Send`](super::send::Send).
+/// Writes the initialized bytes of every buffer, in order, from byte `skip` of them all on
+/// (the rest of a short write), at most `IOV_MAX` buffers per op. Not cancelled when dropped,
+/// as [`Send`](super::send::Send).
 pub(crate) struct Writev<B> {
     pub(crate) fd: SharedFd,
     pub(crate) bufs: Vec<B>,
@@ -21,15 +22,33 @@ pub(crate) struct Writev<B> {
     pub(crate) sending: Sending,
 }
 
-impl<B: IoBuf> Writev<B> {
-    pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, sending: Sending) -> Self {
-        let mut iovecs: Vec<libc::iovec> = bufs
-            .iter()
-            .map(|b| libc::iovec {
-                iov_base: b.stable_ptr() as *mut libc::c_void,
-                iov_len: b.bytes_init(),
+/// The iovecs of `bufs`' initialized bytes from byte `skip` of them all on: the first one
+/// that is not skipped whole starts inside it; at most `IOV_MAX`.
+fn iovecs<B: IoBuf>(bufs: &[B], mut skip: usize) -> Vec<libc::iovec> {
+    bufs.iter()
+        .filter_map(|b| {
+            let len = b.bytes_init();
+            if skip >= len {
+                skip -= len;
+                return None;
+            }
+            let from = std::mem::take(&mut skip);
+            Some(libc::iovec {
+                // Inside `b`'s initialized bytes: `from < len`.
+                iov_base: b.stable_ptr().wrapping_add(from) as *mut libc::c_void,
+                iov_len: len - from,
             })
-            .collect();
+        })
+        .take(IOV_MAX)
+        .collect()
+}
+
+/// The most iovecs one `sendmsg` takes (`UIO_MAXIOV`); more is EMSGSIZE.
+const IOV_MAX: usize = 1024;
+
+impl<B: IoBuf> Writev<B> {
+    pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, skip: usize, sending: Sending) -> Self {
+        let mut iovecs = iovecs(&bufs, skip);
         let msg = Box::new(libc::msghdr {
             msg_name: std::ptr::null_mut(),
             msg_namelen: 0,
@@ -50,8 +69,9 @@ impl<B: IoBuf> Writev<B> {
 }
 
 // SAFETY: the SQE points to `msg` (boxed), which points to `iovecs` (a Vec's heap block,
-// never resized after `new`), whose entries point into `bufs`' stable memory (IoBuf); all
-// are owned by this op until it is dropped after the CQE. `fd` is kept open by this op.
+// never resized after `new`), whose entries point into `bufs`' stable memory (IoBuf), each
+// within one buffer's initialized bytes (its whole, or the part after `skip`); all are owned
+// by this op until it is dropped after the CQE. `fd` is kept open by this op.
 unsafe impl<B: IoBuf> Operation for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
 
@@ -70,5 +90,43 @@ unsafe impl<B: IoBuf> Operation for Writev<B> {
 
     fn finish_when_dropped(&self) -> bool {
         true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// (offset into the buffer, length) of each iovec.
+    fn spans(bufs: &[Vec<u8>], skip: usize) -> Vec<(usize, usize)> {
+        iovecs(bufs, skip)
+            .iter()
+            .map(|v| {
+                let b = bufs
+                    .iter()
+                    .find(|b| {
+                        let start = b.as_ptr() as usize;
+                        (start..start + b.len()).contains(&(v.iov_base as usize))
+                    })
+                    .expect("every iovec points into one of the buffers");
+                (v.iov_base as usize - b.as_ptr() as usize, v.iov_len)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn iovecs_resume_inside_the_buffer_where_a_short_write_stopped() {
+        let bufs = vec![vec![1u8; 3], vec![2u8; 5], vec![3u8; 2]];
+        assert_eq!(spans(&bufs, 0), [(0, 3), (0, 5), (0, 2)]);
+        assert_eq!(spans(&bufs, 3), [(0, 5), (0, 2)]);
+        assert_eq!(spans(&bufs, 4), [(1, 4), (0, 2)]);
+        assert_eq!(spans(&bufs, 9), [(1, 1)]);
+        assert!(spans(&bufs, 10).is_empty());
+    }
+
+    #[test]
+    fn iovecs_stop_at_iov_max() {
+        let bufs = vec![vec![0u8; 1]; IOV_MAX + 5];
+        assert_eq!(iovecs(&bufs, 2).len(), IOV_MAX);
     }
 }

@@ -1,15 +1,18 @@
-//! The attribute's arguments: `cores = 4, entries = 256, cq_entries = 512, sqpoll_idle_ms = 10`.
+//! The attribute's arguments: `cores = 4, entries = 256, cq_entries = 512, sqpoll_idle_ms = 10`,
+//! and `crate = "path"`.
 //!
-//! Every value is an integer literal, read at compile time and checked here, so that a typo or
-//! an impossible value is an error on its own token instead of a panic when the program starts.
+//! Every value but `crate`'s is an integer literal, read at compile time and checked here, so
+//! that a typo or an impossible value is an error on its own token instead of a panic when the
+//! program starts.
 
-use proc_macro2::Span;
+use proc_macro2::{Span, TokenStream};
+use quote::ToTokens;
 use syn::ext::IdentExt;
 use syn::parse::{Parse, ParseStream};
-use syn::{Expr, ExprLit, Ident, Lit, LitInt, Token};
+use syn::{Expr, ExprLit, Ident, Lit, LitInt, LitStr, Token};
 
 /// The names the attributes accept, in the order error messages list them.
-pub(crate) const KNOWN: [&str; 4] = ["cores", "entries", "cq_entries", "sqpoll_idle_ms"];
+pub(crate) const KNOWN: [&str; 5] = ["cores", "entries", "cq_entries", "sqpoll_idle_ms", "crate"];
 
 /// One argument's value and where its literal is, so errors and the generated setter point there.
 #[derive(Debug)]
@@ -36,6 +39,9 @@ pub(crate) struct Args {
     pub(crate) cq_entries: Option<Arg<u32>>,
     /// `Builder::sqpoll_idle`, in milliseconds.
     pub(crate) sqpoll_idle_ms: Option<Arg<u32>>,
+    /// The path of the crate the expansion names (`runtime::Builder` …), for a dependency
+    /// renamed in `Cargo.toml`: `crate = "rl"` for `rl = { package = "ringloop", .. }`.
+    pub(crate) krate: Option<Arg<TokenStream>>,
 }
 
 impl Parse for Args {
@@ -66,6 +72,14 @@ impl Parse for Args {
             }
             input.parse::<Token![=]>()?;
             let value: Expr = input.parse()?;
+            if key == "crate" {
+                args.krate = Some(crate_path(value)?);
+                if input.is_empty() {
+                    break;
+                }
+                input.parse::<Token![,]>()?;
+                continue;
+            }
             let lit = int_literal(&key, value)?;
             match key.as_str() {
                 "cores" => {
@@ -100,6 +114,7 @@ impl Args {
             "entries" => self.entries.is_some(),
             "cq_entries" => self.cq_entries.is_some(),
             "sqpoll_idle_ms" => self.sqpoll_idle_ms.is_some(),
+            "crate" => self.krate.is_some(),
             _ => unreachable!("found {key:?}, which is not in KNOWN"),
         }
     }
@@ -117,6 +132,7 @@ fn example(key: &str) -> &'static str {
         "cores" => "4",
         "entries" => "256",
         "cq_entries" => "512",
+        "crate" => "\"ringloop\"",
         _ => "10",
     }
 }
@@ -138,6 +154,27 @@ fn int_literal(key: &str, value: Expr) -> syn::Result<LitInt> {
             ),
         )),
     }
+}
+
+/// `crate = "path"`: a string literal holding a path, as tokio's macros take it. The path's
+/// tokens carry the literal's span, so an unresolved path is reported at the string.
+fn crate_path(value: Expr) -> syn::Result<Arg<TokenStream>> {
+    let message = "`crate` takes a string literal naming the runtime crate's path, as in \
+                   `crate = \"ringloop\"` (for a dependency renamed in Cargo.toml)";
+    let lit: LitStr = match value {
+        Expr::Lit(ExprLit {
+            lit: Lit::Str(lit),
+            attrs,
+        }) if attrs.is_empty() => lit,
+        other => return Err(syn::Error::new_spanned(other, message)),
+    };
+    let path = lit
+        .parse_with(syn::Path::parse_mod_style)
+        .map_err(|_| syn::Error::new(lit.span(), message))?;
+    Ok(Arg {
+        value: path.into_token_stream(),
+        span: lit.span(),
+    })
 }
 
 /// Reads `lit` as a `T`, accepting no suffix or `T`'s own.
@@ -200,6 +237,23 @@ mod tests {
         assert!(args.entries.is_none());
         assert!(args.cq_entries.is_none());
         assert!(args.sqpoll_idle_ms.is_none());
+        assert!(args.krate.is_none());
+    }
+
+    #[test]
+    fn crate_path_is_read() {
+        let args = parse(r#"crate = "::my::rl", cores = 2"#).unwrap();
+        assert_eq!(args.krate.unwrap().value.to_string(), ":: my :: rl");
+        assert_eq!(args.cores.unwrap().value, 2);
+    }
+
+    #[test]
+    fn crate_must_be_a_string_holding_a_path() {
+        let (msg, at) = error("crate = ringloop");
+        assert!(msg.starts_with("`crate` takes a string literal"), "{msg}");
+        assert_eq!(at, "ringloop");
+        let (_, at) = error(r#"crate = "not a path""#);
+        assert_eq!(at, r#""not a path""#);
     }
 
     #[test]
@@ -237,8 +291,8 @@ mod tests {
         let (msg, at) = error("entries = 8, workers = 4");
         assert_eq!(
             msg,
-            "unknown argument `workers`; expected one of `cores`, `entries`, `cq_entries` or \
-             `sqpoll_idle_ms`"
+            "unknown argument `workers`; expected one of `cores`, `entries`, `cq_entries`, \
+             `sqpoll_idle_ms` or `crate`"
         );
         assert_eq!(at, "workers");
     }

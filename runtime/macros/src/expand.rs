@@ -3,23 +3,26 @@
 //! Shapes produced (`R` is the declared return type, `()` when none):
 //!
 //! ```text
-//! // #[runtime::main] or #[runtime::test], one core:
+//! // #[runtime::main] or #[runtime::test], one core (`::ringloop` for #[ringloop::main],
+//! // the given path for `crate = "path"`):
 //! fn name() -> R {
-//!     let rt = ::runtime::Builder::new().cores(1usize)/* .entries(..) .. */
-//!         .build().expect("failed to start the io_uring runtime of #[runtime::main]");
+//!     let rt = match ::runtime::Builder::new().cores(1usize)/* .entries(..) .. */.build() {
+//!         Ok(rt) => rt,
+//!         Err(err) => panic!("failed to start the io_uring runtime of #[runtime::main]: {}", err),
+//!     };
 //!     rt.block_on(async move { body })
 //! }
 //!
 //! // #[runtime::main(cores = N)], N > 1: the body runs once on each of N pinned workers.
 //! fn name() -> R {
-//!     let rt = ::runtime::Builder::new().cores(Nusize).build().expect(..);
+//!     let rt = match ::runtime::Builder::new().cores(Nusize).build() { .. };
 //!     rt.run_per_core(move |_: usize| async move { let out: R = async move { body }.await; out })
 //!         .into_iter()
 //!         .collect::<R>()
 //! }
 //! ```
 //!
-//! `rt` and `out` are spelled with `Span::mixed_site()`, so the body cannot see or shadow them.
+//! `rt`, `err` and `out` are spelled with `Span::mixed_site()`, so the body cannot see or shadow them.
 
 use proc_macro2::{Span, TokenStream};
 use quote::{ToTokens, quote, quote_spanned};
@@ -35,24 +38,34 @@ pub(crate) enum Kind {
     Test,
 }
 
-impl Kind {
-    fn attr(self) -> &'static str {
-        match self {
-            Kind::Main => "#[runtime::main]",
-            Kind::Test => "#[runtime::test]",
-        }
+/// One of the four attributes: `main` or `test`, under the crate path its expansion names by
+/// default (`runtime` for `#[runtime::main]`, `ringloop` for the facade's `#[ringloop::main]`).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Macro {
+    pub(crate) kind: Kind,
+    pub(crate) krate: &'static str,
+}
+
+impl Macro {
+    /// How the user spells it, for messages: `#[ringloop::main]`.
+    fn name(self) -> String {
+        let which = match self.kind {
+            Kind::Main => "main",
+            Kind::Test => "test",
+        };
+        format!("#[{}::{which}]", self.krate)
     }
 }
 
 /// The whole expansion: the new function, or the errors followed by a stand-in for the function
 /// (so that a `main` with a bad attribute does not also report "`main` function not found").
-pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn expand(mac: Macro, args: TokenStream, item: TokenStream) -> TokenStream {
     let func: ItemFn = match syn::parse2(item.clone()) {
         Ok(func) => func,
         Err(err) => {
             let err = syn::Error::new(
                 err.span(),
-                format!("{} applies to an `async fn`: {err}", kind.attr()),
+                format!("{} applies to an `async fn`: {err}", mac.name()),
             );
             let mut out = err.to_compile_error();
             out.extend(item);
@@ -60,14 +73,14 @@ pub(crate) fn expand(kind: Kind, args: TokenStream, item: TokenStream) -> TokenS
         }
     };
     let args = syn::parse2::<Args>(args);
-    let checked = check(kind, &func, args.as_ref().ok());
+    let checked = check(mac, &func, args.as_ref().ok());
     match (args, checked) {
-        (Ok(args), Ok(())) => generate(kind, &args, func),
+        (Ok(args), Ok(())) => generate(mac, &args, func),
         (args, checked) => {
             let errors = combine(args.err().into_iter().chain(checked.err()))
                 .expect("one of the two results is an error");
             let mut out = errors.to_compile_error();
-            out.extend(stand_in(kind, func));
+            out.extend(stand_in(mac, func));
             out
         }
     }
@@ -83,7 +96,7 @@ fn combine(errors: impl IntoIterator<Item = syn::Error>) -> Option<syn::Error> {
 
 /// Everything wrong with the function and with the arguments as they apply to it, together, so
 /// one build shows all of it. Each error points at its own token.
-fn check(kind: Kind, func: &ItemFn, args: Option<&Args>) -> syn::Result<()> {
+fn check(mac: Macro, func: &ItemFn, args: Option<&Args>) -> syn::Result<()> {
     let sig = &func.sig;
     let mut errors: Vec<syn::Error> = Vec::new();
     if sig.asyncness.is_none() {
@@ -95,46 +108,46 @@ fn check(kind: Kind, func: &ItemFn, args: Option<&Args>) -> syn::Result<()> {
     if let Some(constness) = &sig.constness {
         errors.push(syn::Error::new(
             constness.span,
-            format!("{} cannot run a `const fn`; remove `const`", kind.attr()),
+            format!("{} cannot run a `const fn`; remove `const`", mac.name()),
         ));
     }
     if !sig.inputs.is_empty() {
-        let what = match kind {
+        let what = match mac.kind {
             Kind::Main => "the function",
             Kind::Test => "a test function",
         };
         errors.push(syn::Error::new_spanned(
             &sig.inputs,
-            format!("{what} cannot take arguments under {}", kind.attr()),
+            format!("{what} cannot take arguments under {}", mac.name()),
         ));
     }
     if let Some(variadic) = &sig.variadic {
         errors.push(syn::Error::new_spanned(
             variadic,
-            format!("{} cannot run a variadic function", kind.attr()),
+            format!("{} cannot run a variadic function", mac.name()),
         ));
     }
     if !sig.generics.params.is_empty() {
         errors.push(syn::Error::new_spanned(
             &sig.generics,
-            format!("{} cannot run a generic function", kind.attr()),
+            format!("{} cannot run a generic function", mac.name()),
         ));
     }
     if let Some(where_clause) = &sig.generics.where_clause {
         errors.push(syn::Error::new_spanned(
             where_clause,
-            format!(
-                "{} cannot run a function with a `where` clause",
-                kind.attr()
-            ),
+            format!("{} cannot run a function with a `where` clause", mac.name()),
         ));
     }
-    if kind == Kind::Test {
+    if mac.kind == Kind::Test {
         if let Some(attr) = func.attrs.iter().find(|attr| is_test_attr(attr)) {
             errors.push(syn::Error::new_spanned(
                 attr,
-                "a second test attribute: `#[runtime::test]` already marks the function \
-                 `#[test]`; remove this one",
+                format!(
+                    "a second test attribute: `{}` already marks the function `#[test]`; \
+                     remove this one",
+                    mac.name()
+                ),
             ));
         }
         if let Some(cores) = args.and_then(|args| args.cores.as_ref()) {
@@ -142,9 +155,11 @@ fn check(kind: Kind, func: &ItemFn, args: Option<&Args>) -> syn::Result<()> {
                 errors.push(syn::Error::new(
                     cores.span(),
                     format!(
-                        "#[runtime::test] runs the test on its own thread, so `cores` must be 1 or \
-                         left out; to test per-core code, build a runtime in the test with \
-                         `runtime::Builder::new().cores({})` and call `run_per_core`",
+                        "{} runs the test on its own thread, so `cores` must be 1 or left out; \
+                         to test per-core code, build a runtime in the test with \
+                         `{}::Builder::new().cores({})` and call `run_per_core`",
+                        mac.name(),
+                        mac.krate,
                         cores.value
                     ),
                 ));
@@ -163,7 +178,7 @@ fn is_test_attr(attr: &Attribute) -> bool {
         .is_some_and(|segment| segment.ident == "test")
 }
 
-fn generate(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
+fn generate(mac: Macro, args: &Args, func: ItemFn) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
@@ -173,8 +188,8 @@ fn generate(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
     sig.asyncness = None;
     let output = output_type(&sig);
     let rt = Ident::new("rt", Span::mixed_site());
-    let build = builder(kind, args);
-    let test_attr = match kind {
+    let build = builder(mac, args);
+    let test_attr = match mac.kind {
         Kind::Main => TokenStream::new(),
         Kind::Test => quote!(#[::core::prelude::v1::test]),
     };
@@ -218,15 +233,25 @@ fn generate(kind: Kind, args: &Args, func: ItemFn) -> TokenStream {
     }
 }
 
-/// `::runtime::Builder::new().cores(..)…build().expect(..)`, with a setter for each argument
-/// given, each value spanned at its literal so a type error there points at the user's token.
-fn builder(kind: Kind, args: &Args) -> TokenStream {
+/// `match ::runtime::Builder::new().cores(..)….build() { Ok(rt) => rt, Err(err) => panic!(..) }`,
+/// with a setter for each argument given, each value spanned at its literal so a type error
+/// there points at the user's token. The crate is `crate = "path"` if given, else `::runtime`
+/// or `::ringloop` by the attribute. A setup error is shown with `Display`: it says what
+/// failed and what to do (`kernel.io_uring_disabled`, a seccomp profile …).
+fn builder(mac: Macro, args: &Args) -> TokenStream {
     // Marked as the macro's own (mixed site), so lints such as clippy's `expect_used` do not
     // fire on the user's function for code the user did not write. Each setter is still
     // located at its literal, so an error there points at the user's value.
     let site = Span::mixed_site();
     let at = |span: Span| site.located_at(span);
-    let mut chain = quote_spanned!(site=> ::runtime::Builder::new());
+    let krate = match &args.krate {
+        Some(path) => path.value.clone(),
+        None => {
+            let name = Ident::new(mac.krate, site);
+            quote_spanned!(site=> ::#name)
+        }
+    };
+    let mut chain = quote_spanned!(site=> #krate::Builder::new());
     let cores = args.cores.as_ref().map_or(1, |cores| cores.value);
     let cores_span = args.cores.as_ref().map_or(site, |cores| at(cores.span()));
     chain.extend(quote_spanned!(cores_span=> .cores(#cores)));
@@ -244,9 +269,15 @@ fn builder(kind: Kind, args: &Args) -> TokenStream {
             .sqpoll_idle(::core::time::Duration::from_millis(#value))
         ));
     }
-    let message = format!("failed to start the io_uring runtime of {}", kind.attr());
+    let message = format!(
+        "failed to start the io_uring runtime of {}: {{}}",
+        mac.name()
+    );
     quote_spanned! {site=>
-        #chain.build().expect(#message)
+        match #chain.build() {
+            ::core::result::Result::Ok(rt) => rt,
+            ::core::result::Result::Err(err) => ::core::panic!(#message, err),
+        }
     }
 }
 
@@ -276,7 +307,7 @@ fn strip_group(ty: &Type) -> &Type {
 /// What follows the errors: the function, no longer `async`, with no arguments or generics and
 /// a body that is never run. It keeps `main` defined and callers of the function resolving, so
 /// the only errors shown are the attribute's.
-fn stand_in(kind: Kind, func: ItemFn) -> TokenStream {
+fn stand_in(mac: Macro, func: ItemFn) -> TokenStream {
     let ItemFn {
         attrs,
         vis,
@@ -288,7 +319,7 @@ fn stand_in(kind: Kind, func: ItemFn) -> TokenStream {
     sig.inputs = Default::default();
     sig.variadic = None;
     sig.generics = Default::default();
-    let attrs = match kind {
+    let attrs = match mac.kind {
         Kind::Main => attrs,
         // Without `#[test]` the stand-in is never called: keep it out of the test harness and
         // out of the dead-code lint.
@@ -311,8 +342,20 @@ mod tests {
     use super::*;
 
     /// Expands and pretty-prints, so expected shapes read like code.
+    /// `#[runtime::main]` or `#[runtime::test]`.
+    fn runtime(kind: Kind) -> Macro {
+        Macro {
+            kind,
+            krate: "runtime",
+        }
+    }
+
     fn expand_str(kind: Kind, args: &str, item: &str) -> String {
-        let out = expand(kind, args.parse().unwrap(), item.parse().unwrap());
+        expand_as(runtime(kind), args, item)
+    }
+
+    fn expand_as(mac: Macro, args: &str, item: &str) -> String {
+        let out = expand(mac, args.parse().unwrap(), item.parse().unwrap());
         let file: syn::File = syn::parse2(out.clone())
             .unwrap_or_else(|err| panic!("expansion is not a file ({err}): {out}"));
         normalize(&file.to_token_stream().to_string())
@@ -336,7 +379,7 @@ mod tests {
         if let Err(err) = &parsed {
             all.extend(err.clone());
         }
-        if let Err(err) = check(kind, &func, parsed.as_ref().ok()) {
+        if let Err(err) = check(runtime(kind), &func, parsed.as_ref().ok()) {
             all.extend(err);
         }
         all.into_iter()
@@ -352,10 +395,14 @@ mod tests {
         let got = expand_str(Kind::Main, "", "async fn main() { work().await }");
         let want = expected(quote! {
             fn main() {
-                let rt = ::runtime::Builder::new()
-                    .cores(1usize)
-                    .build()
-                    .expect("failed to start the io_uring runtime of #[runtime::main]");
+                let rt = match ::runtime::Builder::new()
+                    .cores(1usize).build() {
+                    ::core::result::Result::Ok(rt) => rt,
+                    ::core::result::Result::Err(err) => ::core::panic!(
+                        "failed to start the io_uring runtime of #[runtime::main]: {}",
+                        err
+                    ),
+                };
                 rt.block_on(async move { work().await })
             }
         });
@@ -373,13 +420,17 @@ mod tests {
             #[doc = " Docs."]
             #[inline(never)]
             pub(crate) fn serve() -> std::io::Result<()> {
-                let rt = ::runtime::Builder::new()
+                let rt = match ::runtime::Builder::new()
                     .cores(1usize)
                     .entries(64u32)
                     .cq_entries(256u32)
-                    .sqpoll_idle(::core::time::Duration::from_millis(5u64))
-                    .build()
-                    .expect("failed to start the io_uring runtime of #[runtime::main]");
+                    .sqpoll_idle(::core::time::Duration::from_millis(5u64)).build() {
+                    ::core::result::Result::Ok(rt) => rt,
+                    ::core::result::Result::Err(err) => ::core::panic!(
+                        "failed to start the io_uring runtime of #[runtime::main]: {}",
+                        err
+                    ),
+                };
                 rt.block_on(async move { Ok(()) })
             }
         });
@@ -395,10 +446,14 @@ mod tests {
         );
         let want = expected(quote! {
             fn main() -> Result<(), E> {
-                let rt = ::runtime::Builder::new()
-                    .cores(4usize)
-                    .build()
-                    .expect("failed to start the io_uring runtime of #[runtime::main]");
+                let rt = match ::runtime::Builder::new()
+                    .cores(4usize).build() {
+                    ::core::result::Result::Ok(rt) => rt,
+                    ::core::result::Result::Err(err) => ::core::panic!(
+                        "failed to start the io_uring runtime of #[runtime::main]: {}",
+                        err
+                    ),
+                };
                 ::core::iter::Iterator::collect::<Result<(), E> >(
                     ::core::iter::IntoIterator::into_iter(
                         rt.run_per_core(move |_: usize| async move {
@@ -410,6 +465,35 @@ mod tests {
             }
         });
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn facade_main_names_the_facade() {
+        let mac = Macro {
+            kind: Kind::Main,
+            krate: "ringloop",
+        };
+        let got = expand_as(mac, "", "async fn main() {}");
+        assert!(got.contains(":: ringloop :: Builder :: new ()"), "{got}");
+        assert!(got.contains("of #[ringloop::main]: {}"), "{got}");
+    }
+
+    #[test]
+    fn crate_argument_replaces_the_path() {
+        let got = expand_str(
+            Kind::Test,
+            r#"crate = "rl", entries = 8"#,
+            "async fn t() {}",
+        );
+        assert!(got.contains("match rl :: Builder :: new ()"), "{got}");
+        assert!(!got.contains(":: runtime"), "{got}");
+    }
+
+    #[test]
+    fn setup_error_is_shown_with_display() {
+        let got = expand_str(Kind::Main, "", "async fn main() {}");
+        assert!(got.contains("of #[runtime::main]: {}\" , err"), "{got}");
+        assert!(!got.contains("expect"), "{got}");
     }
 
     #[test]
@@ -436,11 +520,15 @@ mod tests {
             #[should_panic]
             #[::core::prelude::v1::test]
             fn it_panics() -> Result<(), String> {
-                let rt = ::runtime::Builder::new()
+                let rt = match ::runtime::Builder::new()
                     .cores(1usize)
-                    .entries(8u32)
-                    .build()
-                    .expect("failed to start the io_uring runtime of #[runtime::test]");
+                    .entries(8u32).build() {
+                    ::core::result::Result::Ok(rt) => rt,
+                    ::core::result::Result::Err(err) => ::core::panic!(
+                        "failed to start the io_uring runtime of #[runtime::test]: {}",
+                        err
+                    ),
+                };
                 rt.block_on(async move { Ok(()) })
             }
         });
@@ -516,7 +604,7 @@ mod tests {
     #[test]
     fn error_output_keeps_a_stand_in_function() {
         let out = expand(
-            Kind::Main,
+            runtime(Kind::Main),
             quote!(cores = 0),
             quote!(
                 pub async fn main(x: u8) -> Result<(), E> {
@@ -539,7 +627,7 @@ mod tests {
     #[test]
     fn test_stand_in_is_not_a_test() {
         let out = expand(
-            Kind::Test,
+            runtime(Kind::Test),
             quote!(cores = 2),
             quote!(
                 #[test]
@@ -557,7 +645,7 @@ mod tests {
     #[test]
     fn non_function_is_reported_and_passed_through() {
         let out = expand(
-            Kind::Main,
+            runtime(Kind::Main),
             TokenStream::new(),
             quote!(
                 struct S;

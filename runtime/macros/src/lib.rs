@@ -1,7 +1,16 @@
-//! `#[runtime::main]` and `#[runtime::test]`: run an `async fn` on the io_uring runtime.
+//! `#[ringloop::main]` and `#[ringloop::test]` (also `#[runtime::main]`, `#[runtime::test]`):
+//! run an `async fn` on the io_uring runtime.
 //!
-//! Use them through the `runtime` crate, which re-exports both; the expansion names
-//! `::runtime::Builder`, so the `runtime` crate must be a dependency under that name.
+//! Use them through the `ringloop` crate (or the `runtime` crate), which re-exports them as
+//! `main` and `test`. The expansion names `::ringloop::Builder` (or `::runtime::Builder`), so
+//! that crate must be a dependency under that name; for a renamed dependency, say where it is
+//! with `crate = "path"`, as with tokio's macros:
+//!
+//! ```ignore
+//! // Cargo.toml: rl = { package = "ringloop", version = "0.1" }
+//! #[rl::main(crate = "rl")]
+//! async fn main() {}
+//! ```
 //!
 //! # A program
 //!
@@ -48,7 +57,7 @@
 //!
 //! # Arguments
 //!
-//! Each is an integer literal, and each maps to one `runtime::Builder` setter:
+//! Each but `crate` is an integer literal, and each maps to one `runtime::Builder` setter:
 //!
 //! | argument              | setter                                            | notes                             |
 //! |-----------------------|---------------------------------------------------|-----------------------------------|
@@ -56,6 +65,8 @@
 //! | `entries = 256`       | `Builder::entries(256)`                           | submission queue size, at least 1 |
 //! | `cq_entries = 512`    | `Builder::cq_entries(512)`                        | completion queue size, at least 1 |
 //! | `sqpoll_idle_ms = 10` | `Builder::sqpoll_idle(Duration::from_millis(10))` |                                   |
+//!
+//! and `crate = "path"`, a string literal: the path of the runtime crate the expansion names.
 //!
 //! When `cores` is left out, `Builder::cores(1)` is used: `block_on` runs on the one calling
 //! thread.
@@ -68,15 +79,15 @@
 //!
 //! If the runtime cannot start (io_uring disabled by `kernel.io_uring_disabled`, denied by a
 //! seccomp filter, too old a kernel, a queue size the kernel refuses), the generated function
-//! panics with "failed to start the io_uring runtime of #\[runtime::main\]" followed by the
-//! `io::Error`.
+//! panics with "failed to start the io_uring runtime of #\[runtime::main\]: " followed by the
+//! `io::Error` as `Display` shows it (what failed, and what to do about it).
 
 mod args;
 mod expand;
 
 use proc_macro::TokenStream;
 
-use crate::expand::Kind;
+use crate::expand::{Kind, Macro};
 
 /// Runs `async fn main` (or any argument-less `async fn`) on the io_uring runtime.
 ///
@@ -85,8 +96,8 @@ use crate::expand::Kind;
 /// body runs once on each of `N` pinned workers and their outputs are collected into the
 /// return type, which must then be `()` or `Result<(), E>` with `E: Send`.
 ///
-/// Arguments: `cores`, `entries`, `cq_entries`, `sqpoll_idle_ms`, each `= <integer literal>`;
-/// see the crate documentation.
+/// Arguments: `cores`, `entries`, `cq_entries`, `sqpoll_idle_ms`, each `= <integer literal>`,
+/// and `crate = "path"`; see the crate documentation.
 ///
 /// # Examples
 ///
@@ -103,14 +114,14 @@ use crate::expand::Kind;
 /// `Builder::build` returned.
 #[proc_macro_attribute]
 pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(Kind::Main, args.into(), item.into()).into()
+    expand::expand(RUNTIME_MAIN, args.into(), item.into()).into()
 }
 
 /// Runs an `async fn` test on a runtime of its own, on the test's thread.
 ///
 /// The function becomes a `#[test] fn` with the same name, attributes and return type (a
 /// `Result` works as with a plain test). Arguments: `entries`, `cq_entries`,
-/// `sqpoll_idle_ms`, and `cores = 1` (the only value a test accepts).
+/// `sqpoll_idle_ms`, `crate = "path"`, and `cores = 1` (the only value a test accepts).
 ///
 /// # Examples
 ///
@@ -126,5 +137,64 @@ pub fn main(args: TokenStream, item: TokenStream) -> TokenStream {
 /// The test panics, so fails, if the runtime cannot be built.
 #[proc_macro_attribute]
 pub fn test(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::expand(Kind::Test, args.into(), item.into()).into()
+    expand::expand(RUNTIME_TEST, args.into(), item.into()).into()
 }
+
+/// `#[ringloop::main]`: [`macro@main`] as the `ringloop` crate re-exports it; its expansion
+/// names `::ringloop` (or the `crate = "path"` given).
+///
+/// # Examples
+///
+/// ```ignore
+/// #[ringloop::main(entries = 256)]
+/// async fn main() -> std::io::Result<()> {
+///     ringloop::time::sleep(std::time::Duration::from_millis(1)).await;
+///     Ok(())
+/// }
+/// ```
+///
+/// # Panics
+///
+/// The generated function panics if the runtime cannot be built, with the `io::Error` that
+/// `Builder::build` returned.
+#[proc_macro_attribute]
+pub fn ringloop_main(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(RINGLOOP_MAIN, args.into(), item.into()).into()
+}
+
+/// `#[ringloop::test]`: [`macro@test`] as the `ringloop` crate re-exports it; its expansion
+/// names `::ringloop` (or the `crate = "path"` given).
+///
+/// # Examples
+///
+/// ```ignore
+/// #[ringloop::test]
+/// async fn answers() {
+///     assert_eq!(async { 42 }.await, 42);
+/// }
+/// ```
+///
+/// # Panics
+///
+/// The test panics, so fails, if the runtime cannot be built.
+#[proc_macro_attribute]
+pub fn ringloop_test(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::expand(RINGLOOP_TEST, args.into(), item.into()).into()
+}
+
+const RUNTIME_MAIN: Macro = Macro {
+    kind: Kind::Main,
+    krate: "runtime",
+};
+const RUNTIME_TEST: Macro = Macro {
+    kind: Kind::Test,
+    krate: "runtime",
+};
+const RINGLOOP_MAIN: Macro = Macro {
+    kind: Kind::Main,
+    krate: "ringloop",
+};
+const RINGLOOP_TEST: Macro = Macro {
+    kind: Kind::Test,
+    krate: "ringloop",
+};

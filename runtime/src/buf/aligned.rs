@@ -28,13 +28,20 @@ impl AlignedBuf {
     /// `len` zero bytes starting at a multiple of `align`.
     ///
     /// # Panics
-    /// If `align` is not a power of two.
+    /// If `align` is not a power of two, or `len + align` bytes cannot be allocated (past
+    /// `isize::MAX`, as `Vec::with_capacity`).
     pub fn new(len: usize, align: usize) -> AlignedBuf {
         assert!(
             align.is_power_of_two(),
             "alignment {align} is not a power of two"
         );
-        let storage = vec![0u8; len + align];
+        // Checked: a wrapped size would give a small block with a huge `len`, which the
+        // kernel would be told to fill.
+        let size = len
+            .checked_add(align)
+            .filter(|&n| n <= isize::MAX as usize)
+            .unwrap_or_else(|| panic!("AlignedBuf of {len} bytes aligned to {align}: too large"));
+        let storage = vec![0u8; size];
         let addr = storage.as_ptr() as usize;
         let start = (align - addr % align) % align;
         AlignedBuf {

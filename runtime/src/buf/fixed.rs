@@ -52,9 +52,23 @@ impl FixedBufRegistry {
     /// Registers `count` zeroed buffers of `len` bytes with the current core's ring.
     ///
     /// # Errors
-    /// Outside a runtime; EBUSY if this core already has registered buffers; ENOMEM when
-    /// the memory cannot be pinned (RLIMIT_MEMLOCK before 5.12).
+    /// `InvalidInput` for a `count` outside 1..=16384 or a `len` outside 1..=1 GiB (the
+    /// kernel's limits, checked before anything is allocated); outside a runtime; EBUSY if
+    /// this core already has registered buffers; ENOMEM when the memory cannot be pinned
+    /// (RLIMIT_MEMLOCK before 5.12).
     pub fn new(count: usize, len: usize) -> io::Result<FixedBufRegistry> {
+        // `IORING_MAX_REG_BUFFERS` and the kernel's 1 GiB per buffer (io_buffer_validate).
+        const MAX_COUNT: usize = 1 << 14;
+        const MAX_LEN: usize = 1 << 30;
+        if !(1..=MAX_COUNT).contains(&count) || !(1..=MAX_LEN).contains(&len) {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "FixedBufRegistry: {count} buffers of {len} bytes; the kernel takes 1 to \
+                     {MAX_COUNT} buffers of 1 byte to 1 GiB"
+                ),
+            ));
+        }
         let mut buffers: Vec<Vec<u8>> = (0..count).map(|_| vec![0u8; len]).collect();
         let iovecs: Vec<libc::iovec> = buffers
             .iter_mut()

@@ -13,6 +13,14 @@ pub type BufResult<T, B> = (io::Result<T>, B);
 /// [`IoBuf::stable_ptr`] must point to [`IoBuf::bytes_total`] bytes (of which the first
 /// [`IoBuf::bytes_init`] are initialized) that stay valid and do not move when `self` moves,
 /// until `self` is dropped.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be handed to the kernel: an io_uring op needs an owned buffer",
+    label = "pass an owned buffer here, such as `Vec<u8>`",
+    note = "the kernel reads the buffer until the op completes, so the op takes it and gives \
+            it back with the result: `let (res, buf) = stream.write_all(buf).await;`",
+    note = "owned buffers: `Vec<u8>` (`b\"ping\".to_vec()`), `Box<[u8]>`, `&'static [u8]`, \
+            `&'static str`, and a range of one with `buf.slice(..)`"
+)]
 pub unsafe trait IoBuf: 'static {
     /// The first byte.
     fn stable_ptr(&self) -> *const u8;
@@ -31,11 +39,12 @@ pub unsafe trait IoBuf: 'static {
     {
         let begin = match range.start_bound() {
             Bound::Included(&n) => n,
-            Bound::Excluded(&n) => n + 1,
+            // Saturated: a wrapped bound would pass the check below as a wrong range.
+            Bound::Excluded(&n) => n.saturating_add(1),
             Bound::Unbounded => 0,
         };
         let end = match range.end_bound() {
-            Bound::Included(&n) => n + 1,
+            Bound::Included(&n) => n.saturating_add(1),
             Bound::Excluded(&n) => n,
             Bound::Unbounded => self.bytes_total(),
         };
@@ -56,6 +65,15 @@ pub unsafe trait IoBuf: 'static {
 ///
 /// # Safety
 /// As [`IoBuf`], and [`IoBufMut::stable_mut_ptr`] points to the same memory, writable.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be filled by the kernel: an io_uring read needs an owned buffer",
+    label = "pass an owned buffer here, such as `Vec::with_capacity(4096)`",
+    note = "the kernel writes into the buffer until the op completes, so the op takes it and \
+            gives it back with the result: `let (res, buf) = stream.read(buf).await;` \
+            then `&buf[..res?]` are the bytes read",
+    note = "owned buffers: `Vec<u8>` (filled up to its capacity), `Box<[u8]>`, and a range of \
+            one with `buf.slice(..)`"
+)]
 pub unsafe trait IoBufMut: IoBuf {
     /// The first byte, writable.
     fn stable_mut_ptr(&mut self) -> *mut u8;

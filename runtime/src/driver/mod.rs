@@ -6,6 +6,8 @@
 //! without a syscall: `user_data` → slot → state transition → waker.
 
 pub(crate) mod emulated;
+#[cfg(feature = "fault-injection")]
+pub(crate) mod faults;
 pub(crate) mod file_table;
 pub(crate) mod handle;
 pub(crate) mod slot;
@@ -17,7 +19,7 @@ use std::time::{Duration, Instant};
 
 use slab::Slab;
 use uring_sys::abi::{self, __kernel_timespec};
-use uring_sys::{Probe, Ring, RingBuilder, Sqe, prep};
+use uring_sys::{Cqe, Probe, Ring, RingBuilder, Sqe, prep};
 
 use crate::metrics::Counters;
 use file_table::FileTable;
@@ -87,6 +89,9 @@ pub(crate) struct DriverConfig {
     pub(crate) register_ring_fd: bool,
     /// Which driver to run (`RUNTIME_DRIVER` or `Builder::driver`).
     pub(crate) choice: crate::DriverChoice,
+    /// Faults to inject (tests); `None` reads `RUNTIME_FAULTS`.
+    #[cfg(feature = "fault-injection")]
+    pub(crate) faults: Option<faults::Faults>,
 }
 
 /// One core's ring and its in-flight ops.
@@ -121,6 +126,12 @@ pub(crate) struct Driver {
     /// The fallback: plays the kernel for a user-space `ring`. `None` on io_uring, where
     /// the only cost of its existence is one branch per enter.
     emulator: Option<Box<emulated::Emulator>>,
+    /// Injects faults into ops (feature `fault-injection`); failed ops' CQEs wait in
+    /// `injected` for the next reap.
+    #[cfg(feature = "fault-injection")]
+    injector: Option<faults::Injector>,
+    #[cfg(feature = "fault-injection")]
+    injected: Vec<Cqe>,
 }
 
 /// Logs the fallback's cause once per process.
@@ -222,6 +233,14 @@ impl Driver {
             eventfd_armed: false,
             msg_ring_fd,
             emulator: None,
+            #[cfg(feature = "fault-injection")]
+            injector: config
+                .faults
+                .clone()
+                .or_else(faults::Faults::from_env)
+                .map(faults::Injector::new),
+            #[cfg(feature = "fault-injection")]
+            injected: Vec::new(),
         })
     }
 
@@ -256,6 +275,14 @@ impl Driver {
             // Cross-core wake-ups go through the eventfd.
             msg_ring_fd: None,
             emulator: Some(Box::new(emulator)),
+            #[cfg(feature = "fault-injection")]
+            injector: config
+                .faults
+                .clone()
+                .or_else(faults::Faults::from_env)
+                .map(faults::Injector::new),
+            #[cfg(feature = "fault-injection")]
+            injected: Vec::new(),
         })
     }
 
@@ -423,6 +450,15 @@ impl Driver {
     ) -> io::Result<OpKey> {
         let key = self.new_slot(waker, timeout.map(|d| Box::new(timespec(d))));
         sqe.0.user_data = key.user_data();
+        #[cfg(feature = "fault-injection")]
+        if let Some(injector) = &mut self.injector
+            && let faults::Decision::Fail(res) = injector.decide(&mut sqe)
+        {
+            // As if the kernel had failed it: the CQE comes with the next reap.
+            self.injected.push(Cqe::new(sqe.0.user_data, res, 0));
+            Counters::bump(&self.counters.ops_submitted, 1);
+            return Ok(key);
+        }
         let ts = match timeout {
             Some(_) => self.slots[key.index as usize].link_timespec.as_deref(),
             None => None,
@@ -764,7 +800,7 @@ impl Driver {
         if self.ring.sq().cq_overflow() {
             Counters::bump(&self.counters.cq_overflows, 1);
         }
-        while let Some(cqe) = self.ring.cq().pop() {
+        while let Some(cqe) = self.next_cqe() {
             n += 1;
             let user_data = cqe.user_data();
             if user_data & RESERVED != 0 {
@@ -798,6 +834,16 @@ impl Driver {
         }
         Counters::bump(&self.counters.cqes_reaped, n as u64);
         n
+    }
+
+    /// The next CQE to dispatch: the kernel's, or (with fault injection) a failed op's.
+    #[inline(always)]
+    fn next_cqe(&mut self) -> Option<Cqe> {
+        #[cfg(feature = "fault-injection")]
+        if let Some(cqe) = self.injected.pop() {
+            return Some(cqe);
+        }
+        self.ring.cq().pop()
     }
 
     /// Shutdown: cancels everything and reaps until no slot awaits a CQE, so no memory the

@@ -69,12 +69,66 @@ impl Drop for Enter {
     }
 }
 
+/// The error of something that needs an io_uring runtime on its thread and found none: it ran
+/// outside [`Runtime::block_on`](crate::Runtime::block_on), `#[ringloop::main]` and the tasks
+/// spawned on a runtime (on another executor's thread, say, or on the blocking pool).
+///
+/// It comes inside an [`io::Error`] (of kind [`Other`](io::ErrorKind::Other)); tell it apart
+/// from the kernel's errors with [`NoRuntime::is`].
+///
+/// ```
+/// use runtime::NoRuntime;
+///
+/// // No runtime on this thread: the op fails at once, and says so.
+/// let Err(err) = runtime::spawn_on(0, async {}) else { panic!("no runtime, yet it spawned") };
+/// assert!(NoRuntime::is(&err));
+/// assert!(err.to_string().contains("no io_uring runtime on this thread"));
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NoRuntime;
+
+impl NoRuntime {
+    /// Whether `err` is this error (and not, say, an errno from the kernel).
+    pub fn is(err: &io::Error) -> bool {
+        err.get_ref().is_some_and(|inner| inner.is::<NoRuntime>())
+    }
+
+    /// `Ok` when a runtime runs on this thread, else this error: for constructors (a
+    /// listener's `bind`) that would otherwise succeed and leave the failure to the first op.
+    ///
+    /// # Errors
+    /// [`NoRuntime`], outside a runtime.
+    pub fn check() -> io::Result<()> {
+        if in_runtime() {
+            Ok(())
+        } else {
+            Err(no_runtime())
+        }
+    }
+}
+
+impl std::fmt::Display for NoRuntime {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(
+            "no io_uring runtime on this thread: run this inside Runtime::block_on, \
+             #[ringloop::main] (#[runtime::main]) or a task spawned on a runtime; a tokio \
+             runtime does not count",
+        )
+    }
+}
+
+impl std::error::Error for NoRuntime {}
+
+impl From<NoRuntime> for io::Error {
+    #[cold]
+    fn from(err: NoRuntime) -> io::Error {
+        io::Error::other(err)
+    }
+}
+
 #[cold]
 fn no_runtime() -> io::Error {
-    io::Error::other(
-        "no io_uring runtime on this thread: run this inside Runtime::block_on, \
-         #[runtime::main] or a task spawned on a runtime",
-    )
+    NoRuntime.into()
 }
 
 /// The current core.

@@ -295,6 +295,9 @@ impl Core {
     /// Drops every task's future on this thread, then drains the driver's ops: from now on
     /// no loop turn comes, so an op abandoned later is settled on the spot.
     pub(crate) fn shutdown(&self) {
+        // Other threads' spawns are refused from now on, and those queued are dropped, so
+        // their handles resolve `Aborted` instead of waiting for this core.
+        self.shared.close();
         self.closed.set(true);
         self.drop_tasks();
         self.driver.orphan();

@@ -6,6 +6,7 @@
 //!
 //! ```text
 //!   mod.rs (spawn, spawn_on, core_id, yield_now)     [crate::time, crate::builder above]
+//!   handle.rs (a core's address for any thread)
 //!   join.rs   blocking.rs   context.rs (the core running on this thread)
 //!   core.rs  <->  waker.rs (a wake: local run queue, or remote)
 //!   task.rs   remote.rs (cross-thread queue)   timer_wheel.rs
@@ -15,6 +16,7 @@
 pub(crate) mod blocking;
 pub(crate) mod context;
 pub(crate) mod core;
+pub(crate) mod handle;
 pub(crate) mod join;
 pub(crate) mod remote;
 pub(crate) mod task;
@@ -27,16 +29,16 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 pub use blocking::{BlockingHandle, spawn_blocking};
+pub use context::NoRuntime;
+pub use handle::Handle;
 pub use join::{JoinHandle, RemoteJoinHandle};
 pub use task::JoinError;
-
-use crate::sync::oneshot;
-use remote::Remote;
 
 /// Spawns a `!Send` future on the current core.
 ///
 /// # Panics
-/// Outside a runtime (no core on this thread).
+/// Outside a runtime (no core on this thread), at the caller's line. Code that may run
+/// outside one checks [`core_id`] first, or uses [`spawn_on`], which returns the error.
 ///
 /// # Examples
 /// ```
@@ -46,6 +48,7 @@ use remote::Remote;
 /// });
 /// # Ok::<(), std::io::Error>(())
 /// ```
+#[track_caller]
 pub fn spawn<F>(future: F) -> JoinHandle<F::Output>
 where
     F: Future + 'static,
@@ -86,7 +89,8 @@ pub async fn yield_now() {
 /// Spawns a `Send` future on core `core` of this runtime (see `Runtime::run_per_core`).
 ///
 /// # Errors
-/// Outside a multi-core runtime, or for a core number it does not have.
+/// Outside a runtime, or for a core number it does not have (`InvalidInput`), or a core
+/// that has stopped (`NotConnected`: its main future returned or panicked).
 pub fn spawn_on<F>(core: usize, future: F) -> io::Result<RemoteJoinHandle<F::Output>>
 where
     F: Future + Send + 'static,
@@ -94,33 +98,24 @@ where
 {
     let current = context::current()?;
     let target = match &current.runtime {
-        Some(rt) => rt
-            .cores
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(core)
-            .cloned()
-            .flatten(),
-        None if core == current.index => Some(current.shared.clone()),
-        None => None,
+        Some(rt) => {
+            let cores = rt.cores.read().unwrap_or_else(|e| e.into_inner());
+            match cores.get(core) {
+                Some(slot) => slot.clone().ok_or_else(|| handle::stopped(core))?,
+                None => return Err(no_core(core)),
+            }
+        }
+        None if core == current.index => current.shared.clone(),
+        None => return Err(no_core(core)),
     };
-    let target = target.ok_or_else(|| {
-        io::Error::new(
-            io::ErrorKind::InvalidInput,
-            format!("spawn_on: this runtime has no core {core}"),
-        )
-    })?;
-    let (tx, rx) = oneshot::channel();
-    target.send(
-        Remote::Spawn(Box::new(move || {
-            let handle = spawn(future);
-            spawn(async move {
-                let _ = tx.send(handle.await);
-            });
-        })),
-        Some(&current.driver),
-    );
-    Ok(RemoteJoinHandle::new(rx))
+    handle::spawn_remote(core, &target, future)
+}
+
+fn no_core(core: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("spawn_on: this runtime has no core {core}"),
+    )
 }
 
 /// The current core's counters, or `None` outside a runtime.

@@ -33,6 +33,10 @@ pub(crate) struct CoreShared {
     pending: AtomicBool,
     /// True while the core is awake or already notified: senders then skip the wake-up.
     notified: AtomicBool,
+    /// The core has stopped (its main future returned or panicked, or its runtime was
+    /// dropped): messages are dropped instead of queued, so a spawn's handle reports
+    /// `Aborted` at once instead of waiting for a core that will never run it.
+    closed: AtomicBool,
     eventfd: OwnedFd,
     msg_ring_fd: Option<Arc<OwnedFd>>,
 }
@@ -56,6 +60,7 @@ impl CoreShared {
             queue: Mutex::new(Vec::new()),
             pending: AtomicBool::new(false),
             notified: AtomicBool::new(true),
+            closed: AtomicBool::new(false),
             eventfd,
             msg_ring_fd: driver.msg_ring_fd.clone(),
         });
@@ -76,17 +81,46 @@ impl CoreShared {
 
     /// Queues a message and wakes the core if it may be asleep. `sender` is the driver of
     /// the core running on the calling thread, if any: the wake-up goes from its ring.
-    pub(crate) fn send(&self, msg: Remote, sender: Option<&Handle>) {
+    ///
+    /// Returns false if the core has stopped: the message is dropped (here, or by whichever
+    /// of this call and [`close`](Self::close) sees it last), never left in the queue.
+    pub(crate) fn send(&self, msg: Remote, sender: Option<&Handle>) -> bool {
+        if self.closed.load(Ordering::SeqCst) {
+            return false;
+        }
         self.queue
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .push(msg);
+        // A `close` between the check above and the push did not see this message: drop it
+        // here. Both sides test the flag after touching the queue, so one of them takes it.
+        if self.closed.load(Ordering::SeqCst) {
+            drop(self.take_queue());
+            return true;
+        }
         // After the push, so a core that sees `pending` finds the message (or took it
         // already); before `notified`, so a core about to sleep either sees it or is woken.
         self.pending.store(true, Ordering::SeqCst);
         if !self.notified.swap(true, Ordering::SeqCst) {
             self.wake_up(sender);
         }
+        true
+    }
+
+    /// The core stops taking messages; those queued are dropped (a spawn's future and its
+    /// result sender with it, so its handle resolves `Aborted`).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        drop(self.take_queue());
+    }
+
+    /// Whether the core still takes messages.
+    pub(crate) fn is_open(&self) -> bool {
+        !self.closed.load(Ordering::SeqCst)
+    }
+
+    fn take_queue(&self) -> Vec<Remote> {
+        std::mem::take(&mut *self.queue.lock().unwrap_or_else(|e| e.into_inner()))
     }
 
     fn wake_up(&self, sender: Option<&Handle>) {
@@ -114,12 +148,7 @@ impl CoreShared {
         if !self.pending.swap(false, Ordering::SeqCst) {
             return Vec::new();
         }
-        let mut q = self.queue.lock().unwrap_or_else(|e| e.into_inner());
-        if q.is_empty() {
-            Vec::new()
-        } else {
-            std::mem::take(&mut *q)
-        }
+        self.take_queue()
     }
 
     /// Before waiting: from now on senders must wake us. Returns false if messages arrived

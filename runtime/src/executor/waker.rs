@@ -76,7 +76,8 @@ fn wake_task(core: u16, task: TaskId) {
         return;
     }
     if let Some(shared) = remote::lookup(core) {
-        shared.send(Remote::Wake(task), local.map(|c| &c.driver));
+        // A core that stopped has no task to wake.
+        let _ = shared.send(Remote::Wake(task), local.map(|c| &c.driver));
     }
 }
 

@@ -127,6 +127,39 @@ impl<T> Sender<T> {
         Poll::Pending
     }
 
+    /// Sends `value` from a thread that is not a core (a std thread, a `spawn_blocking`
+    /// closure), blocking the thread while the channel is full: how code outside the runtime
+    /// feeds it.
+    ///
+    /// # Errors
+    /// [`SendError`] with the value if the receiver is gone.
+    ///
+    /// # Panics
+    /// On a core's thread, where blocking would stall the core: use [`Sender::send`] there.
+    ///
+    /// # Examples
+    /// ```
+    /// runtime::Runtime::new()?.block_on(async {
+    ///     let (tx, mut rx) = runtime::sync::mpsc::channel(1);
+    ///     let t = std::thread::spawn(move || {
+    ///         for i in 0..3 {
+    ///             tx.blocking_send(i).unwrap();
+    ///         }
+    ///     });
+    ///     let mut got = Vec::new();
+    ///     while let Some(v) = rx.recv().await {
+    ///         got.push(v);
+    ///     }
+    ///     t.join().unwrap();
+    ///     assert_eq!(got, [0, 1, 2]);
+    /// });
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn blocking_send(&self, value: T) -> Result<(), SendError<T>> {
+        super::blocking::block_on_thread("mpsc::Sender::blocking_send", self.send(value))
+    }
+
     /// Sends without waiting.
     ///
     /// # Errors
@@ -178,6 +211,37 @@ impl<T> Receiver<T> {
     /// The next value; `None` once every sender is gone and the queue is empty.
     pub async fn recv(&mut self) -> Option<T> {
         poll_fn(|cx| self.poll_recv(cx)).await
+    }
+
+    /// The next value, from a thread that is not a core, blocking the thread until one
+    /// comes; `None` once every sender is gone and the queue is empty.
+    ///
+    /// # Panics
+    /// On a core's thread, where blocking would stall the core: use [`Receiver::recv`] there.
+    ///
+    /// # Examples
+    /// ```
+    /// let (tx, mut rx) = runtime::sync::mpsc::channel(4);
+    /// let t = std::thread::spawn(move || rx.blocking_recv());
+    /// runtime::Runtime::new()?.block_on(async move { tx.send(5).await.unwrap() });
+    /// assert_eq!(t.join().unwrap(), Some(5));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn blocking_recv(&mut self) -> Option<T> {
+        super::blocking::block_on_thread("mpsc::Receiver::blocking_recv", self.recv())
+    }
+
+    /// Takes a value without waiting: `None` when the queue is empty (whether or not the
+    /// senders are gone).
+    pub fn try_recv(&mut self) -> Option<T> {
+        let mut s = lock(&self.shared);
+        let v = s.queue.pop_front()?;
+        // As in `poll_recv`: every waiting sender, since some may be dropped.
+        let wakers = std::mem::take(&mut s.tx_wakers);
+        drop(s);
+        wakers.into_iter().for_each(Waker::wake);
+        Some(v)
     }
 
     /// Polls for the next value.

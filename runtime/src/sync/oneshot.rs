@@ -91,6 +91,29 @@ impl<T> Sender<T> {
     }
 }
 
+impl<T> Receiver<T> {
+    /// The value, from a thread that is not a core, blocking the thread until it is sent.
+    ///
+    /// # Errors
+    /// [`RecvError`] if the sender was dropped without sending.
+    ///
+    /// # Panics
+    /// On a core's thread, where blocking would stall the core: `.await` the receiver there.
+    ///
+    /// # Examples
+    /// ```
+    /// let (tx, rx) = runtime::sync::oneshot::channel();
+    /// let t = std::thread::spawn(move || rx.blocking_recv());
+    /// runtime::Runtime::new()?.block_on(async move { tx.send(1).unwrap() });
+    /// assert_eq!(t.join().unwrap(), Ok(1));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[track_caller]
+    pub fn blocking_recv(self) -> Result<T, RecvError> {
+        super::blocking::block_on_thread("oneshot::Receiver::blocking_recv", self)
+    }
+}
+
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         let waker = {

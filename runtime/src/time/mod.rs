@@ -1,4 +1,5 @@
-//! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval`].
+//! Timers: [`sleep`], [`sleep_until`], [`timeout`], [`interval`] (first tick at once, as in
+//! tokio; [`MissedTickBehavior`]).
 //!
 //! Each core keeps its timers in a hierarchical wheel; no SQE per timer. The
 //! core's wait in `io_uring_enter` is bounded by the nearest deadline (`IORING_ENTER_EXT_ARG`),
@@ -191,47 +192,152 @@ impl<F: Future> Future for Timeout<F> {
     }
 }
 
-/// Ticks every `period`, first after one period; late ticks are not bunched up (the next
-/// one is a period after the late one).
+/// Ticks every `period`, the first tick at once (as tokio's `interval`); see
+/// [`MissedTickBehavior`] for ticks that come late.
+///
+/// # Examples
+/// ```
+/// use std::time::{Duration, Instant};
+/// use runtime::time::{MissedTickBehavior, interval};
+///
+/// runtime::Runtime::new()?.block_on(async {
+///     let start = Instant::now();
+///     let mut every = interval(Duration::from_millis(2));
+///     every.set_missed_tick_behavior(MissedTickBehavior::Delay);
+///     every.tick().await; // at once
+///     every.tick().await;
+///     assert!(start.elapsed() >= Duration::from_millis(2));
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Interval {
     period: Duration,
     sleep: Sleep,
+    missed: MissedTickBehavior,
 }
 
-/// An [`Interval`] ticking every `period`.
+/// What an [`Interval`] does after a tick that came late (the task was busy, the core
+/// loaded): by more than 5 ms, as in tokio, since a timer fires up to a millisecond or so
+/// after its deadline anyway. Ticks `a`, `b`, … are due every period `p`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum MissedTickBehavior {
+    /// The missed ticks come at once, one after the other, until the interval is on its
+    /// schedule again (the default, as in tokio): the number of ticks over a long run stays
+    /// `elapsed / p`.
+    #[default]
+    Burst,
+    /// The next tick is one period after the late one: the schedule shifts by the delay.
+    Delay,
+    /// The missed ticks are skipped: the next tick is the next one due on the original
+    /// schedule.
+    Skip,
+}
+
+/// An [`Interval`] ticking every `period`, the first tick at once.
 ///
 /// # Panics
 /// If `period` is zero.
 pub fn interval(period: Duration) -> Interval {
+    interval_at(Instant::now(), period)
+}
+
+/// An [`Interval`] ticking every `period`, the first tick at `start`.
+///
+/// # Panics
+/// If `period` is zero.
+pub fn interval_at(start: Instant, period: Duration) -> Interval {
     assert!(!period.is_zero(), "interval period must be non-zero");
     Interval {
         period,
-        sleep: sleep(period),
+        sleep: sleep_until(start),
+        missed: MissedTickBehavior::default(),
     }
 }
 
+/// How late a tick may come before [`MissedTickBehavior`] applies (tokio's value).
+const MAX_DRIFT: Duration = Duration::from_millis(5);
+
 impl Interval {
-    /// Waits for the next tick; returns its deadline.
+    /// Waits for the next tick; returns when it was due.
+    ///
+    /// # Cancel safety
+    /// Cancel safe: a dropped `tick` used up no tick.
     pub async fn tick(&mut self) -> Instant {
         std::future::poll_fn(|cx| self.poll_tick(cx)).await
     }
 
-    /// Polls for the next tick.
+    /// Polls for the next tick; returns when it was due.
     pub fn poll_tick(&mut self, cx: &mut Context<'_>) -> Poll<Instant> {
-        let deadline = self.sleep.deadline();
+        let due = self.sleep.deadline();
         match Pin::new(&mut self.sleep).poll(cx) {
             Poll::Ready(()) => {
                 let now = Instant::now();
-                let next = if after(deadline, self.period) > now {
-                    after(deadline, self.period)
+                let next = if now > after(due, MAX_DRIFT) {
+                    self.missed.next(due, now, self.period)
                 } else {
-                    after(now, self.period)
+                    after(due, self.period)
                 };
                 self.sleep.reset(next);
-                Poll::Ready(deadline)
+                Poll::Ready(due)
             }
             Poll::Pending => Poll::Pending,
         }
+    }
+
+    /// Starts the schedule again: the next tick one period from now.
+    pub fn reset(&mut self) {
+        self.sleep.reset(after(Instant::now(), self.period));
+    }
+
+    /// The period.
+    pub fn period(&self) -> Duration {
+        self.period
+    }
+
+    /// What it does after a late tick.
+    pub fn missed_tick_behavior(&self) -> MissedTickBehavior {
+        self.missed
+    }
+
+    /// Sets what it does after a late tick.
+    pub fn set_missed_tick_behavior(&mut self, missed: MissedTickBehavior) {
+        self.missed = missed;
+    }
+}
+
+impl MissedTickBehavior {
+    /// The tick after one that was `due` and came at `now`, late.
+    fn next(self, due: Instant, now: Instant, period: Duration) -> Instant {
+        match self {
+            MissedTickBehavior::Burst => after(due, period),
+            MissedTickBehavior::Delay => after(now, period),
+            MissedTickBehavior::Skip => {
+                let late = now.duration_since(due).as_nanos();
+                let into_period = (late % period.as_nanos()) as u64;
+                after(now, period)
+                    .checked_sub(Duration::from_nanos(into_period))
+                    .unwrap_or(now)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn missed_ticks_burst_delay_or_skip() {
+        let p = Duration::from_millis(10);
+        let due = Instant::now();
+        let now = due + Duration::from_millis(35);
+        assert_eq!(MissedTickBehavior::Burst.next(due, now, p), due + p);
+        assert_eq!(MissedTickBehavior::Delay.next(due, now, p), now + p);
+        // Due at 0, 10, 20, 30, 40: the next on the schedule after 35 is 40.
+        assert_eq!(
+            MissedTickBehavior::Skip.next(due, now, p),
+            due + Duration::from_millis(40)
+        );
     }
 }

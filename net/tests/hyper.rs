@@ -1,0 +1,489 @@
+//! `net::hyper` (feature `hyper`): our server against hyper's client on tokio, our client
+//! (`HyperIo` in a hyper client connection) against hyper's server on tokio, and the cancel
+//! contract of `HyperIo`. Every body is checked byte for byte.
+
+use std::collections::VecDeque;
+use std::convert::Infallible;
+use std::io::{self, Read as _, Write as _};
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Full};
+use hyper::body::{Body, Bytes, Frame, Incoming};
+use hyper::{Method, Request, Response, StatusCode};
+use net::hyper::{HyperIo, Served, Server};
+use net::{TcpListener, TcpStream, UnixStream};
+
+/// A body of several frames and no length: sent chunked.
+struct Chunked(VecDeque<Bytes>);
+
+impl Body for Chunked {
+    type Data = Bytes;
+    type Error = Infallible;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        _: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
+        Poll::Ready(self.0.pop_front().map(|b| Ok(Frame::data(b))))
+    }
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len).map(|i| (i % 251) as u8 ^ seed).collect()
+}
+
+/// `GET /` hello; `GET /big?N` N pattern bytes; `POST /echo` the body back, streamed
+/// (chunked: no length).
+async fn routes(
+    req: Request<Incoming>,
+) -> Result<Response<http_body_util::combinators::BoxBody<Bytes, hyper::Error>>, Infallible> {
+    let full = |b: Bytes| Full::new(b).map_err(|never| match never {}).boxed();
+    Ok(match (req.method(), req.uri().path()) {
+        (&Method::GET, "/") => Response::new(full(Bytes::from_static(b"Hello, world!"))),
+        (&Method::GET, "/big") => {
+            let n = req.uri().query().and_then(|q| q.parse().ok()).unwrap_or(0);
+            Response::new(full(pattern(n, 7).into()))
+        }
+        (&Method::POST, "/echo") => Response::new(req.into_body().boxed()),
+        _ => {
+            let mut r = Response::new(full(Bytes::new()));
+            *r.status_mut() = StatusCode::NOT_FOUND;
+            r
+        }
+    })
+}
+
+/// Runs our server on a runtime thread; `body` gets its address. Returns what the server
+/// counted once `body` is done and the server shut down gracefully.
+fn with_our_server(
+    configure: impl FnOnce(&mut Server) + Send + 'static,
+    body: impl FnOnce(SocketAddr),
+) -> Served {
+    raise_nofile();
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(async move {
+                let listener = TcpListener::bind("127.0.0.1:0").await?;
+                addr_tx
+                    .send(listener.local_addr().expect("addr"))
+                    .expect("addr");
+                let mut server = Server::new();
+                configure(&mut server);
+                let stop = async move {
+                    // The test thread says when: poll its channel on the runtime's timers.
+                    while stop_rx.try_recv().is_err() {
+                        runtime::time::sleep(Duration::from_millis(5)).await;
+                    }
+                };
+                server
+                    .serve(listener, hyper::service::service_fn(routes), stop)
+                    .await
+            })
+    });
+    body(addr_rx.recv().expect("server address"));
+    stop_tx.send(()).expect("stop");
+    server.join().expect("server thread").expect("serve")
+}
+
+fn raise_nofile() {
+    // SAFETY: getrlimit/setrlimit with a valid rlimit struct on the stack.
+    unsafe {
+        let mut r = std::mem::zeroed::<libc::rlimit>();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
+            r.rlim_cur = r.rlim_max.min(65536);
+            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+/// hyper's I/O traits over a tokio stream (what hyper-util's `TokioIo` does), safe: reads
+/// go through a stack buffer.
+struct TokioIo<T>(T);
+
+impl<T: tokio::io::AsyncRead + Unpin> hyper::rt::Read for TokioIo<T> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: hyper::rt::ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let mut tmp = [0u8; 16 * 1024];
+        let n = buf.remaining().min(tmp.len());
+        let mut rb = tokio::io::ReadBuf::new(&mut tmp[..n]);
+        ready!(Pin::new(&mut self.0).poll_read(cx, &mut rb))?;
+        buf.put_slice(rb.filled());
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<T: tokio::io::AsyncWrite + Unpin> hyper::rt::Write for TokioIo<T> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        b: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.0).poll_write(cx, b)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.0).poll_shutdown(cx)
+    }
+}
+
+fn tokio_rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime")
+}
+
+/// hyper's client on tokio: one connection.
+async fn tokio_client<B>(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<B>
+where
+    B: Body + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (sender, conn) = hyper::client::conn::http1::handshake(TokioIo(stream))
+        .await
+        .expect("handshake");
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    sender
+}
+
+/// Sends `req` and returns the status and the whole body.
+async fn send<B>(
+    sender: &mut hyper::client::conn::http1::SendRequest<B>,
+    req: Request<B>,
+) -> (StatusCode, Bytes)
+where
+    B: Body + 'static,
+{
+    sender.ready().await.expect("ready");
+    let res = sender.send_request(req).await.expect("response");
+    let status = res.status();
+    (
+        status,
+        res.into_body().collect().await.expect("body").to_bytes(),
+    )
+}
+
+fn get(path: &str) -> Request<Full<Bytes>> {
+    Request::get(path).body(Full::default()).expect("request")
+}
+
+fn on_tokio<F: Future>(f: F) -> F::Output {
+    let local = tokio::task::LocalSet::new();
+    tokio_rt().block_on(local.run_until(f))
+}
+
+#[test]
+fn hyper_client_keep_alive_against_our_server() {
+    let served = with_our_server(
+        |_| {},
+        |addr| {
+            on_tokio(async {
+                let mut sender = tokio_client(addr).await;
+                for _ in 0..100 {
+                    let (status, body) = send(&mut sender, get("/")).await;
+                    assert_eq!((status, &body[..]), (StatusCode::OK, &b"Hello, world!"[..]));
+                }
+                let (status, _) = send(&mut sender, get("/nowhere")).await;
+                assert_eq!(status, StatusCode::NOT_FOUND);
+            })
+        },
+    );
+    assert_eq!(served.connections, 1, "{served:?}");
+}
+
+#[test]
+fn hyper_client_chunked_and_one_mib_bodies_against_our_server() {
+    with_our_server(
+        |_| {},
+        |addr| {
+            on_tokio(async {
+                let mut sender = tokio_client::<Chunked>(addr).await;
+                let parts: Vec<Bytes> = (0..20u8)
+                    .map(|i| pattern(1000 + i as usize * 97, i).into())
+                    .collect();
+                let want: Vec<u8> = parts.iter().flat_map(|b| b.to_vec()).collect();
+                let req = Request::post("/echo")
+                    .body(Chunked(parts.into()))
+                    .expect("request");
+                let (status, body) = send(&mut sender, req).await;
+                assert_eq!(status, StatusCode::OK);
+                assert!(body == want, "chunked echo differs");
+
+                let mib = pattern(1 << 20, 3);
+                let req = Request::post("/echo")
+                    .body(Chunked(VecDeque::from([Bytes::from(mib.clone())])))
+                    .expect("request");
+                let (_, body) = send(&mut sender, req).await;
+                assert!(body == mib, "1 MiB upload echo differs");
+
+                let req = Request::get("/big?1048576")
+                    .body(Chunked(VecDeque::new()))
+                    .expect("request");
+                let (_, body) = send(&mut sender, req).await;
+                assert!(body == pattern(1 << 20, 7), "1 MiB download differs");
+            })
+        },
+    );
+}
+
+#[test]
+fn five_hundred_concurrent_hyper_clients_against_our_server() {
+    let served = with_our_server(
+        |_| {},
+        |addr| {
+            on_tokio(async {
+                let tasks: Vec<_> = (0..500)
+                    .map(|i| {
+                        tokio::task::spawn_local(async move {
+                            let mut sender = tokio_client(addr).await;
+                            let path = format!("/big?{}", i * 7);
+                            for _ in 0..3 {
+                                let (_, body) = send(&mut sender, get(&path)).await;
+                                assert!(body == pattern(i * 7, 7), "connection {i}: body differs");
+                            }
+                        })
+                    })
+                    .collect();
+                for t in tasks {
+                    t.await.expect("client task");
+                }
+            })
+        },
+    );
+    assert_eq!(served.connections, 500, "{served:?}");
+}
+
+#[test]
+fn a_client_that_leaves_mid_body_is_an_error_and_the_server_goes_on() {
+    let served = with_our_server(
+        |_| {},
+        |addr| {
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.write_all(b"POST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 100000\r\n\r\n")
+                .expect("head");
+            s.write_all(&[1u8; 1000]).expect("part of the body");
+            drop(s);
+            on_tokio(async {
+                let mut sender = tokio_client(addr).await;
+                let (_, body) = send(&mut sender, get("/")).await;
+                assert_eq!(&body[..], b"Hello, world!");
+            })
+        },
+    );
+    assert_eq!((served.connections, served.errors), (2, 1), "{served:?}");
+}
+
+#[test]
+fn a_slow_header_trickle_hits_header_read_timeout() {
+    let served = with_our_server(
+        |server| {
+            server
+                .http1()
+                .header_read_timeout(Duration::from_millis(200));
+        },
+        |addr| {
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_millis(20)))
+                .expect("timeout");
+            s.write_all(b"GET / HTTP/1.1\r\n").expect("request line");
+            // One header line every 20 ms, never the blank line: the server must close.
+            let mut closed = false;
+            for i in 0..500 {
+                if s.write_all(format!("x-{i}: y\r\n").as_bytes()).is_err() {
+                    closed = true;
+                    break;
+                }
+                let mut b = [0u8; 256];
+                match s.read(&mut b) {
+                    Ok(_) => {
+                        closed = true;
+                        break;
+                    }
+                    Err(e)
+                        if e.kind() == io::ErrorKind::WouldBlock
+                            || e.kind() == io::ErrorKind::TimedOut => {}
+                    Err(_) => {
+                        closed = true;
+                        break;
+                    }
+                }
+            }
+            assert!(closed, "the server kept a 10 s header trickle open");
+        },
+    );
+    assert_eq!(served.errors, 1, "{served:?}");
+}
+
+/// hyper's server on tokio (thread of its own) with [`routes`]-like answers; returns its
+/// address. It serves until the process ends.
+fn tokio_server() -> SocketAddr {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        on_tokio(async move {
+            let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                .await
+                .expect("bind");
+            tx.send(listener.local_addr().expect("addr")).expect("addr");
+            loop {
+                let (s, _) = listener.accept().await.expect("accept");
+                tokio::task::spawn_local(async move {
+                    let svc = hyper::service::service_fn(tokio_routes);
+                    let _ = hyper::server::conn::http1::Builder::new()
+                        .serve_connection(TokioIo(s), svc)
+                        .await;
+                });
+            }
+        })
+    });
+    rx.recv().expect("tokio server address")
+}
+
+/// As [`routes`], on tokio.
+async fn tokio_routes(
+    req: Request<Incoming>,
+) -> Result<Response<http_body_util::combinators::BoxBody<Bytes, hyper::Error>>, Infallible> {
+    routes(req).await
+}
+
+/// Our client: a hyper client connection over `HyperIo` on this runtime.
+async fn our_client<B>(addr: SocketAddr) -> hyper::client::conn::http1::SendRequest<B>
+where
+    B: Body + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let (sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
+        .await
+        .expect("handshake");
+    runtime::spawn(async move {
+        let _ = conn.await;
+    });
+    sender
+}
+
+#[test]
+fn our_client_against_hyper_on_tokio() {
+    raise_nofile();
+    let addr = tokio_server();
+    runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(async move {
+            let mut sender = our_client::<Chunked>(addr).await;
+            for _ in 0..50 {
+                let (status, body) = send(
+                    &mut sender,
+                    Request::get("/").body(Chunked(VecDeque::new())).unwrap(),
+                )
+                .await;
+                assert_eq!((status, &body[..]), (StatusCode::OK, &b"Hello, world!"[..]));
+            }
+            let parts: Vec<Bytes> = (0..20u8)
+                .map(|i| pattern(3000 + i as usize, i).into())
+                .collect();
+            let want: Vec<u8> = parts.iter().flat_map(|b| b.to_vec()).collect();
+            let (_, body) = send(
+                &mut sender,
+                Request::post("/echo").body(Chunked(parts.into())).unwrap(),
+            )
+            .await;
+            assert!(body == want, "chunked echo differs");
+            let mib = pattern(1 << 20, 5);
+            let req =
+                Request::post("/echo").body(Chunked(VecDeque::from([Bytes::from(mib.clone())])));
+            let (_, body) = send(&mut sender, req.unwrap()).await;
+            assert!(body == mib, "1 MiB upload echo differs");
+            let req = Request::get("/big?1048576").body(Chunked(VecDeque::new()));
+            let (_, body) = send(&mut sender, req.unwrap()).await;
+            assert!(body == pattern(1 << 20, 7), "1 MiB download differs");
+
+            let tasks: Vec<_> = (0..500usize)
+                .map(|i| {
+                    runtime::spawn(async move {
+                        let mut sender = our_client(addr).await;
+                        let (_, body) = send(&mut sender, get(&format!("/big?{}", i * 5))).await;
+                        assert!(body == pattern(i * 5, 7), "connection {i}: body differs");
+                    })
+                })
+                .collect();
+            for t in tasks {
+                t.await.expect("client task");
+            }
+        });
+}
+
+#[test]
+fn dropped_hyper_io_gives_unread_bytes_back_to_the_stream() {
+    runtime::Runtime::new().expect("runtime").block_on(async {
+        let (a, b) = UnixStream::pair().expect("pair");
+        let data = pattern(5000, 9);
+        a.write_all(data.clone()).await.0.expect("write");
+        let mut io = HyperIo::new(b);
+        // hyper reads 10 bytes, then the connection is dropped.
+        let mut first = [0u8; 10];
+        let mut rb = hyper::rt::ReadBuf::new(&mut first);
+        std::future::poll_fn(|cx| hyper::rt::Read::poll_read(Pin::new(&mut io), cx, rb.unfilled()))
+            .await
+            .expect("read");
+        let n = rb.filled().len();
+        assert!(n > 0);
+        let b = io.into_inner();
+        let (res, rest) = b.read_exact(Vec::with_capacity(data.len() - n)).await;
+        res.expect("the rest, from the stream");
+        assert!(rest == data[n..], "bytes lost or reordered");
+    });
+}
+
+#[test]
+fn bytes_taken_by_a_dropped_hyper_io_are_sent_once_in_order() {
+    runtime::Runtime::new().expect("runtime").block_on(async {
+        let (a, b) = UnixStream::pair().expect("pair");
+        let mut io = HyperIo::new(a);
+        // A large write goes straight out; then small ones (copied) fill the buffer, one
+        // more hands it to a send and is taken beside it; then hyper drops the connection
+        // without a flush.
+        let big = pattern(3 * net::hyper::DIRECT_SEND_MIN, 1);
+        let chunk = 4096;
+        let small = pattern(net::hyper::WRITE_CAPACITY + 3 * chunk, 2);
+        let mut want = Vec::new();
+        let mut parts = vec![&big[..]];
+        parts.extend(small.chunks(chunk));
+        for part in parts {
+            let n = std::future::poll_fn(|cx| {
+                hyper::rt::Write::poll_write(Pin::new(&mut io), cx, part)
+            })
+            .await
+            .expect("write");
+            want.extend_from_slice(&part[..n]);
+        }
+        assert!(
+            want.len() > net::hyper::WRITE_CAPACITY,
+            "the buffer never filled"
+        );
+        let a = io.into_inner();
+        let (res, got) = b.read_exact(Vec::with_capacity(want.len())).await;
+        res.expect("every byte taken");
+        assert!(got == want, "bytes lost, duplicated or reordered");
+        // And a later write of the stream comes after them.
+        a.write_all(b"end".to_vec()).await.0.expect("write");
+        let (res, end) = b.read_exact(Vec::with_capacity(3)).await;
+        res.expect("end");
+        assert_eq!(end, b"end");
+    });
+}

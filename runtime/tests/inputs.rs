@@ -1,0 +1,151 @@
+//! The input audit of the runtime (docs/input-audit.md), enforced: every size, count,
+//! index, core number and duration at 0, at its largest and past it is served, saturated or
+//! refused with a clear error, never a panic, an abort or a hang. (Ring entries and
+//! provided-buffer geometries are in `limits.rs`.)
+
+use std::io;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::time::{Duration, Instant};
+
+use runtime::buf::{AlignedBuf, FixedBufRegistry, IoBuf};
+use runtime::time::{sleep, sleep_until, timeout};
+use runtime::{Builder, Runtime};
+
+/// Builder numbers: 0 is saturated to 1 (cores, budget) or the kernel's EINVAL (ring sizes);
+/// the largest ring sizes are clamped by the kernel.
+#[test]
+fn builder_numbers_at_their_edges() {
+    let rt = Builder::new().poll_budget(0).cores(0).build().unwrap();
+    assert_eq!(
+        rt.block_on(async { runtime::spawn(async { 3 }).await.unwrap() }),
+        3
+    );
+    assert_eq!(rt.run_per_core(|core| async move { core }), [0]);
+    for cq in [u32::MAX, 1 << 20] {
+        let rt = Builder::new().cq_entries(cq).build().unwrap();
+        assert_eq!(rt.block_on(async { 1 }), 1, "cq_entries {cq}");
+    }
+    for (what, built) in [
+        ("entries(0)", Builder::new().entries(0).build()),
+        ("cq_entries(0)", Builder::new().cq_entries(0).build()),
+    ] {
+        let e = built.expect_err(what);
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{what}: {e}");
+    }
+}
+
+/// Durations: 0 is ready at once, `Duration::MAX` and far instants saturate to "never"
+/// (they panicked with an overflow), and a timeout of 0 on a pending future elapses.
+#[test]
+fn durations_at_their_edges() {
+    Runtime::new().unwrap().block_on(async {
+        sleep(Duration::ZERO).await;
+        sleep_until(Instant::now()).await;
+        for d in [Duration::MAX, Duration::from_secs(u64::MAX / 2)] {
+            assert_eq!(timeout(d, async { 5 }).await.unwrap(), 5);
+            let mut s = std::pin::pin!(sleep(d));
+            let poll =
+                std::future::poll_fn(|cx| std::task::Poll::Ready(s.as_mut().poll(cx).is_pending()));
+            assert!(poll.await, "a sleep of {d:?} is pending");
+        }
+        assert!(
+            timeout(Duration::ZERO, std::future::pending::<()>())
+                .await
+                .is_err()
+        );
+    });
+}
+
+/// Core numbers: one the runtime does not have is `InvalidInput` naming it.
+#[test]
+fn spawn_on_a_missing_core_is_invalid_input() {
+    Runtime::new().unwrap().block_on(async {
+        runtime::spawn_on(0, async { 1 }).unwrap().await.unwrap();
+        for core in [1, usize::MAX] {
+            let Err(e) = runtime::spawn_on(core, async {}) else {
+                panic!("spawn_on({core}) accepted")
+            };
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput);
+            assert!(e.to_string().contains(&core.to_string()), "{e}");
+        }
+    });
+    let outs = Builder::new()
+        .cores(2)
+        .pin_cores(false)
+        .build()
+        .unwrap()
+        .run_per_core(|_| async {
+            runtime::spawn_on(usize::MAX, async {})
+                .err()
+                .map(|e| e.kind())
+        });
+    assert_eq!(outs, [Some(io::ErrorKind::InvalidInput); 2]);
+}
+
+/// A channel of capacity 0 holds one value (saturated); messages still flow.
+#[test]
+fn channel_capacity_zero_is_one() {
+    Runtime::new().unwrap().block_on(async {
+        let (tx, mut rx) = runtime::sync::mpsc::channel(0);
+        runtime::spawn(async move {
+            for i in 0..3 {
+                tx.send(i).await.unwrap();
+            }
+        });
+        let mut got = Vec::new();
+        while let Some(v) = rx.recv().await {
+            got.push(v);
+        }
+        assert_eq!(got, [0, 1, 2]);
+    });
+}
+
+/// Registered buffers: counts and lengths the kernel cannot take are `InvalidInput` before
+/// anything is allocated (`usize::MAX` buffers used to allocate until the process died);
+/// indexes past the count are `None`.
+#[test]
+fn fixed_buffer_geometries_out_of_range_are_invalid_input() {
+    Runtime::new().unwrap().block_on(async {
+        for (count, len) in [
+            (0, 64),
+            (16385, 64),
+            (usize::MAX, 64),
+            (1, 0),
+            ((1 << 30) + 1, 1),
+            (1, (1 << 30) + 1),
+            (1, usize::MAX),
+        ] {
+            let e = FixedBufRegistry::new(count, len).unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{count} x {len}");
+            assert!(e.to_string().contains("16384"), "{e}");
+        }
+        let reg = FixedBufRegistry::new(2, 1).unwrap();
+        assert!(reg.check_out(0).is_some());
+        for index in [2, u16::MAX as usize + 1, usize::MAX] {
+            assert!(reg.check_out(index).is_none(), "index {index}");
+        }
+    });
+}
+
+/// Aligned buffers: length 0 works; a size that wraps past `usize` panics with a message
+/// (it used to wrap in release builds to a small block with a huge length, which a read
+/// would overrun); a slice bound of `usize::MAX` is out of range, not wrapped to empty.
+#[test]
+fn aligned_buf_and_slice_bounds() {
+    let b = AlignedBuf::new(0, 4096);
+    assert_eq!((b.len(), b.bytes_total()), (0, 0));
+    for (len, align) in [(usize::MAX, 4096), (usize::MAX - 4095, 4096), (1, 3)] {
+        let r = catch_unwind(|| AlignedBuf::new(len, align));
+        assert!(r.is_err(), "AlignedBuf::new({len}, {align}) must refuse");
+    }
+    let r = catch_unwind(AssertUnwindSafe(|| vec![0u8; 4].slice(..=usize::MAX)));
+    assert!(r.is_err(), "..=usize::MAX is out of range");
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        vec![0u8; 4].slice((
+            std::ops::Bound::Excluded(usize::MAX),
+            std::ops::Bound::Unbounded,
+        ))
+    }));
+    assert!(r.is_err(), "a start past usize::MAX is out of range");
+    assert_eq!(vec![0u8; 4].slice(4..).bytes_total(), 0);
+}
