@@ -12,6 +12,53 @@ use crate::executor::context;
 use crate::executor::core::Core;
 use crate::executor::remote::RuntimeShared;
 
+/// The driver a core runs: io_uring, or the epoll fallback where io_uring is blocked
+/// (seccomp, `kernel.io_uring_disabled`), missing or short of memlock.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum DriverKind {
+    /// The kernel's io_uring.
+    #[default]
+    IoUring,
+    /// The fallback: the same ops run as non-blocking syscalls on readiness from one epoll
+    /// per core, and on the blocking pool for files. Slower; features only io_uring has
+    /// (IOPOLL, direct accept, multishot poll) give `Unsupported`.
+    Fallback,
+}
+
+/// Which driver [`Builder::build`] sets up; the environment variable
+/// `RUNTIME_DRIVER=uring|fallback|auto` sets the default.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum DriverChoice {
+    /// io_uring, or the fallback (with one warning per process naming the cause and the
+    /// fix) where io_uring is unavailable: EPERM, ENOSYS, ENOMEM, EACCES at setup, or a
+    /// kernel without what the runtime needs.
+    #[default]
+    Auto,
+    /// io_uring only: where it is unavailable, [`Builder::build`] returns the setup error.
+    IoUring,
+    /// The fallback, even where io_uring works (tests, comparisons).
+    Fallback,
+}
+
+impl DriverChoice {
+    /// The choice `RUNTIME_DRIVER` names: `Ok(None)` when unset or empty.
+    fn from_env() -> io::Result<Option<DriverChoice>> {
+        let Some(value) = std::env::var_os("RUNTIME_DRIVER") else {
+            return Ok(None);
+        };
+        match value.to_str().map(str::trim) {
+            Some("") => Ok(None),
+            Some("auto") => Ok(Some(DriverChoice::Auto)),
+            Some("uring" | "io_uring") => Ok(Some(DriverChoice::IoUring)),
+            Some("fallback" | "epoll") => Ok(Some(DriverChoice::Fallback)),
+            _ => Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("RUNTIME_DRIVER={value:?}: expected uring, fallback or auto"),
+            )),
+        }
+    }
+}
+
 /// Configures a [`Runtime`].
 ///
 /// By default it asks the kernel for the best ring flags it has (`SINGLE_ISSUER`,
@@ -24,6 +71,8 @@ pub struct Builder {
     thread_name: String,
     budget: usize,
     driver: DriverConfig,
+    /// Set by [`Builder::driver`]: wins over `RUNTIME_DRIVER`.
+    choice: Option<DriverChoice>,
 }
 
 impl Default for Builder {
@@ -49,10 +98,19 @@ impl Builder {
                 coop_taskrun: true,
                 submit_all: true,
                 register_ring_fd: true,
+                choice: DriverChoice::Auto,
                 #[cfg(feature = "fault-injection")]
                 faults: None,
             },
+            choice: None,
         }
+    }
+
+    /// Which driver to run (default: [`DriverChoice::Auto`], or what `RUNTIME_DRIVER`
+    /// says); this call wins over the variable.
+    pub fn driver(&mut self, choice: DriverChoice) -> &mut Self {
+        self.choice = Some(choice);
+        self
     }
 
     /// Injects faults into every core's ops (feature `fault-injection`, for tests): ops fail
@@ -143,12 +201,18 @@ impl Builder {
     /// # Errors
     /// The ring setup's error, which names the cause and the fix (`kernel.io_uring_disabled`,
     /// a seccomp profile, `RLIMIT_MEMLOCK`, an unsupported flag).
+    ///
+    /// With [`DriverChoice::Auto`] a ring that cannot be set up for want of io_uring gives
+    /// the fallback driver instead (and a warning); `RUNTIME_DRIVER` with another value
+    /// than `uring`, `fallback` or `auto` is `InvalidInput`.
     pub fn build(&self) -> io::Result<Runtime> {
-        let core = Core::new(0, &self.driver, self.budget, None)?;
-        Ok(Runtime {
-            builder: self.clone(),
-            core,
-        })
+        let mut builder = self.clone();
+        builder.driver.choice = match self.choice {
+            Some(choice) => choice,
+            None => DriverChoice::from_env()?.unwrap_or_default(),
+        };
+        let core = Core::new(0, &builder.driver, builder.budget, None)?;
+        Ok(Runtime { builder, core })
     }
 }
 

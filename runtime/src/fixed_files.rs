@@ -85,10 +85,10 @@ impl Drop for FixedFile {
 /// registered by someone else than this module).
 pub fn register(fd: BorrowedFd<'_>) -> io::Result<FixedFile> {
     let slot = reserve()?;
-    let updated = slot.ring.0.try_with(|d| {
-        d.ring()
-            .register_files_update(slot.index, &[fd.as_raw_fd()])
-    })?;
+    let updated = slot
+        .ring
+        .0
+        .try_with(|d| d.register_file(slot.index, fd.as_raw_fd()))?;
     if updated != 1 {
         return Err(io::Error::other(format!(
             "IORING_REGISTER_FILES_UPDATE updated {updated} slots instead of 1"

@@ -50,7 +50,7 @@ pub mod sync;
 pub mod time;
 mod waker_slot;
 
-pub use builder::{Builder, Runtime};
+pub use builder::{Builder, DriverChoice, DriverKind, Runtime};
 #[cfg(feature = "fault-injection")]
 pub use driver::faults::Faults;
 pub use executor::metrics;
@@ -70,4 +70,20 @@ pub fn op_supported(opcode: u8) -> Option<bool> {
     executor::context::with_driver(|d| d.probe().map(|p| p.is_supported(opcode)))
         .ok()
         .flatten()
+}
+
+/// Which driver the current core runs, or `None` outside a runtime. A core runs the
+/// [fallback](DriverKind::Fallback) where io_uring is blocked or missing (see
+/// [`Builder::driver`]).
+///
+/// # Examples
+/// ```
+/// runtime::Runtime::new()?.block_on(async {
+///     assert!(runtime::driver_kind().is_some());
+/// });
+/// assert_eq!(runtime::driver_kind(), None);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn driver_kind() -> Option<DriverKind> {
+    executor::context::with_driver(|d| d.kind()).ok()
 }

@@ -41,7 +41,7 @@ pub struct Metrics {
     pub ops_cancelled: u64,
     /// Ops in flight now (slots taken, abandoned ones included).
     pub ops_in_flight: u64,
-    /// `io_uring_enter` calls.
+    /// `io_uring_enter` calls (with the fallback driver: its emulated enters).
     pub enter_calls: u64,
     /// SQEs the kernel consumed through those enters.
     pub sqes_submitted: u64,
@@ -55,6 +55,8 @@ pub struct Metrics {
     pub loop_turns: u64,
     /// Timers pending on this core.
     pub timers_pending: u64,
+    /// The driver this core runs.
+    pub driver: crate::DriverKind,
 }
 
 impl Metrics {

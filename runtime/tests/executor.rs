@@ -422,10 +422,26 @@ fn build_explains_io_uring_setup_denied_by_seccomp() {
     const NAME: &str = "build_explains_io_uring_setup_denied_by_seccomp";
     if std::env::var_os(SECCOMP_CHILD).is_some() {
         match deny_io_uring_setup() {
-            Ok(()) => match runtime::Builder::new().build() {
-                Ok(_) => println!("CHILD: build succeeded despite the filter"),
-                Err(e) => println!("CHILD: build failed: {e}"),
-            },
+            Ok(()) => {
+                let mut forced = runtime::Builder::new();
+                forced.driver(runtime::DriverChoice::IoUring);
+                match forced.build() {
+                    Ok(_) => println!("CHILD: build succeeded despite the filter"),
+                    Err(e) => println!("CHILD: build failed: {e}"),
+                }
+                let mut auto = runtime::Builder::new();
+                auto.driver(runtime::DriverChoice::Auto);
+                match auto.build() {
+                    Ok(rt) => {
+                        let kind = rt.block_on(async {
+                            runtime::time::sleep(Duration::from_millis(1)).await;
+                            runtime::driver_kind()
+                        });
+                        println!("CHILD: auto runs {kind:?}");
+                    }
+                    Err(e) => println!("CHILD: auto build failed: {e}"),
+                }
+            }
             Err(e) => println!("CHILD-SKIP: could not install a seccomp filter: {e}"),
         }
         return;
@@ -454,6 +470,11 @@ fn build_explains_io_uring_setup_denied_by_seccomp() {
     assert!(stdout.contains("EPERM"), "{stdout}");
     assert!(stdout.contains("kernel.io_uring_disabled"), "{stdout}");
     assert!(stdout.contains("seccomp"), "{stdout}");
+    // Without forcing io_uring, the same process runs on the fallback driver.
+    assert!(
+        stdout.contains("CHILD: auto runs Some(Fallback)"),
+        "{stdout}"
+    );
 }
 
 /// Installs a seccomp filter on this thread that fails `io_uring_setup` with EPERM, as

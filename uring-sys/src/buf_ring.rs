@@ -36,6 +36,29 @@ impl BufRing {
         unsafe { &*self.mem.as_ptr().add(14).cast::<AtomicU16>() }
     }
 
+    /// A buffer ring of `entries` descriptors (a power of two) for group `group` that is
+    /// registered with no kernel: for the user-space side of a `Ring::user_space`, which
+    /// reads the descriptors at [`Self::as_ptr`].
+    ///
+    /// # Errors
+    /// `InvalidInput` for a size that is not a power of two; `mmap(2)`'s errno.
+    pub fn user_space(entries: u16, group: u16) -> io::Result<BufRing> {
+        check_entries(entries)?;
+        let mem = Mmap::anonymous(entries as usize * size_of::<io_uring_buf>())?;
+        Ok(BufRing {
+            mem,
+            entries,
+            group,
+            tail: 0,
+        })
+    }
+
+    /// The descriptors (`struct io_uring_buf_ring`): the tail the producer publishes is the
+    /// `u16` at byte 14, the entries are `io_uring_buf`s.
+    pub fn as_ptr(&self) -> *const io_uring_buf {
+        self.bufs()
+    }
+
     /// The buffer group id.
     pub fn group(&self) -> u16 {
         self.group
@@ -86,12 +109,7 @@ impl Ring {
     /// EINVAL before 5.19 (use `prep_provide_buffers` there), for a bad size, or for a group
     /// already in use.
     pub fn setup_buf_ring(&self, entries: u16, group: u16) -> io::Result<BufRing> {
-        if !entries.is_power_of_two() {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                format!("buffer ring entries must be a power of two, got {entries}"),
-            ));
-        }
+        check_entries(entries)?;
         let mem = Mmap::anonymous(entries as usize * size_of::<io_uring_buf>())?;
         let reg = io_uring_buf_reg {
             ring_addr: mem.as_ptr() as u64,
@@ -137,5 +155,16 @@ impl Ring {
             )
         }
         .map(drop)
+    }
+}
+
+fn check_entries(entries: u16) -> io::Result<()> {
+    if entries.is_power_of_two() {
+        Ok(())
+    } else {
+        Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!("buffer ring entries must be a power of two, got {entries}"),
+        ))
     }
 }

@@ -71,6 +71,27 @@ impl CompletionQueue {
         Some(Cqe(cqe))
     }
 
+    /// The producer's side of a user-space ring (`Ring::user_space_side`): writes `cqe` at
+    /// the tail and publishes it, or hands it back when the CQ is full.
+    pub(crate) fn post(&mut self, cqe: Cqe) -> Result<(), Cqe> {
+        // SAFETY: ktail/khead point into the CQ ring mapping that `_maps` keeps; only the
+        // user-space side writes the tail of a user-space ring. Acquire on the head pairs
+        // with `pop`'s Release: the reaper is done with the entries before it.
+        let tail = unsafe { (*self.ktail).load(Ordering::Relaxed) };
+        // SAFETY: as above.
+        let head = unsafe { (*self.khead).load(Ordering::Acquire) };
+        if tail.wrapping_sub(head) >= self.entries {
+            return Err(cqe);
+        }
+        let index = ((tail & self.mask) << self.shift) as usize;
+        // SAFETY: index is within the CQE array (mask = entries - 1) and the entry is free
+        // (the check above). The pointer is only read elsewhere, never through a reference.
+        unsafe { self.cqes.cast_mut().add(index).write(cqe.0) };
+        // SAFETY: as above. Release: the entry is written before the reaper sees the tail.
+        unsafe { (*self.ktail).store(tail.wrapping_add(1), Ordering::Release) };
+        Ok(())
+    }
+
     /// CQEs the kernel dropped because the CQ was full and it could not keep them
     /// (only without `IORING_FEAT_NODROP`, before 5.5).
     #[inline]

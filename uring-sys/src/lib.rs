@@ -49,6 +49,6 @@ pub use buf_ring::BufRing;
 pub use cqueue::CompletionQueue;
 pub use error::SetupError;
 pub use probe::Probe;
-pub use ring::{Ring, RingBuilder};
+pub use ring::{Ring, RingBuilder, UserSpaceSide};
 pub use sqe::{Cqe, Sqe};
 pub use squeue::{SqFull, SubmissionQueue};

@@ -14,6 +14,19 @@ pub struct Probe {
 }
 
 impl Probe {
+    /// A probe that reports exactly `opcodes` as supported: what a ring that is not the
+    /// kernel's (see `Ring::user_space`) implements.
+    pub fn from_opcodes(opcodes: &[u8]) -> Probe {
+        let mut flags = [0u16; 256];
+        for &op in opcodes {
+            flags[op as usize] = abi::IO_URING_OP_SUPPORTED;
+        }
+        Probe {
+            last_op: opcodes.iter().copied().max().unwrap_or(0),
+            flags,
+        }
+    }
+
     /// Whether the kernel knows `opcode` (`IORING_OP_*`).
     pub fn is_supported(&self, opcode: u8) -> bool {
         self.flags[opcode as usize] & abi::IO_URING_OP_SUPPORTED != 0

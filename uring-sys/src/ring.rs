@@ -166,7 +166,38 @@ pub struct Ring {
     enter_flags: u32,
     /// `io_uring_enter` calls made, for metrics and tests of batching.
     enters: u64,
+    /// Made by [`Ring::user_space`]: no kernel behind it.
+    user_space: bool,
     fd: OwnedFd,
+}
+
+/// The kernel's side of a [user-space ring](Ring::user_space), for the code that plays the
+/// kernel: the same head/tail protocol, with the roles of the two queues swapped.
+#[derive(Debug)]
+pub struct UserSpaceSide<'a> {
+    sq: &'a mut SubmissionQueue,
+    cq: &'a mut CompletionQueue,
+}
+
+impl UserSpaceSide<'_> {
+    /// Takes the next published SQE (pushed and made visible by `sync`), if any.
+    pub fn next_sqe(&mut self) -> Option<crate::Sqe> {
+        self.sq.consume()
+    }
+
+    /// Posts `cqe` for the reaper, or hands it back when the CQ is full.
+    ///
+    /// # Errors
+    /// The CQE itself, when the CQ has no free entry.
+    pub fn post_cqe(&mut self, cqe: crate::Cqe) -> Result<(), crate::Cqe> {
+        self.cq.post(cqe)
+    }
+
+    /// Sets or clears `IORING_SQ_CQ_OVERFLOW`: CQEs wait in the poster's backlog, so the
+    /// reaper must enter again once it made room.
+    pub fn set_cq_overflow(&mut self, on: bool) {
+        self.sq.set_flag(abi::IORING_SQ_CQ_OVERFLOW, on);
+    }
 }
 
 /// A ring's mappings, owned by its two queues together: each queue keeps alive what it points
@@ -195,8 +226,7 @@ impl Ring {
 
     fn from_fd(fd: OwnedFd, params: io_uring_params, register_ring_fd: bool) -> io::Result<Ring> {
         let raw = fd.as_raw_fd();
-        let sq_off = &params.sq_off;
-        let cq_off = &params.cq_off;
+        let (sq_off, cq_off) = (&params.sq_off, &params.cq_off);
         let cqe_size = if params.flags & abi::IORING_SETUP_CQE32 != 0 {
             32
         } else {
@@ -235,11 +265,108 @@ impl Ring {
             params.sq_entries as usize * sqe_size,
             abi::IORING_OFF_SQES,
         )?;
-        let maps = Rc::new(RingMaps {
+        let maps = RingMaps {
             sq: sq_map,
             cq: cq_map,
             sqes: sqe_map,
-        });
+        };
+        let mut ring = Ring::from_maps(fd, params, maps, false);
+        if register_ring_fd && let Ok(index) = ring.register_ring_fd() {
+            ring.enter_fd = index as RawFd;
+            ring.enter_flags = abi::IORING_ENTER_REGISTERED_RING;
+        }
+        Ok(ring)
+    }
+
+    /// A ring in ordinary memory that no kernel reads, laid out as the kernel lays out its
+    /// own (same offsets, same head/tail protocol): the SQ and CQ of it are the very types of
+    /// a kernel ring, so code that pushes and reaps needs no second path. Whoever plays the
+    /// kernel consumes the SQEs and posts the CQEs through [`Ring::user_space_side`]; the
+    /// `submit*` calls fail with `EOPNOTSUPP` (no syscall is made). `fd` stands for the ring
+    /// (returned by `as_raw_fd`; registration calls on it fail as on any non-io_uring fd).
+    ///
+    /// # Errors
+    /// `mmap(2)`'s errno.
+    ///
+    /// # Examples
+    /// ```
+    /// use uring_sys::{prep, Cqe, Ring};
+    ///
+    /// let fd = std::fs::File::open("/dev/null")?.into();
+    /// let mut ring = Ring::user_space(8, fd)?;
+    /// // SAFETY: a NOP points to no memory.
+    /// unsafe { ring.sq().push(&prep::prep_nop().user_data(7)).unwrap() };
+    /// ring.sq().sync();
+    /// let mut side = ring.user_space_side().expect("a user-space ring");
+    /// let sqe = side.next_sqe().expect("published");
+    /// side.post_cqe(Cqe::new(sqe.get_user_data(), 0, 0)).unwrap();
+    /// assert_eq!(ring.cq().pop().map(|c| c.user_data()), Some(7));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn user_space(entries: u32, fd: OwnedFd) -> io::Result<Ring> {
+        let sq_entries = entries.clamp(1, 32768).next_power_of_two();
+        let cq_entries = sq_entries * 2;
+        // The kernel's layout: the ring words, then the SQ index array / the CQE array.
+        let sq_off = abi::io_sqring_offsets {
+            head: 0,
+            tail: 4,
+            ring_mask: 8,
+            ring_entries: 12,
+            flags: 16,
+            dropped: 20,
+            array: 64,
+            ..Default::default()
+        };
+        let cq_off = abi::io_cqring_offsets {
+            head: 0,
+            tail: 4,
+            ring_mask: 8,
+            ring_entries: 12,
+            overflow: 16,
+            cqes: 64,
+            flags: 20,
+            ..Default::default()
+        };
+        let sq = Mmap::anonymous(64 + sq_entries as usize * 4)?;
+        let cq = Mmap::anonymous(64 + cq_entries as usize * size_of::<abi::io_uring_cqe>())?;
+        let sqes = Mmap::anonymous(sq_entries as usize * size_of::<abi::io_uring_sqe>())?;
+        // SAFETY: the offsets lie inside the fresh mappings above (64-byte headers), which
+        // nobody else references yet.
+        unsafe {
+            *sq.offset::<u32>(sq_off.ring_mask) = sq_entries - 1;
+            *sq.offset::<u32>(sq_off.ring_entries) = sq_entries;
+            *cq.offset::<u32>(cq_off.ring_mask) = cq_entries - 1;
+            *cq.offset::<u32>(cq_off.ring_entries) = cq_entries;
+        }
+        let params = io_uring_params {
+            sq_entries,
+            cq_entries,
+            // What the user-space side implements: no CQE is dropped, a failed CQE of a
+            // CQE_SKIP_SUCCESS SQE is posted, a successful one is not.
+            features: abi::IORING_FEAT_NODROP | abi::IORING_FEAT_CQE_SKIP,
+            sq_off,
+            cq_off,
+            ..Default::default()
+        };
+        let maps = RingMaps {
+            sq,
+            cq: Some(cq),
+            sqes,
+        };
+        Ok(Ring::from_maps(fd, params, maps, true))
+    }
+
+    /// Builds the queues over `maps`, laid out as `params` says.
+    fn from_maps(fd: OwnedFd, params: io_uring_params, maps: RingMaps, user_space: bool) -> Ring {
+        let sq_off = &params.sq_off;
+        let cq_off = &params.cq_off;
+        let cqe_size = if params.flags & abi::IORING_SETUP_CQE32 != 0 {
+            32
+        } else {
+            16
+        };
+        let no_sqarray = params.flags & abi::IORING_SETUP_NO_SQARRAY != 0;
+        let maps = Rc::new(maps);
         let sq_map = &maps.sq;
         let sqe_map = &maps.sqes;
         let cq_base = maps.cq.as_ref().unwrap_or(sq_map);
@@ -285,20 +412,30 @@ impl Ring {
             head: unsafe { *cq_base.offset::<u32>(cq_off.head) },
             _maps: Rc::clone(&maps),
         };
-        let mut ring = Ring {
+        Ring {
             sq,
             cq,
             params,
-            enter_fd: raw,
+            enter_fd: fd.as_raw_fd(),
             enter_flags: 0,
             enters: 0,
+            user_space,
             fd,
-        };
-        if register_ring_fd && let Ok(index) = ring.register_ring_fd() {
-            ring.enter_fd = index as RawFd;
-            ring.enter_flags = abi::IORING_ENTER_REGISTERED_RING;
         }
-        Ok(ring)
+    }
+
+    /// Whether this ring was made by [`Ring::user_space`].
+    pub fn is_user_space(&self) -> bool {
+        self.user_space
+    }
+
+    /// The kernel's side of a [user-space](Ring::user_space) ring: takes published SQEs,
+    /// posts CQEs. `None` for a kernel ring, whose SQEs and CQEs only the kernel may move.
+    pub fn user_space_side(&mut self) -> Option<UserSpaceSide<'_>> {
+        self.user_space.then_some(UserSpaceSide {
+            sq: &mut self.sq,
+            cq: &mut self.cq,
+        })
     }
 
     /// Registers this ring's fd in its own table; returns the index.
@@ -398,6 +535,13 @@ impl Ring {
     }
 
     fn enter(&mut self, want: u32, timeout: Option<Duration>, getevents: bool) -> io::Result<u32> {
+        if self.user_space {
+            return Err(io::Error::new(
+                io::ErrorKind::Unsupported,
+                "io_uring_enter on a user-space ring: its SQEs are consumed by its \
+                 user-space side (Ring::user_space_side), not by the kernel",
+            ));
+        }
         self.sq.sync();
         let pending = self.sq.len();
         let sqpoll = self.params.flags & abi::IORING_SETUP_SQPOLL != 0;

@@ -166,6 +166,38 @@ impl SubmissionQueue {
         self.flags() & abi::IORING_SQ_TASKRUN != 0
     }
 
+    /// The consumer's side of a user-space ring (`Ring::user_space_side`): takes the SQE at
+    /// the head if one is published, and releases its entry to the producer.
+    pub(crate) fn consume(&mut self) -> Option<Sqe> {
+        // SAFETY: khead/ktail point into the SQ ring mapping that `_maps` keeps. Only the
+        // user-space side (on this thread, through `&mut Ring`) writes the head of a
+        // user-space ring. Acquire on the tail pairs with `sync`'s Release, so the entry
+        // before it is fully written.
+        let head = unsafe { (*self.khead).load(Ordering::Relaxed) };
+        // SAFETY: as above.
+        let tail = unsafe { (*self.ktail).load(Ordering::Acquire) };
+        if head == tail {
+            return None;
+        }
+        // SAFETY: the slot `head & mask` lies within the SQE array `_maps` keeps; the SQ
+        // index array is the identity (set up at ring creation), so it is the entry itself.
+        let sqe = unsafe { self.sqes.add((head & self.mask) as usize).read() };
+        // SAFETY: as above. Release: our read of the entry happens before `push` reuses it.
+        unsafe { (*self.khead).store(head.wrapping_add(1), Ordering::Release) };
+        Some(Sqe(sqe))
+    }
+
+    /// Sets or clears an `IORING_SQ_*` flag (the kernel's job; for a user-space ring).
+    pub(crate) fn set_flag(&mut self, flag: u32, on: bool) {
+        // SAFETY: kflags points into the mapping `_maps` keeps; it is an atomic word.
+        let flags = unsafe { &*self.kflags };
+        if on {
+            flags.fetch_or(flag, Ordering::Release);
+        } else {
+            flags.fetch_and(!flag, Ordering::Release);
+        }
+    }
+
     /// SQEs the kernel dropped as invalid (bad index in the SQ array).
     #[inline]
     pub fn dropped(&self) -> u32 {

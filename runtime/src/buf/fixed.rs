@@ -24,7 +24,7 @@ impl Drop for Registry {
         let buffers = std::mem::take(&mut self.buffers);
         self.ring
             .0
-            .with_or_defer(move |d| match d.ring().unregister_buffers() {
+            .with_or_defer(move |d| match d.unregister_buffers() {
                 Ok(()) => drop(buffers),
                 Err(e) => {
                     tracing::warn!(error = %e, "could not unregister fixed buffers; leaking them");
@@ -81,7 +81,7 @@ impl FixedBufRegistry {
         ring.0.try_with(|d| {
             // SAFETY: the iovecs describe the Vecs' heap blocks, which the Registry owns and
             // frees only after its Drop unregistered them from this same ring.
-            unsafe { d.ring().register_buffers(&iovecs) }
+            unsafe { d.register_buffers(&iovecs) }
         })?;
         Ok(FixedBufRegistry {
             inner: Rc::new(RefCell::new(Registry {

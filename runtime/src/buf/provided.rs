@@ -37,7 +37,7 @@ impl Drop for Pool {
         let memory = std::mem::take(&mut self.memory);
         self.owner
             .0
-            .with_or_defer(move |d| match d.ring().unregister_buf_ring(ring.group()) {
+            .with_or_defer(move |d| match d.unregister_buf_ring(ring.group()) {
                 Ok(()) => drop((ring, memory)),
                 Err(e) => {
                     tracing::warn!(group = ring.group(), error = %e,
@@ -75,9 +75,7 @@ impl BufPool {
     pub fn new(group: u16, count: u16, len: usize) -> io::Result<BufPool> {
         check_geometry(count, len)?;
         let owner = RingHandle::current()?;
-        let ring = owner
-            .0
-            .try_with(|d| d.ring().setup_buf_ring(count, group))?;
+        let ring = owner.0.try_with(|d| d.setup_buf_ring(count, group))?;
         let mut pool = Pool {
             ring: Some(ring),
             memory: vec![0u8; count as usize * len],

@@ -19,12 +19,16 @@ pub(crate) struct FileTable {
 }
 
 impl FileTable {
-    /// Takes an empty slot, registering the table with `ring` first if needed.
-    pub(crate) fn reserve(&mut self, ring: &Ring) -> io::Result<u32> {
+    /// Takes an empty slot, creating the table first if needed (`create(TABLE_SIZE)`
+    /// returns the size it registered).
+    pub(crate) fn reserve(
+        &mut self,
+        create: impl FnOnce(u32) -> io::Result<u32>,
+    ) -> io::Result<u32> {
         let size = match self.size {
             Some(size) => size,
             None => {
-                let size = create_table(ring)?;
+                let size = create(TABLE_SIZE)?;
                 self.size = Some(size);
                 size
             }
@@ -44,9 +48,9 @@ impl FileTable {
 
     /// Empties slot `index` (dropping the kernel's file reference) and frees it. A slot the
     /// kernel would not empty stays lent, so it is never handed out holding a stale file.
-    pub(crate) fn release(&mut self, ring: &Ring, index: u32) {
-        match ring.register_files_update(index, &[-1]) {
-            Ok(_) => self.free.push(index),
+    pub(crate) fn release(&mut self, index: u32, empty: impl FnOnce(u32) -> io::Result<()>) {
+        match empty(index) {
+            Ok(()) => self.free.push(index),
             Err(e) => tracing::debug!(index, error = %e, "could not empty a fixed file slot"),
         }
     }
@@ -54,7 +58,7 @@ impl FileTable {
 
 /// Registers an empty table: sparse (5.19+), else `-1` fds (5.15); halves the size while the
 /// kernel says it exceeds `RLIMIT_NOFILE` (EMFILE).
-fn create_table(ring: &Ring) -> io::Result<u32> {
+pub(crate) fn create_table(ring: &Ring) -> io::Result<u32> {
     let mut size = TABLE_SIZE;
     loop {
         let result = match ring.register_files_sparse(size) {

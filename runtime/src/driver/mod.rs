@@ -5,6 +5,7 @@
 //! least one CQE (bounded by the nearest timer). Then it reaps every CQE from the mapped ring
 //! without a syscall: `user_data` → slot → state transition → waker.
 
+pub(crate) mod emulated;
 #[cfg(feature = "fault-injection")]
 pub(crate) mod faults;
 pub(crate) mod file_table;
@@ -86,6 +87,8 @@ pub(crate) struct DriverConfig {
     pub(crate) coop_taskrun: bool,
     pub(crate) submit_all: bool,
     pub(crate) register_ring_fd: bool,
+    /// Which driver to run (`RUNTIME_DRIVER` or `Builder::driver`).
+    pub(crate) choice: crate::DriverChoice,
     /// Faults to inject (tests); `None` reads `RUNTIME_FAULTS`.
     #[cfg(feature = "fault-injection")]
     pub(crate) faults: Option<faults::Faults>,
@@ -120,6 +123,9 @@ pub(crate) struct Driver {
     /// A duplicate of the ring fd that other cores target with MSG_RING; it keeps the ring
     /// file alive as long as they can reach it.
     pub(crate) msg_ring_fd: Option<std::sync::Arc<OwnedFd>>,
+    /// The fallback: plays the kernel for a user-space `ring`. `None` on io_uring, where
+    /// the only cost of its existence is one branch per enter.
+    emulator: Option<Box<emulated::Emulator>>,
     /// Injects faults into ops (feature `fault-injection`); failed ops' CQEs wait in
     /// `injected` for the next reap.
     #[cfg(feature = "fault-injection")]
@@ -128,13 +134,60 @@ pub(crate) struct Driver {
     injected: Vec<Cqe>,
 }
 
+/// Logs the fallback's cause once per process.
+fn warn_fallback_once(cause: &dyn std::fmt::Display) {
+    static WARNED: std::sync::Once = std::sync::Once::new();
+    WARNED.call_once(|| {
+        tracing::warn!(
+            "io_uring is unavailable, so the runtime runs its epoll fallback driver (slower; \
+             set RUNTIME_DRIVER=uring to make this an error instead): {cause}"
+        );
+    });
+}
+
+/// Whether a ring setup error means "no io_uring here" (blocked, missing, no memlock),
+/// which the fallback can serve, rather than a bad configuration.
+fn is_unavailable(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPERM | libc::ENOSYS | libc::ENOMEM | libc::EACCES)
+    ) || e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<uring_sys::SetupError>())
+        .is_some_and(|s| {
+            matches!(
+                s.errno(),
+                libc::EPERM | libc::ENOSYS | libc::ENOMEM | libc::EACCES
+            )
+        })
+}
+
 impl Driver {
     /// Sets up the ring with the best flags this kernel takes, falling back one flag at a time.
     pub(crate) fn new(
         config: &DriverConfig,
         counters: std::rc::Rc<Counters>,
     ) -> io::Result<Driver> {
-        let ring = build_ring(config)?;
+        use crate::DriverChoice;
+        let ring = match config.choice {
+            DriverChoice::Fallback => return Driver::fallback(config, counters),
+            DriverChoice::IoUring => build_ring(config)?,
+            DriverChoice::Auto => match build_ring(config) {
+                Ok(ring) if !ring.has_feature(abi::IORING_FEAT_EXT_ARG) => {
+                    warn_fallback_once(&format_args!(
+                        "this kernel's io_uring lacks IORING_FEAT_EXT_ARG (timed waits, \
+                         Linux 5.11): upgrade to Linux 5.15 or later"
+                    ));
+                    return Driver::fallback(config, counters);
+                }
+                Ok(ring) => ring,
+                Err(e) if is_unavailable(&e) => {
+                    warn_fallback_once(&e);
+                    return Driver::fallback(config, counters);
+                }
+                Err(e) => return Err(e),
+            },
+        };
         let probe = ring.probe().ok();
         // SAFETY: eventfd(2) takes plain integers; the returned fd is checked below.
         let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
@@ -179,6 +232,7 @@ impl Driver {
             eventfd_buf: Box::new(0),
             eventfd_armed: false,
             msg_ring_fd,
+            emulator: None,
             #[cfg(feature = "fault-injection")]
             injector: config
                 .faults
@@ -190,24 +244,140 @@ impl Driver {
         })
     }
 
+    /// The fallback driver: the same driver over a user-space ring that the emulator plays
+    /// the kernel for.
+    fn fallback(config: &DriverConfig, counters: std::rc::Rc<Counters>) -> io::Result<Driver> {
+        let (ring, emulator) = emulated::Emulator::new(config.entries)?;
+        // SAFETY: eventfd(2) takes plain integers; the returned fd is checked below.
+        let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
+        if efd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: efd is a fresh fd that nobody else owns.
+        let eventfd = unsafe { OwnedFd::from_raw_fd(efd) };
+        tracing::debug!("fallback (emulated ring) driver set up");
+        let sq_entries = ring.params().sq_entries;
+        Ok(Driver {
+            draining: false,
+            cancel_retry: Vec::new(),
+            turns: 0,
+            orphaned: false,
+            gave_up: false,
+            files: FileTable::default(),
+            ring,
+            slots: Slab::with_capacity(sq_entries as usize),
+            next_generation: 0,
+            probe: Some(emulated::Emulator::probe()),
+            counters,
+            eventfd,
+            eventfd_buf: Box::new(0),
+            eventfd_armed: false,
+            // Cross-core wake-ups go through the eventfd.
+            msg_ring_fd: None,
+            emulator: Some(Box::new(emulator)),
+            #[cfg(feature = "fault-injection")]
+            injector: config
+                .faults
+                .clone()
+                .or_else(faults::Faults::from_env)
+                .map(faults::Injector::new),
+            #[cfg(feature = "fault-injection")]
+            injected: Vec::new(),
+        })
+    }
+
+    /// Which driver this core runs.
+    pub(crate) fn kind(&self) -> crate::DriverKind {
+        if self.emulator.is_some() {
+            crate::DriverKind::Fallback
+        } else {
+            crate::DriverKind::IoUring
+        }
+    }
+
+    /// Enters (io_uring_enter or its emulation) so far.
+    pub(crate) fn enter_count(&self) -> u64 {
+        match &self.emulator {
+            Some(emu) => emu.enters(),
+            None => self.ring.enter_count(),
+        }
+    }
+
+    /// Creates a provided-buffer ring for `group` (registered with the kernel, or with the
+    /// emulator).
+    pub(crate) fn setup_buf_ring(
+        &mut self,
+        entries: u16,
+        group: u16,
+    ) -> io::Result<uring_sys::BufRing> {
+        match &mut self.emulator {
+            Some(emu) => emu.setup_buf_ring(entries, group),
+            None => self.ring.setup_buf_ring(entries, group),
+        }
+    }
+
+    /// Unregisters `group`'s provided-buffer ring.
+    pub(crate) fn unregister_buf_ring(&mut self, group: u16) -> io::Result<()> {
+        match &mut self.emulator {
+            Some(emu) => emu.unregister_buf_ring(group),
+            None => self.ring.unregister_buf_ring(group),
+        }
+    }
+
+    /// Registers fixed buffers.
+    ///
+    /// # Safety
+    /// As `Ring::register_buffers`: the memory stays valid until unregistered.
+    pub(crate) unsafe fn register_buffers(&mut self, iovecs: &[libc::iovec]) -> io::Result<()> {
+        match &mut self.emulator {
+            Some(emu) => emu.register_buffers(iovecs),
+            // SAFETY: the caller's contract, passed on.
+            None => unsafe { self.ring.register_buffers(iovecs) },
+        }
+    }
+
+    /// Unregisters the fixed buffers.
+    pub(crate) fn unregister_buffers(&mut self) -> io::Result<()> {
+        match &mut self.emulator {
+            Some(emu) => emu.unregister_buffers(),
+            None => self.ring.unregister_buffers(),
+        }
+    }
+
+    /// Puts (a reference to) `fd` into fixed-file slot `index`.
+    pub(crate) fn register_file(&mut self, index: u32, fd: RawFd) -> io::Result<u32> {
+        match &mut self.emulator {
+            Some(emu) => emu.register_files_update(index, fd),
+            None => self.ring.register_files_update(index, &[fd]),
+        }
+    }
+
     /// The probe result, if the kernel has probing (5.6+).
     pub(crate) fn probe(&self) -> Option<&Probe> {
         self.probe.as_ref()
     }
 
-    /// The ring (for registration).
-    pub(crate) fn ring(&self) -> &Ring {
-        &self.ring
-    }
-
     /// Takes an empty slot of the ring's fixed file table (created on first use).
     pub(crate) fn reserve_file_slot(&mut self) -> io::Result<u32> {
-        self.files.reserve(&self.ring)
+        match &mut self.emulator {
+            Some(emu) => self.files.reserve(|size| {
+                emu.register_files_sparse(size)?;
+                Ok(size)
+            }),
+            None => self.files.reserve(|_| file_table::create_table(&self.ring)),
+        }
     }
 
     /// Empties and frees a slot of the ring's fixed file table.
     pub(crate) fn release_file_slot(&mut self, index: u32) {
-        self.files.release(&self.ring, index);
+        match &mut self.emulator {
+            Some(emu) => self
+                .files
+                .release(index, |i| emu.register_files_update(i, -1).map(drop)),
+            None => self.files.release(index, |i| {
+                self.ring.register_files_update(i, &[-1]).map(drop)
+            }),
+        }
     }
 
     /// The eventfd other threads write to wake this core.
@@ -245,7 +415,11 @@ impl Driver {
     /// to make room and tries again.
     fn submit_now(&mut self) -> io::Result<()> {
         loop {
-            match self.ring.submit_and_get_events(0) {
+            let entered = match &mut self.emulator {
+                Some(emu) => emu.enter(&mut self.ring, false, None),
+                None => self.ring.submit_and_get_events(0),
+            };
+            match entered {
                 Ok(n) => {
                     self.count_submitted(n);
                     return Ok(());
@@ -526,7 +700,7 @@ impl Driver {
     /// is ready too, so abandoned ops that are done free their memory.
     pub(crate) fn submit_pending(&mut self) {
         self.ring.sq().sync();
-        if self.ring.sq().is_empty() {
+        if self.ring.sq().is_empty() && self.emulator.is_none() {
             return;
         }
         if let Err(e) = self.submit_now() {
@@ -580,7 +754,11 @@ impl Driver {
         if wait && !self.eventfd_armed && !self.draining {
             self.arm_eventfd()?;
         }
-        let result = if wait && self.ring.cq().is_empty() {
+        let result = if let Some(emu) = &mut self.emulator {
+            // One branch per turn: the emulated ring is entered where the kernel's would be.
+            let wait = wait && self.ring.cq().is_empty();
+            emu.enter(&mut self.ring, wait, timeout)
+        } else if wait && self.ring.cq().is_empty() {
             match timeout {
                 Some(t) => self.ring.submit_and_wait_timeout(1, t),
                 None => self.ring.submit_and_wait(1),

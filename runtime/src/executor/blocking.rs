@@ -84,6 +84,12 @@ impl Pool {
     }
 }
 
+/// Runs `job` on the blocking pool; whoever waits for it arranges its own wake-up (the
+/// fallback driver's ops use an eventfd).
+pub(crate) fn run_detached(job: Box<dyn FnOnce() + Send>) {
+    pool().submit(job);
+}
+
 /// The result of [`spawn_blocking`]: await it for `Result<T, JoinError>` (a panic in `f`
 /// gives `JoinError::Panicked`). The same type as a [`spawn_on`](crate::spawn_on) handle.
 pub type BlockingHandle<T> = RemoteJoinHandle<T>;

@@ -122,9 +122,9 @@ fn no_core(core: usize) -> io::Error {
 pub fn metrics() -> Option<crate::metrics::Metrics> {
     let core = context::current().ok()?;
     let c = &core.counters;
-    let (in_flight, enters) = core
+    let (in_flight, enters, driver) = core
         .driver
-        .with(|d| (d.in_flight(), d.ring().enter_count()))?;
+        .with(|d| (d.in_flight(), d.enter_count(), d.kind()))?;
     Some(crate::metrics::Metrics {
         tasks_spawned: c.tasks_spawned.get(),
         tasks_polled: c.tasks_polled.get(),
@@ -139,5 +139,6 @@ pub fn metrics() -> Option<crate::metrics::Metrics> {
         cq_overflows: c.cq_overflows.get(),
         loop_turns: c.loop_turns.get(),
         timers_pending: core.timers.try_borrow().map_or(0, |t| t.len() as u64),
+        driver,
     })
 }

@@ -1,0 +1,625 @@
+//! The interpreter: each opcode the project uses, done by ordinary syscalls on the SQE's own
+//! fields. An attempt on the core never blocks: it completes, asks to wait for readiness, or
+//! hands the op to the blocking pool ([`Blocking`]).
+//!
+//! Every address an SQE holds is passed to a syscall as is (the kernel checks it, EFAULT at
+//! worst), except the provided-buffer ring, which the emulator reads itself (see
+//! `Emulator::peek_buf`). The memory stays valid while the op runs: the driver keeps what an
+//! SQE points to until its final CQE is reaped (`SubmissionQueue::push`'s contract), and the
+//! emulator posts that CQE only after its last syscall on the op returned.
+
+use std::os::fd::RawFd;
+use std::time::Duration;
+
+use uring_sys::{Sqe, abi};
+
+use super::Emulator;
+
+/// Opcodes the emulator implements (what its probe reports). Everything else completes with
+/// `-EOPNOTSUPP`.
+pub(super) const SUPPORTED: &[u8] = &[
+    abi::IORING_OP_NOP,
+    abi::IORING_OP_READ,
+    abi::IORING_OP_WRITE,
+    abi::IORING_OP_READV,
+    abi::IORING_OP_WRITEV,
+    abi::IORING_OP_READ_FIXED,
+    abi::IORING_OP_WRITE_FIXED,
+    abi::IORING_OP_FSYNC,
+    abi::IORING_OP_FALLOCATE,
+    abi::IORING_OP_FTRUNCATE,
+    abi::IORING_OP_FADVISE,
+    abi::IORING_OP_OPENAT,
+    abi::IORING_OP_CLOSE,
+    abi::IORING_OP_STATX,
+    abi::IORING_OP_UNLINKAT,
+    abi::IORING_OP_RENAMEAT,
+    abi::IORING_OP_MKDIRAT,
+    abi::IORING_OP_SYMLINKAT,
+    abi::IORING_OP_LINKAT,
+    abi::IORING_OP_SPLICE,
+    abi::IORING_OP_PIPE,
+    abi::IORING_OP_ACCEPT,
+    abi::IORING_OP_CONNECT,
+    abi::IORING_OP_SHUTDOWN,
+    abi::IORING_OP_RECV,
+    abi::IORING_OP_SEND,
+    abi::IORING_OP_SEND_ZC,
+    abi::IORING_OP_RECVMSG,
+    abi::IORING_OP_SENDMSG,
+    abi::IORING_OP_POLL_ADD,
+    abi::IORING_OP_ASYNC_CANCEL,
+    abi::IORING_OP_LINK_TIMEOUT,
+    abi::IORING_OP_TIMEOUT,
+    abi::IORING_OP_URING_CMD,
+];
+
+/// `SOCKET_URING_OP_GETSOCKOPT` of `include/uapi/linux/io_uring.h`.
+const SOCKET_URING_OP_GETSOCKOPT: u32 = 2;
+
+/// What one attempt of an op came to.
+pub(super) enum Attempt {
+    /// The final result and CQE flags.
+    Done(i32, u32),
+    /// A multishot result (posted with `F_MORE`); attempt again.
+    More(i32, u32),
+    /// Not ready: wait for these epoll events on the op's fd.
+    Wait(u32),
+    /// Would block and cannot be polled: run it on the blocking pool.
+    Blocking,
+}
+
+const IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+const OUT: u32 = libc::EPOLLOUT as u32;
+
+/// `-errno` of the last failed syscall.
+fn neg_errno() -> i32 {
+    -std::io::Error::last_os_error()
+        .raw_os_error()
+        .unwrap_or(libc::EIO)
+}
+
+/// A syscall's return value as a CQE result: the value, or `-errno`.
+fn res(ret: isize) -> i32 {
+    if ret < 0 { neg_errno() } else { ret as i32 }
+}
+
+/// The duration in a TIMEOUT/LINK_TIMEOUT SQE (relative timeouts only).
+pub(super) fn timespec(sqe: &Sqe) -> Option<Duration> {
+    if sqe.addr() == 0 || sqe.timeout_flags() != 0 {
+        return None;
+    }
+    // SAFETY: the driver's LINK_TIMEOUT SQEs point to a timespec in the op's slot, which
+    // lives until the op's CQE; it is read here, at submission, as the kernel reads it.
+    let ts = unsafe { (sqe.addr() as *const abi::__kernel_timespec).read() };
+    (ts.tv_sec >= 0 && (0..1_000_000_000).contains(&ts.tv_nsec))
+        .then(|| Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+impl Emulator {
+    /// One non-blocking attempt of op `index`.
+    pub(super) fn attempt(&mut self, index: usize) -> Attempt {
+        let p = &self.pending[index];
+        let (sqe, fd) = (p.sqe, p.fd);
+        match sqe.opcode() {
+            abi::IORING_OP_NOP => Attempt::Done(0, 0),
+            abi::IORING_OP_READ
+            | abi::IORING_OP_READV
+            | abi::IORING_OP_READ_FIXED
+            | abi::IORING_OP_WRITE
+            | abi::IORING_OP_WRITEV
+            | abi::IORING_OP_WRITE_FIXED => {
+                if let Err(e) = self.check_fixed(&sqe) {
+                    return Attempt::Done(-e, 0);
+                }
+                // A read that selects a provided buffer reads into the next one of its group.
+                let mut sqe = sqe;
+                let mut picked = None;
+                if sqe.sqe_flags() & abi::IOSQE_BUFFER_SELECT != 0 {
+                    if sqe.opcode() != abi::IORING_OP_READ {
+                        return Attempt::Done(-libc::EINVAL, 0);
+                    }
+                    let Some((addr, len, bid)) = self.peek_buf(sqe.buf_group()) else {
+                        return Attempt::Done(-libc::ENOBUFS, 0);
+                    };
+                    let len = if !sqe.is_empty() {
+                        len.min(sqe.len())
+                    } else {
+                        len
+                    };
+                    sqe.set_addr(addr as u64).set_len(len);
+                    picked = Some(bid);
+                }
+                match rw(&sqe, fd, true) {
+                    r if r > 0 && picked.is_some() => {
+                        self.consume_buf(sqe.buf_group());
+                        let bid = u32::from(picked.unwrap_or_default());
+                        Attempt::Done(
+                            r,
+                            abi::IORING_CQE_F_BUFFER | (bid << abi::IORING_CQE_BUFFER_SHIFT),
+                        )
+                    }
+                    r if r == -libc::EAGAIN => {
+                        if is_file(fd) && picked.is_none() {
+                            Attempt::Blocking
+                        } else if is_read(&sqe) {
+                            Attempt::Wait(IN)
+                        } else {
+                            Attempt::Wait(OUT)
+                        }
+                    }
+                    // This fd does not do RWF_NOWAIT (a tty, an old pipe): block on the pool.
+                    r if r == -libc::EOPNOTSUPP => Attempt::Blocking,
+                    r => Attempt::Done(r, 0),
+                }
+            }
+            abi::IORING_OP_RECV => self.recv(index, &sqe, fd),
+            abi::IORING_OP_SEND | abi::IORING_OP_SEND_ZC => {
+                // SAFETY: a syscall on the SQE's buffer (see the module docs).
+                let r = res(unsafe {
+                    libc::send(
+                        fd,
+                        sqe.addr() as *const libc::c_void,
+                        sqe.len() as usize,
+                        sqe.msg_flags() as i32 | libc::MSG_DONTWAIT,
+                    )
+                });
+                match r {
+                    r if r == -libc::EAGAIN => Attempt::Wait(OUT),
+                    // A zero-copy send's result carries F_MORE; its notification follows.
+                    r if r >= 0 && sqe.opcode() == abi::IORING_OP_SEND_ZC => Attempt::More(r, 0),
+                    r => Attempt::Done(r, 0),
+                }
+            }
+            abi::IORING_OP_RECVMSG | abi::IORING_OP_SENDMSG => {
+                if sqe.sqe_flags() & abi::IOSQE_BUFFER_SELECT != 0 {
+                    return Attempt::Done(-libc::EOPNOTSUPP, 0);
+                }
+                let flags = sqe.msg_flags() as i32 | libc::MSG_DONTWAIT;
+                let msg = sqe.addr() as *mut libc::msghdr;
+                let (r, wait) = if sqe.opcode() == abi::IORING_OP_RECVMSG {
+                    // SAFETY: a syscall on the SQE's msghdr (see the module docs).
+                    (res(unsafe { libc::recvmsg(fd, msg, flags) }), IN)
+                } else {
+                    // SAFETY: as above.
+                    (res(unsafe { libc::sendmsg(fd, msg, flags) }), OUT)
+                };
+                if r == -libc::EAGAIN {
+                    Attempt::Wait(wait)
+                } else {
+                    Attempt::Done(r, 0)
+                }
+            }
+            abi::IORING_OP_ACCEPT => accept(&sqe, fd),
+            abi::IORING_OP_CONNECT => {
+                let connecting = self.pending[index].connecting;
+                let a = connect(&sqe, fd, connecting);
+                if matches!(a, Attempt::Wait(_)) {
+                    self.pending[index].connecting = true;
+                }
+                a
+            }
+            abi::IORING_OP_POLL_ADD => {
+                if sqe.len() & abi::IORING_POLL_ADD_MULTI != 0 {
+                    return Attempt::Done(-libc::EOPNOTSUPP, 0);
+                }
+                let mask = sqe.poll32_events();
+                let mut pfd = libc::pollfd {
+                    fd,
+                    events: mask as i16,
+                    revents: 0,
+                };
+                // SAFETY: one valid pollfd; no wait.
+                let r = unsafe { libc::poll(&mut pfd, 1, 0) };
+                if r < 0 {
+                    Attempt::Done(neg_errno(), 0)
+                } else if pfd.revents != 0 {
+                    Attempt::Done(i32::from(pfd.revents as u16), 0)
+                } else {
+                    Attempt::Wait(mask)
+                }
+            }
+            abi::IORING_OP_SHUTDOWN => {
+                // SAFETY: plain integers.
+                Attempt::Done(
+                    res(unsafe { libc::shutdown(fd, sqe.len() as i32) } as isize),
+                    0,
+                )
+            }
+            abi::IORING_OP_CLOSE => Attempt::Done(self.close(&sqe, fd), 0),
+            abi::IORING_OP_PIPE => {
+                if sqe.file_index() != 0 {
+                    return Attempt::Done(-libc::EOPNOTSUPP, 0);
+                }
+                // SAFETY: a syscall on the SQE's two-int array (see the module docs).
+                let r =
+                    unsafe { libc::pipe2(sqe.addr() as *mut libc::c_int, sqe.rw_flags() as i32) };
+                Attempt::Done(res(r as isize), 0)
+            }
+            abi::IORING_OP_FADVISE => {
+                // SAFETY: plain integers.
+                let r = unsafe {
+                    libc::posix_fadvise(
+                        fd,
+                        sqe.off() as i64,
+                        i64::from(sqe.len()),
+                        sqe.fadvise_advice() as i32,
+                    )
+                };
+                // posix_fadvise returns the errno itself.
+                Attempt::Done(-r, 0)
+            }
+            abi::IORING_OP_URING_CMD => {
+                if sqe.cmd_op() != SOCKET_URING_OP_GETSOCKOPT {
+                    return Attempt::Done(-libc::EOPNOTSUPP, 0);
+                }
+                let mut len = sqe.optlen() as libc::socklen_t;
+                // SAFETY: a syscall on the SQE's option buffer (see the module docs).
+                let r = unsafe {
+                    libc::getsockopt(
+                        fd,
+                        sqe.level() as i32,
+                        sqe.optname() as i32,
+                        sqe.optval() as *mut libc::c_void,
+                        &mut len,
+                    )
+                };
+                Attempt::Done(if r < 0 { neg_errno() } else { len as i32 }, 0)
+            }
+            abi::IORING_OP_FSYNC
+            | abi::IORING_OP_FALLOCATE
+            | abi::IORING_OP_FTRUNCATE
+            | abi::IORING_OP_OPENAT
+            | abi::IORING_OP_STATX
+            | abi::IORING_OP_UNLINKAT
+            | abi::IORING_OP_RENAMEAT
+            | abi::IORING_OP_MKDIRAT
+            | abi::IORING_OP_SYMLINKAT
+            | abi::IORING_OP_LINKAT
+            | abi::IORING_OP_SPLICE => {
+                if sqe.opcode() == abi::IORING_OP_OPENAT
+                    && sqe.file_index() == abi::IORING_FILE_INDEX_ALLOC
+                {
+                    return Attempt::Done(-libc::EOPNOTSUPP, 0);
+                }
+                Attempt::Blocking
+            }
+            _ => Attempt::Done(-libc::EOPNOTSUPP, 0),
+        }
+    }
+
+    /// READ_FIXED/WRITE_FIXED: the range must lie in the registered buffer it names.
+    fn check_fixed(&self, sqe: &Sqe) -> Result<(), i32> {
+        if !matches!(
+            sqe.opcode(),
+            abi::IORING_OP_READ_FIXED | abi::IORING_OP_WRITE_FIXED
+        ) {
+            return Ok(());
+        }
+        let (base, len) = *self
+            .buffers
+            .get(sqe.buf_index() as usize)
+            .ok_or(libc::EFAULT)?;
+        let start = sqe.addr() as usize;
+        let end = start.checked_add(sqe.len() as usize).ok_or(libc::EFAULT)?;
+        if start < base || end > base + len {
+            return Err(libc::EFAULT);
+        }
+        Ok(())
+    }
+
+    /// RECV, with a provided buffer when the SQE selects one, multishot when it asks.
+    fn recv(&mut self, index: usize, sqe: &Sqe, fd: RawFd) -> Attempt {
+        let _ = index;
+        let multishot = sqe.ioprio() & abi::IORING_RECV_MULTISHOT != 0;
+        let select = sqe.sqe_flags() & abi::IOSQE_BUFFER_SELECT != 0;
+        if multishot && !select {
+            return Attempt::Done(-libc::EINVAL, 0);
+        }
+        let (addr, len, bid) = if select {
+            match self.peek_buf(sqe.buf_group()) {
+                Some((addr, len, bid)) => {
+                    let len = if !sqe.is_empty() {
+                        len.min(sqe.len())
+                    } else {
+                        len
+                    };
+                    (addr, len, Some(bid))
+                }
+                None => return Attempt::Done(-libc::ENOBUFS, 0),
+            }
+        } else {
+            (sqe.addr() as *mut u8, sqe.len(), None)
+        };
+        // SAFETY: a syscall on the SQE's buffer, or on a provided buffer the pool lent to
+        // the ring and takes back only with this CQE (see the module docs).
+        let r = res(unsafe {
+            libc::recv(
+                fd,
+                addr.cast(),
+                len as usize,
+                sqe.msg_flags() as i32 | libc::MSG_DONTWAIT,
+            )
+        });
+        if r == -libc::EAGAIN {
+            return Attempt::Wait(IN);
+        }
+        let mut flags = 0;
+        if let Some(bid) = bid
+            && r > 0
+        {
+            self.consume_buf(sqe.buf_group());
+            flags = abi::IORING_CQE_F_BUFFER | (u32::from(bid) << abi::IORING_CQE_BUFFER_SHIFT);
+        }
+        if multishot && r > 0 {
+            Attempt::More(r, flags)
+        } else {
+            Attempt::Done(r, flags)
+        }
+    }
+
+    /// CLOSE of an fd, or of a fixed-file slot (`file_index`).
+    fn close(&mut self, sqe: &Sqe, fd: RawFd) -> i32 {
+        if sqe.file_index() != 0 {
+            return match self.files.get_mut(sqe.file_index() as usize - 1) {
+                Some(slot) if slot.is_some() => {
+                    *slot = None;
+                    0
+                }
+                _ => -libc::EBADF,
+            };
+        }
+        if sqe.sqe_flags() & abi::IOSQE_FIXED_FILE != 0 {
+            return -libc::EBADF;
+        }
+        // SAFETY: the op owns `fd` (CLOSE hands it over, as to the kernel).
+        res(unsafe { libc::close(fd) } as isize)
+    }
+}
+
+fn is_read(sqe: &Sqe) -> bool {
+    matches!(
+        sqe.opcode(),
+        abi::IORING_OP_READ | abi::IORING_OP_READV | abi::IORING_OP_READ_FIXED
+    )
+}
+
+/// Whether `fd` is a regular file or block device: it never says "not ready", it blocks.
+fn is_file(fd: RawFd) -> bool {
+    // SAFETY: stat is plain data that fstat fills.
+    let mut st: libc::stat = unsafe { std::mem::zeroed() };
+    // SAFETY: a valid stat buffer.
+    if unsafe { libc::fstat(fd, &mut st) } < 0 {
+        return true;
+    }
+    matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFBLK)
+}
+
+/// A read or write of any of the six kinds; `nowait` adds `RWF_NOWAIT`. The offset `-1`
+/// means the file position; a stream (pipe, socket) ignores the offset, as io_uring does.
+fn rw(sqe: &Sqe, fd: RawFd, nowait: bool) -> i32 {
+    let single;
+    let (iov, count) = match sqe.opcode() {
+        abi::IORING_OP_READV | abi::IORING_OP_WRITEV => {
+            (sqe.addr() as *const libc::iovec, sqe.len() as i32)
+        }
+        _ => {
+            single = libc::iovec {
+                iov_base: sqe.addr() as *mut libc::c_void,
+                iov_len: sqe.len() as usize,
+            };
+            (&raw const single, 1)
+        }
+    };
+    let flags = sqe.rw_flags() as i32 | if nowait { libc::RWF_NOWAIT } else { 0 };
+    let call = |off: i64| {
+        // SAFETY: a syscall on the SQE's buffers (see the module docs); `single` lives
+        // across it.
+        res(unsafe {
+            if is_read(sqe) {
+                libc::preadv2(fd, iov, count, off, flags)
+            } else {
+                libc::pwritev2(fd, iov, count, off, flags)
+            }
+        })
+    };
+    let off = sqe.off() as i64;
+    match call(off) {
+        r if r == -libc::ESPIPE && off != -1 => call(-1),
+        r => r,
+    }
+}
+
+/// Sets `O_NONBLOCK` on `fd` (accept and connect have no per-call flag for it).
+fn set_nonblocking(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: plain integers.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(-neg_errno());
+    }
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: plain integers.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+            return Err(-neg_errno());
+        }
+    }
+    Ok(())
+}
+
+/// ACCEPT, multishot when the SQE asks (a CQE with `F_MORE` per connection).
+fn accept(sqe: &Sqe, fd: RawFd) -> Attempt {
+    if sqe.file_index() != 0 {
+        // Direct accept into the fixed table: not emulated.
+        return Attempt::Done(-libc::EOPNOTSUPP, 0);
+    }
+    if let Err(e) = set_nonblocking(fd) {
+        return Attempt::Done(-e, 0);
+    }
+    let multishot = sqe.ioprio() & abi::IORING_ACCEPT_MULTISHOT != 0;
+    let (addr, len) = if multishot {
+        (std::ptr::null_mut(), std::ptr::null_mut())
+    } else {
+        (
+            sqe.addr() as *mut libc::sockaddr,
+            sqe.addr2() as *mut libc::socklen_t,
+        )
+    };
+    // SAFETY: a syscall on the SQE's sockaddr and length (see the module docs).
+    let r = res(unsafe { libc::accept4(fd, addr, len, sqe.accept_flags() as i32) } as isize);
+    match r {
+        r if r == -libc::EAGAIN => Attempt::Wait(IN),
+        r if r >= 0 && multishot => Attempt::More(r, 0),
+        r => Attempt::Done(r, 0),
+    }
+}
+
+/// CONNECT: started non-blocking; once writable, its outcome is `SO_ERROR`.
+fn connect(sqe: &Sqe, fd: RawFd, connecting: bool) -> Attempt {
+    if !connecting {
+        if let Err(e) = set_nonblocking(fd) {
+            return Attempt::Done(-e, 0);
+        }
+        // SAFETY: a syscall on the SQE's sockaddr (see the module docs).
+        let r = unsafe {
+            libc::connect(
+                fd,
+                sqe.addr() as *const libc::sockaddr,
+                sqe.off() as libc::socklen_t,
+            )
+        };
+        return match res(r as isize) {
+            r if r == -libc::EINPROGRESS || r == -libc::EAGAIN => Attempt::Wait(OUT),
+            r => Attempt::Done(r, 0),
+        };
+    }
+    let mut pfd = libc::pollfd {
+        fd,
+        events: libc::POLLOUT,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; no wait.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } == 0 {
+        return Attempt::Wait(OUT);
+    }
+    let mut err: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `err` and `len` are valid for the call.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_ERROR,
+            (&raw mut err).cast(),
+            &mut len,
+        )
+    };
+    if r < 0 {
+        Attempt::Done(neg_errno(), 0)
+    } else {
+        Attempt::Done(-err, 0)
+    }
+}
+
+/// An op for the blocking pool: the SQE and its resolved fds.
+pub(super) struct Blocking {
+    pub(super) sqe: Sqe,
+    pub(super) fd: RawFd,
+    pub(super) splice_fd_in: RawFd,
+}
+
+impl Blocking {
+    /// Runs the op's syscall, blocking; returns the CQE result.
+    pub(super) fn run(&self) -> i32 {
+        let (sqe, fd) = (&self.sqe, self.fd);
+        let path = |addr: u64| addr as *const libc::c_char;
+        // SAFETY: every call below is a syscall on the SQE's own fields and addresses (see
+        // the module docs): the slot keeps them until the CQE, which waits for this result.
+        unsafe {
+            match sqe.opcode() {
+                abi::IORING_OP_FSYNC => {
+                    let r = if sqe.fsync_flags() & abi::IORING_FSYNC_DATASYNC != 0 {
+                        libc::fdatasync(fd)
+                    } else {
+                        libc::fsync(fd)
+                    };
+                    res(r as isize)
+                }
+                abi::IORING_OP_FALLOCATE => {
+                    let r =
+                        libc::fallocate(fd, sqe.len() as i32, sqe.off() as i64, sqe.addr() as i64);
+                    res(r as isize)
+                }
+                abi::IORING_OP_FTRUNCATE => res(libc::ftruncate(fd, sqe.off() as i64) as isize),
+                abi::IORING_OP_OPENAT => {
+                    let flags = sqe.open_flags() as i32 | libc::O_CLOEXEC;
+                    let r = libc::openat(fd, path(sqe.addr()), flags, sqe.len());
+                    res(r as isize)
+                }
+                abi::IORING_OP_STATX => {
+                    let r = libc::statx(
+                        fd,
+                        path(sqe.addr()),
+                        sqe.statx_flags() as i32,
+                        sqe.len(),
+                        sqe.off() as *mut libc::statx,
+                    );
+                    res(r as isize)
+                }
+                abi::IORING_OP_UNLINKAT => {
+                    let r = libc::unlinkat(fd, path(sqe.addr()), sqe.unlink_flags() as i32);
+                    res(r as isize)
+                }
+                abi::IORING_OP_RENAMEAT => {
+                    let r = libc::syscall(
+                        libc::SYS_renameat2,
+                        fd,
+                        path(sqe.addr()),
+                        sqe.len() as i32,
+                        path(sqe.addr2()),
+                        sqe.rename_flags(),
+                    );
+                    res(r as isize)
+                }
+                abi::IORING_OP_MKDIRAT => {
+                    res(libc::mkdirat(fd, path(sqe.addr()), sqe.len()) as isize)
+                }
+                abi::IORING_OP_SYMLINKAT => {
+                    res(libc::symlinkat(path(sqe.addr()), fd, path(sqe.addr2())) as isize)
+                }
+                abi::IORING_OP_LINKAT => {
+                    let r = libc::linkat(
+                        fd,
+                        path(sqe.addr()),
+                        sqe.len() as i32,
+                        path(sqe.addr2()),
+                        sqe.hardlink_flags() as i32,
+                    );
+                    res(r as isize)
+                }
+                abi::IORING_OP_SPLICE => {
+                    let mut off_in = sqe.splice_off_in() as i64;
+                    let mut off_out = sqe.off() as i64;
+                    let r = libc::splice(
+                        self.splice_fd_in,
+                        if off_in == -1 {
+                            std::ptr::null_mut()
+                        } else {
+                            &mut off_in
+                        },
+                        fd,
+                        if off_out == -1 {
+                            std::ptr::null_mut()
+                        } else {
+                            &mut off_out
+                        },
+                        sqe.len() as usize,
+                        sqe.splice_flags() & !abi::SPLICE_F_FD_IN_FIXED,
+                    );
+                    res(r)
+                }
+                // Reads and writes that would block (files, fds without RWF_NOWAIT).
+                _ => rw(sqe, fd, false),
+            }
+        }
+    }
+}

@@ -1,0 +1,797 @@
+//! The fallback driver: an emulated ring for where io_uring is blocked or missing.
+//!
+//! The driver keeps its ring, its slab and its reaping: only the ring is not the kernel's. It
+//! is a [`Ring::user_space`] with the kernel's layout, so ops push the very SQEs they push on
+//! io_uring, and the driver reaps CQEs exactly as it reaps the kernel's. What plays the
+//! kernel is [`Emulator::enter`], called where the driver would call `io_uring_enter`: it
+//! takes the published SQEs and runs each opcode by ordinary syscalls:
+//! - sockets, pipes and other pollable fds: a non-blocking attempt (`MSG_DONTWAIT`,
+//!   `RWF_NOWAIT`, `O_NONBLOCK`); on `EAGAIN` the op waits for readiness from this core's
+//!   epoll (one-shot, re-armed while ops wait on the fd), where the loop parks instead of in
+//!   `io_uring_enter`;
+//! - files and anything else that may block: the process's blocking pool, whose result comes
+//!   back through an eventfd in the same epoll set;
+//! - links (`IO_LINK`, `IO_HARDLINK`, `LINK_TIMEOUT`), `ASYNC_CANCEL`, multishot accept and
+//!   recv with provided-buffer rings (read from user space: the memory is ours), fixed files
+//!   and buffers (a user-space table), with the CQE flags the kernel sets.
+//!
+//! Opcodes it does not implement complete with `-EOPNOTSUPP`, never silently; its probe
+//! ([`Emulator::probe`]) names what it implements, so code that probes picks another route.
+//! `docs/architecture.md` says why this beats a fallback per op.
+
+mod exec;
+
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use slab::Slab;
+use uring_sys::abi;
+use uring_sys::{BufRing, Cqe, Probe, Ring, Sqe, UserSpaceSide};
+
+use exec::Attempt;
+
+/// The epoll token of the blocking pool's eventfd (fds are never this large).
+const POOL_TOKEN: u64 = u64::MAX;
+/// Events asked of `epoll_wait` at once.
+const EVENTS: usize = 64;
+
+/// An op the emulator started and has not completed.
+struct Pending {
+    sqe: Sqe,
+    /// The fd the op works on (a fixed file resolved to its real fd).
+    fd: RawFd,
+    /// The epoll events it waits for, while it waits.
+    waiting: u32,
+    /// On the blocking pool: it cannot be cancelled, only waited for.
+    in_pool: bool,
+    /// A CONNECT that got EINPROGRESS: its next attempt reads the outcome.
+    connecting: bool,
+    /// The LINK_TIMEOUT after it: its `user_data` and deadline.
+    link_timeout: Option<(u64, Instant)>,
+    /// The link timeout fired: the op completes with ECANCELED, the timeout with ETIME.
+    timed_out: bool,
+    /// The SQEs linked behind it, issued when it completes.
+    chain: VecDeque<Sqe>,
+    /// Distinguishes this op from a later one in the same slab entry (for stale timers).
+    generation: u64,
+}
+
+/// A provided-buffer ring as the kernel sees it: the descriptors and the consumer's head.
+struct BufGroup {
+    ring: *const abi::io_uring_buf,
+    entries: u16,
+    head: u16,
+}
+
+/// A result of the blocking pool, for op `index` of generation `generation`.
+type PoolDone = (usize, u64, i32);
+
+/// What the pool threads share with the core: finished jobs and the eventfd that says so.
+struct PoolShared {
+    done: Mutex<Vec<PoolDone>>,
+    eventfd: OwnedFd,
+}
+
+/// One core's emulated kernel side.
+pub(crate) struct Emulator {
+    epoll: OwnedFd,
+    pending: Slab<Pending>,
+    next_generation: u64,
+    /// Ops waiting for readiness, by fd.
+    waiters: HashMap<RawFd, Vec<usize>>,
+    /// Fds whose waiters changed: re-armed once at the end of the enter.
+    to_arm: Vec<RawFd>,
+    /// Link-timeout deadlines: (deadline, op index, op generation), nearest first.
+    timers: BinaryHeap<std::cmp::Reverse<(Instant, usize, u64)>>,
+    /// CQEs made and not yet posted (the CQ was full): the kernel's overflow backlog.
+    backlog: VecDeque<Cqe>,
+    pool: Arc<PoolShared>,
+    /// Provided-buffer rings by group.
+    groups: HashMap<u16, BufGroup>,
+    /// Registered buffers (`iov_base`, `iov_len`), for READ_FIXED/WRITE_FIXED bounds.
+    buffers: Vec<(usize, usize)>,
+    /// The fixed file table: the fds we hold for its slots.
+    files: Vec<Option<OwnedFd>>,
+    /// Emulated enters, the counterpart of `io_uring_enter` calls in the metrics.
+    enters: u64,
+}
+
+impl Emulator {
+    /// The user-space ring and its emulator for one core.
+    pub(crate) fn new(entries: u32) -> io::Result<(Ring, Emulator)> {
+        let epoll = cvt_fd(
+            // SAFETY: plain flags; the result is checked.
+            unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) },
+        )?;
+        let pool_efd = cvt_fd(
+            // SAFETY: plain integers; the result is checked.
+            unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) },
+        )?;
+        epoll_ctl(
+            &epoll,
+            libc::EPOLL_CTL_ADD,
+            pool_efd.as_raw_fd(),
+            libc::EPOLLIN as u32,
+            POOL_TOKEN,
+        )?;
+        // The ring's fd stands for the emulator: a duplicate of its epoll fd.
+        let ring = Ring::user_space(entries, epoll.try_clone()?)?;
+        Ok((
+            ring,
+            Emulator {
+                epoll,
+                pending: Slab::new(),
+                next_generation: 0,
+                waiters: HashMap::new(),
+                to_arm: Vec::new(),
+                timers: BinaryHeap::new(),
+                backlog: VecDeque::new(),
+                pool: Arc::new(PoolShared {
+                    done: Mutex::new(Vec::new()),
+                    eventfd: pool_efd,
+                }),
+                groups: HashMap::new(),
+                buffers: Vec::new(),
+                files: Vec::new(),
+                enters: 0,
+            },
+        ))
+    }
+
+    /// What a probe of this ring says: the opcodes [`exec`] implements.
+    pub(crate) fn probe() -> Probe {
+        Probe::from_opcodes(exec::SUPPORTED)
+    }
+
+    /// Emulated enters so far.
+    pub(crate) fn enters(&self) -> u64 {
+        self.enters
+    }
+
+    /// What `io_uring_enter` does: takes every published SQE and starts it; collects what
+    /// became ready; if `wait` and no CQE is ready, parks in `epoll_wait` for at most
+    /// `timeout` (or the nearest link timeout). Returns the SQEs consumed.
+    ///
+    /// # Errors
+    /// `epoll_wait(2)`'s errno, EINTR aside.
+    pub(crate) fn enter(
+        &mut self,
+        ring: &mut Ring,
+        wait: bool,
+        timeout: Option<Duration>,
+    ) -> io::Result<u32> {
+        self.enters += 1;
+        // Publishes what was pushed, as `Ring::submit` does before entering the kernel.
+        ring.sq().sync();
+        let Some(mut side) = ring.user_space_side() else {
+            unreachable!("the emulator drives a kernel ring");
+        };
+        let mut consumed = 0;
+        let mut chain: VecDeque<Sqe> = VecDeque::new();
+        while let Some(sqe) = side.next_sqe() {
+            consumed += 1;
+            let linked = sqe.sqe_flags() & (abi::IOSQE_IO_LINK | abi::IOSQE_IO_HARDLINK) != 0;
+            if chain.is_empty() && !linked {
+                // The common case, without a chain (and without allocating one).
+                self.start(sqe, VecDeque::new());
+                continue;
+            }
+            chain.push_back(sqe);
+            if !linked {
+                self.start_chain(std::mem::take(&mut chain));
+            }
+        }
+        // A link flag on the last SQE of a submission ends the chain there, as in the kernel.
+        if !chain.is_empty() {
+            self.start_chain(chain);
+        }
+        self.arm();
+        let idle = self.backlog.is_empty();
+        let block = wait && idle;
+        let waits_on_events = !self.pending.is_empty();
+        if block || waits_on_events {
+            let limit = if block {
+                self.wait_limit(timeout)
+            } else {
+                Some(Duration::ZERO)
+            };
+            self.poll_events(limit)?;
+        }
+        self.expire_timers();
+        self.arm();
+        self.flush(&mut side);
+        Ok(consumed)
+    }
+
+    /// How long a blocking wait may last: the caller's timeout, cut at the nearest link
+    /// timeout.
+    fn wait_limit(&self, timeout: Option<Duration>) -> Option<Duration> {
+        let timer = self
+            .timers
+            .peek()
+            .map(|t| t.0.0.saturating_duration_since(Instant::now()));
+        match (timeout, timer) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Posts the backlog into the CQ, as far as it has room; flags what is left.
+    fn flush(&mut self, side: &mut UserSpaceSide<'_>) {
+        while let Some(cqe) = self.backlog.pop_front() {
+            if let Err(cqe) = side.post_cqe(cqe) {
+                self.backlog.push_front(cqe);
+                break;
+            }
+        }
+        side.set_cq_overflow(!self.backlog.is_empty());
+    }
+
+    fn post(&mut self, user_data: u64, res: i32, flags: u32) {
+        self.backlog.push_back(Cqe::new(user_data, res, flags));
+    }
+
+    /// Starts the first SQE of a chain; the rest wait in its `Pending` until it completes.
+    fn start_chain(&mut self, mut chain: VecDeque<Sqe>) {
+        if let Some(sqe) = chain.pop_front() {
+            self.start(sqe, chain);
+        }
+    }
+
+    /// Starts `sqe`, with the SQEs linked behind it.
+    fn start(&mut self, sqe: Sqe, mut chain: VecDeque<Sqe>) {
+        let mut link_timeout = None;
+        if chain
+            .front()
+            .is_some_and(|s| s.opcode() == abi::IORING_OP_LINK_TIMEOUT)
+        {
+            let lt = chain.pop_front().expect("checked");
+            match exec::timespec(&lt) {
+                // A deadline past what `Instant` holds never comes: no timer.
+                Some(d) => {
+                    link_timeout = Instant::now()
+                        .checked_add(d)
+                        .map(|at| (lt.get_user_data(), at));
+                    if link_timeout.is_none() {
+                        self.post(lt.get_user_data(), -libc::ECANCELED, 0);
+                    }
+                }
+                None => {
+                    // A bad timespec fails the timeout and the op it guards, like the kernel.
+                    self.post(lt.get_user_data(), -libc::EINVAL, 0);
+                    self.post(sqe.get_user_data(), -libc::ECANCELED, 0);
+                    self.cancel_chain(chain);
+                    return;
+                }
+            }
+        }
+        match sqe.opcode() {
+            abi::IORING_OP_ASYNC_CANCEL => {
+                let res = self.cancel(&sqe);
+                self.complete_sqe(&sqe, res, 0, chain);
+                return;
+            }
+            abi::IORING_OP_LINK_TIMEOUT => {
+                // Not behind an op: nothing to time.
+                self.complete_sqe(&sqe, -libc::EINVAL, 0, chain);
+                return;
+            }
+            _ => {}
+        }
+        let fd = match self.resolve_fd(&sqe) {
+            Ok(fd) => fd,
+            Err(e) => {
+                self.complete_sqe(&sqe, -e, 0, chain);
+                return;
+            }
+        };
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        // A TIMEOUT (relative, no completion count) is a timer and nothing else.
+        let timer = if sqe.opcode() == abi::IORING_OP_TIMEOUT {
+            match exec::timespec(&sqe).filter(|_| sqe.off() == 0) {
+                // Past what `Instant` holds: a century, which never comes either.
+                Some(d) => Some(
+                    Instant::now()
+                        .checked_add(d)
+                        .unwrap_or_else(|| Instant::now() + Duration::from_secs(3_153_600_000)),
+                ),
+                None => {
+                    self.complete_sqe(&sqe, -libc::EOPNOTSUPP, 0, chain);
+                    return;
+                }
+            }
+        } else {
+            None
+        };
+        if let Some(deadline) = timer.or(link_timeout.map(|(_, d)| d)) {
+            self.timers.push(std::cmp::Reverse((
+                deadline,
+                self.pending.vacant_key(),
+                generation,
+            )));
+        }
+        let index = self.pending.insert(Pending {
+            sqe,
+            fd,
+            waiting: 0,
+            in_pool: false,
+            connecting: false,
+            link_timeout,
+            timed_out: false,
+            chain,
+            generation,
+        });
+        if timer.is_none() {
+            self.run(index);
+        }
+    }
+
+    /// Completes an SQE that never became a `Pending`, then issues or fails its chain.
+    fn complete_sqe(&mut self, sqe: &Sqe, res: i32, flags: u32, chain: VecDeque<Sqe>) {
+        self.post_result(sqe, res, flags);
+        self.continue_chain(sqe, res, chain);
+    }
+
+    /// Posts an op's final CQE, unless it succeeded with `IOSQE_CQE_SKIP_SUCCESS`.
+    fn post_result(&mut self, sqe: &Sqe, res: i32, flags: u32) {
+        if res >= 0 && sqe.sqe_flags() & abi::IOSQE_CQE_SKIP_SUCCESS != 0 {
+            return;
+        }
+        self.post(sqe.get_user_data(), res, flags);
+    }
+
+    /// After `sqe` completed with `res`: issues the rest of its chain, or fails it with
+    /// ECANCELED when a soft link broke.
+    fn continue_chain(&mut self, sqe: &Sqe, res: i32, chain: VecDeque<Sqe>) {
+        if chain.is_empty() {
+            return;
+        }
+        let hard = sqe.sqe_flags() & abi::IOSQE_IO_HARDLINK != 0;
+        if res < 0 && !hard {
+            self.cancel_chain(chain);
+        } else {
+            self.start_chain(chain);
+        }
+    }
+
+    fn cancel_chain(&mut self, chain: VecDeque<Sqe>) {
+        for sqe in chain {
+            self.post(sqe.get_user_data(), -libc::ECANCELED, 0);
+        }
+    }
+
+    /// The real fd of an SQE: its fixed-file slot's with `IOSQE_FIXED_FILE`.
+    fn resolve_fd(&self, sqe: &Sqe) -> Result<RawFd, i32> {
+        if sqe.sqe_flags() & abi::IOSQE_FIXED_FILE == 0 {
+            return Ok(sqe.fd());
+        }
+        self.fixed_fd(sqe.fd() as u32).ok_or(libc::EBADF)
+    }
+
+    fn fixed_fd(&self, index: u32) -> Option<RawFd> {
+        self.files
+            .get(index as usize)
+            .and_then(|f| f.as_ref().map(AsRawFd::as_raw_fd))
+    }
+
+    /// Attempts op `index` until it completes, waits or goes to the pool; a multishot op
+    /// posts a CQE with `F_MORE` per round.
+    fn run(&mut self, index: usize) {
+        loop {
+            match self.attempt(index) {
+                Attempt::Done(res, flags) => return self.finish(index, res, flags),
+                Attempt::More(res, flags) => {
+                    let sqe = self.pending[index].sqe;
+                    self.post(sqe.get_user_data(), res, flags | abi::IORING_CQE_F_MORE);
+                    if sqe.opcode() == abi::IORING_OP_SEND_ZC {
+                        // The data was copied: the buffer is free now, as the notification says.
+                        return self.finish(index, 0, abi::IORING_CQE_F_NOTIF);
+                    }
+                }
+                Attempt::Wait(events) => return self.wait_for(index, events),
+                Attempt::Blocking => return self.send_to_pool(index),
+            }
+        }
+    }
+
+    /// Completes op `index` with its final CQE, its link timeout's, then its chain.
+    fn finish(&mut self, index: usize, res: i32, flags: u32) {
+        let p = self.pending.remove(index);
+        if p.waiting != 0 {
+            self.forget_waiter(p.fd, index);
+        }
+        let res = if p.timed_out { -libc::ECANCELED } else { res };
+        self.post_result(&p.sqe, res, flags);
+        if let Some((user_data, _)) = p.link_timeout {
+            let lt = if p.timed_out {
+                -libc::ETIME
+            } else {
+                -libc::ECANCELED
+            };
+            self.post(user_data, lt, 0);
+        }
+        self.continue_chain(&p.sqe, res, p.chain);
+    }
+
+    fn wait_for(&mut self, index: usize, events: u32) {
+        let p = &mut self.pending[index];
+        let fd = p.fd;
+        if p.waiting == 0 {
+            self.waiters.entry(fd).or_default().push(index);
+        }
+        p.waiting = events;
+        self.to_arm.push(fd);
+    }
+
+    fn forget_waiter(&mut self, fd: RawFd, index: usize) {
+        if let Some(list) = self.waiters.get_mut(&fd) {
+            list.retain(|&i| i != index);
+        }
+    }
+
+    /// Arms epoll (one-shot) for every fd whose waiters changed, with the union of what
+    /// they wait for. EPOLL_CTL_MOD checks readiness at once, so nothing that arrived since
+    /// the attempt is missed; ENOENT means the fd is new to the set (or was closed and its
+    /// number reused), so it is added.
+    fn arm(&mut self) {
+        while let Some(fd) = self.to_arm.pop() {
+            let Some(list) = self.waiters.get(&fd).filter(|l| !l.is_empty()) else {
+                continue;
+            };
+            let events = list.iter().fold(0, |acc, &i| acc | self.pending[i].waiting)
+                | libc::EPOLLONESHOT as u32;
+            let armed = match epoll_ctl(&self.epoll, libc::EPOLL_CTL_MOD, fd, events, fd as u64) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
+                    epoll_ctl(&self.epoll, libc::EPOLL_CTL_ADD, fd, events, fd as u64)
+                }
+                other => other,
+            };
+            if let Err(e) = armed {
+                // Not pollable (EPERM: a regular file) or not an fd (EBADF): the ops
+                // waiting on it fail rather than wait for ever.
+                let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+                let list = self.waiters.get_mut(&fd).map(std::mem::take);
+                for index in list.unwrap_or_default() {
+                    self.pending[index].waiting = 0;
+                    self.finish(index, -errno, 0);
+                }
+            }
+        }
+    }
+
+    /// One `epoll_wait` (at most `limit`; `None`: until an event), then runs what it made
+    /// ready.
+    fn poll_events(&mut self, limit: Option<Duration>) -> io::Result<()> {
+        let mut events = [libc::epoll_event { events: 0, u64: 0 }; EVENTS];
+        let ms = match limit {
+            // Rounded up: a wait that ends before its deadline would only spin.
+            Some(d) => d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
+            None => -1,
+        };
+        // SAFETY: `events` has room for EVENTS entries, as the call is told.
+        let n = unsafe {
+            libc::epoll_wait(
+                self.epoll.as_raw_fd(),
+                events.as_mut_ptr(),
+                EVENTS as i32,
+                ms,
+            )
+        };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            return if e.raw_os_error() == Some(libc::EINTR) {
+                Ok(())
+            } else {
+                Err(e)
+            };
+        }
+        for ev in &events[..n as usize] {
+            if ev.u64 == POOL_TOKEN {
+                self.reap_pool();
+            } else {
+                self.ready(ev.u64 as RawFd);
+            }
+        }
+        Ok(())
+    }
+
+    /// Retries every op waiting on `fd` (its one-shot registration fired).
+    fn ready(&mut self, fd: RawFd) {
+        // Lists stay in the map, emptied, so waiting again on the fd allocates nothing.
+        let Some(mut list) = self.waiters.get_mut(&fd).map(std::mem::take) else {
+            return;
+        };
+        for &index in &list {
+            // Back to not waiting; `run` puts it back in the list if it must wait again.
+            self.pending[index].waiting = 0;
+            self.run(index);
+        }
+        list.clear();
+        if let Some(slot) = self.waiters.get_mut(&fd)
+            && slot.is_empty()
+        {
+            *slot = list;
+        }
+    }
+
+    /// Fails the ops whose link timeout passed, as the kernel's LINK_TIMEOUT cancels them.
+    fn expire_timers(&mut self) {
+        let now = Instant::now();
+        while let Some(std::cmp::Reverse((deadline, index, generation))) = self.timers.peek() {
+            if *deadline > now {
+                break;
+            }
+            let (index, generation) = (*index, *generation);
+            self.timers.pop();
+            let Some(p) = self.pending.get_mut(index) else {
+                continue;
+            };
+            if p.generation != generation || p.in_pool {
+                // Done already, or running on the pool, where it cannot be stopped: it
+                // completes on its own (the kernel's ETIME then comes with a late op).
+                continue;
+            }
+            if p.sqe.opcode() == abi::IORING_OP_TIMEOUT {
+                self.finish(index, -libc::ETIME, 0);
+                continue;
+            }
+            p.timed_out = true;
+            self.finish(index, -libc::ECANCELED, 0);
+        }
+    }
+
+    /// ASYNC_CANCEL: fails the matching pending ops with ECANCELED. Returns what the kernel
+    /// returns: 0 (or the count, with `CANCEL_ALL`), `-EALREADY` for an op already running
+    /// on the pool, `-ENOENT` when nothing matched.
+    fn cancel(&mut self, sqe: &Sqe) -> i32 {
+        let flags = sqe.cancel_flags();
+        let any = flags & abi::IORING_ASYNC_CANCEL_ANY != 0;
+        let all = flags & (abi::IORING_ASYNC_CANCEL_ALL | abi::IORING_ASYNC_CANCEL_ANY) != 0;
+        if flags & !(abi::IORING_ASYNC_CANCEL_ALL | abi::IORING_ASYNC_CANCEL_ANY) != 0 {
+            return -libc::EOPNOTSUPP;
+        }
+        let target = sqe.addr();
+        let matches: Vec<usize> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| any || p.sqe.get_user_data() == target)
+            .map(|(i, _)| i)
+            .take(if all { usize::MAX } else { 1 })
+            .collect();
+        if matches.is_empty() {
+            return -libc::ENOENT;
+        }
+        let mut cancelled = 0;
+        let mut running = false;
+        for index in matches {
+            if self.pending[index].in_pool {
+                running = true;
+                continue;
+            }
+            cancelled += 1;
+            self.finish(index, -libc::ECANCELED, 0);
+        }
+        match (all, cancelled, running) {
+            (true, n, _) if n > 0 => n,
+            (_, 0, true) => -libc::EALREADY,
+            _ => 0,
+        }
+    }
+
+    /// Sends op `index` to the blocking pool; its result comes back through the eventfd.
+    fn send_to_pool(&mut self, index: usize) {
+        let sqe = self.pending[index].sqe;
+        let splice_fd_in = self.splice_fd_in(&sqe);
+        let p = &mut self.pending[index];
+        p.in_pool = true;
+        let job = exec::Blocking {
+            sqe,
+            fd: p.fd,
+            splice_fd_in,
+        };
+        let generation = p.generation;
+        let shared = self.pool.clone();
+        crate::executor::blocking::run_detached(Box::new(move || {
+            let res = job.run();
+            shared
+                .done
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((index, generation, res));
+            let one: u64 = 1;
+            // SAFETY: writes 8 bytes from a live u64 to the eventfd `shared` keeps open.
+            unsafe { libc::write(shared.eventfd.as_raw_fd(), (&raw const one).cast(), 8) };
+        }));
+    }
+
+    fn splice_fd_in(&self, sqe: &Sqe) -> RawFd {
+        let fd = sqe.splice_fd_in();
+        if sqe.opcode() == abi::IORING_OP_SPLICE
+            && sqe.splice_flags() & abi::SPLICE_F_FD_IN_FIXED != 0
+        {
+            self.fixed_fd(fd as u32).unwrap_or(-1)
+        } else {
+            fd
+        }
+    }
+
+    /// Completes the ops the pool finished.
+    fn reap_pool(&mut self) {
+        let mut count = 0u64;
+        // SAFETY: reads 8 bytes into a live u64 from our own eventfd (non-blocking).
+        unsafe { libc::read(self.pool.eventfd.as_raw_fd(), (&raw mut count).cast(), 8) };
+        let done = std::mem::take(&mut *self.pool.done.lock().unwrap_or_else(|e| e.into_inner()));
+        for (index, generation, res) in done {
+            let Some(p) = self.pending.get(index) else {
+                unreachable!("a pool op's slot was freed before its result came back");
+            };
+            debug_assert_eq!(p.generation, generation);
+            let res = self.after_pool(index, res);
+            self.finish(index, res, 0);
+        }
+    }
+
+    /// What the core adds to a pool result: a direct open installs its fd in the table.
+    fn after_pool(&mut self, index: usize, res: i32) -> i32 {
+        let sqe = self.pending[index].sqe;
+        if sqe.opcode() == abi::IORING_OP_OPENAT && sqe.file_index() != 0 && res >= 0 {
+            // SAFETY: the pool's open returned this fd and nobody else took it.
+            let fd = unsafe { OwnedFd::from_raw_fd(res) };
+            return match self.install(sqe.file_index() - 1, fd) {
+                Ok(()) => 0,
+                Err(e) => -e,
+            };
+        }
+        res
+    }
+
+    /// Puts `fd` in fixed-file slot `index`, closing what was there.
+    fn install(&mut self, index: u32, fd: OwnedFd) -> Result<(), i32> {
+        match self.files.get_mut(index as usize) {
+            Some(slot) => {
+                *slot = Some(fd);
+                Ok(())
+            }
+            None => Err(libc::EINVAL),
+        }
+    }
+
+    /// Registers a provided-buffer ring for `group`, in user memory.
+    pub(crate) fn setup_buf_ring(&mut self, entries: u16, group: u16) -> io::Result<BufRing> {
+        if self.groups.contains_key(&group) {
+            return Err(io::Error::from_raw_os_error(libc::EEXIST));
+        }
+        let ring = BufRing::user_space(entries, group)?;
+        self.groups.insert(
+            group,
+            BufGroup {
+                ring: ring.as_ptr(),
+                entries,
+                head: 0,
+            },
+        );
+        Ok(ring)
+    }
+
+    /// Forgets `group`'s buffer ring: no op picks from it any more.
+    pub(crate) fn unregister_buf_ring(&mut self, group: u16) -> io::Result<()> {
+        match self.groups.remove(&group) {
+            Some(_) => Ok(()),
+            None => Err(io::Error::from_raw_os_error(libc::ENOENT)),
+        }
+    }
+
+    /// Takes the next buffer of `group`: (address, length, buffer id), without consuming
+    /// it ([`Emulator::consume_buf`] does, once data went into it).
+    fn peek_buf(&self, group: u16) -> Option<(*mut u8, u32, u16)> {
+        let g = self.groups.get(&group)?;
+        // SAFETY: the ring memory belongs to the `BufRing` of a pool that unregisters the
+        // group here before it frees it (`unregister_buf_ring`); the tail is the u16 at
+        // byte 14, written by the pool with Release.
+        let tail = unsafe {
+            (*g.ring
+                .cast::<u8>()
+                .add(14)
+                .cast::<std::sync::atomic::AtomicU16>())
+            .load(std::sync::atomic::Ordering::Acquire)
+        };
+        if tail == g.head {
+            return None;
+        }
+        let slot = (g.head & (g.entries - 1)) as usize;
+        // SAFETY: slot < entries lies in the ring; the pool wrote it before publishing the
+        // tail (Acquire above). Fields are read one by one: slot 0's `resv` is the tail.
+        let (addr, len, bid) = unsafe {
+            let b = g.ring.add(slot);
+            (
+                (&raw const (*b).addr).read(),
+                (&raw const (*b).len).read(),
+                (&raw const (*b).bid).read(),
+            )
+        };
+        Some((addr as *mut u8, len, bid))
+    }
+
+    fn consume_buf(&mut self, group: u16) {
+        if let Some(g) = self.groups.get_mut(&group) {
+            g.head = g.head.wrapping_add(1);
+        }
+    }
+
+    /// Registers buffers for READ_FIXED/WRITE_FIXED (only their bounds are kept).
+    pub(crate) fn register_buffers(&mut self, iovecs: &[libc::iovec]) -> io::Result<()> {
+        if !self.buffers.is_empty() {
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        self.buffers = iovecs
+            .iter()
+            .map(|v| (v.iov_base as usize, v.iov_len))
+            .collect();
+        Ok(())
+    }
+
+    pub(crate) fn unregister_buffers(&mut self) -> io::Result<()> {
+        if self.buffers.is_empty() {
+            return Err(io::Error::from_raw_os_error(libc::ENXIO));
+        }
+        self.buffers.clear();
+        Ok(())
+    }
+
+    /// Creates an empty fixed file table of `size` slots.
+    pub(crate) fn register_files_sparse(&mut self, size: u32) -> io::Result<()> {
+        if !self.files.is_empty() {
+            return Err(io::Error::from_raw_os_error(libc::EBUSY));
+        }
+        self.files = (0..size).map(|_| None).collect();
+        Ok(())
+    }
+
+    /// Sets slot `index` to a duplicate of `fd` (`-1`: empties it).
+    pub(crate) fn register_files_update(&mut self, index: u32, fd: RawFd) -> io::Result<u32> {
+        let file = if fd < 0 {
+            None
+        } else {
+            // SAFETY: the caller lends `fd` open for this call; we keep our own duplicate,
+            // as the kernel keeps its own file reference.
+            Some(unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }.try_clone_to_owned()?)
+        };
+        match self.files.get_mut(index as usize) {
+            Some(slot) => {
+                *slot = file;
+                Ok(1)
+            }
+            None => Err(io::Error::from_raw_os_error(libc::EINVAL)),
+        }
+    }
+}
+
+impl std::fmt::Debug for Emulator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Emulator")
+            .field("pending", &self.pending.len())
+            .field("backlog", &self.backlog.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn epoll_ctl(epoll: &OwnedFd, op: i32, fd: RawFd, events: u32, token: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events, u64: token };
+    // SAFETY: `ev` is a valid epoll_event for the call.
+    if unsafe { libc::epoll_ctl(epoll.as_raw_fd(), op, fd, &mut ev) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+fn cvt_fd(fd: RawFd) -> io::Result<OwnedFd> {
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: a fresh fd that nobody else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
