@@ -134,8 +134,9 @@ async fn set_len_truncates_and_extends() {
     assert_eq!(file.metadata().await.unwrap().len(), 10);
     file.set_len(1 << 20).await.unwrap();
     assert_eq!(file.metadata().await.unwrap().len(), 1 << 20);
-    let (n, buf) = file.read_at(Vec::with_capacity(16), 8).await;
-    assert_eq!(n.unwrap(), 16);
+    // read_exact: a regular file may return fewer bytes than asked for.
+    let (res, buf) = file.read_exact_at(Vec::with_capacity(16), 8).await;
+    res.unwrap();
     assert_eq!(buf, [7, 7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
 }
 
@@ -164,11 +165,15 @@ async fn cursor_reads_and_writes_advance_the_position() {
     let path = TempPath::new("cursor");
     let mut c = FileCursor::new(file_with(&path, Vec::new()).await);
     c.write_all(b"abc".as_slice()).await.0.unwrap();
-    assert_eq!(c.write(b"def".as_slice()).await.0.unwrap(), 3);
+    // `write` and `read` may move fewer bytes than asked for: count what they did.
+    let n = c.write(b"def".as_slice()).await.0.unwrap();
+    assert!((1..=3).contains(&n), "{n}");
+    c.write_all(&b"def"[n..]).await.0.unwrap();
     assert_eq!(c.position(), 6);
     assert_eq!(c.seek(io::SeekFrom::Current(-4)).await.unwrap(), 2);
-    let (n, buf) = c.read(Vec::with_capacity(2)).await;
-    assert_eq!((n.unwrap(), &buf[..]), (2, b"cd".as_slice()));
+    let (res, buf) = c.read_exact(Vec::with_capacity(2)).await;
+    res.unwrap();
+    assert_eq!(&buf[..], b"cd");
     assert_eq!(c.seek(io::SeekFrom::End(-1)).await.unwrap(), 5);
     let (res, buf) = c.read_exact(Vec::with_capacity(1)).await;
     res.unwrap();
