@@ -178,3 +178,37 @@ fn close_outside_block_on() {
         target.display()
     );
 }
+
+/// How many of this process's fds name `path`.
+fn fds_naming(path: &std::path::Path) -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+        .filter(|target| target == path)
+        .count()
+}
+
+/// An open dropped while in flight (its CQE reaped as abandoned: `OpenAt::on_abandoned_cqe`)
+/// and a close dropped while in flight (it finishes anyway: `Close::finish_when_dropped`)
+/// leave no fd of the file open.
+#[test]
+fn dropped_open_and_close_leak_no_fd() {
+    let _s = serial();
+    let _w = watchdog("dropped_open_and_close_leak_no_fd", LIMIT);
+    let path = TempPath::new("soundness-dropped-open-close");
+    std::fs::write(&path, b"data").unwrap();
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        for _ in 0..50 {
+            // Times out at its first poll, after the open's SQE was pushed.
+            let r = runtime::time::timeout(Duration::ZERO, File::open(&path)).await;
+            drop(r);
+            let f = File::open(&path).await.unwrap();
+            drop(runtime::time::timeout(Duration::ZERO, f.close()).await);
+        }
+        // Let the abandoned CQEs (and background closes) come in.
+        runtime::time::sleep(Duration::from_millis(20)).await;
+    });
+    drop(rt);
+    assert_eq!(fds_naming(&path), 0, "an fd of {} leaked", path.display());
+}
