@@ -149,6 +149,11 @@ impl Injector {
         }
     }
 
+    /// The injector for a driver: `faults` when the builder set them, else `RUNTIME_FAULTS`.
+    pub(crate) fn configured(faults: Option<&Faults>) -> Option<Injector> {
+        faults.cloned().or_else(Faults::from_env).map(Injector::new)
+    }
+
     fn next(&mut self) -> u64 {
         // xorshift64*: plenty for picking faults.
         self.state ^= self.state >> 12;

@@ -234,11 +234,7 @@ impl Driver {
             msg_ring_fd,
             emulator: None,
             #[cfg(feature = "fault-injection")]
-            injector: config
-                .faults
-                .clone()
-                .or_else(faults::Faults::from_env)
-                .map(faults::Injector::new),
+            injector: faults::Injector::configured(config.faults.as_ref()),
             #[cfg(feature = "fault-injection")]
             injected: Vec::new(),
         })
@@ -276,11 +272,7 @@ impl Driver {
             msg_ring_fd: None,
             emulator: Some(Box::new(emulator)),
             #[cfg(feature = "fault-injection")]
-            injector: config
-                .faults
-                .clone()
-                .or_else(faults::Faults::from_env)
-                .map(faults::Injector::new),
+            injector: faults::Injector::configured(config.faults.as_ref()),
             #[cfg(feature = "fault-injection")]
             injected: Vec::new(),
         })
