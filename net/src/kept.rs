@@ -7,21 +7,25 @@
 //!   socket, and the end of stream or error it saw; the socket's next receive returns them
 //!   first, in order. At most one receive of a socket is in flight at a time (a new one waits
 //!   for a dropped one to settle), so what is kept always comes before anything newer.
-//! - [`Sent`]: writes of a stream are not cancelled when dropped; they finish in the
-//!   background and the next write waits for them, so their bytes go out once and in order.
-//!   If one went out only in part, the next write says so (an error) instead of leaving a
-//!   silent gap.
+//! - [`Sent`]: writes of a stream start one at a time, in the order they were first polled,
+//!   and are not cancelled when dropped: one in flight finishes in the background, one still
+//!   waiting for its turn is finished by a task of its own ([`StreamWrite`]), so their bytes
+//!   go out once and in order. If one went out only in part, or not at all, the next write
+//!   says so (an error) instead of leaving a silent gap.
 //!
 //! All of it is per core (`Rc`); the common path (nothing dropped) costs a flag test.
 
 use std::cell::RefCell;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::io;
 use std::os::fd::OwnedFd;
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
-use runtime::buf::IoBufMut;
+use runtime::buf::{BufResult, IoBufMut};
+use runtime::op::{Op, Operation};
 use socket2::SockAddr;
 
 /// Accepted connections kept beyond this many are closed (a listener whose accepts are
@@ -302,27 +306,79 @@ impl Drop for Receiving {
 
 #[derive(Default)]
 struct SentInner {
-    turn: Turn,
-    /// A dropped write that went out in part: (bytes sent, bytes it had), or its error.
+    /// Writes whose ops are in flight (their [`Sending`] tokens).
+    in_flight: u32,
+    /// Tasks waiting for their turn.
+    waiting: Vec<Waker>,
+    /// The next [`Ticket`] to hand out: writes start in the order they were first polled.
+    next_ticket: u64,
+    /// The ticket whose write starts next.
+    serving: u64,
+    /// Tickets given up before their turn came (rare), skipped when it does.
+    skipped: Vec<u64>,
+    /// A dropped write that went out in part, or failed, or was never sent: reported once.
     cut: Option<io::Error>,
 }
 
+impl SentInner {
+    /// The ticket being served had its turn: the next one's (past any given up).
+    fn next_turn(&mut self) {
+        self.serving += 1;
+        while let Some(i) = self.skipped.iter().position(|&t| t == self.serving) {
+            self.skipped.swap_remove(i);
+            self.serving += 1;
+        }
+    }
+
+    fn wait(&mut self, cx: &Context<'_>) -> Poll<io::Result<Sending>> {
+        if !self.waiting.iter().any(|w| w.will_wake(cx.waker())) {
+            self.waiting.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+
+    /// Keeps the first reason the stream's byte sequence has a gap; a later one adds nothing.
+    fn cut(&mut self, e: io::Error) {
+        if self.cut.is_none() {
+            self.cut = Some(e);
+        }
+    }
+}
+
 /// The writes of one stream; see the module docs. Clones share it.
+///
+/// Writes start one at a time, in the order they were first polled: a write takes a
+/// [`Ticket`] at its first poll, and from then on its bytes are committed. If its future is
+/// dropped while it waits for its turn, it is finished by a task of its own (see
+/// [`StreamWrite`]), so a caller who counts a dropped write as sent is right.
 #[derive(Clone, Default)]
 pub(crate) struct Sent(Rc<RefCell<SentInner>>);
 
 impl Sent {
-    /// Waits until no dropped write of this stream is in flight; then reports one that went
-    /// out only in part (an error, once), or hands out a [`Sending`] token for a new write.
+    /// A place in the line of this stream's writes.
+    pub(crate) fn ticket(&self) -> Ticket {
+        let mut s = self.0.borrow_mut();
+        let number = s.next_ticket;
+        s.next_ticket += 1;
+        Ticket {
+            sent: self.clone(),
+            number,
+            done: false,
+        }
+    }
+
+    /// For poll-based writers (which hold no ticket across polls): waits until no write of
+    /// this stream is in flight or in line; then reports a dropped write that did not go out
+    /// whole (an error, once), or hands out a [`Sending`] token for a new write.
     pub(crate) fn poll_start(&self, cx: &Context<'_>) -> Poll<io::Result<Sending>> {
         let mut s = self.0.borrow_mut();
-        if s.turn.poll_free(cx).is_pending() {
-            return Poll::Pending;
+        if s.in_flight > 0 || s.serving != s.next_ticket {
+            return s.wait(cx);
         }
         if let Some(e) = s.cut.take() {
             return Poll::Ready(Err(e));
         }
-        s.turn.in_flight += 1;
+        s.in_flight += 1;
         Poll::Ready(Ok(Sending(self.clone())))
     }
 
@@ -331,8 +387,96 @@ impl Sent {
     /// which exist only with a compat feature.
     #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
     pub(crate) fn resume(&self) -> Sending {
-        self.0.borrow_mut().turn.in_flight += 1;
+        self.0.borrow_mut().in_flight += 1;
         Sending(self.clone())
+    }
+
+    /// A write nobody waits for any more ended with `res`, out of its `len` bytes: if it did
+    /// not go out whole, the next write reports that.
+    fn keep_result(&self, res: io::Result<usize>, len: usize) {
+        let cut = match res {
+            Ok(n) if n == len => return,
+            Ok(n) => io::Error::new(
+                io::ErrorKind::WriteZero,
+                format!(
+                    "an earlier write on this stream was dropped before it finished and sent \
+                     only {n} of its {len} bytes: the peer did not get the rest; the stream's \
+                     byte sequence has a gap there"
+                ),
+            ),
+            Err(e) => io::Error::new(
+                e.kind(),
+                format!(
+                    "an earlier write on this stream was dropped and then failed ({e}); \
+                     none of its {len} bytes are known to have been sent"
+                ),
+            ),
+        };
+        self.0.borrow_mut().cut(cut);
+    }
+
+    /// A dropped write of `len` bytes could not be sent at all (`why`).
+    fn keep_unsent(&self, len: usize, why: &str) {
+        self.0.borrow_mut().cut(io::Error::new(
+            io::ErrorKind::WriteZero,
+            format!(
+                "an earlier write on this stream was dropped while it waited for its turn and \
+                 then {why}: none of its {len} bytes were sent; the stream's byte sequence has \
+                 a gap there"
+            ),
+        ));
+    }
+}
+
+/// A write's place in the line of its stream's writes, taken at its first poll.
+pub(crate) struct Ticket {
+    sent: Sent,
+    number: u64,
+    /// It had its turn (started, or reported the stream's cut).
+    done: bool,
+}
+
+impl Ticket {
+    /// Waits for this ticket's turn: every write before it started and finished. Then reports
+    /// a dropped write that did not go out whole (an error, once; this write is not sent), or
+    /// hands out a [`Sending`] token.
+    pub(crate) fn poll_start(&mut self, cx: &Context<'_>) -> Poll<io::Result<Sending>> {
+        let mut s = self.sent.0.borrow_mut();
+        if s.in_flight > 0 || s.serving != self.number {
+            return s.wait(cx);
+        }
+        self.done = true;
+        s.next_turn();
+        match s.cut.take() {
+            Some(e) => {
+                // This write is not sent: the stream is free, the next ticket's turn.
+                let waiting = std::mem::take(&mut s.waiting);
+                drop(s);
+                waiting.into_iter().for_each(Waker::wake);
+                Poll::Ready(Err(e))
+            }
+            None => {
+                s.in_flight += 1;
+                Poll::Ready(Ok(Sending(self.sent.clone())))
+            }
+        }
+    }
+}
+
+impl Drop for Ticket {
+    fn drop(&mut self) {
+        if self.done {
+            return;
+        }
+        let mut s = self.sent.0.borrow_mut();
+        if s.serving != self.number {
+            s.skipped.push(self.number);
+            return;
+        }
+        s.next_turn();
+        let waiting = std::mem::take(&mut s.waiting);
+        drop(s);
+        waiting.into_iter().for_each(Waker::wake);
     }
 }
 
@@ -342,34 +486,152 @@ pub(crate) struct Sending(Sent);
 impl Sending {
     /// A write nobody waits for any more ended: `res` of its CQE, out of `len` bytes.
     pub(crate) fn keep_result(&self, res: i32, len: usize) {
-        let cut = match res {
-            n if n >= 0 && n as usize == len => return,
-            n if n >= 0 => io::Error::new(
-                io::ErrorKind::WriteZero,
-                format!(
-                    "an earlier write on this stream was dropped before it finished and sent \
-                     only {n} of its {len} bytes: the peer did not get the rest; the stream's \
-                     byte sequence has a gap there"
-                ),
-            ),
-            e => {
-                let e = io::Error::from_raw_os_error(-e);
-                io::Error::new(
-                    e.kind(),
-                    format!(
-                        "an earlier write on this stream was dropped and then failed ({e}); \
-                         none of its {len} bytes are known to have been sent"
-                    ),
-                )
-            }
+        let res = if res >= 0 {
+            Ok(res as usize)
+        } else {
+            Err(io::Error::from_raw_os_error(-res))
         };
-        self.0.0.borrow_mut().cut = Some(cut);
+        self.0.keep_result(res, len);
     }
 }
 
 impl Drop for Sending {
     fn drop(&mut self) {
-        let waiting = self.0.0.borrow_mut().turn.end();
+        let waiting = {
+            let mut s = self.0.0.borrow_mut();
+            s.in_flight -= 1;
+            std::mem::take(&mut s.waiting)
+        };
         waiting.into_iter().for_each(Waker::wake);
+    }
+}
+
+/// An op that writes to a stream, run by [`StreamWrite`] when its turn comes.
+pub(crate) trait StreamWriteOp:
+    Operation<Output = BufResult<usize, Self::Buf>> + Sized
+{
+    /// The buffer(s) the op hands back.
+    type Buf;
+
+    /// Gives the op its turn's token (before it is submitted).
+    fn start(&mut self, sending: Sending);
+
+    /// The bytes the op would write.
+    fn len(&self) -> usize;
+
+    /// The buffer(s), for an op that never started.
+    fn into_buf(self) -> Self::Buf;
+}
+
+/// A write of a stream: from its first poll on it holds a [`Ticket`]; when its turn comes it
+/// submits its op. If dropped while it waits, a task of its own waits and submits it, so its
+/// bytes go out, once and in order, as those of a dropped write in flight do.
+pub(crate) struct StreamWrite<T: StreamWriteOp> {
+    state: WriteState<T>,
+}
+
+enum WriteState<T: StreamWriteOp> {
+    Unpolled(Sent, T),
+    Waiting(Ticket, T),
+    Running(Op<T>),
+    Done,
+}
+
+impl<T: StreamWriteOp> StreamWrite<T> {
+    pub(crate) fn new(sent: &Sent, op: T) -> StreamWrite<T> {
+        StreamWrite {
+            state: WriteState::Unpolled(sent.clone(), op),
+        }
+    }
+}
+
+// Nothing is pinned: the op's kernel-facing memory is on the heap (Operation's contract).
+impl<T: StreamWriteOp> Unpin for StreamWrite<T> {}
+
+impl<T: StreamWriteOp> Future for StreamWrite<T> {
+    type Output = T::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        loop {
+            match std::mem::replace(&mut self.state, WriteState::Done) {
+                WriteState::Unpolled(sent, op) => {
+                    self.state = WriteState::Waiting(sent.ticket(), op);
+                }
+                WriteState::Waiting(mut ticket, mut op) => match ticket.poll_start(cx) {
+                    Poll::Pending => {
+                        self.state = WriteState::Waiting(ticket, op);
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Err(e)) => return Poll::Ready((Err(e), op.into_buf())),
+                    Poll::Ready(Ok(sending)) => {
+                        op.start(sending);
+                        self.state = WriteState::Running(Op::new(op));
+                    }
+                },
+                WriteState::Running(mut op) => {
+                    let polled = Pin::new(&mut op).poll(cx);
+                    if polled.is_pending() {
+                        self.state = WriteState::Running(op);
+                    }
+                    return polled;
+                }
+                WriteState::Done => panic!("a stream write polled after it completed"),
+            }
+        }
+    }
+}
+
+impl<T: StreamWriteOp> Drop for StreamWrite<T> {
+    fn drop(&mut self) {
+        if let WriteState::Waiting(ticket, op) =
+            std::mem::replace(&mut self.state, WriteState::Done)
+        {
+            finish_in_background(ticket, op);
+        }
+    }
+}
+
+/// Runs a dropped write that was waiting for its turn on a task of its own. Outside a
+/// runtime (the write dropped after it), or on a core shutting down, it cannot be sent: the
+/// next write reports that.
+fn finish_in_background<T: StreamWriteOp>(ticket: Ticket, op: T) {
+    let len = op.len();
+    let sent = ticket.sent.clone();
+    if runtime::core_id().is_none() {
+        drop(ticket);
+        sent.keep_unsent(len, "its runtime was gone");
+        return;
+    }
+    // The task's future, dropped unrun if the core is shutting down, says so then.
+    let unsent = Unsent(Some(sent.clone()), len);
+    let mut ticket = ticket;
+    drop(runtime::spawn(async move {
+        let started = std::future::poll_fn(|cx| ticket.poll_start(cx)).await;
+        let mut unsent = unsent;
+        let sent = unsent.0.take().expect("taken once");
+        let mut op = op;
+        match started {
+            // The stream already has a gap, reported by this error: keep it for the next
+            // write, and add nothing (this write is not sent either).
+            Err(e) => sent.0.borrow_mut().cut(e),
+            Ok(sending) => {
+                op.start(sending);
+                // If this task is dropped while the op is in flight, the op finishes on its
+                // own and its token reports how (`on_abandoned_cqe`).
+                let (res, _) = Op::new(op).await;
+                sent.keep_result(res, len);
+            }
+        }
+    }));
+}
+
+/// Reports a background write that never started, when dropped armed.
+struct Unsent(Option<Sent>, usize);
+
+impl Drop for Unsent {
+    fn drop(&mut self) {
+        if let Some(sent) = self.0.take() {
+            sent.keep_unsent(self.1, "its runtime shut down");
+        }
     }
 }

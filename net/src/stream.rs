@@ -11,7 +11,7 @@ use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut, ProvidedBuf};
 use runtime::op::{Multishot, Op};
 
 use crate::fd::SharedFd;
-use crate::kept::{Kept, Received, Sent};
+use crate::kept::{Kept, Received, Sent, StreamWrite};
 use crate::op::{self, recv_multi::RecvMulti, shutdown::Shutdown, writev::Writev};
 
 /// The I/O half of a connected stream socket. Cloning shares the fd and what dropped reads
@@ -58,11 +58,7 @@ impl StreamIo {
     }
 
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        let sending = match std::future::poll_fn(|cx| self.sent.poll_start(cx)).await {
-            Ok(sending) => sending,
-            Err(e) => return (Err(e), bufs),
-        };
-        Op::new(Writev::new(self.fd.clone(), bufs, 0, sending)).await
+        StreamWrite::new(&self.sent, Writev::new(self.fd.clone(), bufs, 0)).await
     }
 
     pub(crate) async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
@@ -132,11 +128,8 @@ impl StreamIo {
         let total: usize = bufs.iter().map(IoBuf::bytes_init).sum();
         let mut written = 0;
         while written < total {
-            let sending = match std::future::poll_fn(|cx| self.sent.poll_start(cx)).await {
-                Ok(sending) => sending,
-                Err(e) => return (Err(e), bufs),
-            };
-            let (res, b) = Op::new(Writev::new(self.fd.clone(), bufs, written, sending)).await;
+            let (res, b) =
+                StreamWrite::new(&self.sent, Writev::new(self.fd.clone(), bufs, written)).await;
             bufs = b;
             match res {
                 Ok(0) => {
@@ -188,11 +181,21 @@ impl StreamIo {
             std::net::Shutdown::Write => libc::SHUT_WR,
             std::net::Shutdown::Both => libc::SHUT_RDWR,
         };
+        // The end of stream goes after every write in line, dropped ones included; one that
+        // did not go out whole is reported here (the stream is shut down all the same).
+        let earlier = if how == libc::SHUT_RD {
+            Ok(())
+        } else {
+            std::future::poll_fn(|cx| self.sent.poll_start(cx))
+                .await
+                .map(drop)
+        };
         Op::new(Shutdown {
             fd: self.fd.clone(),
             how,
         })
-        .await
+        .await?;
+        earlier
     }
 
     pub(crate) fn recv_stream(&self, pool: &BufPool) -> RecvStream {

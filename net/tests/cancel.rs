@@ -730,3 +730,67 @@ fn dropped_writes_go_out_exactly_once_in_order() {
         Some(e) => panic!("{TEST}: the writer failed: {e}"),
     }
 }
+
+/// Polls `fut` once; whether it finished then.
+async fn poll_once<F: Future + Unpin>(fut: &mut F) -> bool {
+    std::future::poll_fn(|cx| {
+        std::task::Poll::Ready(std::pin::Pin::new(&mut *fut).poll(cx).is_ready())
+    })
+    .await
+}
+
+/// A write polled once and dropped while it waits for an earlier dropped write still in
+/// flight (the peer is not reading) is committed all the same: its bytes go out after the
+/// earlier write's and before the next one's. Fails if the waiting write is simply forgotten
+/// (the peer's bytes then have a gap where it belonged).
+#[test]
+fn a_write_dropped_while_it_waits_for_its_turn_still_goes_out_in_order() {
+    const TEST: &str = "a_write_dropped_while_it_waits_for_its_turn_still_goes_out_in_order";
+    let _s = serial();
+    let _w = watchdog(TEST, LIMIT);
+    let all = numbered(LARGE * 4 + 3 * 1000);
+    let (first, rest) = all.split_at(LARGE * 4);
+    let (second, rest) = rest.split_at(1000);
+    let (third, fourth) = rest.split_at(1000);
+    let (ours, mut peer) = std_pair();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
+    let reader = std::thread::spawn(move || {
+        // Reads nothing until told, so the first write stays in flight.
+        wait.recv().expect("go");
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).map(|_| got)
+    });
+    let stream = TcpStream::from_std(ours);
+    let _ = stream.set_send_buffer_size(16 * 1024);
+    Runtime::new()
+        .expect("io_uring runtime")
+        .block_on(async {
+            let mut write = Box::pin(stream.write(first.to_vec()));
+            assert!(
+                !poll_once(&mut write).await,
+                "{TEST}: a write larger than the socket buffers finished while nobody reads"
+            );
+            drop(write);
+            let mut waiting = Box::pin(stream.write(second.to_vec()));
+            assert!(
+                !poll_once(&mut waiting).await,
+                "{TEST}: a write started while an earlier one is still in flight"
+            );
+            drop(waiting);
+            let mut vectored = Box::pin(stream.writev(vec![third.to_vec()]));
+            assert!(
+                !poll_once(&mut vectored).await,
+                "{TEST}: a vectored write started while an earlier one is still in flight"
+            );
+            drop(vectored);
+            go.send(()).expect("reader");
+            let (res, _) = stream.write_all(fourth.to_vec()).await;
+            res?;
+            stream.shutdown(Shutdown::Write).await
+        })
+        .expect("writes");
+    let got = reader.join().expect("reader thread").expect("reader");
+    if let Some(loss) = stream_loss(&got, &all) {
+        panic!("{TEST}: {loss}");
+    }
+}

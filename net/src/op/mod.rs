@@ -19,30 +19,26 @@ use runtime::op::Op;
 use socket2::SockAddr;
 
 use crate::fd::SharedFd;
-use crate::kept::{Kept, Received, Sent};
+use crate::kept::{Kept, Received, Sent, StreamWrite};
 
-/// One `SEND` (if `zero_copy`, `SEND_ZC`) of `buf`'s initialized bytes on `fd`, after the
-/// stream's dropped writes (if `sent`: a stream; `None`: a datagram).
+/// One `SEND` (if `zero_copy`, `SEND_ZC`) of `buf`'s initialized bytes on `fd`: on a stream
+/// (`sent`), in its turn among the stream's writes; `None`: a datagram.
 pub(crate) async fn send<B: IoBuf>(
     fd: &SharedFd,
     buf: B,
     sent: Option<&Sent>,
     zero_copy: bool,
 ) -> BufResult<usize, B> {
-    let sending = match sent {
-        Some(sent) => match std::future::poll_fn(|cx| sent.poll_start(cx)).await {
-            Ok(sending) => Some(sending),
-            Err(e) => return (Err(e), buf),
-        },
-        None => None,
-    };
-    Op::new(send::Send {
+    let op = send::Send {
         fd: fd.clone(),
         buf,
-        sending,
+        sending: None,
         zero_copy,
-    })
-    .await
+    };
+    match sent {
+        Some(sent) => StreamWrite::new(sent, op).await,
+        None => Op::new(op).await,
+    }
 }
 
 /// One `RECV` into `buf` on `fd` with `MSG_*` `flags`: what dropped receives of the socket

@@ -8,7 +8,7 @@ use runtime::op::{Completion, Operation};
 use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
-use crate::kept::Sending;
+use crate::kept::{Sending, StreamWriteOp};
 
 /// Writes the initialized bytes of every buffer, in order, from byte `skip` of them all on
 /// (the rest of a short write), at most `IOV_MAX` buffers per op. Not cancelled when dropped,
@@ -19,7 +19,8 @@ pub(crate) struct Writev<B> {
     pub(crate) iovecs: Vec<libc::iovec>,
     /// Names `iovecs`; boxed, so its address holds while the op moves.
     msg: Box<libc::msghdr>,
-    pub(crate) sending: Sending,
+    /// Its turn among the stream's writes; set before it is submitted.
+    pub(crate) sending: Option<Sending>,
 }
 
 /// The iovecs of `bufs`' initialized bytes from byte `skip` of them all on: the first one
@@ -47,7 +48,7 @@ fn iovecs<B: IoBuf>(bufs: &[B], mut skip: usize) -> Vec<libc::iovec> {
 const IOV_MAX: usize = 1024;
 
 impl<B: IoBuf> Writev<B> {
-    pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, skip: usize, sending: Sending) -> Self {
+    pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, skip: usize) -> Self {
         let mut iovecs = iovecs(&bufs, skip);
         let msg = Box::new(libc::msghdr {
             msg_name: std::ptr::null_mut(),
@@ -63,7 +64,7 @@ impl<B: IoBuf> Writev<B> {
             bufs,
             iovecs,
             msg,
-            sending,
+            sending: None,
         }
     }
 }
@@ -76,7 +77,12 @@ unsafe impl<B: IoBuf> Operation for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn sqe(&mut self) -> Sqe {
-        prep::prep_sendmsg(self.fd.raw(), &*self.msg, libc::MSG_NOSIGNAL)
+        // MSG_WAITALL: the whole write or an error, as for `Send` on a stream.
+        prep::prep_sendmsg(
+            self.fd.raw(),
+            &*self.msg,
+            libc::MSG_NOSIGNAL | libc::MSG_WAITALL,
+        )
     }
 
     fn complete(self, result: io::Result<u32>, _: Completion) -> Self::Output {
@@ -84,12 +90,29 @@ unsafe impl<B: IoBuf> Operation for Writev<B> {
     }
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
-        let len = self.iovecs.iter().map(|v| v.iov_len).sum();
-        self.sending.keep_result(cqe.res(), len);
+        if let Some(sending) = &self.sending {
+            sending.keep_result(cqe.res(), StreamWriteOp::len(self));
+        }
     }
 
     fn finish_when_dropped(&self) -> bool {
         true
+    }
+}
+
+impl<B: IoBuf> StreamWriteOp for Writev<B> {
+    type Buf = Vec<B>;
+
+    fn start(&mut self, sending: Sending) {
+        self.sending = Some(sending);
+    }
+
+    fn len(&self) -> usize {
+        self.iovecs.iter().map(|v| v.iov_len).sum()
+    }
+
+    fn into_buf(self) -> Vec<B> {
+        self.bufs
     }
 }
 
