@@ -243,7 +243,7 @@ impl Driver {
     /// The fallback driver: the same driver over a user-space ring that the emulator plays
     /// the kernel for.
     fn fallback(config: &DriverConfig, counters: std::rc::Rc<Counters>) -> io::Result<Driver> {
-        let (ring, emulator) = emulated::Emulator::new(config.entries)?;
+        let (ring, emulator) = emulated::Emulator::new(config.entries, config.cq_entries)?;
         // SAFETY: eventfd(2) takes plain integers; the returned fd is checked below.
         let efd = unsafe { libc::eventfd(0, libc::EFD_CLOEXEC | libc::EFD_NONBLOCK) };
         if efd < 0 {

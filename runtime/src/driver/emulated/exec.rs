@@ -6,7 +6,10 @@
 //! worst), except the provided-buffer ring, which the emulator reads itself (see
 //! `Emulator::peek_buf`). The memory stays valid while the op runs: the driver keeps what an
 //! SQE points to until its final CQE is reaped (`SubmissionQueue::push`'s contract), and the
-//! emulator posts that CQE only after its last syscall on the op returned.
+//! emulator posts that CQE only after its last syscall on the op returned. Where an op
+//! goes on from part of its buffers (`MSG_WAITALL`, a FIFO's readable bytes) the emulator
+//! passes a trimmed copy of the iovecs ([`with_iov`]) and never writes to the op's memory
+//! other than as the syscall does.
 
 use std::os::fd::RawFd;
 use std::time::Duration;
@@ -130,7 +133,17 @@ impl Emulator {
                     sqe.set_addr(addr as u64).set_len(len);
                     picked = Some(bid);
                 }
-                match rw(&sqe, fd, true) {
+                let mut r = rw(&sqe, fd, true, usize::MAX);
+                if r == -libc::EOPNOTSUPP && !is_file(fd) {
+                    // This fd does not do RWF_NOWAIT (a FIFO, a tty): its readiness first.
+                    match rw_without_nowait(&sqe, fd) {
+                        Some(done) => r = done,
+                        // A provided buffer is picked here, on the core: not on the pool.
+                        None if picked.is_some() => return Attempt::Done(-libc::EOPNOTSUPP, 0),
+                        None => return Attempt::Blocking,
+                    }
+                }
+                match r {
                     r if r > 0 && picked.is_some() => {
                         self.consume_buf(sqe.buf_group());
                         let bid = u32::from(picked.unwrap_or_default());
@@ -148,27 +161,30 @@ impl Emulator {
                             Attempt::Wait(OUT)
                         }
                     }
-                    // This fd does not do RWF_NOWAIT (a tty, an old pipe): block on the pool.
-                    r if r == -libc::EOPNOTSUPP => Attempt::Blocking,
+                    // A file that does not do RWF_NOWAIT: block on the pool.
+                    r if r == -libc::EOPNOTSUPP && picked.is_none() => Attempt::Blocking,
                     r => Attempt::Done(r, 0),
                 }
             }
             abi::IORING_OP_RECV => self.recv(index, &sqe, fd),
             abi::IORING_OP_SEND | abi::IORING_OP_SEND_ZC => {
-                // SAFETY: a syscall on the SQE's buffer (see the module docs).
+                let done = self.pending[index].done;
+                // SAFETY: a syscall on the SQE's buffer, past the bytes already sent (see
+                // the module docs); `done < len`.
                 let r = res(unsafe {
                     libc::send(
                         fd,
-                        sqe.addr() as *const libc::c_void,
-                        sqe.len() as usize,
+                        (sqe.addr() as *const u8).add(done as usize).cast(),
+                        (sqe.len() - done) as usize,
                         sqe.msg_flags() as i32 | libc::MSG_DONTWAIT,
                     )
                 });
-                match r {
-                    r if r == -libc::EAGAIN => Attempt::Wait(OUT),
+                match self.waitall(index, &sqe, r, u64::from(sqe.len()), OUT) {
                     // A zero-copy send's result carries F_MORE; its notification follows.
-                    r if r >= 0 && sqe.opcode() == abi::IORING_OP_SEND_ZC => Attempt::More(r, 0),
-                    r => Attempt::Done(r, 0),
+                    Attempt::Done(r, f) if r >= 0 && sqe.opcode() == abi::IORING_OP_SEND_ZC => {
+                        Attempt::More(r, f)
+                    }
+                    a => a,
                 }
             }
             abi::IORING_OP_RECVMSG | abi::IORING_OP_SENDMSG => {
@@ -177,18 +193,16 @@ impl Emulator {
                 }
                 let flags = sqe.msg_flags() as i32 | libc::MSG_DONTWAIT;
                 let msg = sqe.addr() as *mut libc::msghdr;
-                let (r, wait) = if sqe.opcode() == abi::IORING_OP_RECVMSG {
+                if sqe.opcode() == abi::IORING_OP_RECVMSG {
                     // SAFETY: a syscall on the SQE's msghdr (see the module docs).
-                    (res(unsafe { libc::recvmsg(fd, msg, flags) }), IN)
-                } else {
-                    // SAFETY: as above.
-                    (res(unsafe { libc::sendmsg(fd, msg, flags) }), OUT)
-                };
-                if r == -libc::EAGAIN {
-                    Attempt::Wait(wait)
-                } else {
-                    Attempt::Done(r, 0)
+                    let r = res(unsafe { libc::recvmsg(fd, msg, flags) });
+                    return if r == -libc::EAGAIN {
+                        Attempt::Wait(IN)
+                    } else {
+                        Attempt::Done(r, 0)
+                    };
                 }
+                self.sendmsg(index, &sqe, fd, msg, flags)
             }
             abi::IORING_OP_ACCEPT => accept(&sqe, fd),
             abi::IORING_OP_CONNECT => {
@@ -308,9 +322,80 @@ impl Emulator {
         Ok(())
     }
 
+    /// What a send or receive of `len` bytes in all that returned `r` comes to: with
+    /// `MSG_WAITALL` on a stream, a short transfer is kept (`done`) and the op waits for
+    /// `events` to go on with the rest, as io_uring does since Linux 5.18; it ends with all
+    /// bytes, or with those moved before an error or the end of the stream.
+    fn waitall(&mut self, index: usize, sqe: &Sqe, r: i32, len: u64, events: u32) -> Attempt {
+        let p = &mut self.pending[index];
+        let done = p.done;
+        if r == -libc::EAGAIN {
+            return Attempt::Wait(events);
+        }
+        if r <= 0 {
+            if done == 0 {
+                return Attempt::Done(r, 0);
+            }
+            // An error or the end after some bytes: those bytes, as a short transfer.
+            p.short = true;
+            return Attempt::Done(done as i32, 0);
+        }
+        let total = done + r as u32;
+        let waitall = sqe.msg_flags() as i32 & libc::MSG_WAITALL != 0;
+        if u64::from(total) < len && waitall && is_stream(p.fd) {
+            p.done = total;
+            return Attempt::Wait(events);
+        }
+        Attempt::Done(total as i32, 0)
+    }
+
+    /// SENDMSG, going on past a short send with `MSG_WAITALL` on a stream (the control
+    /// message goes with the first part only, as in the kernel).
+    fn sendmsg(
+        &mut self,
+        index: usize,
+        sqe: &Sqe,
+        fd: RawFd,
+        msg: *mut libc::msghdr,
+        flags: i32,
+    ) -> Attempt {
+        let done = self.pending[index].done;
+        if done == 0 {
+            // SAFETY: a syscall on the SQE's msghdr (see the module docs).
+            let r = res(unsafe { libc::sendmsg(fd, msg, flags) });
+            if r <= 0 || flags & libc::MSG_WAITALL == 0 {
+                return if r == -libc::EAGAIN {
+                    Attempt::Wait(OUT)
+                } else {
+                    Attempt::Done(r, 0)
+                };
+            }
+            // SAFETY: the SQE's msghdr and its iovecs (see the module docs), read only.
+            let len = unsafe { iov_len((*msg).msg_iov, (*msg).msg_iovlen) };
+            return self.waitall(index, sqe, r, len, OUT);
+        }
+        // SAFETY: as above; the copy is ours, and points to the op's own buffers.
+        let (mut m, len) = unsafe { (msg.read(), iov_len((*msg).msg_iov, (*msg).msg_iovlen)) };
+        m.msg_control = std::ptr::null_mut();
+        m.msg_controllen = 0;
+        let r = with_iov(
+            m.msg_iov,
+            m.msg_iovlen,
+            done as usize,
+            usize::MAX,
+            |iov, count| {
+                m.msg_iov = iov.cast_mut();
+                m.msg_iovlen = count;
+                // SAFETY: `m` is a valid msghdr whose iovecs (alive for the call) lie in the
+                // op's buffers.
+                res(unsafe { libc::sendmsg(fd, &m, flags) })
+            },
+        );
+        self.waitall(index, sqe, r, len, OUT)
+    }
+
     /// RECV, with a provided buffer when the SQE selects one, multishot when it asks.
     fn recv(&mut self, index: usize, sqe: &Sqe, fd: RawFd) -> Attempt {
-        let _ = index;
         let multishot = sqe.ioprio() & abi::IORING_RECV_MULTISHOT != 0;
         let select = sqe.sqe_flags() & abi::IOSQE_BUFFER_SELECT != 0;
         if multishot && !select {
@@ -331,8 +416,22 @@ impl Emulator {
         } else {
             (sqe.addr() as *mut u8, sqe.len(), None)
         };
-        // SAFETY: a syscall on the SQE's buffer, or on a provided buffer the pool lent to
-        // the ring and takes back only with this CQE (see the module docs).
+        if bid.is_none() {
+            let done = self.pending[index].done;
+            // SAFETY: a syscall on the SQE's buffer, past the bytes already received (see
+            // the module docs); `done < len`.
+            let r = res(unsafe {
+                libc::recv(
+                    fd,
+                    addr.add(done as usize).cast(),
+                    (len - done) as usize,
+                    sqe.msg_flags() as i32 | libc::MSG_DONTWAIT,
+                )
+            });
+            return self.waitall(index, sqe, r, u64::from(len), IN);
+        }
+        // SAFETY: a syscall on a provided buffer the pool lent to the ring and takes back
+        // only with this CQE (see the module docs).
         let r = res(unsafe {
             libc::recv(
                 fd,
@@ -386,22 +485,28 @@ fn is_read(sqe: &Sqe) -> bool {
 
 /// Whether `fd` is a regular file or block device: it never says "not ready", it blocks.
 fn is_file(fd: RawFd) -> bool {
+    file_type(fd).is_none_or(|t| matches!(t, libc::S_IFREG | libc::S_IFBLK))
+}
+
+/// `fd`'s file type (`S_IFMT` bits), `None` if fstat fails.
+fn file_type(fd: RawFd) -> Option<libc::mode_t> {
     // SAFETY: stat is plain data that fstat fills.
     let mut st: libc::stat = unsafe { std::mem::zeroed() };
     // SAFETY: a valid stat buffer.
     if unsafe { libc::fstat(fd, &mut st) } < 0 {
-        return true;
+        return None;
     }
-    matches!(st.st_mode & libc::S_IFMT, libc::S_IFREG | libc::S_IFBLK)
+    Some(st.st_mode & libc::S_IFMT)
 }
 
-/// A read or write of any of the six kinds; `nowait` adds `RWF_NOWAIT`. The offset `-1`
-/// means the file position; a stream (pipe, socket) ignores the offset, as io_uring does.
-fn rw(sqe: &Sqe, fd: RawFd, nowait: bool) -> i32 {
+/// A read or write of any of the six kinds, of at most `max` bytes; `nowait` adds
+/// `RWF_NOWAIT`. The offset `-1` means the file position; a stream (pipe, socket) ignores the
+/// offset, as io_uring does.
+fn rw(sqe: &Sqe, fd: RawFd, nowait: bool, max: usize) -> i32 {
     let single;
     let (iov, count) = match sqe.opcode() {
         abi::IORING_OP_READV | abi::IORING_OP_WRITEV => {
-            (sqe.addr() as *const libc::iovec, sqe.len() as i32)
+            (sqe.addr() as *const libc::iovec, sqe.len() as usize)
         }
         _ => {
             single = libc::iovec {
@@ -412,38 +517,171 @@ fn rw(sqe: &Sqe, fd: RawFd, nowait: bool) -> i32 {
         }
     };
     let flags = sqe.rw_flags() as i32 | if nowait { libc::RWF_NOWAIT } else { 0 };
-    let call = |off: i64| {
-        // SAFETY: a syscall on the SQE's buffers (see the module docs); `single` lives
-        // across it.
-        res(unsafe {
-            if is_read(sqe) {
-                libc::preadv2(fd, iov, count, off, flags)
-            } else {
-                libc::pwritev2(fd, iov, count, off, flags)
-            }
-        })
-    };
-    let off = sqe.off() as i64;
-    match call(off) {
-        r if r == -libc::ESPIPE && off != -1 => call(-1),
-        r => r,
-    }
+    with_iov(iov, count, 0, max, |iov, count| {
+        let call = |off: i64| {
+            // SAFETY: a syscall on the SQE's buffers (see the module docs), or on a trimmed
+            // copy of its iovecs that lives across it.
+            res(unsafe {
+                if is_read(sqe) {
+                    libc::preadv2(fd, iov, count as i32, off, flags)
+                } else {
+                    libc::pwritev2(fd, iov, count as i32, off, flags)
+                }
+            })
+        };
+        let off = sqe.off() as i64;
+        match call(off) {
+            r if r == -libc::ESPIPE && off != -1 => call(-1),
+            r => r,
+        }
+    })
 }
 
-/// Sets `O_NONBLOCK` on `fd` (accept and connect have no per-call flag for it).
-fn set_nonblocking(fd: RawFd) -> Result<(), i32> {
+/// A read or write on a pollable fd that refuses `RWF_NOWAIT` (a FIFO opened by path, a
+/// tty): `-EAGAIN` until it is ready, then no more than it takes without blocking: the bytes
+/// a read finds (`FIONREAD`), or `PIPE_BUF` bytes into a FIFO with room (a FIFO takes that
+/// many at once when poll says writable). `None` when that cannot be told: the op goes to
+/// the blocking pool. Only another reader or writer of the same fd in between could still
+/// make the call block.
+fn rw_without_nowait(sqe: &Sqe, fd: RawFd) -> Option<i32> {
+    let read = is_read(sqe);
+    let mut pfd = libc::pollfd {
+        fd,
+        events: if read { libc::POLLIN } else { libc::POLLOUT },
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd; no wait.
+    if unsafe { libc::poll(&mut pfd, 1, 0) } < 0 {
+        return Some(neg_errno());
+    }
+    if pfd.revents == 0 {
+        return Some(-libc::EAGAIN);
+    }
+    if pfd.revents & libc::POLLNVAL != 0 {
+        return Some(-libc::EBADF);
+    }
+    let max = if read {
+        let mut n: libc::c_int = 0;
+        // SAFETY: FIONREAD writes one int to `n`.
+        if unsafe { libc::ioctl(fd, libc::FIONREAD, &mut n) } < 0 {
+            return None;
+        }
+        match n {
+            n if n > 0 => n as usize,
+            // Hung up and drained: the end, which a read returns at once.
+            _ if pfd.revents & libc::POLLHUP != 0 => return Some(0),
+            _ => return None,
+        }
+    } else if file_type(fd) == Some(libc::S_IFIFO) {
+        libc::PIPE_BUF
+    } else {
+        return None;
+    };
+    Some(rw(sqe, fd, false, max))
+}
+
+/// Calls `f` with the iovecs `iov[..count]` less their first `skip` bytes and cut at `max`
+/// bytes: the array itself when it needs neither, else a trimmed copy (on the stack up to
+/// 64 entries).
+///
+/// `iov` must point to `count` readable iovecs (the SQE's, kept by its op).
+fn with_iov<R>(
+    iov: *const libc::iovec,
+    count: usize,
+    skip: usize,
+    max: usize,
+    f: impl FnOnce(*const libc::iovec, usize) -> R,
+) -> R {
+    if skip == 0 && max == usize::MAX {
+        return f(iov, count);
+    }
+    const STACK: usize = 64;
+    let mut stack = [libc::iovec {
+        iov_base: std::ptr::null_mut(),
+        iov_len: 0,
+    }; STACK];
+    let mut heap = Vec::new();
+    let out: &mut [libc::iovec] = if count <= STACK {
+        &mut stack[..count]
+    } else {
+        heap.resize(count, stack[0]);
+        &mut heap
+    };
+    let (mut skip, mut left, mut n) = (skip, max, 0);
+    for i in 0..count {
+        // SAFETY: i < count readable iovecs (the caller's contract).
+        let v = unsafe { iov.add(i).read() };
+        if skip >= v.iov_len {
+            skip -= v.iov_len;
+            continue;
+        }
+        let len = (v.iov_len - skip).min(left);
+        if len == 0 {
+            break;
+        }
+        out[n] = libc::iovec {
+            // Within the same buffer: `skip < iov_len`.
+            iov_base: v.iov_base.cast::<u8>().wrapping_add(skip).cast(),
+            iov_len: len,
+        };
+        n += 1;
+        skip = 0;
+        left -= len;
+    }
+    f(out.as_ptr(), n)
+}
+
+/// The bytes `count` iovecs at `iov` hold.
+///
+/// # Safety
+/// `iov` points to `count` readable iovecs.
+unsafe fn iov_len(iov: *const libc::iovec, count: usize) -> u64 {
+    (0..count)
+        // SAFETY: i < count readable iovecs (the caller's contract).
+        .map(|i| unsafe { (*iov.add(i)).iov_len } as u64)
+        .sum()
+}
+
+/// Whether `fd` is a stream socket, on which io_uring honours `MSG_WAITALL` (as its
+/// `io_net_retry`: `SOCK_STREAM` or `SOCK_SEQPACKET`).
+fn is_stream(fd: RawFd) -> bool {
+    let mut ty: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `ty` and `len` are valid for the call.
+    let r = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&raw mut ty).cast(),
+            &mut len,
+        )
+    };
+    r == 0 && matches!(ty, libc::SOCK_STREAM | libc::SOCK_SEQPACKET)
+}
+
+/// Runs `call` (a syscall's CQE result) with `O_NONBLOCK` set on `fd`, then gives `fd` its
+/// flags back: accept and connect have no per-call flag for it, and the socket is the
+/// user's, who may hand it to blocking code (`into_std`) afterwards. A connect that got
+/// EINPROGRESS goes on without the flag. Another thread using the same socket in between
+/// would see the flag: sockets of a core are that core's.
+fn nonblocking(fd: RawFd, call: impl FnOnce() -> i32) -> i32 {
     // SAFETY: plain integers.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
     if flags < 0 {
-        return Err(-neg_errno());
+        return neg_errno();
     }
-    if flags & libc::O_NONBLOCK == 0 {
-        // SAFETY: plain integers.
-        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-            return Err(-neg_errno());
-        }
+    if flags & libc::O_NONBLOCK != 0 {
+        return call();
     }
-    Ok(())
+    // SAFETY: plain integers.
+    if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+        return neg_errno();
+    }
+    let r = call();
+    // SAFETY: plain integers; restores what F_GETFL read.
+    unsafe { libc::fcntl(fd, libc::F_SETFL, flags) };
+    r
 }
 
 /// ACCEPT, multishot when the SQE asks (a CQE with `F_MORE` per connection).
@@ -451,9 +689,6 @@ fn accept(sqe: &Sqe, fd: RawFd) -> Attempt {
     if sqe.file_index() != 0 {
         // Direct accept into the fixed table: not emulated.
         return Attempt::Done(-libc::EOPNOTSUPP, 0);
-    }
-    if let Err(e) = set_nonblocking(fd) {
-        return Attempt::Done(-e, 0);
     }
     let multishot = sqe.ioprio() & abi::IORING_ACCEPT_MULTISHOT != 0;
     let (addr, len) = if multishot {
@@ -464,8 +699,10 @@ fn accept(sqe: &Sqe, fd: RawFd) -> Attempt {
             sqe.addr2() as *mut libc::socklen_t,
         )
     };
-    // SAFETY: a syscall on the SQE's sockaddr and length (see the module docs).
-    let r = res(unsafe { libc::accept4(fd, addr, len, sqe.accept_flags() as i32) } as isize);
+    let r = nonblocking(fd, || {
+        // SAFETY: a syscall on the SQE's sockaddr and length (see the module docs).
+        res(unsafe { libc::accept4(fd, addr, len, sqe.accept_flags() as i32) } as isize)
+    });
     match r {
         r if r == -libc::EAGAIN => Attempt::Wait(IN),
         r if r >= 0 && multishot => Attempt::More(r, 0),
@@ -476,18 +713,17 @@ fn accept(sqe: &Sqe, fd: RawFd) -> Attempt {
 /// CONNECT: started non-blocking; once writable, its outcome is `SO_ERROR`.
 fn connect(sqe: &Sqe, fd: RawFd, connecting: bool) -> Attempt {
     if !connecting {
-        if let Err(e) = set_nonblocking(fd) {
-            return Attempt::Done(-e, 0);
-        }
-        // SAFETY: a syscall on the SQE's sockaddr (see the module docs).
-        let r = unsafe {
-            libc::connect(
-                fd,
-                sqe.addr() as *const libc::sockaddr,
-                sqe.off() as libc::socklen_t,
-            )
-        };
-        return match res(r as isize) {
+        let r = nonblocking(fd, || {
+            // SAFETY: a syscall on the SQE's sockaddr (see the module docs).
+            res(unsafe {
+                libc::connect(
+                    fd,
+                    sqe.addr() as *const libc::sockaddr,
+                    sqe.off() as libc::socklen_t,
+                )
+            } as isize)
+        });
+        return match r {
             r if r == -libc::EINPROGRESS || r == -libc::EAGAIN => Attempt::Wait(OUT),
             r => Attempt::Done(r, 0),
         };
@@ -618,7 +854,7 @@ impl Blocking {
                     res(r)
                 }
                 // Reads and writes that would block (files, fds without RWF_NOWAIT).
-                _ => rw(sqe, fd, false),
+                _ => rw(sqe, fd, false, usize::MAX),
             }
         }
     }

@@ -43,12 +43,21 @@ struct Pending {
     sqe: Sqe,
     /// The fd the op works on (a fixed file resolved to its real fd).
     fd: RawFd,
-    /// The epoll events it waits for, while it waits.
+    /// The epoll events it waits for, while it waits (then it is in its fd's `WaitList`).
     waiting: u32,
+    /// Its neighbours in its fd's `WaitList` (`NONE` at the ends).
+    prev: usize,
+    next: usize,
     /// On the blocking pool: it cannot be cancelled, only waited for.
     in_pool: bool,
     /// A CONNECT that got EINPROGRESS: its next attempt reads the outcome.
     connecting: bool,
+    /// Bytes a `MSG_WAITALL` send or receive on a stream moved so far: it goes on from
+    /// there until all are moved, as io_uring does (Linux 5.18 on).
+    done: u32,
+    /// It completed with fewer bytes than asked although `MSG_WAITALL` wanted them all:
+    /// a failure for its link chain, as in the kernel.
+    short: bool,
     /// The LINK_TIMEOUT after it: its `user_data` and deadline.
     link_timeout: Option<(u64, Instant)>,
     /// The link timeout fired: the op completes with ECANCELED, the timeout with ETIME.
@@ -58,6 +67,21 @@ struct Pending {
     /// Distinguishes this op from a later one in the same slab entry (for stale timers).
     generation: u64,
 }
+
+/// No op: the end of a `WaitList`.
+const NONE: usize = usize::MAX;
+
+/// The ops waiting for readiness on one fd: a list linked through their `Pending`s, so
+/// waiting allocates nothing once the map has room for the fds that wait at once.
+#[derive(Clone, Copy)]
+struct WaitList {
+    head: usize,
+    tail: usize,
+    len: usize,
+}
+
+/// Room for this many fds waiting at once and fds to re-arm in one enter, reserved up front.
+const WAITING_FDS: usize = 64;
 
 /// A provided-buffer ring as the kernel sees it: the descriptors and the consumer's head.
 struct BufGroup {
@@ -80,8 +104,8 @@ pub(crate) struct Emulator {
     epoll: OwnedFd,
     pending: Slab<Pending>,
     next_generation: u64,
-    /// Ops waiting for readiness, by fd.
-    waiters: HashMap<RawFd, Vec<usize>>,
+    /// Ops waiting for readiness, by fd (only fds with waiters are in it).
+    waiters: HashMap<RawFd, WaitList>,
     /// Fds whose waiters changed: re-armed once at the end of the enter.
     to_arm: Vec<RawFd>,
     /// Link-timeout deadlines: (deadline, op index, op generation), nearest first.
@@ -100,8 +124,15 @@ pub(crate) struct Emulator {
 }
 
 impl Emulator {
-    /// The user-space ring and its emulator for one core.
-    pub(crate) fn new(entries: u32) -> io::Result<(Ring, Emulator)> {
+    /// The user-space ring and its emulator for one core. The sizes are checked as the
+    /// kernel checks them (with `IORING_SETUP_CLAMP`), so a configuration fails alike on both
+    /// drivers; the CQ itself is always twice the SQ, and the backlog holds what overflows.
+    ///
+    /// # Errors
+    /// `InvalidInput` for 0 entries, a CQ of 0 entries or one smaller than the SQ; else
+    /// `epoll_create1`'s, `eventfd`'s or the ring memory's error.
+    pub(crate) fn new(entries: u32, cq_entries: Option<u32>) -> io::Result<(Ring, Emulator)> {
+        check_sizes(entries, cq_entries)?;
         let epoll = cvt_fd(
             // SAFETY: plain flags; the result is checked.
             unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) },
@@ -125,8 +156,8 @@ impl Emulator {
                 epoll,
                 pending: Slab::new(),
                 next_generation: 0,
-                waiters: HashMap::new(),
-                to_arm: Vec::new(),
+                waiters: HashMap::with_capacity(WAITING_FDS),
+                to_arm: Vec::with_capacity(WAITING_FDS),
                 timers: BinaryHeap::new(),
                 backlog: VecDeque::new(),
                 pool: Arc::new(PoolShared {
@@ -318,8 +349,12 @@ impl Emulator {
             sqe,
             fd,
             waiting: 0,
+            prev: NONE,
+            next: NONE,
             in_pool: false,
             connecting: false,
+            done: 0,
+            short: false,
             link_timeout,
             timed_out: false,
             chain,
@@ -338,7 +373,13 @@ impl Emulator {
 
     /// Posts an op's final CQE, unless it succeeded with `IOSQE_CQE_SKIP_SUCCESS`.
     fn post_result(&mut self, sqe: &Sqe, res: i32, flags: u32) {
-        if res >= 0 && sqe.sqe_flags() & abi::IOSQE_CQE_SKIP_SUCCESS != 0 {
+        self.post_final(sqe, res, flags, res < 0);
+    }
+
+    /// Posts an op's final CQE; `failed` (an error, or a short `MSG_WAITALL` transfer)
+    /// posts it even with `IOSQE_CQE_SKIP_SUCCESS`.
+    fn post_final(&mut self, sqe: &Sqe, res: i32, flags: u32, failed: bool) {
+        if !failed && sqe.sqe_flags() & abi::IOSQE_CQE_SKIP_SUCCESS != 0 {
             return;
         }
         self.post(sqe.get_user_data(), res, flags);
@@ -347,11 +388,15 @@ impl Emulator {
     /// After `sqe` completed with `res`: issues the rest of its chain, or fails it with
     /// ECANCELED when a soft link broke.
     fn continue_chain(&mut self, sqe: &Sqe, res: i32, chain: VecDeque<Sqe>) {
+        self.continue_chain_failed(sqe, res < 0, chain);
+    }
+
+    fn continue_chain_failed(&mut self, sqe: &Sqe, failed: bool, chain: VecDeque<Sqe>) {
         if chain.is_empty() {
             return;
         }
         let hard = sqe.sqe_flags() & abi::IOSQE_IO_HARDLINK != 0;
-        if res < 0 && !hard {
+        if failed && !hard {
             self.cancel_chain(chain);
         } else {
             self.start_chain(chain);
@@ -400,12 +445,20 @@ impl Emulator {
 
     /// Completes op `index` with its final CQE, its link timeout's, then its chain.
     fn finish(&mut self, index: usize, res: i32, flags: u32) {
-        let p = self.pending.remove(index);
-        if p.waiting != 0 {
-            self.forget_waiter(p.fd, index);
+        if self.pending[index].waiting != 0 {
+            self.forget_waiter(self.pending[index].fd, index);
         }
+        let p = self.pending.remove(index);
         let res = if p.timed_out { -libc::ECANCELED } else { res };
-        self.post_result(&p.sqe, res, flags);
+        // Bytes a MSG_WAITALL op already moved are its result even when it is cancelled,
+        // timed out or fails later: dropping them would lose data (the kernel reports them
+        // on an error, and cancels with ECANCELED; the count is what the op needs).
+        let (res, failed) = if res < 0 && p.done > 0 {
+            (p.done as i32, true)
+        } else {
+            (res, res < 0 || p.short)
+        };
+        self.post_final(&p.sqe, res, flags, failed);
         if let Some((user_data, _)) = p.link_timeout {
             let lt = if p.timed_out {
                 -libc::ETIME
@@ -414,22 +467,69 @@ impl Emulator {
             };
             self.post(user_data, lt, 0);
         }
-        self.continue_chain(&p.sqe, res, p.chain);
+        self.continue_chain_failed(&p.sqe, failed, p.chain);
     }
 
     fn wait_for(&mut self, index: usize, events: u32) {
-        let p = &mut self.pending[index];
-        let fd = p.fd;
-        if p.waiting == 0 {
-            self.waiters.entry(fd).or_default().push(index);
+        let fd = self.pending[index].fd;
+        if self.pending[index].waiting == 0 {
+            self.push_waiter(fd, index);
         }
-        p.waiting = events;
+        self.pending[index].waiting = events;
         self.to_arm.push(fd);
     }
 
+    /// Appends op `index` to `fd`'s wait list.
+    fn push_waiter(&mut self, fd: RawFd, index: usize) {
+        let list = self.waiters.entry(fd).or_insert(WaitList {
+            head: NONE,
+            tail: NONE,
+            len: 0,
+        });
+        let tail = list.tail;
+        list.tail = index;
+        list.len += 1;
+        if tail == NONE {
+            list.head = index;
+        }
+        let p = &mut self.pending[index];
+        (p.prev, p.next) = (tail, NONE);
+        if tail != NONE {
+            self.pending[tail].next = index;
+        }
+    }
+
+    /// Takes the first op off `fd`'s wait list, no longer waiting.
+    fn pop_waiter(&mut self, fd: RawFd) -> Option<usize> {
+        let index = self.waiters.get(&fd)?.head;
+        self.forget_waiter(fd, index);
+        self.pending[index].waiting = 0;
+        Some(index)
+    }
+
+    /// Unlinks op `index` from `fd`'s wait list (dropping the list when it empties).
     fn forget_waiter(&mut self, fd: RawFd, index: usize) {
-        if let Some(list) = self.waiters.get_mut(&fd) {
-            list.retain(|&i| i != index);
+        let p = &mut self.pending[index];
+        let (prev, next) = (p.prev, p.next);
+        (p.prev, p.next) = (NONE, NONE);
+        if prev != NONE {
+            self.pending[prev].next = next;
+        }
+        if next != NONE {
+            self.pending[next].prev = prev;
+        }
+        let Some(list) = self.waiters.get_mut(&fd) else {
+            return;
+        };
+        if list.head == index {
+            list.head = next;
+        }
+        if list.tail == index {
+            list.tail = prev;
+        }
+        list.len -= 1;
+        if list.len == 0 {
+            self.waiters.remove(&fd);
         }
     }
 
@@ -439,11 +539,15 @@ impl Emulator {
     /// number reused), so it is added.
     fn arm(&mut self) {
         while let Some(fd) = self.to_arm.pop() {
-            let Some(list) = self.waiters.get(&fd).filter(|l| !l.is_empty()) else {
+            let Some(list) = self.waiters.get(&fd) else {
                 continue;
             };
-            let events = list.iter().fold(0, |acc, &i| acc | self.pending[i].waiting)
-                | libc::EPOLLONESHOT as u32;
+            let mut events = libc::EPOLLONESHOT as u32;
+            let mut i = list.head;
+            while i != NONE {
+                events |= self.pending[i].waiting;
+                i = self.pending[i].next;
+            }
             let armed = match epoll_ctl(&self.epoll, libc::EPOLL_CTL_MOD, fd, events, fd as u64) {
                 Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
                     epoll_ctl(&self.epoll, libc::EPOLL_CTL_ADD, fd, events, fd as u64)
@@ -454,9 +558,11 @@ impl Emulator {
                 // Not pollable (EPERM: a regular file) or not an fd (EBADF): the ops
                 // waiting on it fail rather than wait for ever.
                 let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
-                let list = self.waiters.get_mut(&fd).map(std::mem::take);
-                for index in list.unwrap_or_default() {
-                    self.pending[index].waiting = 0;
+                let waiting = self.waiters.get(&fd).map_or(0, |l| l.len);
+                for _ in 0..waiting {
+                    let Some(index) = self.pop_waiter(fd) else {
+                        break;
+                    };
                     self.finish(index, -errno, 0);
                 }
             }
@@ -501,20 +607,16 @@ impl Emulator {
 
     /// Retries every op waiting on `fd` (its one-shot registration fired).
     fn ready(&mut self, fd: RawFd) {
-        // Lists stay in the map, emptied, so waiting again on the fd allocates nothing.
-        let Some(mut list) = self.waiters.get_mut(&fd).map(std::mem::take) else {
-            return;
-        };
-        for &index in &list {
-            // Back to not waiting; `run` puts it back in the list if it must wait again.
-            self.pending[index].waiting = 0;
+        // Each op that waited gets one attempt: `run` puts one that must wait again at the
+        // back of the list, past the count taken here. An op that a completion in between
+        // finished (a cancel in a link chain) has left the list; then one that came back
+        // gets a second attempt, which costs a syscall and nothing else.
+        let waiting = self.waiters.get(&fd).map_or(0, |l| l.len);
+        for _ in 0..waiting {
+            let Some(index) = self.pop_waiter(fd) else {
+                break;
+            };
             self.run(index);
-        }
-        list.clear();
-        if let Some(slot) = self.waiters.get_mut(&fd)
-            && slot.is_empty()
-        {
-            *slot = list;
         }
     }
 
@@ -776,6 +878,29 @@ impl std::fmt::Debug for Emulator {
             .field("pending", &self.pending.len())
             .field("backlog", &self.backlog.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// The kernel's checks of ring sizes (`io_uring_create` with `IORING_SETUP_CLAMP`).
+fn check_sizes(entries: u32, cq_entries: Option<u32>) -> io::Result<()> {
+    let invalid = |what: String| Err(io::Error::new(io::ErrorKind::InvalidInput, what));
+    if entries == 0 {
+        return invalid(
+            "a ring of 0 entries is out of range: ask for 1 to 32768 (Builder::entries)".into(),
+        );
+    }
+    let sq = entries.min(32768).next_power_of_two();
+    match cq_entries {
+        Some(0) => invalid(
+            "a completion queue of 0 entries is out of range: ask for at least the SQ entries \
+             (Builder::cq_entries)"
+                .into(),
+        ),
+        Some(cq) if cq.min(65536).next_power_of_two() < sq => invalid(format!(
+            "a completion queue of {cq} entries is smaller than the {sq} SQ entries: ask for \
+             at least as many (Builder::cq_entries)"
+        )),
+        _ => Ok(()),
     }
 }
 
