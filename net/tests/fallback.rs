@@ -1,0 +1,118 @@
+//! Sockets on the fallback driver where its route differs from io_uring's: SEND_ZC is a
+//! copying send plus the notification the op waits for; `MSG_WAITALL` stream writes go on
+//! across readiness until every byte is out (as io_uring does since Linux 5.18); and the
+//! `O_NONBLOCK` the emulator needs for accept and connect does not stay on the user's
+//! sockets. Each test forces the fallback, whatever `RUNTIME_DRIVER` says.
+
+mod support;
+
+use std::future::Future;
+use std::io;
+use std::os::fd::AsRawFd;
+use std::time::Duration;
+
+use net::{TcpListener, TcpStream};
+use runtime::{Builder, DriverChoice, DriverKind};
+use support::{join, pattern};
+
+/// Runs `body` on a one-core fallback runtime; panics with its error, or after 10 s.
+fn run_fallback<F: Future<Output = io::Result<()>>>(body: F) {
+    let rt = Builder::new()
+        .driver(DriverChoice::Fallback)
+        .build()
+        .expect("the fallback driver needs no io_uring");
+    rt.block_on(async {
+        assert_eq!(runtime::driver_kind(), Some(DriverKind::Fallback));
+        match runtime::time::timeout(Duration::from_secs(10), body).await {
+            Ok(r) => r.expect("test body failed"),
+            Err(_) => panic!("test body still running after 10 s"),
+        }
+    });
+}
+
+async fn pair() -> io::Result<(TcpStream, TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let client = runtime::spawn(TcpStream::connect(addr));
+    let (server, _) = listener.accept().await?;
+    Ok((join(client).await?, server))
+}
+
+/// Whether `fd` has `O_NONBLOCK`.
+fn nonblocking(fd: &impl AsRawFd) -> bool {
+    // SAFETY: plain integers.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    assert!(flags >= 0, "{}", io::Error::last_os_error());
+    flags & libc::O_NONBLOCK != 0
+}
+
+#[test]
+fn send_zc_copies_and_notifies_and_goes_out_whole() {
+    run_fallback(async {
+        let (c, s) = pair().await?;
+        // More than the socket buffers hold: the send waits for room several times.
+        let len = 8 << 20;
+        let data = pattern(len);
+        let reader = runtime::spawn(async move { s.read_exact(Vec::with_capacity(len)).await });
+        // The reader's receive goes first, so the counts below are the send's alone.
+        runtime::yield_now().await;
+        let before = runtime::metrics().unwrap();
+        let (res, buf) = c.send_zc(data.clone()).await;
+        let after = runtime::metrics().unwrap();
+        // One op, every byte (MSG_WAITALL), and the buffer back only with the notification.
+        assert_eq!(res?, len);
+        assert!(buf == data, "the buffer came back whole");
+        assert_eq!(after.ops_submitted - before.ops_submitted, 1);
+        assert!(
+            after.cqes_reaped - before.cqes_reaped >= 2,
+            "result and notification"
+        );
+        let (res, got) = join(reader).await;
+        res?;
+        assert!(got == data, "bytes lost, repeated or out of order");
+        Ok(())
+    });
+}
+
+#[test]
+fn one_stream_write_and_one_writev_send_every_byte() {
+    run_fallback(async {
+        let (c, s) = pair().await?;
+        let len = 16 << 20;
+        let data = pattern(len);
+        let reader = runtime::spawn(async move { s.read_exact(Vec::with_capacity(2 * len)).await });
+        let (n, _) = c.write(data.clone()).await;
+        assert_eq!(n?, len, "one write, all of it");
+        let bufs: Vec<Vec<u8>> = data.chunks(1 << 20).map(<[u8]>::to_vec).collect();
+        let (n, _) = c.writev(bufs).await;
+        assert_eq!(n?, len, "one writev, all of it");
+        let (res, got) = join(reader).await;
+        res?;
+        assert!(
+            got[..len] == data[..] && got[len..] == data[..],
+            "bytes differ"
+        );
+        Ok(())
+    });
+}
+
+#[test]
+fn accept_and_connect_leave_sockets_as_they_found_them() {
+    run_fallback(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let client = runtime::spawn(TcpStream::connect(addr));
+        let (server, _) = listener.accept().await?;
+        let client = join(client).await?;
+        assert!(!nonblocking(&listener), "the listener");
+        assert!(!nonblocking(&server), "the accepted socket");
+        // A connected socket handed to blocking code blocks, as it would on io_uring.
+        let mut client = client.into_std()?;
+        assert!(!nonblocking(&client), "the connected socket");
+        std::io::Write::write_all(&mut client, b"blocking")?;
+        let (res, got) = server.read_exact(Vec::with_capacity(8)).await;
+        res?;
+        assert_eq!(got, b"blocking");
+        Ok(())
+    });
+}
