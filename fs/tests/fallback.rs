@@ -1,0 +1,86 @@
+//! FIFOs on the fallback driver. A FIFO opened by path refuses `RWF_NOWAIT`, so the
+//! emulator cannot try it without blocking; it waits for readiness instead and then moves
+//! what goes without blocking (the bytes `FIONREAD` counts, `PIPE_BUF` bytes into room), so a
+//! read waiting for data is cancelled at once like a socket's, rather than holding a blocking
+//! pool thread until a writer comes. Each test forces the fallback.
+
+mod support;
+
+use std::time::Duration;
+
+use fs::File;
+use runtime::{Builder, DriverChoice, DriverKind};
+use support::TempPath;
+
+fn fallback() -> runtime::Runtime {
+    Builder::new()
+        .driver(DriverChoice::Fallback)
+        .build()
+        .expect("the fallback driver needs no io_uring")
+}
+
+/// A FIFO at a fresh path, or `None` (and a note) where `mkfifo` is missing.
+fn fifo(name: &str) -> Option<TempPath> {
+    let path = TempPath::new(name);
+    let status = std::process::Command::new("mkfifo").arg(&*path).status();
+    if !status.is_ok_and(|s| s.success()) {
+        println!("skipped: mkfifo is not available");
+        return None;
+    }
+    Some(path)
+}
+
+async fn open_rw(path: &TempPath) -> File {
+    // Read-write: the open does not wait for a peer.
+    File::options()
+        .read(true)
+        .write(true)
+        .open(path)
+        .await
+        .unwrap()
+}
+
+#[test]
+fn a_fifo_read_waiting_for_data_is_cancelled_at_once() {
+    let Some(path) = fifo("fifo-cancel") else {
+        return;
+    };
+    fallback().block_on(async {
+        assert_eq!(runtime::driver_kind(), Some(DriverKind::Fallback));
+        let file = open_rw(&path).await;
+        let read =
+            runtime::time::timeout(Duration::from_millis(10), file.read(Vec::with_capacity(8)))
+                .await;
+        assert!(read.is_err(), "nothing was written, so the read waits");
+        // The cancel lands on the next turn: no op is left in flight (on the blocking pool
+        // it would stay until a writer came).
+        runtime::time::sleep(Duration::from_millis(1)).await;
+        assert_eq!(runtime::metrics().unwrap().ops_in_flight, 0);
+    });
+}
+
+#[test]
+fn bytes_cross_a_fifo_in_order() {
+    let Some(path) = fifo("fifo-bytes") else {
+        return;
+    };
+    fallback().block_on(async {
+        let writer = open_rw(&path).await;
+        let reader = File::open(&*path).await.unwrap();
+        // More than a FIFO holds (64 KiB): the writer waits for the reader.
+        let data: Vec<u8> = (0..256 << 10).map(|i| (i % 251) as u8).collect();
+        let expected = data.clone();
+        let w = runtime::spawn(async move {
+            let (res, _) = writer.write_all(data).await;
+            res
+        });
+        let mut got = Vec::new();
+        while got.len() < expected.len() {
+            let (n, buf) = reader.read(Vec::with_capacity(32 << 10)).await;
+            assert!(n.unwrap() > 0, "the writer is still open");
+            got.extend_from_slice(&buf);
+        }
+        w.await.unwrap().unwrap();
+        assert!(got == expected, "bytes lost, repeated or out of order");
+    });
+}
