@@ -6,9 +6,10 @@
 //! kernel is [`Emulator::enter`], called where the driver would call `io_uring_enter`: it
 //! takes the published SQEs and runs each opcode by ordinary syscalls:
 //! - sockets, pipes and other pollable fds: a non-blocking attempt (`MSG_DONTWAIT`,
-//!   `RWF_NOWAIT`, `O_NONBLOCK`); on `EAGAIN` the op waits for readiness from this core's
-//!   epoll (one-shot, re-armed while ops wait on the fd), where the loop parks instead of in
-//!   `io_uring_enter`;
+//!   `RWF_NOWAIT`, `O_NONBLOCK` for the call); on `EAGAIN` the op waits for readiness from
+//!   this core's epoll (one-shot, re-armed while ops wait on the fd), where the loop parks
+//!   instead of in `io_uring_enter`; a `MSG_WAITALL` transfer on a stream goes on the same
+//!   way until every byte is moved, as io_uring does;
 //! - files and anything else that may block: the process's blocking pool, whose result comes
 //!   back through an eventfd in the same epoll set;
 //! - links (`IO_LINK`, `IO_HARDLINK`, `LINK_TIMEOUT`), `ASYNC_CANCEL`, multishot accept and
