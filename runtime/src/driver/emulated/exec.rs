@@ -859,3 +859,52 @@ impl Blocking {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes `with_iov` hands over for `skip` and `max`, gathered.
+    fn trimmed(bufs: &[&[u8]], skip: usize, max: usize) -> (Vec<u8>, usize) {
+        let iov: Vec<libc::iovec> = bufs
+            .iter()
+            .map(|b| libc::iovec {
+                iov_base: b.as_ptr().cast_mut().cast(),
+                iov_len: b.len(),
+            })
+            .collect();
+        with_iov(iov.as_ptr(), iov.len(), skip, max, |p, n| {
+            let mut out = Vec::new();
+            for i in 0..n {
+                // SAFETY: `with_iov` passes `n` iovecs into `bufs`, alive here.
+                let v = unsafe { p.add(i).read() };
+                // SAFETY: as above: `iov_len` bytes at `iov_base` inside one of `bufs`.
+                out.extend_from_slice(unsafe {
+                    std::slice::from_raw_parts(v.iov_base.cast::<u8>(), v.iov_len)
+                });
+            }
+            (out, n)
+        })
+    }
+
+    #[test]
+    fn with_iov_skips_and_cuts_across_buffers() {
+        let bufs: [&[u8]; 3] = [b"abc", b"", b"defgh"];
+        assert_eq!(trimmed(&bufs, 0, usize::MAX), (b"abcdefgh".to_vec(), 3));
+        assert_eq!(trimmed(&bufs, 2, usize::MAX), (b"cdefgh".to_vec(), 2));
+        assert_eq!(trimmed(&bufs, 3, usize::MAX), (b"defgh".to_vec(), 1));
+        assert_eq!(trimmed(&bufs, 4, 2), (b"ef".to_vec(), 1));
+        assert_eq!(trimmed(&bufs, 1, 3), (b"bcd".to_vec(), 2));
+        assert_eq!(trimmed(&bufs, 8, usize::MAX), (Vec::new(), 0));
+        assert_eq!(trimmed(&bufs, 0, 0), (Vec::new(), 0));
+    }
+
+    #[test]
+    fn with_iov_copies_more_than_the_stack_holds() {
+        let data: Vec<u8> = (0..200u8).collect();
+        let bufs: Vec<&[u8]> = data.chunks(2).collect();
+        let (got, n) = trimmed(&bufs, 5, 100);
+        assert_eq!(got, data[5..105]);
+        assert_eq!(n, 51);
+    }
+}

@@ -921,3 +921,20 @@ fn cvt_fd(fd: RawFd) -> io::Result<OwnedFd> {
     // SAFETY: a fresh fd that nobody else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ring_sizes_are_checked_as_the_kernel_checks_them() {
+        let invalid = |e: io::Result<()>| e.unwrap_err().kind() == io::ErrorKind::InvalidInput;
+        assert!(invalid(check_sizes(0, None)));
+        assert!(invalid(check_sizes(8, Some(0))));
+        assert!(invalid(check_sizes(8, Some(4))));
+        // Rounded up to a power of two, then compared; too large is clamped.
+        check_sizes(8, Some(5)).unwrap();
+        check_sizes(u32::MAX, Some(u32::MAX)).unwrap();
+        check_sizes(1, None).unwrap();
+    }
+}
