@@ -660,11 +660,31 @@ fn is_stream(fd: RawFd) -> bool {
     r == 0 && matches!(ty, libc::SOCK_STREAM | libc::SOCK_SEQPACKET)
 }
 
+/// Sets `O_NONBLOCK` on a listener for good: accept has no per-call flag for it. Not for
+/// the call only, as for connect: a listener may be shared by several cores' accepts (one
+/// file description), and one core restoring the flag could leave another's accept
+/// blocking its core. A listener has no `into_std`; the flag shows only to code that
+/// accepts on a duplicate of its fd.
+fn set_nonblocking(fd: RawFd) -> Result<(), i32> {
+    // SAFETY: plain integers.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(-neg_errno());
+    }
+    if flags & libc::O_NONBLOCK == 0 {
+        // SAFETY: plain integers.
+        if unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+            return Err(-neg_errno());
+        }
+    }
+    Ok(())
+}
+
 /// Runs `call` (a syscall's CQE result) with `O_NONBLOCK` set on `fd`, then gives `fd` its
-/// flags back: accept and connect have no per-call flag for it, and the socket is the
-/// user's, who may hand it to blocking code (`into_std`) afterwards. A connect that got
-/// EINPROGRESS goes on without the flag. Another thread using the same socket in between
-/// would see the flag: sockets of a core are that core's.
+/// flags back: connect has no per-call flag for it, and the socket is the user's, who may
+/// hand it to blocking code (`into_std`, documented to keep the blocking mode) afterwards. A
+/// connect that got EINPROGRESS goes on without the flag. The socket is this op's alone
+/// while it connects.
 fn nonblocking(fd: RawFd, call: impl FnOnce() -> i32) -> i32 {
     // SAFETY: plain integers.
     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
@@ -699,10 +719,11 @@ fn accept(sqe: &Sqe, fd: RawFd) -> Attempt {
             sqe.addr2() as *mut libc::socklen_t,
         )
     };
-    let r = nonblocking(fd, || {
-        // SAFETY: a syscall on the SQE's sockaddr and length (see the module docs).
-        res(unsafe { libc::accept4(fd, addr, len, sqe.accept_flags() as i32) } as isize)
-    });
+    if let Err(e) = set_nonblocking(fd) {
+        return Attempt::Done(-e, 0);
+    }
+    // SAFETY: a syscall on the SQE's sockaddr and length (see the module docs).
+    let r = res(unsafe { libc::accept4(fd, addr, len, sqe.accept_flags() as i32) } as isize);
     match r {
         r if r == -libc::EAGAIN => Attempt::Wait(IN),
         r if r >= 0 && multishot => Attempt::More(r, 0),

@@ -6,7 +6,7 @@
 //! kernel is [`Emulator::enter`], called where the driver would call `io_uring_enter`: it
 //! takes the published SQEs and runs each opcode by ordinary syscalls:
 //! - sockets, pipes and other pollable fds: a non-blocking attempt (`MSG_DONTWAIT`,
-//!   `RWF_NOWAIT`, `O_NONBLOCK` for the call); on `EAGAIN` the op waits for readiness from
+//!   `RWF_NOWAIT`, `O_NONBLOCK`: for good on listeners, for the call on connects); on `EAGAIN` the op waits for readiness from
 //!   this core's epoll (one-shot, re-armed while ops wait on the fd), where the loop parks
 //!   instead of in `io_uring_enter`; a `MSG_WAITALL` transfer on a stream goes on the same
 //!   way until every byte is moved, as io_uring does;
