@@ -149,3 +149,36 @@ fn aligned_buf_and_slice_bounds() {
     assert!(r.is_err(), "a start past usize::MAX is out of range");
     assert_eq!(vec![0u8; 4].slice(4..).bytes_total(), 0);
 }
+
+/// More cores than `Builder::MAX_CORES` are refused by `build` (they were accepted, then
+/// `run_per_core` allocated a table of `usize::MAX` cores: a capacity-overflow panic).
+#[test]
+fn builder_refuses_more_than_max_cores() {
+    for cores in [Builder::MAX_CORES + 1, usize::MAX] {
+        let e = Builder::new().cores(cores).build().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "cores({cores}): {e}");
+        assert!(
+            e.to_string().contains(&Builder::MAX_CORES.to_string()),
+            "{e}"
+        );
+    }
+    Builder::new().cores(Builder::MAX_CORES).build().unwrap();
+}
+
+/// A thread name with a NUL byte is refused by `build` (it was accepted, then std's thread
+/// spawn panicked in `run_per_core`); a plain one names the cores' threads.
+#[test]
+fn builder_refuses_a_thread_name_with_nul() {
+    for name in ["a\0b", "\0"] {
+        let e = Builder::new().thread_name(name).build().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{name:?}: {e}");
+        assert!(e.to_string().contains("NUL"), "{e}");
+    }
+    let named = Builder::new()
+        .cores(1)
+        .thread_name("edge")
+        .build()
+        .unwrap()
+        .run_per_core(|_| async { std::thread::current().name().map(str::to_owned) });
+    assert_eq!(named, [Some("edge-0".to_owned())]);
+}
