@@ -8,7 +8,9 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use runtime::buf::{AlignedBuf, FixedBufRegistry, IoBuf};
-use runtime::time::{sleep, sleep_until, timeout};
+use runtime::time::{
+    MIN_PERIOD, MissedTickBehavior, interval, interval_at, sleep, sleep_until, timeout,
+};
 use runtime::{Builder, Runtime};
 
 /// Builder numbers: 0 is saturated to 1 (cores, budget) or the kernel's EINVAL (ring sizes);
@@ -181,4 +183,39 @@ fn builder_refuses_a_thread_name_with_nul() {
         .unwrap()
         .run_per_core(|_| async { std::thread::current().name().map(str::to_owned) });
     assert_eq!(named, [Some("edge-0".to_owned())]);
+}
+
+/// Interval periods below one tick of the wheel (zero panicked) are raised to it, and
+/// start instants far in the past or the future neither panic nor spin.
+#[test]
+fn interval_periods_and_starts_at_their_edges() {
+    Runtime::new().unwrap().block_on(async {
+        for period in [Duration::ZERO, Duration::from_nanos(1), MIN_PERIOD / 2] {
+            let mut every = interval(period);
+            assert_eq!(every.period(), MIN_PERIOD, "interval({period:?})");
+            let first = every.tick().await;
+            let second = every.tick().await;
+            assert!(second >= first + MIN_PERIOD, "{first:?}, then {second:?}");
+        }
+        // A schedule that began long ago: skipping the missed ticks comes back to the
+        // schedule at once instead of ticking for every period since.
+        let now = Instant::now();
+        let long_ago = now.checked_sub(Duration::from_secs(1 << 40)).unwrap_or(now);
+        let mut every = interval_at(long_ago, Duration::ZERO);
+        every.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        assert_eq!(every.tick().await, long_ago);
+        assert!(
+            every.tick().await >= now,
+            "a skipped schedule is back to now"
+        );
+        // Starts and deadlines far in the future are pending, not an overflow.
+        let far = now.checked_add(Duration::from_secs(1 << 62)).unwrap();
+        let mut late = interval_at(far, Duration::MAX);
+        assert!(timeout(MIN_PERIOD, late.tick()).await.is_err());
+        assert!(timeout(MIN_PERIOD, sleep_until(far)).await.is_err());
+        sleep_until(long_ago).await;
+        let mut reset = sleep(Duration::MAX);
+        reset.reset(far);
+        assert!(timeout(MIN_PERIOD, reset).await.is_err());
+    });
 }
