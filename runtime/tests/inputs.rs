@@ -8,6 +8,7 @@ use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use runtime::buf::{AlignedBuf, FixedBufRegistry, IoBuf};
+use runtime::sync::{broadcast, mpsc};
 use runtime::time::{
     MIN_PERIOD, MissedTickBehavior, interval, interval_at, sleep, sleep_until, timeout,
 };
@@ -217,5 +218,84 @@ fn interval_periods_and_starts_at_their_edges() {
         let mut reset = sleep(Duration::MAX);
         reset.reset(far);
         assert!(timeout(MIN_PERIOD, reset).await.is_err());
+    });
+}
+
+/// A channel's capacity is a bound, not an up-front allocation: `usize::MAX` panicked with
+/// a capacity overflow (`1 << 40` asked for terabytes: see
+/// `huge_channel_capacities_allocate_nothing_up_front` for that, under a memory limit).
+#[test]
+fn channel_capacity_of_usize_max_is_unbounded_in_practice() {
+    Runtime::new().unwrap().block_on(async {
+        let (tx, mut rx) = mpsc::channel(usize::MAX);
+        for i in 0..100 {
+            tx.try_send(i).unwrap();
+        }
+        drop(tx);
+        let mut got = Vec::new();
+        while let Some(v) = rx.recv().await {
+            got.push(v);
+        }
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+        let (tx, mut rx) = broadcast::channel(usize::MAX);
+        for i in 0..100 {
+            tx.send(i).unwrap();
+        }
+        for i in 0..100 {
+            assert_eq!(rx.recv().await, Ok(i));
+        }
+    });
+}
+
+/// Runs the rest of test `name` in a child process (this binary, that test only) whose
+/// address space is limited to what it uses now plus 512 MiB, so that a huge allocation
+/// fails there instead of using the machine's memory. Returns `true` in the child, after
+/// the limit is set; in the parent, asserts that the child passed and returns `false`.
+fn in_child_with_little_memory(name: &str) -> bool {
+    const ENV: &str = "INPUTS_LITTLE_MEMORY";
+    if std::env::var(ENV).as_deref() == Ok(name) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmSize:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmSize in /proc/self/status");
+        let limit = kib * 1024 + (512 << 20);
+        let rlimit = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        };
+        // SAFETY: a valid rlimit, read for the call.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlimit) }, 0);
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads", "1"])
+        .env(ENV, name)
+        .output()
+        .expect("run the child");
+    assert!(
+        out.status.success(),
+        "{name} in a child with little memory: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
+/// Channels of `1 << 40` values work with the memory their values need (they asked for
+/// terabytes up front, which aborted the process where the allocator refused).
+#[test]
+fn huge_channel_capacities_allocate_nothing_up_front() {
+    if !in_child_with_little_memory("huge_channel_capacities_allocate_nothing_up_front") {
+        return;
+    }
+    Runtime::new().unwrap().block_on(async {
+        let (tx, mut rx) = mpsc::channel::<u8>(1 << 40);
+        tx.send(7).await.unwrap();
+        assert_eq!(rx.recv().await, Some(7));
+        let (tx, mut rx) = broadcast::channel::<u8>(1 << 40);
+        tx.send(8).unwrap();
+        assert_eq!(rx.recv().await, Ok(8));
     });
 }
