@@ -7,7 +7,7 @@ use std::io;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use runtime::buf::{AlignedBuf, FixedBufRegistry, IoBuf};
+use runtime::buf::{AlignedBuf, BufPool, FixedBufRegistry, IoBuf};
 use runtime::sync::{broadcast, mpsc};
 use runtime::time::{
     MIN_PERIOD, MissedTickBehavior, interval, interval_at, sleep, sleep_until, timeout,
@@ -283,6 +283,10 @@ fn in_child_with_little_memory(name: &str) -> bool {
     false
 }
 
+/// 2 GiB: more than a child of `in_child_with_little_memory` may allocate, less than any
+/// machine that runs these tests has.
+const MORE_THAN_THE_CHILD_HAS: usize = 2 << 30;
+
 /// Channels of `1 << 40` values work with the memory their values need (they asked for
 /// terabytes up front, which aborted the process where the allocator refused).
 #[test]
@@ -297,5 +301,37 @@ fn huge_channel_capacities_allocate_nothing_up_front() {
         let (tx, mut rx) = broadcast::channel::<u8>(1 << 40);
         tx.send(8).unwrap();
         assert_eq!(rx.recv().await, Ok(8));
+    });
+}
+
+/// Buffer pools and registries larger than the machine are `InvalidInput` before any
+/// allocation (32768 buffers of 4 GiB passed the old checks, then aborted allocating
+/// 140 TB); ones the allocator refuses are `OutOfMemory` naming the size (they aborted).
+#[test]
+fn huge_buffer_memory_is_an_error_not_an_abort() {
+    if !in_child_with_little_memory("huge_buffer_memory_is_an_error_not_an_abort") {
+        return;
+    }
+    Runtime::new().unwrap().block_on(async {
+        let e = BufPool::new(0x4c2, 32768, u32::MAX as usize).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        assert!(
+            e.to_string().contains("more than this machine's memory"),
+            "{e}"
+        );
+        let e = FixedBufRegistry::new(16384, 1 << 30).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+
+        let e = BufPool::new(0x4c2, 2048, MORE_THAN_THE_CHILD_HAS / 2048).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::OutOfMemory, "{e}");
+        assert!(
+            e.to_string().contains(&MORE_THAN_THE_CHILD_HAS.to_string()),
+            "{e}"
+        );
+        let e = FixedBufRegistry::new(2, MORE_THAN_THE_CHILD_HAS / 2).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::OutOfMemory, "{e}");
+        // The failed pool left its group free, and small ones still work.
+        BufPool::new(0x4c2, 8, 64).unwrap();
+        FixedBufRegistry::new(2, 64).unwrap();
     });
 }
