@@ -3,16 +3,22 @@
 //! refused with a clear error, never a panic, an abort or a hang. (Ring entries and
 //! provided-buffer geometries are in `limits.rs`.)
 
+mod support;
+
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
 use runtime::buf::{AlignedBuf, BufPool, FixedBufRegistry, IoBuf};
+use runtime::fixed_files::{self, FixedFile};
+use runtime::op::{Completion, Op, Operation, RingHandle};
 use runtime::sync::{broadcast, mpsc};
 use runtime::time::{
     MIN_PERIOD, MissedTickBehavior, interval, interval_at, sleep, sleep_until, timeout,
 };
-use runtime::{Builder, Runtime};
+use runtime::{Builder, JoinError, Runtime};
+use uring_sys::{Sqe, abi, prep};
 
 /// Builder numbers: 0 is saturated to 1 (cores, budget) or the kernel's EINVAL (ring sizes);
 /// the largest ring sizes are clamped by the kernel.
@@ -333,5 +339,169 @@ fn huge_buffer_memory_is_an_error_not_an_abort() {
         // The failed pool left its group free, and small ones still work.
         BufPool::new(0x4c2, 8, 64).unwrap();
         FixedBufRegistry::new(2, 64).unwrap();
+    });
+}
+
+/// A READ of up to 64 bytes from a fixed file slot (`IOSQE_FIXED_FILE`); the op holds the
+/// slot, as the op contract asks, and gives it back.
+struct ReadSlot {
+    slot: FixedFile,
+    buf: Vec<u8>,
+}
+
+impl ReadSlot {
+    async fn run(slot: FixedFile) -> (io::Result<Vec<u8>>, FixedFile) {
+        let (read, slot) = Op::new(ReadSlot {
+            slot,
+            buf: Vec::with_capacity(64),
+        })
+        .await;
+        (read, slot)
+    }
+}
+
+// SAFETY: the SQE names `self.buf`'s heap block (it does not move with `self` and lives
+// until the op is dropped) and the fixed slot `self.slot`, which the op holds and whose
+// ring it is bound to (`bound_ring`).
+unsafe impl Operation for ReadSlot {
+    type Output = (io::Result<Vec<u8>>, FixedFile);
+
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        Some(self.slot.ring())
+    }
+
+    fn sqe(&mut self) -> Sqe {
+        let len = self.buf.capacity() as u32;
+        // Offset -1: the file's own position, as pipes need.
+        prep::prep_read(
+            self.slot.index() as i32,
+            self.buf.as_mut_ptr(),
+            len,
+            u64::MAX,
+        )
+        .flags(abi::IOSQE_FIXED_FILE)
+    }
+
+    fn complete(mut self, result: io::Result<u32>, _: Completion) -> Self::Output {
+        let read = result.map(|n| {
+            // SAFETY: the kernel wrote `n` bytes, at most the capacity it was given.
+            unsafe { self.buf.set_len(n as usize) };
+            self.buf
+        });
+        (read, self.slot)
+    }
+}
+
+/// Fixed file slots: one registered twice holds two references, so dropping (closing) one
+/// slot leaves the other usable and the process fd closable; a dropped slot is emptied, so
+/// the same index lent again reads as EBADF, not the old file; and once every slot holding
+/// a pipe's read end is gone, the kernel let go of it (the writer gets EPIPE).
+#[test]
+fn fixed_file_slots_closed_twice_and_used_after_close() {
+    let _w = support::watchdog(
+        "fixed_file_slots_closed_twice_and_used_after_close",
+        Duration::from_secs(20),
+    );
+    Runtime::new().unwrap().block_on(async {
+        let (r, w) = support::pipe();
+        let a = fixed_files::register(r.as_fd()).unwrap();
+        let b = fixed_files::register(r.as_fd()).unwrap();
+        assert_ne!(a.index(), b.index());
+        drop(r);
+        support::write_all(&w, b"one");
+        let (read, a) = ReadSlot::run(a).await;
+        assert_eq!(read.unwrap(), b"one");
+        let freed = a.index();
+        drop(a);
+        support::write_all(&w, b"two");
+        let (read, b) = ReadSlot::run(b).await;
+        assert_eq!(read.unwrap(), b"two", "the other slot still reads");
+
+        let reused = fixed_files::reserve().unwrap();
+        assert_eq!(reused.index(), freed, "the emptied slot is lent again");
+        support::write_all(&w, b"three");
+        let (read, reused) = ReadSlot::run(reused).await;
+        let e = read.unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}");
+        drop((reused, b));
+        assert_eq!(writer_sees_no_reader(&w).raw_os_error(), Some(libc::EPIPE));
+    });
+}
+
+/// Writes to the pipe `w` until the write fails (the reader is gone): the kernel may drop
+/// a removed fixed file's reference a little after the unregistering call (5.15's deferred
+/// resource removal), so this retries while writes still succeed.
+fn writer_sees_no_reader(w: &OwnedFd) -> io::Error {
+    // SAFETY: fcntl on an fd we own, with an int argument.
+    unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    loop {
+        // SAFETY: writes one byte from a live array to our own fd.
+        let n = unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::WouldBlock {
+                return e;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A panicking `spawn_blocking` closure is a `JoinError` carrying its payload, whatever the
+/// payload's type, and the pool goes on serving.
+#[test]
+fn spawn_blocking_panics_are_join_errors() {
+    let _w = support::watchdog(
+        "spawn_blocking_panics_are_join_errors",
+        Duration::from_secs(20),
+    );
+    Runtime::new().unwrap().block_on(async {
+        let e = runtime::spawn_blocking(|| -> u8 { panic!("blocking boom") })
+            .await
+            .unwrap_err();
+        let JoinError::Panicked(payload) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"blocking boom"));
+        let e = runtime::spawn_blocking(|| std::panic::panic_any(7u32))
+            .await
+            .unwrap_err();
+        let JoinError::Panicked(payload) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(payload.downcast_ref::<u32>(), Some(&7));
+        assert_eq!(runtime::spawn_blocking(|| 5).await.unwrap(), 5);
+    });
+}
+
+/// Panics on drop.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("PanicsOnDrop dropped");
+    }
+}
+
+/// A `spawn_blocking` result nobody waits for any more is dropped on the pool thread; one
+/// whose drop panics must not cost the pool that thread for good: 65 of them (the pool
+/// has 64 threads) and the pool still runs the next closure.
+#[test]
+fn spawn_blocking_results_that_panic_when_dropped_keep_the_pool_alive() {
+    let _w = support::watchdog(
+        "spawn_blocking_results_that_panic_when_dropped_keep_the_pool_alive",
+        Duration::from_secs(20),
+    );
+    Runtime::new().unwrap().block_on(async {
+        for _ in 0..65 {
+            let (go, wait) = std::sync::mpsc::channel::<()>();
+            let handle = runtime::spawn_blocking(move || {
+                let _ = wait.recv();
+                PanicsOnDrop
+            });
+            drop(handle);
+            go.send(()).unwrap();
+        }
+        assert_eq!(runtime::spawn_blocking(|| 5).await.unwrap(), 5);
     });
 }
