@@ -99,8 +99,8 @@ pub struct Ratio {
 }
 
 impl Ratio {
-    /// Better or worse when the interval clears 1.0 ± `LEVEL_BAND`, level when it does not; `None`
-    /// without an interval.
+    /// Better or worse when the interval clears 1.0 ± `LEVEL_BAND`, level when it does not;
+    /// `None` without an interval.
     pub fn verdict(&self) -> Option<Verdict> {
         self.interval.map(|i| i.verdict())
     }
