@@ -33,6 +33,7 @@ pub mod file_server;
 pub mod http;
 pub mod reuseport;
 pub mod signal;
+pub mod soak;
 pub mod timers;
 pub mod tokio_port;
 pub mod udp_echo;

@@ -372,7 +372,9 @@ impl File {
             match res {
                 Ok(n) => {
                     done += n;
-                    if n < want || done == total {
+                    // Only a read of 0 says the file ended: a short one may be a signal or a
+                    // filesystem's choice, and the doc promises a full buffer unless it ended.
+                    if n == 0 || done == total {
                         return (Ok(done), buf);
                     }
                 }

@@ -51,8 +51,10 @@ async fn aligned_transfers_work_and_alignment_comes_from_statx() {
     out.fill(0x5a);
     let (res, _) = file.write_all_at(out, 4096).await;
     res.unwrap();
-    let (n, input) = file.read_at(fs::aligned_buf_for(&file, 16384), 0).await;
-    assert_eq!(n.unwrap(), 16384);
+    let (res, input) = file
+        .read_exact_at(fs::aligned_buf_for(&file, 16384), 0)
+        .await;
+    res.unwrap();
     assert!(input[..4096].iter().all(|&b| b == 5));
     assert!(input[4096..12288].iter().all(|&b| b == 0x5a));
     assert!(input[12288..].iter().all(|&b| b == 5));

@@ -762,35 +762,44 @@ fn a_write_dropped_while_it_waits_for_its_turn_still_goes_out_in_order() {
     });
     let stream = TcpStream::from_std(ours);
     let _ = stream.set_send_buffer_size(16 * 1024);
-    Runtime::new()
-        .expect("io_uring runtime")
-        .block_on(async {
-            let mut write = Box::pin(stream.write(first.to_vec()));
-            assert!(
-                !poll_once(&mut write).await,
-                "{TEST}: a write larger than the socket buffers finished while nobody reads"
-            );
-            drop(write);
-            let mut waiting = Box::pin(stream.write(second.to_vec()));
-            assert!(
-                !poll_once(&mut waiting).await,
-                "{TEST}: a write started while an earlier one is still in flight"
-            );
-            drop(waiting);
-            let mut vectored = Box::pin(stream.writev(vec![third.to_vec()]));
-            assert!(
-                !poll_once(&mut vectored).await,
-                "{TEST}: a vectored write started while an earlier one is still in flight"
-            );
-            drop(vectored);
-            go.send(()).expect("reader");
-            let (res, _) = stream.write_all(fourth.to_vec()).await;
-            res?;
-            stream.shutdown(Shutdown::Write).await
-        })
-        .expect("writes");
+    let written = Runtime::new().expect("io_uring runtime").block_on(async {
+        let mut write = Box::pin(stream.write(first.to_vec()));
+        assert!(
+            !poll_once(&mut write).await,
+            "{TEST}: a write larger than the socket buffers finished while nobody reads"
+        );
+        drop(write);
+        let mut waiting = Box::pin(stream.write(second.to_vec()));
+        assert!(
+            !poll_once(&mut waiting).await,
+            "{TEST}: a write started while an earlier one is still in flight"
+        );
+        drop(waiting);
+        let mut vectored = Box::pin(stream.writev(vec![third.to_vec()]));
+        assert!(
+            !poll_once(&mut vectored).await,
+            "{TEST}: a vectored write started while an earlier one is still in flight"
+        );
+        drop(vectored);
+        go.send(()).expect("reader");
+        let (res, _) = stream.write_all(fourth.to_vec()).await;
+        let shut = stream.shutdown(Shutdown::Write).await;
+        res.and(shut)
+    });
     let got = reader.join().expect("reader thread").expect("reader");
-    if let Some(loss) = stream_loss(&got, &all) {
-        panic!("{TEST}: {loss}");
+    match written {
+        Ok(()) => {
+            if let Some(loss) = stream_loss(&got, &all) {
+                panic!("{TEST}: {loss}");
+            }
+        }
+        // A send may still complete short (a signal, or injected faults): then the next write
+        // says so, and the peer got a prefix, with no gap before the cut.
+        Err(e) if e.to_string().contains("dropped") => assert!(
+            all.starts_with(&got),
+            "{TEST}: {e}, but the peer's bytes are not a prefix of what was written: {}",
+            stream_loss(&got, &all).unwrap_or_default()
+        ),
+        Err(e) => panic!("{TEST}: the writer failed: {e}"),
     }
 }

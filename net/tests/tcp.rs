@@ -396,8 +396,10 @@ fn next_batch_returns_the_data_before_an_error_that_followed_it() {
         drop(c);
         sleep(Duration::from_millis(50)).await;
         let mut bufs = Vec::new();
-        assert_eq!(received.next_batch(&mut bufs, 8).await?, 1);
-        assert_eq!(&bufs[0][..], b"abc");
+        // "abc" in one buffer, or in several where it left in several sends.
+        let n = received.next_batch(&mut bufs, 8).await?;
+        let got: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+        assert_eq!((n, got), (bufs.len(), b"abc".to_vec()));
         let err = received.next_batch(&mut bufs, 8).await.unwrap_err();
         assert_eq!(err.kind(), io::ErrorKind::ConnectionReset, "{err}");
         Ok(())
@@ -417,7 +419,9 @@ fn a_dropped_recv_stream_hands_its_held_error_to_the_next_read() {
         drop(c);
         sleep(Duration::from_millis(50)).await;
         let mut bufs = Vec::new();
-        assert_eq!(received.next_batch(&mut bufs, 8).await?, 1);
+        let n = received.next_batch(&mut bufs, 8).await?;
+        let got: Vec<u8> = bufs.iter().flat_map(|b| b.iter().copied()).collect();
+        assert_eq!((n, got), (bufs.len(), b"abc".to_vec()));
         // The reset is held by the stream; dropping it gives it to the socket.
         drop(received);
         let (res, _) = s.read(Vec::with_capacity(16)).await;
@@ -435,8 +439,12 @@ fn try_next_does_not_wait() {
         let mut received = s.recv_stream(&pool);
         assert!(received.try_next().is_none(), "nothing was sent yet");
         c.write_all(b"hello".to_vec()).await.0?;
-        let buf = received.next().await.expect("data")?;
-        assert_eq!(&buf[..], b"hello");
+        // One buffer, or several where the bytes left in several sends.
+        let mut got = Vec::new();
+        while got.len() < 5 {
+            got.extend_from_slice(&received.next().await.expect("data")?);
+        }
+        assert_eq!(got, b"hello");
         Ok(())
     });
 }
@@ -706,7 +714,9 @@ fn dropping_a_stream_with_ops_in_flight_closes_it_after_the_cqes() {
         sleep(Duration::from_millis(10)).await;
         drop(w);
         c.write_all(b"still open".to_vec()).await.0?;
-        assert_eq!(join(reader).await?, 10);
+        // The read gets the bytes (all 10, or the first part where they left in parts).
+        let n = join(reader).await?;
+        assert!((1..=10).contains(&n), "read {n} of 10 bytes");
 
         // Now a read in flight when its task is aborted: the op is cancelled, the fd is
         // closed only after its CQE, and the peer sees EOF.

@@ -122,7 +122,15 @@ impl Builder {
         self
     }
 
-    /// Cores (worker threads) for [`Runtime::run_per_core`]; at least 1.
+    /// The most cores [`Builder::cores`] takes: `CPU_SETSIZE`, the CPUs a `cpu_set_t` can
+    /// name, so each core can still have a CPU of its own.
+    pub const MAX_CORES: usize = libc::CPU_SETSIZE as usize;
+
+    /// Cores (worker threads) for [`Runtime::run_per_core`]; 0 means 1.
+    ///
+    /// More than [`Builder::MAX_CORES`] is refused by [`Builder::build`] (`InvalidInput`)
+    /// rather than clamped: `run_per_core` returns one output per core, so a silently
+    /// smaller runtime would hand back fewer than the caller asked for.
     pub fn cores(&mut self, cores: usize) -> &mut Self {
         self.cores = cores.max(1);
         self
@@ -153,7 +161,8 @@ impl Builder {
         self
     }
 
-    /// The worker threads' name prefix (`NAME-0`, `NAME-1`, …).
+    /// The worker threads' name prefix (`NAME-0`, `NAME-1`, …); one with a NUL byte is
+    /// refused by [`Builder::build`] (`InvalidInput`), since a thread name is a C string.
     pub fn thread_name(&mut self, name: impl Into<String>) -> &mut Self {
         self.thread_name = name.into();
         self
@@ -204,8 +213,10 @@ impl Builder {
     ///
     /// With [`DriverChoice::Auto`] a ring that cannot be set up for want of io_uring gives
     /// the fallback driver instead (and a warning); `RUNTIME_DRIVER` with another value
-    /// than `uring`, `fallback` or `auto` is `InvalidInput`.
+    /// than `uring`, `fallback` or `auto` is `InvalidInput`, as are more cores than
+    /// [`Builder::MAX_CORES`] and a thread name with a NUL byte.
     pub fn build(&self) -> io::Result<Runtime> {
+        self.check()?;
         let mut builder = self.clone();
         builder.driver.choice = match self.choice {
             Some(choice) => choice,
@@ -213,6 +224,25 @@ impl Builder {
         };
         let core = Core::new(0, &builder.driver, builder.budget, None)?;
         Ok(Runtime { builder, core })
+    }
+
+    /// Refuses settings that would fail later, in `run_per_core`'s threads, with a panic.
+    fn check(&self) -> io::Result<()> {
+        let invalid = |why: String| Err(io::Error::new(io::ErrorKind::InvalidInput, why));
+        if self.cores > Builder::MAX_CORES {
+            return invalid(format!(
+                "Builder::cores({}): at most {} cores (CPU_SETSIZE); use one per CPU",
+                self.cores,
+                Builder::MAX_CORES
+            ));
+        }
+        if self.thread_name.contains('\0') {
+            return invalid(format!(
+                "Builder::thread_name({:?}): a thread name cannot contain a NUL byte",
+                self.thread_name
+            ));
+        }
+        Ok(())
     }
 }
 

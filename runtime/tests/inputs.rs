@@ -3,13 +3,22 @@
 //! refused with a clear error, never a panic, an abort or a hang. (Ring entries and
 //! provided-buffer geometries are in `limits.rs`.)
 
+mod support;
+
 use std::io;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::time::{Duration, Instant};
 
-use runtime::buf::{AlignedBuf, FixedBufRegistry, IoBuf};
-use runtime::time::{sleep, sleep_until, timeout};
-use runtime::{Builder, Runtime};
+use runtime::buf::{AlignedBuf, BufPool, FixedBufRegistry, IoBuf};
+use runtime::fixed_files::{self, FixedFile};
+use runtime::op::{Completion, Op, Operation, RingHandle};
+use runtime::sync::{broadcast, mpsc};
+use runtime::time::{
+    MIN_PERIOD, MissedTickBehavior, interval, interval_at, sleep, sleep_until, timeout,
+};
+use runtime::{Builder, JoinError, Runtime};
+use uring_sys::{Sqe, abi, prep};
 
 /// Builder numbers: 0 is saturated to 1 (cores, budget) or the kernel's EINVAL (ring sizes);
 /// the largest ring sizes are clamped by the kernel.
@@ -148,4 +157,351 @@ fn aligned_buf_and_slice_bounds() {
     }));
     assert!(r.is_err(), "a start past usize::MAX is out of range");
     assert_eq!(vec![0u8; 4].slice(4..).bytes_total(), 0);
+}
+
+/// More cores than `Builder::MAX_CORES` are refused by `build` (they were accepted, then
+/// `run_per_core` allocated a table of `usize::MAX` cores: a capacity-overflow panic).
+#[test]
+fn builder_refuses_more_than_max_cores() {
+    for cores in [Builder::MAX_CORES + 1, usize::MAX] {
+        let e = Builder::new().cores(cores).build().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "cores({cores}): {e}");
+        assert!(
+            e.to_string().contains(&Builder::MAX_CORES.to_string()),
+            "{e}"
+        );
+    }
+    Builder::new().cores(Builder::MAX_CORES).build().unwrap();
+}
+
+/// A thread name with a NUL byte is refused by `build` (it was accepted, then std's thread
+/// spawn panicked in `run_per_core`); a plain one names the cores' threads.
+#[test]
+fn builder_refuses_a_thread_name_with_nul() {
+    for name in ["a\0b", "\0"] {
+        let e = Builder::new().thread_name(name).build().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{name:?}: {e}");
+        assert!(e.to_string().contains("NUL"), "{e}");
+    }
+    let named = Builder::new()
+        .cores(1)
+        .thread_name("edge")
+        .build()
+        .unwrap()
+        .run_per_core(|_| async { std::thread::current().name().map(str::to_owned) });
+    assert_eq!(named, [Some("edge-0".to_owned())]);
+}
+
+/// Interval periods below one tick of the wheel (zero panicked) are raised to it, and
+/// start instants far in the past or the future neither panic nor spin.
+#[test]
+fn interval_periods_and_starts_at_their_edges() {
+    Runtime::new().unwrap().block_on(async {
+        for period in [Duration::ZERO, Duration::from_nanos(1), MIN_PERIOD / 2] {
+            let mut every = interval(period);
+            assert_eq!(every.period(), MIN_PERIOD, "interval({period:?})");
+            let first = every.tick().await;
+            let second = every.tick().await;
+            assert!(second >= first + MIN_PERIOD, "{first:?}, then {second:?}");
+        }
+        // A schedule that began long ago: skipping the missed ticks comes back to the
+        // schedule at once instead of ticking for every period since.
+        let now = Instant::now();
+        let long_ago = now.checked_sub(Duration::from_secs(1 << 40)).unwrap_or(now);
+        let mut every = interval_at(long_ago, Duration::ZERO);
+        every.set_missed_tick_behavior(MissedTickBehavior::Skip);
+        assert_eq!(every.tick().await, long_ago);
+        assert!(
+            every.tick().await >= now,
+            "a skipped schedule is back to now"
+        );
+        // Starts and deadlines far in the future are pending, not an overflow.
+        let far = now.checked_add(Duration::from_secs(1 << 62)).unwrap();
+        let mut late = interval_at(far, Duration::MAX);
+        assert!(timeout(MIN_PERIOD, late.tick()).await.is_err());
+        assert!(timeout(MIN_PERIOD, sleep_until(far)).await.is_err());
+        sleep_until(long_ago).await;
+        let mut reset = sleep(Duration::MAX);
+        reset.reset(far);
+        assert!(timeout(MIN_PERIOD, reset).await.is_err());
+    });
+}
+
+/// A channel's capacity is a bound, not an up-front allocation: `usize::MAX` panicked with
+/// a capacity overflow (`1 << 40` asked for terabytes: see
+/// `huge_channel_capacities_allocate_nothing_up_front` for that, under a memory limit).
+#[test]
+fn channel_capacity_of_usize_max_is_unbounded_in_practice() {
+    Runtime::new().unwrap().block_on(async {
+        let (tx, mut rx) = mpsc::channel(usize::MAX);
+        for i in 0..100 {
+            tx.try_send(i).unwrap();
+        }
+        drop(tx);
+        let mut got = Vec::new();
+        while let Some(v) = rx.recv().await {
+            got.push(v);
+        }
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+        let (tx, mut rx) = broadcast::channel(usize::MAX);
+        for i in 0..100 {
+            tx.send(i).unwrap();
+        }
+        for i in 0..100 {
+            assert_eq!(rx.recv().await, Ok(i));
+        }
+    });
+}
+
+/// Runs the rest of test `name` in a child process (this binary, that test only) whose
+/// address space is limited to what it uses now plus 512 MiB, so that a huge allocation
+/// fails there instead of using the machine's memory. Returns `true` in the child, after
+/// the limit is set; in the parent, asserts that the child passed and returns `false`.
+fn in_child_with_little_memory(name: &str) -> bool {
+    const ENV: &str = "INPUTS_LITTLE_MEMORY";
+    if std::env::var(ENV).as_deref() == Ok(name) {
+        let status = std::fs::read_to_string("/proc/self/status").unwrap();
+        let kib: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmSize:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmSize in /proc/self/status");
+        let limit = kib * 1024 + (512 << 20);
+        let rlimit = libc::rlimit {
+            rlim_cur: limit,
+            rlim_max: limit,
+        };
+        // SAFETY: a valid rlimit, read for the call.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &rlimit) }, 0);
+        return true;
+    }
+    let out = std::process::Command::new(std::env::current_exe().unwrap())
+        .args([name, "--exact", "--nocapture", "--test-threads", "1"])
+        .env(ENV, name)
+        .output()
+        .expect("run the child");
+    assert!(
+        out.status.success(),
+        "{name} in a child with little memory: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    false
+}
+
+/// 2 GiB: more than a child of `in_child_with_little_memory` may allocate, less than any
+/// machine that runs these tests has.
+const MORE_THAN_THE_CHILD_HAS: usize = 2 << 30;
+
+/// Channels of `1 << 40` values work with the memory their values need (they asked for
+/// terabytes up front, which aborted the process where the allocator refused).
+#[test]
+fn huge_channel_capacities_allocate_nothing_up_front() {
+    if !in_child_with_little_memory("huge_channel_capacities_allocate_nothing_up_front") {
+        return;
+    }
+    Runtime::new().unwrap().block_on(async {
+        let (tx, mut rx) = mpsc::channel::<u8>(1 << 40);
+        tx.send(7).await.unwrap();
+        assert_eq!(rx.recv().await, Some(7));
+        let (tx, mut rx) = broadcast::channel::<u8>(1 << 40);
+        tx.send(8).unwrap();
+        assert_eq!(rx.recv().await, Ok(8));
+    });
+}
+
+/// Buffer pools and registries larger than the machine are `InvalidInput` before any
+/// allocation (32768 buffers of 4 GiB passed the old checks, then aborted allocating
+/// 140 TB); ones the allocator refuses are `OutOfMemory` naming the size (they aborted).
+#[test]
+fn huge_buffer_memory_is_an_error_not_an_abort() {
+    if !in_child_with_little_memory("huge_buffer_memory_is_an_error_not_an_abort") {
+        return;
+    }
+    Runtime::new().unwrap().block_on(async {
+        let e = BufPool::new(0x4c2, 32768, u32::MAX as usize).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+        assert!(
+            e.to_string().contains("more than this machine's memory"),
+            "{e}"
+        );
+        let e = FixedBufRegistry::new(16384, 1 << 30).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{e}");
+
+        let e = BufPool::new(0x4c2, 2048, MORE_THAN_THE_CHILD_HAS / 2048).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::OutOfMemory, "{e}");
+        assert!(
+            e.to_string().contains(&MORE_THAN_THE_CHILD_HAS.to_string()),
+            "{e}"
+        );
+        let e = FixedBufRegistry::new(2, MORE_THAN_THE_CHILD_HAS / 2).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::OutOfMemory, "{e}");
+        // The failed pool left its group free, and small ones still work.
+        BufPool::new(0x4c2, 8, 64).unwrap();
+        FixedBufRegistry::new(2, 64).unwrap();
+    });
+}
+
+/// A READ of up to 64 bytes from a fixed file slot (`IOSQE_FIXED_FILE`); the op holds the
+/// slot, as the op contract asks, and gives it back.
+struct ReadSlot {
+    slot: FixedFile,
+    buf: Vec<u8>,
+}
+
+impl ReadSlot {
+    async fn run(slot: FixedFile) -> (io::Result<Vec<u8>>, FixedFile) {
+        let (read, slot) = Op::new(ReadSlot {
+            slot,
+            buf: Vec::with_capacity(64),
+        })
+        .await;
+        (read, slot)
+    }
+}
+
+// SAFETY: the SQE names `self.buf`'s heap block (it does not move with `self` and lives
+// until the op is dropped) and the fixed slot `self.slot`, which the op holds and whose
+// ring it is bound to (`bound_ring`).
+unsafe impl Operation for ReadSlot {
+    type Output = (io::Result<Vec<u8>>, FixedFile);
+
+    fn bound_ring(&self) -> Option<&RingHandle> {
+        Some(self.slot.ring())
+    }
+
+    fn sqe(&mut self) -> Sqe {
+        let len = self.buf.capacity() as u32;
+        // Offset -1: the file's own position, as pipes need.
+        prep::prep_read(
+            self.slot.index() as i32,
+            self.buf.as_mut_ptr(),
+            len,
+            u64::MAX,
+        )
+        .flags(abi::IOSQE_FIXED_FILE)
+    }
+
+    fn complete(mut self, result: io::Result<u32>, _: Completion) -> Self::Output {
+        let read = result.map(|n| {
+            // SAFETY: the kernel wrote `n` bytes, at most the capacity it was given.
+            unsafe { self.buf.set_len(n as usize) };
+            self.buf
+        });
+        (read, self.slot)
+    }
+}
+
+/// Fixed file slots: one registered twice holds two references, so dropping (closing) one
+/// slot leaves the other usable and the process fd closable; a dropped slot is emptied, so
+/// the same index lent again reads as EBADF, not the old file; and once every slot holding
+/// a pipe's read end is gone, the kernel let go of it (the writer gets EPIPE).
+#[test]
+fn fixed_file_slots_closed_twice_and_used_after_close() {
+    let _w = support::watchdog(
+        "fixed_file_slots_closed_twice_and_used_after_close",
+        Duration::from_secs(20),
+    );
+    Runtime::new().unwrap().block_on(async {
+        let (r, w) = support::pipe();
+        let a = fixed_files::register(r.as_fd()).unwrap();
+        let b = fixed_files::register(r.as_fd()).unwrap();
+        assert_ne!(a.index(), b.index());
+        drop(r);
+        support::write_all(&w, b"one");
+        let (read, a) = ReadSlot::run(a).await;
+        assert_eq!(read.unwrap(), b"one");
+        let freed = a.index();
+        drop(a);
+        support::write_all(&w, b"two");
+        let (read, b) = ReadSlot::run(b).await;
+        assert_eq!(read.unwrap(), b"two", "the other slot still reads");
+
+        let reused = fixed_files::reserve().unwrap();
+        assert_eq!(reused.index(), freed, "the emptied slot is lent again");
+        support::write_all(&w, b"three");
+        let (read, reused) = ReadSlot::run(reused).await;
+        let e = read.unwrap_err();
+        assert_eq!(e.raw_os_error(), Some(libc::EBADF), "{e}");
+        drop((reused, b));
+        assert_eq!(writer_sees_no_reader(&w).raw_os_error(), Some(libc::EPIPE));
+    });
+}
+
+/// Writes to the pipe `w` until the write fails (the reader is gone): the kernel may drop
+/// a removed fixed file's reference a little after the unregistering call (5.15's deferred
+/// resource removal), so this retries while writes still succeed.
+fn writer_sees_no_reader(w: &OwnedFd) -> io::Error {
+    // SAFETY: fcntl on an fd we own, with an int argument.
+    unsafe { libc::fcntl(w.as_raw_fd(), libc::F_SETFL, libc::O_NONBLOCK) };
+    loop {
+        // SAFETY: writes one byte from a live array to our own fd.
+        let n = unsafe { libc::write(w.as_raw_fd(), b"x".as_ptr().cast(), 1) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::WouldBlock {
+                return e;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// A panicking `spawn_blocking` closure is a `JoinError` carrying its payload, whatever the
+/// payload's type, and the pool goes on serving.
+#[test]
+fn spawn_blocking_panics_are_join_errors() {
+    let _w = support::watchdog(
+        "spawn_blocking_panics_are_join_errors",
+        Duration::from_secs(20),
+    );
+    Runtime::new().unwrap().block_on(async {
+        let e = runtime::spawn_blocking(|| -> u8 { panic!("blocking boom") })
+            .await
+            .unwrap_err();
+        let JoinError::Panicked(payload) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(payload.downcast_ref::<&str>(), Some(&"blocking boom"));
+        let e = runtime::spawn_blocking(|| std::panic::panic_any(7u32))
+            .await
+            .unwrap_err();
+        let JoinError::Panicked(payload) = e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(payload.downcast_ref::<u32>(), Some(&7));
+        assert_eq!(runtime::spawn_blocking(|| 5).await.unwrap(), 5);
+    });
+}
+
+/// Panics on drop.
+struct PanicsOnDrop;
+
+impl Drop for PanicsOnDrop {
+    fn drop(&mut self) {
+        panic!("PanicsOnDrop dropped");
+    }
+}
+
+/// A `spawn_blocking` result nobody waits for any more is dropped on the pool thread; one
+/// whose drop panics must not cost the pool that thread for good: 65 of them (the pool
+/// has 64 threads) and the pool still runs the next closure.
+#[test]
+fn spawn_blocking_results_that_panic_when_dropped_keep_the_pool_alive() {
+    let _w = support::watchdog(
+        "spawn_blocking_results_that_panic_when_dropped_keep_the_pool_alive",
+        Duration::from_secs(20),
+    );
+    Runtime::new().unwrap().block_on(async {
+        for _ in 0..65 {
+            let (go, wait) = std::sync::mpsc::channel::<()>();
+            let handle = runtime::spawn_blocking(move || {
+                let _ = wait.recv();
+                PanicsOnDrop
+            });
+            drop(handle);
+            go.send(()).unwrap();
+        }
+        assert_eq!(runtime::spawn_blocking(|| 5).await.unwrap(), 5);
+    });
 }

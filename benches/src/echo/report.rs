@@ -10,7 +10,7 @@ use std::path::Path;
 #[cfg(test)]
 use super::run::Engine;
 use super::run::{Cell, Mode, ServerKind};
-use super::stats::{Interval, Verdict, bootstrap_median, median, spread};
+use super::stats::{Interval, LEVEL_BAND, Verdict, bootstrap_median, median, spread};
 
 /// What one run of one server in one cell measured.
 #[derive(Debug, Clone)]
@@ -99,8 +99,8 @@ pub struct Ratio {
 }
 
 impl Ratio {
-    /// Better or worse when the interval excludes 1.0, level when it does not; `None`
-    /// without an interval.
+    /// Better or worse when the interval clears 1.0 ± `LEVEL_BAND`, level when it does not;
+    /// `None` without an interval.
     pub fn verdict(&self) -> Option<Verdict> {
         self.interval.map(|i| i.verdict())
     }
@@ -446,9 +446,11 @@ pub fn render(summaries: &[Summary], records: &[RunRecord]) -> String {
          per echo). Each run of a server is paired with the same round's run of the other \
          (the servers of a round run back to back); the interval is the 5th to 95th \
          percentile of the median over {} bootstrap resamples of those pairs. `better` or \
-         `worse` only when the interval excludes 1.0; `level` otherwise: the runs cannot tell \
-         the servers apart. Fixed-rate latency counts from each message's intended send time.",
-        2000
+         `worse` only when the interval clears 1.0 by more than {:.0}%; `level` otherwise: the \
+         runs cannot tell the servers apart. Fixed-rate latency counts from each message's \
+         intended send time.",
+        2000,
+        LEVEL_BAND * 100.0
     );
     if noisy > 0 {
         let _ = writeln!(
@@ -494,8 +496,9 @@ pub fn verdicts(summaries: &[Summary], records: &[RunRecord]) -> String {
         let _ = writeln!(
             t,
             "Verdicts for `{ours}` (echoes per server CPU-second; better/worse only when the {:.0}% \
-             interval excludes 1.0):",
-            LEVEL * 100.0
+             interval clears 1.0 by more than {:.0}%):",
+            LEVEL * 100.0,
+            LEVEL_BAND * 100.0
         );
         let _ = write!(t, "{:<cw$}", "cell");
         for (name, _) in &compared {

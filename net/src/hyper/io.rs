@@ -5,7 +5,7 @@
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
-use std::task::{Context, Poll, Waker, ready};
+use std::task::{Context, Poll, ready};
 
 use ::hyper::rt::ReadBufCursor;
 use futures_core::Stream;
@@ -112,8 +112,9 @@ impl HyperStream for UnixStream {}
 ///   `poll_write_vectored` call) into an owned buffer and returns `Ready` at once: from then on
 ///   the bytes are the adapter's to deliver. `poll_flush` hands the buffer to one `SEND`
 ///   whose SQE goes out with this loop turn's `io_uring_enter`, together with every other
-///   connection's; it does not wait for the completion (the next write, flush or shutdown
-///   collects it, and reports its error). Several responses written before one flush
+///   connection's; it does not wait for the completion, which wakes the task: its next
+///   read, write or flush collects it (resubmitting the rest of a short send), and the next
+///   write or flush reports its error. Several responses written before one flush
 ///   (pipelining) go out in one send. While a send is in flight, up to
 ///   [`WRITE_CAPACITY`] more bytes are taken; beyond that `poll_write` waits. A write of at
 ///   least [`DIRECT_SEND_MIN`] bytes with nothing queued before it skips the copy: one
@@ -204,6 +205,7 @@ impl<S: HyperStream> HyperIo<S> {
                 pending: Vec::new(),
                 sending: None,
                 spare: Vec::new(),
+                failed: None,
             },
             shutdown: ShutdownSide::Open,
         }
@@ -388,6 +390,8 @@ struct Writer {
     /// An empty buffer for the next `pending` (the last finished send's): two buffers take
     /// turns, so the steady state allocates nothing.
     spare: Vec<u8>,
+    /// A send's error met by a read's [`Writer::reap`], for the next write or flush.
+    failed: Option<io::Error>,
 }
 
 impl Writer {
@@ -434,13 +438,26 @@ impl Writer {
         }
     }
 
-    /// As [`Writer::poll_sent`], without waiting and without waking this task when the send
-    /// completes: collects a finished send, or pushes the SQE of one not yet submitted.
-    fn reap(&mut self) -> io::Result<()> {
-        let mut cx = Context::from_waker(Waker::noop());
-        match self.poll_sent(&mut cx) {
+    /// As [`Writer::poll_sent`], without waiting: collects a finished send (resubmitting the
+    /// rest of a short one), or pushes the SQE of one not yet submitted. The send's completion
+    /// wakes this task, whose next read, write or flush reaps it: the rest of a short send
+    /// must not wait for hyper's next call, which may only come after the peer answers.
+    fn reap(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        match self.poll_sent(cx) {
             Poll::Ready(res) => res,
             Poll::Pending => Ok(()),
+        }
+    }
+
+    /// [`Writer::reap`] from the read side: a send's error waits for the next write.
+    fn reap_for_read(&mut self, cx: &mut Context<'_>) {
+        if self.sending.is_some()
+            && let Err(e) = self.reap(cx)
+        {
+            self.failed = Some(e);
         }
     }
 
@@ -461,7 +478,7 @@ impl Writer {
             sending: Some(sending),
             zero_copy: false,
         }));
-        Poll::Ready(self.reap())
+        Poll::Ready(self.reap(cx))
     }
 
     /// Takes up to the room left of `bufs`, first handing what is pending to a send when
@@ -471,7 +488,7 @@ impl Writer {
         if total == 0 {
             return Poll::Ready(Ok(0));
         }
-        self.reap()?;
+        self.reap(cx)?;
         if total >= DIRECT_SEND_MIN && self.pending.is_empty() && self.sending.is_none() {
             // After writes of the stream dropped before this adapter took it over.
             drop(ready!(self.io.sent.poll_start(cx))?);
@@ -530,7 +547,7 @@ impl Writer {
 
     /// Hands what is pending to a send (after the one in flight), without waiting for it.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.reap()?;
+        self.reap(cx)?;
         if self.pending.is_empty() {
             return Poll::Ready(Ok(()));
         }
@@ -563,6 +580,7 @@ impl Drop for Writer {
             pending: std::mem::take(&mut self.pending),
             sending: self.sending.take(),
             spare: Vec::new(),
+            failed: None,
         };
         if runtime::core_id().is_none() {
             tracing::warn!(
@@ -593,7 +611,9 @@ impl<S: Unpin> ::hyper::rt::Read for HyperIo<S> {
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        self.get_mut().reader.poll_read(cx, &mut buf)
+        let this = self.get_mut();
+        this.writer.reap_for_read(cx);
+        this.reader.poll_read(cx, &mut buf)
     }
 }
 

@@ -53,9 +53,10 @@ impl FixedBufRegistry {
     ///
     /// # Errors
     /// `InvalidInput` for a `count` outside 1..=16384 or a `len` outside 1..=1 GiB (the
-    /// kernel's limits, checked before anything is allocated); outside a runtime; EBUSY if
-    /// this core already has registered buffers; ENOMEM when the memory cannot be pinned
-    /// (RLIMIT_MEMLOCK before 5.12).
+    /// kernel's limits, checked before anything is allocated) or for `count * len` bytes
+    /// past the machine's memory; `OutOfMemory` when they cannot be allocated (a memory
+    /// limit); outside a runtime; EBUSY if this core already has registered buffers; ENOMEM
+    /// when the memory cannot be pinned (RLIMIT_MEMLOCK before 5.12).
     pub fn new(count: usize, len: usize) -> io::Result<FixedBufRegistry> {
         // `IORING_MAX_REG_BUFFERS` and the kernel's 1 GiB per buffer (io_buffer_validate).
         const MAX_COUNT: usize = 1 << 14;
@@ -69,7 +70,11 @@ impl FixedBufRegistry {
                 ),
             ));
         }
-        let mut buffers: Vec<Vec<u8>> = (0..count).map(|_| vec![0u8; len]).collect();
+        let what = format!("FixedBufRegistry: {count} buffers of {len} bytes");
+        super::check_fits_in_memory(count.checked_mul(len), &what)?;
+        let mut buffers = (0..count)
+            .map(|_| super::zeroed_memory(len, &what))
+            .collect::<io::Result<Vec<Vec<u8>>>>()?;
         let iovecs: Vec<libc::iovec> = buffers
             .iter_mut()
             .map(|b| libc::iovec {

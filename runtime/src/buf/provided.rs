@@ -69,16 +69,22 @@ impl BufPool {
     /// Registers a pool; `count` must be a power of two (at most 32768).
     ///
     /// # Errors
-    /// `InvalidInput` for a `count` that is not a power of two, or a `len` of 0 or over
-    /// 32 bits; outside a runtime; EINVAL before 5.19 (no buffer rings) or for a group in
-    /// use.
+    /// `InvalidInput` for a `count` that is not a power of two, a `len` of 0 or over 32
+    /// bits, or `count * len` bytes past the machine's memory; `OutOfMemory` when they
+    /// cannot be allocated (a memory limit); outside a runtime; EINVAL before 5.19 (no
+    /// buffer rings) or for a group in use.
     pub fn new(group: u16, count: u16, len: usize) -> io::Result<BufPool> {
         check_geometry(count, len)?;
         let owner = RingHandle::current()?;
+        // Before the group is registered, so that a failure leaves nothing behind.
+        let memory = super::zeroed_memory(
+            count as usize * len,
+            &format!("BufPool: {count} buffers of {len} bytes"),
+        )?;
         let ring = owner.0.try_with(|d| d.setup_buf_ring(count, group))?;
         let mut pool = Pool {
             ring: Some(ring),
-            memory: vec![0u8; count as usize * len],
+            memory,
             buf_len: len,
             count: count as usize,
             lent: 0,
@@ -183,15 +189,10 @@ fn check_geometry(count: u16, len: usize) -> io::Result<()> {
              buffer length is 32 bits)"
         ));
     }
-    if (count as usize)
-        .checked_mul(len)
-        .is_none_or(|total| total > isize::MAX as usize)
-    {
-        return bad(format!(
-            "BufPool: {count} buffers of {len} bytes do not fit in memory"
-        ));
-    }
-    Ok(())
+    super::check_fits_in_memory(
+        (count as usize).checked_mul(len),
+        &format!("BufPool: {count} buffers of {len} bytes"),
+    )
 }
 
 impl Pool {

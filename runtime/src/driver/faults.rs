@@ -185,7 +185,16 @@ impl Injector {
         );
         // A provided-buffer receive's length is the buffer's; leave those alone.
         let selects_buffer = s.flags & abi::IOSQE_BUFFER_SELECT != 0;
-        if transfer && !selects_buffer && s.len > 1 && self.chance(self.faults.short_rate) {
+        // A datagram goes whole or not at all: the kernel never sends part of one, and a
+        // shorter receive would cut it. Only byte streams get short sends and receives.
+        let socket_op = matches!(s.opcode, abi::IORING_OP_RECV | abi::IORING_OP_SEND);
+        let may_cut = !socket_op || (s.flags & abi::IOSQE_FIXED_FILE == 0 && is_stream(s.fd));
+        if transfer
+            && !selects_buffer
+            && may_cut
+            && s.len > 1
+            && self.chance(self.faults.short_rate)
+        {
             // A length in whole 4 KiB blocks may be an O_DIRECT transfer, which must stay
             // aligned: cut those by whole blocks (or not at all).
             let unit = if s.len % 4096 == 0 { 4096 } else { 1 };
@@ -199,8 +208,29 @@ impl Injector {
     }
 }
 
+/// Whether `fd` is a byte-stream socket (TCP, a Unix stream); not for datagram and
+/// seqpacket sockets, nor anything that is not a socket.
+fn is_stream(fd: i32) -> bool {
+    let mut ty: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `ty` and `len` are live locals of the sizes given; the kernel writes at most
+    // `len` bytes to `ty`. A bad or non-socket fd is an error return, nothing else.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&raw mut ty).cast(),
+            &raw mut len,
+        )
+    };
+    rc == 0 && ty == libc::SOCK_STREAM
+}
+
 #[cfg(test)]
 mod tests {
+    use std::os::fd::AsRawFd;
+
     use super::*;
 
     #[test]
@@ -233,10 +263,12 @@ mod tests {
 
     #[test]
     fn cuts_lengths_and_fails_at_the_given_rates() {
+        let (stream, _peer) = std::os::unix::net::UnixStream::pair().unwrap();
+        let fd = stream.as_raw_fd();
         let mut inj = Injector::new("seed=1,fail=0.5:EPIPE,short=1".parse().unwrap());
         let (mut failed, mut cut) = (0, 0);
         for _ in 0..1000 {
-            let mut sqe = uring_sys::prep::prep_recv(3, std::ptr::null_mut(), 100, 0);
+            let mut sqe = uring_sys::prep::prep_recv(fd, std::ptr::null_mut(), 100, 0);
             match inj.decide(&mut sqe) {
                 Decision::Fail(e) => {
                     assert_eq!(e, -libc::EPIPE);
@@ -256,5 +288,18 @@ mod tests {
         nop.0.len = 9;
         assert!(matches!(inj.decide(&mut nop), Decision::Pass));
         assert_eq!(nop.0.len, 9);
+    }
+
+    #[test]
+    fn never_cuts_a_datagram() {
+        let (a, _b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+        let mut inj = Injector::new("short=1".parse().unwrap());
+        for mut sqe in [
+            uring_sys::prep::prep_send(a.as_raw_fd(), std::ptr::null(), 100, 0),
+            uring_sys::prep::prep_recv(a.as_raw_fd(), std::ptr::null_mut(), 100, 0),
+        ] {
+            assert!(matches!(inj.decide(&mut sqe), Decision::Pass));
+            assert_eq!(sqe.0.len, 100, "a datagram op's length was cut");
+        }
     }
 }

@@ -746,11 +746,12 @@ impl Driver {
         if wait && !self.eventfd_armed && !self.draining {
             self.arm_eventfd()?;
         }
+        // Nothing to wait for when completions are ready (an injected fault's included).
+        let wait = wait && !self.completions_ready();
         let result = if let Some(emu) = &mut self.emulator {
             // One branch per turn: the emulated ring is entered where the kernel's would be.
-            let wait = wait && self.ring.cq().is_empty();
             emu.enter(&mut self.ring, wait, timeout)
-        } else if wait && self.ring.cq().is_empty() {
+        } else if wait {
             match timeout {
                 Some(t) => self.ring.submit_and_wait_timeout(1, t),
                 None => self.ring.submit_and_wait(1),
@@ -826,6 +827,17 @@ impl Driver {
         }
         Counters::bump(&self.counters.cqes_reaped, n as u64);
         n
+    }
+
+    /// Whether a CQE waits to be reaped: the kernel's, or (with fault injection) a failed
+    /// op's, which must not leave the loop waiting in the kernel for nothing.
+    #[inline(always)]
+    fn completions_ready(&mut self) -> bool {
+        #[cfg(feature = "fault-injection")]
+        if !self.injected.is_empty() {
+            return true;
+        }
+        !self.ring.cq().is_empty()
     }
 
     /// The next CQE to dispatch: the kernel's, or (with fault injection) a failed op's.

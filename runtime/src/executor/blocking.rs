@@ -65,7 +65,13 @@ impl Pool {
         loop {
             if let Some(job) = st.jobs.pop_front() {
                 drop(st);
-                job();
+                // A job's panic that escapes it (a `spawn_blocking` result nobody awaits any
+                // more, dropped here, whose drop panics) must not end this thread while the
+                // pool still counts it: after 64 of them no thread would run jobs. The payload
+                // is leaked, since dropping it could panic again.
+                if let Err(panic) = catch_unwind(AssertUnwindSafe(job)) {
+                    std::mem::forget(panic);
+                }
                 st = self.state.lock().unwrap_or_else(|e| e.into_inner());
                 continue;
             }

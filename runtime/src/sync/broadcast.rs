@@ -105,8 +105,8 @@ pub enum TryRecvError {
     Lagged(u64),
 }
 
-/// A channel keeping the last `capacity` values (at least 1), with one receiver; more come
-/// from [`Sender::subscribe`].
+/// A channel keeping the last `capacity` values (at least 1; room for them is allocated as
+/// they come), with one receiver; more come from [`Sender::subscribe`].
 ///
 /// # Examples
 /// ```
@@ -126,7 +126,7 @@ pub enum TryRecvError {
 pub fn channel<T: Clone>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let capacity = capacity.max(1);
     let shared = Arc::new(Mutex::new(State {
-        values: VecDeque::with_capacity(capacity),
+        values: VecDeque::with_capacity(super::initial_room(capacity)),
         head: 0,
         capacity,
         senders: 1,

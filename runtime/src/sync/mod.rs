@@ -13,3 +13,10 @@ mod blocking;
 pub mod broadcast;
 pub mod mpsc;
 pub mod oneshot;
+
+/// The room a bounded channel of `capacity` values allocates up front: it grows on demand
+/// up to `capacity`, so a huge capacity (`usize::MAX`, or `1 << 40` values) costs nothing
+/// until the values are there, instead of a capacity-overflow panic or terabytes at once.
+fn initial_room(capacity: usize) -> usize {
+    capacity.min(64)
+}

@@ -50,7 +50,8 @@ pub enum TrySendError<T> {
     Closed(T),
 }
 
-/// A channel holding at most `capacity` values (at least 1).
+/// A channel holding at most `capacity` values (at least 1; room for them is allocated as
+/// they come, so any capacity is fine).
 ///
 /// # Examples
 /// ```
@@ -72,7 +73,7 @@ pub enum TrySendError<T> {
 pub fn channel<T>(capacity: usize) -> (Sender<T>, Receiver<T>) {
     let capacity = capacity.max(1);
     let shared = Arc::new(Mutex::new(State {
-        queue: VecDeque::with_capacity(capacity),
+        queue: VecDeque::with_capacity(super::initial_room(capacity)),
         capacity,
         rx_waker: None,
         tx_wakers: VecDeque::new(),

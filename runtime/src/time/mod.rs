@@ -236,20 +236,24 @@ pub enum MissedTickBehavior {
 
 /// An [`Interval`] ticking every `period`, the first tick at once.
 ///
-/// # Panics
-/// If `period` is zero.
+/// A `period` shorter than [`MIN_PERIOD`] (one millisecond, the timers' resolution), zero
+/// included, is raised to it ([`Interval::period`] says so) rather than panicking as
+/// tokio does: with a zero period every tick would be due at once, so a task looping on
+/// `tick` would never yield and would stall its core, and millisecond timers cannot keep
+/// a shorter period anyway.
 pub fn interval(period: Duration) -> Interval {
     interval_at(Instant::now(), period)
 }
 
-/// An [`Interval`] ticking every `period`, the first tick at `start`.
-///
-/// # Panics
-/// If `period` is zero.
+/// The shortest [`Interval`] period: one tick of the timer wheel (a millisecond); shorter
+/// ones are raised to it.
+pub const MIN_PERIOD: Duration = Duration::from_millis(1);
+
+/// An [`Interval`] ticking every `period` (at least [`MIN_PERIOD`], as for [`interval`]),
+/// the first tick at `start`.
 pub fn interval_at(start: Instant, period: Duration) -> Interval {
-    assert!(!period.is_zero(), "interval period must be non-zero");
     Interval {
-        period,
+        period: period.max(MIN_PERIOD),
         sleep: sleep_until(start),
         missed: MissedTickBehavior::default(),
     }
