@@ -15,6 +15,12 @@ use net::{TcpListener, TcpStream};
 use runtime::{Builder, DriverChoice, DriverKind};
 use support::{join, pattern};
 
+/// Whether `RUNTIME_FAULTS` shortens transfers in this run (`.ci/faults`): a test that
+/// counts ops or expects one op to move everything has nothing to check then.
+fn faults_injected() -> bool {
+    std::env::var_os("RUNTIME_FAULTS").is_some_and(|v| !v.is_empty())
+}
+
 /// Runs `body` on a one-core fallback runtime; panics with its error, or after 10 s.
 fn run_fallback<F: Future<Output = io::Result<()>>>(body: F) {
     let rt = Builder::new()
@@ -48,6 +54,9 @@ fn nonblocking(fd: &impl AsRawFd) -> bool {
 
 #[test]
 fn send_zc_copies_and_notifies_and_goes_out_whole() {
+    if faults_injected() {
+        return; // injected short transfers break "one op, every byte" by design
+    }
     run_fallback(async {
         let (c, s) = pair().await?;
         // More than the socket buffers hold: the send waits for room several times.
@@ -76,6 +85,9 @@ fn send_zc_copies_and_notifies_and_goes_out_whole() {
 
 #[test]
 fn one_stream_write_and_one_writev_send_every_byte() {
+    if faults_injected() {
+        return; // injected short transfers break "one op, every byte" by design
+    }
     run_fallback(async {
         let (c, s) = pair().await?;
         let len = 16 << 20;
