@@ -367,6 +367,21 @@ impl Sent {
         }
     }
 
+    /// A write's turn at once when no write is in flight, in line or cut short (the common
+    /// case): the ticket it would take is served on the spot, so none is held.
+    pub(crate) fn start_if_free(&self) -> Option<Sending> {
+        let mut s = self.0.borrow_mut();
+        if s.in_flight > 0 || s.serving != s.next_ticket || s.cut.is_some() {
+            return None;
+        }
+        // Nothing is skipped: every ticket handed out has been served.
+        s.next_ticket += 1;
+        s.serving += 1;
+        s.in_flight += 1;
+        drop(s);
+        Some(Sending(self.clone()))
+    }
+
     /// For poll-based writers (which hold no ticket across polls): waits until no write of
     /// this stream is in flight or in line; then reports a dropped write that did not go out
     /// whole (an error, once), or hands out a [`Sending`] token for a new write.
@@ -552,30 +567,42 @@ impl<T: StreamWriteOp> Future for StreamWrite<T> {
     type Output = T::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
+        let this = &mut *self;
         loop {
-            match std::mem::replace(&mut self.state, WriteState::Done) {
-                WriteState::Unpolled(sent, op) => {
-                    self.state = WriteState::Waiting(sent.ticket(), op);
-                }
-                WriteState::Waiting(mut ticket, mut op) => match ticket.poll_start(cx) {
-                    Poll::Pending => {
-                        self.state = WriteState::Waiting(ticket, op);
-                        return Poll::Pending;
-                    }
-                    Poll::Ready(Err(e)) => return Poll::Ready((Err(e), op.into_buf())),
-                    Poll::Ready(Ok(sending)) => {
-                        op.start(sending);
-                        self.state = WriteState::Running(Op::new(op));
+            // Each state is looked at in place; the op (with its buffers) moves only when
+            // the state changes, which keeps the common path (free line, op in flight) cheap.
+            let started = match &mut this.state {
+                WriteState::Running(op) => return Pin::new(op).poll(cx),
+                WriteState::Unpolled(sent, _) => match sent.start_if_free() {
+                    Some(sending) => Ok(sending),
+                    None => {
+                        let ticket = sent.ticket();
+                        let WriteState::Unpolled(_, op) =
+                            std::mem::replace(&mut this.state, WriteState::Done)
+                        else {
+                            unreachable!("matched above")
+                        };
+                        this.state = WriteState::Waiting(ticket, op);
+                        continue;
                     }
                 },
-                WriteState::Running(mut op) => {
-                    let polled = Pin::new(&mut op).poll(cx);
-                    if polled.is_pending() {
-                        self.state = WriteState::Running(op);
-                    }
-                    return polled;
-                }
+                WriteState::Waiting(ticket, _) => match ticket.poll_start(cx) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(started) => started,
+                },
                 WriteState::Done => panic!("a stream write polled after it completed"),
+            };
+            let (WriteState::Unpolled(_, mut op) | WriteState::Waiting(_, mut op)) =
+                std::mem::replace(&mut this.state, WriteState::Done)
+            else {
+                unreachable!("matched above")
+            };
+            match started {
+                Err(e) => return Poll::Ready((Err(e), op.into_buf())),
+                Ok(sending) => {
+                    op.start(sending);
+                    this.state = WriteState::Running(Op::new(op));
+                }
             }
         }
     }
@@ -583,6 +610,10 @@ impl<T: StreamWriteOp> Future for StreamWrite<T> {
 
 impl<T: StreamWriteOp> Drop for StreamWrite<T> {
     fn drop(&mut self) {
+        // Tested first: moving the state out costs a copy of the op on every drop.
+        if !matches!(self.state, WriteState::Waiting(..)) {
+            return;
+        }
         if let WriteState::Waiting(ticket, op) =
             std::mem::replace(&mut self.state, WriteState::Done)
         {
