@@ -35,9 +35,12 @@ async fn listener() -> io::Result<TcpListener> {
 }
 
 #[test]
-fn tokio_port_demo_answers_and_counts_every_line() {
+fn tokio_port_demo_runs_all_four_parts() {
+    // echo, chat (4 clients, 3 lines each, relayed to the 3 others), hyper, walker.
     let report = on_runtime(async { tokio_port::demo(listener().await?).await });
-    assert!(report.contains("12 lines answered"), "{report}");
+    assert!(report.contains("chat 36 lines relayed"), "{report}");
+    assert!(report.contains("walker 12 files, 6 dirs"), "{report}");
+    assert!(report.ends_with("verified"), "{report}");
 }
 
 #[test]
