@@ -18,7 +18,9 @@
 //! Options: `--conns 1,50,500 --bodies hello,16k --depth K --duration S --warmup S --runs N
 //! --servers ours,tokio-ct,tokio-mt --cores N --server-cpu C --gen-cpu C`.
 //! `--wrong-body` makes the servers answer a body other than the expected one (the run must
-//! fail: a test of the verification). `wrk` is run as a cross-check when installed (`--no-wrk` to skip).
+//! fail: a test of the verification). When `wrk` is installed it is run as a cross-check
+//! (`wrk -t1 -c50 -d2s --latency` per server, hello body, alternated; `--wrk-conns`,
+//! `--wrk-duration`; `--no-wrk` to skip).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, ExitCode, Stdio};
@@ -179,10 +181,9 @@ fn bench() -> std::io::Result<()> {
         }
     }
     if !flag("--no-wrk") && !smoke {
+        // `wrk --version` exits 1 after printing its version: its presence is what counts.
         match Command::new("wrk").arg("--version").output() {
-            Ok(_) => {
-                println!("wrk: installed, but the cross-check is not wired up yet: run it by hand")
-            }
+            Ok(_) => wrk_cross_check(&servers, cores, server_cpu, runs),
             Err(_) => println!("wrk: not installed; no cross-check (apt-get install wrk)"),
         }
     }
@@ -201,29 +202,8 @@ fn one_run(
     warmup: Duration,
     window: Duration,
 ) -> std::io::Result<Run> {
-    let mut child = Command::new(std::env::current_exe()?)
-        .args(["--serve", kind.name(), "--cores", &cores.to_string()])
-        .args(["--server-cpu", &server_cpu.to_string()])
-        // A check of the checker: the server answers another body than the one expected.
-        .args([
-            "--body",
-            if flag("--wrong-body") {
-                "16k"
-            } else {
-                body_name
-            },
-        ])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .spawn()?;
-    let pid = child.id();
-    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut line = String::new();
-    out.read_line(&mut line)?;
-    let port: u16 = line
-        .strip_prefix("READY ")
-        .and_then(|p| p.trim().parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("server said {line:?}")))?;
+    let server = Server::start(kind, cores, server_cpu, body_name)?;
+    let (pid, port) = (server.pid, server.port);
     let mut cpu = (0u64, 0u64);
     let measured = load::run(
         ([127, 0, 0, 1], port).into(),
@@ -237,24 +217,7 @@ fn one_run(
             if open { cpu.0 = now } else { cpu.1 = now }
         },
     );
-    // Stop: stdin closes; ours prints its counters.
-    drop(child.stdin.take());
-    let mut rest = String::new();
-    let mut totals = (0u64, 0u64, 0u64);
-    while out.read_line(&mut rest)? > 0 {
-        if let Some(m) = rest.strip_prefix("METRICS ") {
-            let get = |k: &str| {
-                m.split_whitespace()
-                    .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('=')?.parse::<u64>().ok())
-                    .unwrap_or(0)
-            };
-            totals.0 += get("enters");
-            totals.1 += get("sqes");
-            totals.2 += get("turns");
-        }
-        rest.clear();
-    }
-    let _ = child.wait();
+    let totals = server.stop()?;
     let measured = measured?;
     let cpu_s = (cpu.1.saturating_sub(cpu.0)) as f64 / 1e9;
     let _ = std::io::stdout().flush();
@@ -275,4 +238,210 @@ fn one_run(
             )
         }),
     })
+}
+
+/// A server child process: started with `--serve`, stopped by closing its stdin.
+struct Server {
+    child: std::process::Child,
+    out: BufReader<std::process::ChildStdout>,
+    pid: u32,
+    port: u16,
+}
+
+impl Server {
+    fn start(
+        kind: Kind,
+        cores: usize,
+        server_cpu: usize,
+        body_name: &str,
+    ) -> std::io::Result<Server> {
+        let mut child = Command::new(std::env::current_exe()?)
+            .args(["--serve", kind.name(), "--cores", &cores.to_string()])
+            .args(["--server-cpu", &server_cpu.to_string()])
+            // A check of the checker: the server answers another body than the one expected.
+            .args([
+                "--body",
+                if flag("--wrong-body") {
+                    "16k"
+                } else {
+                    body_name
+                },
+            ])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()?;
+        let pid = child.id();
+        let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut line = String::new();
+        out.read_line(&mut line)?;
+        let port: u16 = line
+            .strip_prefix("READY ")
+            .and_then(|p| p.trim().parse().ok())
+            .ok_or_else(|| std::io::Error::other(format!("server said {line:?}")))?;
+        Ok(Server {
+            child,
+            out,
+            pid,
+            port,
+        })
+    }
+
+    /// Closes the server's stdin and waits for it; returns ours's counters (enters, SQEs,
+    /// loop turns over its whole life), zeros for the others.
+    fn stop(mut self) -> std::io::Result<(u64, u64, u64)> {
+        drop(self.child.stdin.take());
+        let mut rest = String::new();
+        let mut totals = (0u64, 0u64, 0u64);
+        while self.out.read_line(&mut rest)? > 0 {
+            if let Some(m) = rest.strip_prefix("METRICS ") {
+                let get = |k: &str| {
+                    m.split_whitespace()
+                        .find_map(|kv| kv.strip_prefix(k)?.strip_prefix('=')?.parse::<u64>().ok())
+                        .unwrap_or(0)
+                };
+                totals.0 += get("enters");
+                totals.1 += get("sqes");
+                totals.2 += get("turns");
+            }
+            rest.clear();
+        }
+        let _ = self.child.wait();
+        Ok(totals)
+    }
+}
+
+/// One `wrk` run against a fresh server: requests/s, p50 and p99 in microseconds (wrk's
+/// `--latency` distribution) and requests per server CPU-second. wrk inherits this thread's
+/// CPU (the generator's).
+fn wrk_run(
+    kind: Kind,
+    cores: usize,
+    server_cpu: usize,
+    conns: usize,
+    secs: u64,
+) -> std::io::Result<(f64, f64, f64, f64)> {
+    let server = Server::start(kind, cores, server_cpu, "hello")?;
+    let before = process_cpu_ns(server.pid).unwrap_or(0);
+    let out = Command::new("wrk")
+        .args([
+            "-t1",
+            &format!("-c{conns}"),
+            &format!("-d{secs}s"),
+            "--latency",
+        ])
+        .arg(format!("http://127.0.0.1:{}/", server.port))
+        .output();
+    let after = process_cpu_ns(server.pid).unwrap_or(0);
+    server.stop()?;
+    let out = out?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    if !out.status.success() {
+        return Err(std::io::Error::other(format!("wrk failed: {text}")));
+    }
+    let parse = parse_wrk(&text)
+        .ok_or_else(|| std::io::Error::other(format!("wrk said something unexpected: {text}")))?;
+    let (rps, requests, p50, p99) = parse;
+    let cpu_s = after.saturating_sub(before) as f64 / 1e9;
+    Ok((rps, p50, p99, requests / cpu_s.max(1e-9)))
+}
+
+/// wrk's "Requests/sec", total requests, and its 50% and 99% latencies in microseconds.
+fn parse_wrk(text: &str) -> Option<(f64, f64, f64, f64)> {
+    let us = |v: &str| -> Option<f64> {
+        let (n, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic())?);
+        let n: f64 = n.parse().ok()?;
+        Some(match unit {
+            "us" => n,
+            "ms" => n * 1e3,
+            "s" => n * 1e6,
+            _ => return None,
+        })
+    };
+    let mut rps = None;
+    let mut requests = None;
+    let (mut p50, mut p99) = (None, None);
+    for line in text.lines() {
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["Requests/sec:", v] => rps = v.parse().ok(),
+            [n, "requests", "in", ..] => requests = n.parse().ok(),
+            ["50%", v] => p50 = us(v),
+            ["99%", v] => p99 = us(v),
+            _ => {}
+        }
+    }
+    Some((rps?, requests?, p50?, p99?))
+}
+
+/// Runs wrk against every server (hello body, `--wrk-conns`, alternated, `runs` times each)
+/// and prints medians beside our generator's table: a check that our generator does not
+/// favour a server.
+fn wrk_cross_check(servers: &[Kind], cores: usize, server_cpu: usize, runs: usize) {
+    let conns: usize = arg("--wrk-conns")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(50);
+    let secs: u64 = arg("--wrk-duration")
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(2);
+    println!(
+        "wrk cross-check: wrk -t1 -c{conns} -d{secs}s --latency, hello body, {runs} alternated run(s) per server"
+    );
+    let mut results: Vec<Vec<(f64, f64, f64, f64)>> = vec![Vec::new(); servers.len()];
+    for run in 0..runs {
+        for i in 0..servers.len() {
+            let k = (i + run) % servers.len();
+            match wrk_run(servers[k], cores, server_cpu, conns, secs) {
+                Ok(r) => results[k].push(r),
+                Err(e) => {
+                    println!("wrk: {e}; cross-check skipped");
+                    return;
+                }
+            }
+        }
+    }
+    let med = |rs: &[(f64, f64, f64, f64)], f: fn(&(f64, f64, f64, f64)) -> f64| {
+        median(&rs.iter().map(f).collect::<Vec<_>>())
+    };
+    let base = servers
+        .iter()
+        .position(|&k| k == Kind::TokioCt)
+        .map(|i| med(&results[i], |r| r.3));
+    for (k, rs) in servers.iter().zip(&results) {
+        let per_cpu = med(rs, |r| r.3);
+        let ratio = base.map_or(String::from("-"), |b| format!("{:.2}", per_cpu / b));
+        println!(
+            "{conns:>5} {:>6} {:>9} | {:>10.0} {:>8.0} {:>8.0} {:>11.0} {:>6} | (wrk)",
+            "hello",
+            k.name(),
+            med(rs, |r| r.0),
+            med(rs, |r| r.1),
+            med(rs, |r| r.2),
+            per_cpu,
+            ratio
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_wrk;
+
+    #[test]
+    fn parses_wrk_output() {
+        let text = "Running 2s test @ http://127.0.0.1:1/
+  1 threads and 50 connections
+  Thread Stats   Avg      Stdev     Max   +/- Stdev
+    Latency   310.50us   50.00us   1.20ms   90.00%
+  Latency Distribution
+     50%  300.00us
+     75%  320.00us
+     90%  350.00us
+     99%    1.10ms
+  320000 requests in 2.00s, 30.00MB read
+Requests/sec: 160000.00
+Transfer/sec:     15.00MB
+";
+        assert_eq!(parse_wrk(text), Some((160000.0, 320000.0, 300.0, 1100.0)));
+        assert_eq!(parse_wrk("Running 2s test"), None);
+    }
 }
