@@ -160,6 +160,7 @@ async fn accept_loop(
                 async move { Ok::<_, Infallible>(hyper::Response::new(Full::new(body))) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer)
                 .serve_connection(TokioIo(s), svc)
                 .await;
         });
@@ -187,11 +188,49 @@ async fn accept_loop_send(
                 async move { Ok::<_, Infallible>(hyper::Response::new(Full::new(body))) }
             });
             let _ = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer)
                 .serve_connection(TokioIo(s), svc)
                 .await;
         });
     }
     Ok(())
+}
+
+/// hyper's `Timer` on tokio's timers, as hyper-util's `TokioTimer`: with a timer hyper arms
+/// its `header_read_timeout` (30 s) for every request, as `net::hyper::Server` does on ours,
+/// so both servers do the same work (and neither is open to a slow-header client).
+#[derive(Clone, Copy)]
+struct TokioTimer;
+
+struct TokioSleep(Pin<Box<tokio::time::Sleep>>);
+
+impl std::future::Future for TokioSleep {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.0.as_mut().poll(cx)
+    }
+}
+
+impl hyper::rt::Sleep for TokioSleep {}
+
+impl hyper::rt::Timer for TokioTimer {
+    fn sleep(&self, duration: Duration) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(TokioSleep(Box::pin(tokio::time::sleep(duration))))
+    }
+
+    fn sleep_until(&self, deadline: std::time::Instant) -> Pin<Box<dyn hyper::rt::Sleep>> {
+        Box::pin(TokioSleep(Box::pin(tokio::time::sleep_until(
+            deadline.into(),
+        ))))
+    }
+
+    fn reset(&self, sleep: &mut Pin<Box<dyn hyper::rt::Sleep>>, new_deadline: std::time::Instant) {
+        match sleep.as_mut().downcast_mut_pin::<TokioSleep>() {
+            Some(mut s) => s.0.as_mut().reset(new_deadline.into()),
+            None => *sleep = self.sleep_until(new_deadline),
+        }
+    }
 }
 
 /// hyper's I/O traits over a tokio stream, as hyper-util's `TokioIo` (reading straight

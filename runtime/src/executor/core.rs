@@ -265,18 +265,19 @@ impl Core {
                 polled += 1;
             }
             self.drain_remote();
-            let has_timers = self.timers.borrow().len() > 0;
-            if has_timers {
-                self.timers.borrow_mut().process(Instant::now());
+            // One clock read per turn serves both: the wait it bounds starts right after.
+            let now = (self.timers.borrow().len() > 0).then(Instant::now);
+            if let Some(now) = now {
+                self.timers.borrow_mut().process(now);
             }
             let idle = self.run_queue.borrow().is_empty() && !self.main_woken.get();
-            let timeout = if idle && has_timers {
-                self.timers
+            let timeout = match now {
+                Some(now) if idle => self
+                    .timers
                     .borrow_mut()
                     .next_deadline()
-                    .map(|d| d.saturating_duration_since(Instant::now()))
-            } else {
-                None
+                    .map(|d| d.saturating_duration_since(now)),
+                _ => None,
             };
             let wait = idle && self.shared.prepare_to_sleep();
             match self.driver.with(|d| d.turn(wait, timeout)) {

@@ -48,7 +48,9 @@ const LEVELS: usize = 6;
 /// Bits of tick covered by all levels together: one *epoch* is `1 << EPOCH_BITS` ticks.
 const EPOCH_BITS: u32 = LEVEL_BITS * LEVELS as u32;
 /// Length of one tick.
-const NANOS_PER_TICK: u128 = 1_000_000;
+const NANOS_PER_TICK: u32 = 1_000_000;
+/// Ticks per second.
+const MILLIS_PER_SEC: u64 = 1_000;
 /// Index meaning "no entry": the end of a list or of the free list.
 const NIL: u32 = u32::MAX;
 /// How many entries an insert may step back from a sorted list's tail to keep it sorted before
@@ -348,10 +350,15 @@ impl TimerWheel {
     /// `instant` in ticks since the origin, rounded up; 0 before the origin, saturating at
     /// `u64::MAX`.
     fn tick_for(&self, instant: Instant) -> u64 {
+        // In u64 (no 128-bit division: this runs every loop turn); whole seconds saturate
+        // long before their milliseconds could overflow.
         instant
             .checked_duration_since(self.origin)
             .map_or(0, |since| {
-                u64::try_from(since.as_nanos().div_ceil(NANOS_PER_TICK)).unwrap_or(u64::MAX)
+                since
+                    .as_secs()
+                    .saturating_mul(MILLIS_PER_SEC)
+                    .saturating_add(u64::from(since.subsec_nanos().div_ceil(NANOS_PER_TICK)))
             })
     }
 

@@ -89,7 +89,10 @@ impl Future for Sleep {
     type Output = ();
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        if Instant::now() >= self.deadline {
+        // Only an unregistered sleep reads the clock: a registered one is fired by its wheel,
+        // which each loop turn advances to the present (never early), so a sleep polled again
+        // and again (hyper polls its header timeout on every read) costs no clock reads.
+        if self.key.is_none() && Instant::now() >= self.deadline {
             self.cancel();
             return Poll::Ready(());
         }
