@@ -278,6 +278,9 @@ fn in_child_with_little_memory(name: &str) -> bool {
     let out = std::process::Command::new(std::env::current_exe().unwrap())
         .args([name, "--exact", "--nocapture", "--test-threads", "1"])
         .env(ENV, name)
+        // Under AddressSanitizer (.ci/asan) its allocator aborts on an allocation it refuses
+        // unless told to return null, as libc's malloc does: what these tests are about.
+        .env("ASAN_OPTIONS", asan_options_returning_null())
         .output()
         .expect("run the child");
     assert!(
@@ -287,6 +290,14 @@ fn in_child_with_little_memory(name: &str) -> bool {
         String::from_utf8_lossy(&out.stderr)
     );
     false
+}
+
+/// `ASAN_OPTIONS` as given, plus `allocator_may_return_null=1` (no effect without ASan).
+fn asan_options_returning_null() -> String {
+    match std::env::var("ASAN_OPTIONS") {
+        Ok(given) if !given.is_empty() => format!("{given}:allocator_may_return_null=1"),
+        _ => "allocator_may_return_null=1".to_string(),
+    }
 }
 
 /// 2 GiB: more than a child of `in_child_with_little_memory` may allocate, less than any
