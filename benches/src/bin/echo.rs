@@ -584,8 +584,7 @@ fn out_dir(o: &Opts) -> PathBuf {
 
 type Failure = (u8, String);
 
-/// Runs `runs` rounds of `cell` (every server of `servers` once per round, the order rotated
-/// each round) and appends the records.
+/// Runs `runs` rounds of `cell` and appends the records (see [`run_round`]).
 fn run_cell(
     o: &Opts,
     cell: Cell,
@@ -596,51 +595,64 @@ fn run_cell(
     records: &mut Vec<RunRecord>,
 ) -> Result<(), Failure> {
     for run in 0..runs {
-        for k in 0..servers.len() {
-            // Rotate the order each round: A B C, B C A, C A B, ...
-            let server = servers[(k + run) % servers.len()];
-            match run_one(o, cell, server, run, rate, pattern) {
-                Ok(r) => {
-                    if o.verbose {
-                        println!(
-                            "  {cell} {server:<16} run {run}: {:>10.0} echoes/s, {:>10.0} \
-                             echoes/CPU-s, p50 {:.1} us, max {:.0} us, {:.3} csw/echo, {:.2} \
-                             segments/echo, server {:.3} s CPU ({:.3} user + {:.3} sys by \
-                             /proc), gen {:.0}%, {} verified; {}",
-                            r.echoes_per_s(),
-                            r.echoes_per_cpu_s(),
-                            r.p50_us,
-                            r.max_us,
-                            r.server_csw as f64 / r.echoes.max(1) as f64,
-                            r.tcp_segs as f64 / r.echoes.max(1) as f64,
-                            r.server_cpu_s,
-                            r.server_user_s,
-                            r.server_sys_s,
-                            r.gen_busy * 100.0,
-                            r.verified,
-                            r.server_metrics
-                        );
-                    }
-                    // A smoke window is too short to insist on echoes inside it, but every
-                    // server must have echoed something.
-                    if r.echoes == 0 && (o.preset != "smoke" || r.verified == 0) {
-                        return Err((
-                            1,
-                            format!("{cell} {server} run {run}: no echo in the window"),
-                        ));
-                    }
-                    records.push(r);
+        run_round(o, cell, servers, run, rate, pattern, records)?;
+    }
+    Ok(())
+}
+
+/// Runs round `run` of `cell`: every server of `servers` once, the order rotated each round;
+/// appends the records.
+fn run_round(
+    o: &Opts,
+    cell: Cell,
+    servers: &[ServerKind],
+    run: usize,
+    rate: Option<f64>,
+    pattern: &Arc<Pattern>,
+    records: &mut Vec<RunRecord>,
+) -> Result<(), Failure> {
+    for k in 0..servers.len() {
+        // Rotate the order each round: A B C, B C A, C A B, ...
+        let server = servers[(k + run) % servers.len()];
+        match run_one(o, cell, server, run, rate, pattern) {
+            Ok(r) => {
+                if o.verbose {
+                    println!(
+                        "  {cell} {server:<16} run {run}: {:>10.0} echoes/s, {:>10.0} \
+                         echoes/CPU-s, p50 {:.1} us, max {:.0} us, {:.3} csw/echo, {:.2} \
+                         segments/echo, server {:.3} s CPU ({:.3} user + {:.3} sys by \
+                         /proc), gen {:.0}%, {} verified; {}",
+                        r.echoes_per_s(),
+                        r.echoes_per_cpu_s(),
+                        r.p50_us,
+                        r.max_us,
+                        r.server_csw as f64 / r.echoes.max(1) as f64,
+                        r.tcp_segs as f64 / r.echoes.max(1) as f64,
+                        r.server_cpu_s,
+                        r.server_user_s,
+                        r.server_sys_s,
+                        r.gen_busy * 100.0,
+                        r.verified,
+                        r.server_metrics
+                    );
                 }
-                Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                // A smoke window is too short to insist on echoes inside it, but every
+                // server must have echoed something.
+                if r.echoes == 0 && (o.preset != "smoke" || r.verified == 0) {
                     return Err((
-                        2,
-                        format!(
-                            "ECHO VERIFICATION FAILED: server {server}, {cell}, run {run}: {e}"
-                        ),
+                        1,
+                        format!("{cell} {server} run {run}: no echo in the window"),
                     ));
                 }
-                Err(e) => return Err((1, format!("{cell} {server} run {run}: {e}"))),
+                records.push(r);
             }
+            Err(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                return Err((
+                    2,
+                    format!("ECHO VERIFICATION FAILED: server {server}, {cell}, run {run}: {e}"),
+                ));
+            }
+            Err(e) => return Err((1, format!("{cell} {server} run {run}: {e}"))),
         }
     }
     Ok(())
@@ -732,9 +744,28 @@ fn bench(o: &Opts) -> Result<(), Failure> {
     );
     let started = Instant::now();
     let mut records = Vec::with_capacity(total_runs);
+    // Round by round over the whole matrix (round 1 of every cell, then round 2, ...), not
+    // cell by cell: a VM's speed drifts over minutes, and this way every cell's rounds, and
+    // so its intervals, span the whole run instead of one stretch of it. A fixed-rate cell's
+    // rate is resolved at its first round, from the rounds of its saturated twin so far.
+    let mut rates: Vec<Option<f64>> = vec![None; o.cells.len()];
+    for run in 0..o.runs {
+        for (i, cell) in o.cells.iter().enumerate() {
+            if run == 0 {
+                rates[i] = resolve_rate(o, *cell, &pattern, &mut records)?;
+            }
+            run_round(o, *cell, &o.servers, run, rates[i], &pattern, &mut records)?;
+        }
+        if o.runs > 1 {
+            println!(
+                "round {}/{} of every cell done ({:.0} s)",
+                run + 1,
+                o.runs,
+                started.elapsed().as_secs_f64()
+            );
+        }
+    }
     for cell in &o.cells {
-        let rate = resolve_rate(o, *cell, &pattern, &mut records)?;
-        run_cell(o, *cell, &o.servers, o.runs, rate, &pattern, &mut records)?;
         let summaries = report::summarize(
             &records
                 .iter()
