@@ -10,7 +10,7 @@ use std::path::Path;
 #[cfg(test)]
 use super::run::Engine;
 use super::run::{Cell, Mode, ServerKind};
-use super::stats::{Interval, LEVEL_BAND, Verdict, bootstrap_median, median, spread};
+use super::stats::{Interval, LEVEL_BAND, Verdict, median, median_interval, spread};
 
 /// What one run of one server in one cell measured.
 #[derive(Debug, Clone)]
@@ -88,13 +88,14 @@ pub const LEVEL: f64 = 0.9;
 
 /// A ratio between two servers in one cell: the median of the per-run ratios, each run of
 /// one server paired with the same round's run of the other (a round runs every server back
-/// to back, so drift over the matrix hits both), and its bootstrap interval when there are
+/// to back, so drift over the matrix hits both), and its confidence interval when there are
 /// enough runs.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ratio {
     /// The median of the paired ratios.
     pub mid: f64,
-    /// Its bootstrap interval ([`LEVEL`]); `None` with fewer than three pairs.
+    /// Its confidence interval for the median ([`LEVEL`], [`median_interval`]); `None`
+    /// with fewer than five pairs.
     pub interval: Option<Interval>,
 }
 
@@ -141,7 +142,7 @@ pub fn ratio(records: &[RunRecord], cell: Cell, a: ServerKind, b: ServerKind) ->
     }
     Some(Ratio {
         mid: median(&pairs),
-        interval: bootstrap_median(&pairs, LEVEL),
+        interval: median_interval(&pairs, LEVEL),
     })
 }
 
@@ -400,7 +401,7 @@ pub fn render(summaries: &[Summary], records: &[RunRecord]) -> String {
     let _ = writeln!(
         t,
         "Echoes per server CPU-second, as a ratio to the better epoll server of each cell \
-         (median of the runs paired by round [bootstrap {:.0}% interval]):",
+         (median of the runs paired by round [{:.0}% interval]):",
         LEVEL * 100.0
     );
     let _ = write!(t, "{:<cw$}  {:>19}", "cell", "better epoll");
@@ -444,12 +445,12 @@ pub fn render(summaries: &[Summary], records: &[RunRecord]) -> String {
         t,
         "How to read: a ratio above 1 means more echoes per CPU-second of the server (less CPU \
          per echo). Each run of a server is paired with the same round's run of the other \
-         (the servers of a round run back to back); the interval is the 5th to 95th \
-         percentile of the median over {} bootstrap resamples of those pairs. `better` or \
-         `worse` only when the interval clears 1.0 by more than {:.0}%; `level` otherwise: the \
-         runs cannot tell the servers apart. Fixed-rate latency counts from each message's \
-         intended send time.",
-        2000,
+         (the servers of a round run back to back); the interval is a distribution-free {:.0}% \
+         confidence interval for their median (order statistics by the sign test: with 8 \
+         rounds, the 2nd to the 7th pair). `better` or `worse` only when the interval clears \
+         1.0 by more than {:.0}%; `level` otherwise: the runs cannot tell the servers apart. \
+         Fixed-rate latency counts from each message's intended send time.",
+        LEVEL * 100.0,
         LEVEL_BAND * 100.0
     );
     if noisy > 0 {
@@ -740,7 +741,7 @@ pub fn svg(summaries: &[Summary]) -> String {
     );
     let _ = writeln!(
         o,
-        r##"<text x="10" y="35" fill="#555">dot: median of the runs paired by round; bar: bootstrap {:.0}% interval; right of 1.0 is better</text>"##,
+        r##"<text x="10" y="35" fill="#555">dot: median of the runs paired by round; bar: {:.0}% interval of that median; right of 1.0 is better</text>"##,
         LEVEL * 100.0
     );
     for (i, k) in servers.iter().enumerate() {

@@ -167,52 +167,40 @@ impl Interval {
     }
 }
 
-/// Fewest values a bootstrap interval is drawn from: with fewer, any interval would claim
-/// more than the runs know.
-pub const MIN_RUNS_FOR_INTERVAL: usize = 3;
-/// Resamples per bootstrap.
-const RESAMPLES: usize = 2000;
-
-/// The median of `values` with its bootstrap percentile interval at `level` (0.9: the 5th
-/// to the 95th percentile of the medians of `RESAMPLES` resamples with replacement). The
-/// resampling is seeded, so the same values always give the same interval. `None` for fewer
-/// than [`MIN_RUNS_FOR_INTERVAL`] values.
-pub fn bootstrap_median(values: &[f64], level: f64) -> Option<Interval> {
+/// The median of `values` with its distribution-free confidence interval at `level` (0.9):
+/// the `k`-th smallest to the `k`-th largest value, for the largest `k` at which the median
+/// lies outside that range with probability at most `1 - level` whatever the distribution
+/// (the sign test: the chance that `k` or fewer of `n` values fall on one side of the true
+/// median is `P(Binomial(n, 1/2) <= k - 1)`). With 5 values that is the range (93.8%); with
+/// 8, the 2nd to the 7th value (93.0%), so one stray round of eight no longer decides.
+/// `None` when even the whole range is not that sure (fewer than 5 values at 0.9).
+pub fn median_interval(values: &[f64], level: f64) -> Option<Interval> {
     let n = values.len();
-    if n < MIN_RUNS_FOR_INTERVAL {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    // P(Binomial(n, 1/2) <= j) for j = 0, 1, ...: the one-sided chance of missing.
+    let mut tail = 0.0;
+    let mut choose = 1.0; // C(n, j)
+    let half_n = 0.5f64.powi(i32::try_from(n).ok()?);
+    let mut k = 0;
+    for j in 0..n / 2 {
+        if j > 0 {
+            choose = choose * (n - j + 1) as f64 / j as f64;
+        }
+        tail += choose * half_n;
+        if 2.0 * tail > 1.0 - level {
+            break;
+        }
+        k = j + 1;
+    }
+    if k == 0 {
         return None;
     }
-    let mut rng = XorShift(0x2545_F491_4F6C_DD1D ^ n as u64);
-    let mut sample = vec![0.0; n];
-    let mut medians: Vec<f64> = (0..RESAMPLES)
-        .map(|_| {
-            for v in sample.iter_mut() {
-                *v = values[rng.below(n)];
-            }
-            median(&sample)
-        })
-        .collect();
-    medians.sort_by(f64::total_cmp);
-    let tail = (1.0 - level.clamp(0.0, 1.0)) / 2.0;
-    let at = |q: f64| medians[((q * (RESAMPLES - 1) as f64).round() as usize).min(RESAMPLES - 1)];
     Some(Interval {
         mid: median(values),
-        lo: at(tail),
-        hi: at(1.0 - tail),
+        lo: sorted[k - 1],
+        hi: sorted[n - k],
     })
-}
-
-/// xorshift64: enough randomness for resampling, and no dependency.
-struct XorShift(u64);
-
-impl XorShift {
-    /// A number in `0..n`.
-    fn below(&mut self, n: usize) -> usize {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        ((self.0 >> 11) % n as u64) as usize
-    }
 }
 
 #[cfg(test)]
@@ -220,26 +208,25 @@ mod tests {
     use super::*;
 
     #[test]
-    fn bootstrap_interval_holds_the_median_and_decides_only_when_clear() {
-        assert_eq!(bootstrap_median(&[1.0, 2.0], 0.9), None);
-        let tight = bootstrap_median(&[1.10, 1.12, 1.11, 1.13, 1.09], 0.9).unwrap();
+    fn median_interval_is_the_sign_test_range_and_decides_only_when_clear() {
+        assert_eq!(median_interval(&[1.0, 2.0, 3.0, 4.0], 0.9), None);
+        let tight = median_interval(&[1.10, 1.12, 1.11, 1.13, 1.09], 0.9).unwrap();
         assert!((tight.mid - 1.11).abs() < 1e-12);
-        assert!(tight.lo <= tight.mid && tight.mid <= tight.hi, "{tight:?}");
-        assert!(tight.lo >= 1.09 && tight.hi <= 1.13, "{tight:?}");
+        // Five values: the whole range.
+        assert_eq!((tight.lo, tight.hi), (1.09, 1.13));
         assert_eq!(tight.verdict(), Verdict::Better);
-        let wide = bootstrap_median(&[0.90, 1.15, 1.02, 0.97, 1.08], 0.9).unwrap();
+        let wide = median_interval(&[0.90, 1.15, 1.02, 0.97, 1.08], 0.9).unwrap();
         assert_eq!(wide.verdict(), Verdict::Level);
-        let worse = bootstrap_median(&[0.80, 0.82, 0.79, 0.85, 0.81], 0.9).unwrap();
+        let worse = median_interval(&[0.80, 0.82, 0.79, 0.85, 0.81], 0.9).unwrap();
         assert_eq!(worse.verdict(), Verdict::Worse);
+        // Eight values: the 2nd to the 7th, so one stray round does not decide.
+        let stray = median_interval(&[1.2, 1.25, 0.9, 1.22, 1.3, 1.21, 1.24, 1.28], 0.9).unwrap();
+        assert_eq!((stray.lo, stray.hi), (1.2, 1.28));
+        assert_eq!(stray.verdict(), Verdict::Better);
         // A tight interval that excludes 1.0 by less than the band is level.
-        let slight = bootstrap_median(&[1.015, 1.02, 1.018, 1.022, 1.019], 0.9).unwrap();
+        let slight = median_interval(&[1.015, 1.02, 1.018, 1.022, 1.019], 0.9).unwrap();
         assert!(slight.lo > 1.0, "{slight:?}");
         assert_eq!(slight.verdict(), Verdict::Level);
-        // Seeded: the same runs give the same interval.
-        assert_eq!(
-            bootstrap_median(&[0.90, 1.15, 1.02, 0.97, 1.08], 0.9),
-            Some(wide)
-        );
     }
 
     #[test]
