@@ -76,10 +76,15 @@ impl Turn {
         if self.in_flight == 0 {
             return Poll::Ready(());
         }
+        self.park(cx);
+        Poll::Pending
+    }
+
+    /// Keeps `cx`'s waker (once per task) for the next change of turn.
+    fn park(&mut self, cx: &Context<'_>) {
         if !self.waiting.iter().any(|w| w.will_wake(cx.waker())) {
             self.waiting.push(cx.waker().clone());
         }
-        Poll::Pending
     }
 
     fn end(&mut self) -> Vec<Waker> {
@@ -306,10 +311,9 @@ impl Drop for Receiving {
 
 #[derive(Default)]
 struct SentInner {
-    /// Writes whose ops are in flight (their [`Sending`] tokens).
-    in_flight: u32,
-    /// Tasks waiting for their turn.
-    waiting: Vec<Waker>,
+    /// Writes whose ops are in flight (their [`Sending`] tokens), and the tasks waiting for
+    /// their turn.
+    turn: Turn,
     /// The next [`Ticket`] to hand out: writes start in the order they were first polled.
     next_ticket: u64,
     /// The ticket whose write starts next.
@@ -331,10 +335,13 @@ impl SentInner {
     }
 
     fn wait(&mut self, cx: &Context<'_>) -> Poll<io::Result<Sending>> {
-        if !self.waiting.iter().any(|w| w.will_wake(cx.waker())) {
-            self.waiting.push(cx.waker().clone());
-        }
+        self.turn.park(cx);
         Poll::Pending
+    }
+
+    /// No write is in flight and every ticket handed out has had its turn.
+    fn free(&self) -> bool {
+        self.turn.in_flight == 0 && self.serving == self.next_ticket
     }
 
     /// Keeps the first reason the stream's byte sequence has a gap; a later one adds nothing.
@@ -371,13 +378,13 @@ impl Sent {
     /// case): the ticket it would take is served on the spot, so none is held.
     pub(crate) fn start_if_free(&self) -> Option<Sending> {
         let mut s = self.0.borrow_mut();
-        if s.in_flight > 0 || s.serving != s.next_ticket || s.cut.is_some() {
+        if !s.free() || s.cut.is_some() {
             return None;
         }
         // Nothing is skipped: every ticket handed out has been served.
         s.next_ticket += 1;
         s.serving += 1;
-        s.in_flight += 1;
+        s.turn.in_flight += 1;
         drop(s);
         Some(Sending(self.clone()))
     }
@@ -387,13 +394,13 @@ impl Sent {
     /// whole (an error, once), or hands out a [`Sending`] token for a new write.
     pub(crate) fn poll_start(&self, cx: &Context<'_>) -> Poll<io::Result<Sending>> {
         let mut s = self.0.borrow_mut();
-        if s.in_flight > 0 || s.serving != s.next_ticket {
+        if !s.free() {
             return s.wait(cx);
         }
         if let Some(e) = s.cut.take() {
             return Poll::Ready(Err(e));
         }
-        s.in_flight += 1;
+        s.turn.in_flight += 1;
         Poll::Ready(Ok(Sending(self.clone())))
     }
 
@@ -402,7 +409,7 @@ impl Sent {
     /// which exist only with a compat feature.
     #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
     pub(crate) fn resume(&self) -> Sending {
-        self.0.borrow_mut().in_flight += 1;
+        self.0.borrow_mut().turn.in_flight += 1;
         Sending(self.clone())
     }
 
@@ -457,7 +464,7 @@ impl Ticket {
     /// hands out a [`Sending`] token.
     pub(crate) fn poll_start(&mut self, cx: &Context<'_>) -> Poll<io::Result<Sending>> {
         let mut s = self.sent.0.borrow_mut();
-        if s.in_flight > 0 || s.serving != self.number {
+        if s.turn.in_flight > 0 || s.serving != self.number {
             return s.wait(cx);
         }
         self.done = true;
@@ -465,13 +472,13 @@ impl Ticket {
         match s.cut.take() {
             Some(e) => {
                 // This write is not sent: the stream is free, the next ticket's turn.
-                let waiting = std::mem::take(&mut s.waiting);
+                let waiting = std::mem::take(&mut s.turn.waiting);
                 drop(s);
                 waiting.into_iter().for_each(Waker::wake);
                 Poll::Ready(Err(e))
             }
             None => {
-                s.in_flight += 1;
+                s.turn.in_flight += 1;
                 Poll::Ready(Ok(Sending(self.sent.clone())))
             }
         }
@@ -489,7 +496,7 @@ impl Drop for Ticket {
             return;
         }
         s.next_turn();
-        let waiting = std::mem::take(&mut s.waiting);
+        let waiting = std::mem::take(&mut s.turn.waiting);
         drop(s);
         waiting.into_iter().for_each(Waker::wake);
     }
@@ -512,11 +519,7 @@ impl Sending {
 
 impl Drop for Sending {
     fn drop(&mut self) {
-        let waiting = {
-            let mut s = self.0.0.borrow_mut();
-            s.in_flight -= 1;
-            std::mem::take(&mut s.waiting)
-        };
+        let waiting = self.0.0.borrow_mut().turn.end();
         waiting.into_iter().for_each(Waker::wake);
     }
 }
@@ -614,11 +617,11 @@ impl<T: StreamWriteOp> Drop for StreamWrite<T> {
         if !matches!(self.state, WriteState::Waiting(..)) {
             return;
         }
-        if let WriteState::Waiting(ticket, op) =
-            std::mem::replace(&mut self.state, WriteState::Done)
-        {
-            finish_in_background(ticket, op);
-        }
+        let WriteState::Waiting(ticket, op) = std::mem::replace(&mut self.state, WriteState::Done)
+        else {
+            unreachable!("matched above")
+        };
+        finish_in_background(ticket, op);
     }
 }
 

@@ -19,12 +19,11 @@ pub use io_buf::{BufResult, IoBuf, IoBufMut, Slice};
 pub use provided::{BufPool, ProvidedBuf};
 
 /// `len` zeroed bytes of buffer memory for `what` (a pool or registry, named in errors),
-/// allocated without aborting: past the machine's memory is `InvalidInput` (see
-/// [`check_fits_in_memory`]), and a block the allocator refuses (a memory limit,
-/// `RLIMIT_AS`, strict overcommit) is `OutOfMemory`. Like `vec![0; len]` it asks for
-/// zeroed pages, so untouched memory costs no RSS.
+/// allocated without aborting: a block the allocator refuses (a memory limit, `RLIMIT_AS`,
+/// strict overcommit) is `OutOfMemory`. Callers first refuse totals past the machine with
+/// [`check_fits_in_memory`] (once per pool or registry, not per buffer: it asks the
+/// kernel). Like `vec![0; len]` it asks for zeroed pages, so untouched memory costs no RSS.
 pub(crate) fn zeroed_memory(len: usize, what: &str) -> io::Result<Vec<u8>> {
-    check_fits_in_memory(Some(len), what)?;
     if len == 0 {
         return Ok(Vec::new());
     }
