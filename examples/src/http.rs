@@ -75,6 +75,63 @@ pub async fn serve(listener: TcpListener) -> io::Result<()> {
         .map(drop)
 }
 
+/// `GET /`, a `POST /echo` of 100 000 bytes and `GET /nowhere` from hyper's client on one
+/// keep-alive connection to `addr`, each answer checked against what [`hello`] sends.
+///
+/// # Errors
+/// Connection or protocol errors; `InvalidData` when an answer is wrong.
+pub async fn check_routes(addr: std::net::SocketAddr) -> io::Result<()> {
+    let stream = net::TcpStream::connect(addr).await?;
+    stream.set_nodelay(true)?;
+    let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
+        .await
+        .map_err(io::Error::other)?;
+    runtime::spawn(conn);
+    let body: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
+    let requests = [
+        (
+            Method::GET,
+            "/",
+            Bytes::new(),
+            StatusCode::OK,
+            Bytes::from_static(b"Hello, world!"),
+        ),
+        (
+            Method::POST,
+            "/echo",
+            body.clone().into(),
+            StatusCode::OK,
+            body.into(),
+        ),
+        (
+            Method::GET,
+            "/nowhere",
+            Bytes::new(),
+            StatusCode::NOT_FOUND,
+            Bytes::new(),
+        ),
+    ];
+    for (method, path, body, status, expected) in requests {
+        sender.ready().await.map_err(io::Error::other)?;
+        let req = Request::builder()
+            .method(method.clone())
+            .uri(path)
+            .header(hyper::header::HOST, addr.to_string())
+            .body(Full::new(body))
+            .map_err(io::Error::other)?;
+        let res = sender.send_request(req).await.map_err(io::Error::other)?;
+        let got_status = res.status();
+        let got = res.into_body().collect().await.map_err(io::Error::other)?;
+        if got_status != status || got.to_bytes() != expected {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("{method} {path}: got {got_status}, expected {status}"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The self-test of `http --demo`: serves on `listener` (in this task's core) and sends
 /// `GET /`, `POST /echo` and `GET /nowhere` from hyper's client on one keep-alive
 /// connection; checks the answers and returns a report.
@@ -84,58 +141,7 @@ pub async fn serve(listener: TcpListener) -> io::Result<()> {
 pub async fn demo(listener: TcpListener) -> io::Result<String> {
     let addr = listener.local_addr()?;
     let server = runtime::spawn(serve(listener));
-    let result = async {
-        let stream = net::TcpStream::connect(addr).await?;
-        stream.set_nodelay(true)?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
-            .await
-            .map_err(io::Error::other)?;
-        runtime::spawn(conn);
-        let body: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
-        let requests = [
-            (
-                Method::GET,
-                "/",
-                Bytes::new(),
-                StatusCode::OK,
-                Bytes::from_static(b"Hello, world!"),
-            ),
-            (
-                Method::POST,
-                "/echo",
-                body.clone().into(),
-                StatusCode::OK,
-                body.into(),
-            ),
-            (
-                Method::GET,
-                "/nowhere",
-                Bytes::new(),
-                StatusCode::NOT_FOUND,
-                Bytes::new(),
-            ),
-        ];
-        for (method, path, body, status, expected) in requests {
-            sender.ready().await.map_err(io::Error::other)?;
-            let req = Request::builder()
-                .method(method.clone())
-                .uri(path)
-                .header(hyper::header::HOST, addr.to_string())
-                .body(Full::new(body))
-                .map_err(io::Error::other)?;
-            let res = sender.send_request(req).await.map_err(io::Error::other)?;
-            let got_status = res.status();
-            let got = res.into_body().collect().await.map_err(io::Error::other)?;
-            if got_status != status || got.to_bytes() != expected {
-                return Err(io::Error::new(
-                    io::ErrorKind::InvalidData,
-                    format!("{method} {path}: got {got_status}, expected {status}"),
-                ));
-            }
-        }
-        Ok(())
-    }
-    .await;
+    let result = check_routes(addr).await;
     server.abort();
     result?;
     Ok(

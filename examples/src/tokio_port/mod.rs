@@ -33,11 +33,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use http_body_util::{BodyExt, Full};
-use hyper::body::Bytes;
-use hyper::{Method, Request, StatusCode};
 use ringloop::io::{AsyncBufReadExt, BufReader, Lines};
-use ringloop::net::hyper::HyperIo;
 use ringloop::net::{OwnedReadHalf, TcpListener, TcpStream};
 
 /// Clients the echo and chat checks run at once.
@@ -242,59 +238,13 @@ async fn demo_chat() -> io::Result<usize> {
 }
 
 /// Part 3's check: `GET /` and a `POST /echo` of 100 000 bytes from hyper's client on one
-/// keep-alive connection, and a 404.
+/// keep-alive connection, and a 404 (the same routes as `examples::http`, so its check
+/// serves).
 async fn demo_http() -> io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = ringloop::spawn(http::serve(listener));
-    let result = async {
-        let stream = TcpStream::connect(addr).await?;
-        let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
-            .await
-            .map_err(io::Error::other)?;
-        ringloop::spawn(conn);
-        let body: Bytes = (0..100_000u32).map(|i| (i % 251) as u8).collect();
-        let requests = [
-            (
-                Method::GET,
-                "/",
-                Bytes::new(),
-                StatusCode::OK,
-                "Hello, world!".into(),
-            ),
-            (Method::POST, "/echo", body.clone(), StatusCode::OK, body),
-            (
-                Method::GET,
-                "/nowhere",
-                Bytes::new(),
-                StatusCode::NOT_FOUND,
-                Bytes::new(),
-            ),
-        ];
-        for (method, path, body, status, expected) in requests {
-            sender.ready().await.map_err(io::Error::other)?;
-            let req = Request::builder()
-                .method(method.clone())
-                .uri(path)
-                .header(hyper::header::HOST, addr.to_string())
-                .body(Full::new(body))
-                .map_err(io::Error::other)?;
-            let res = sender.send_request(req).await.map_err(io::Error::other)?;
-            let got_status = res.status();
-            let got = res.into_body().collect().await.map_err(io::Error::other)?;
-            let got = got.to_bytes();
-            if got_status != status || got != expected {
-                return Err(mismatch(format!(
-                    "hyper {method} {path}: {got_status} with {} bytes, expected {status} \
-                     with {}",
-                    got.len(),
-                    expected.len()
-                )));
-            }
-        }
-        Ok(())
-    }
-    .await;
+    let result = crate::http::check_routes(addr).await;
     server.abort();
     result
 }
