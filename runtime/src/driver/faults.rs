@@ -188,7 +188,9 @@ impl Injector {
         // A datagram goes whole or not at all: the kernel never sends part of one, and a
         // shorter receive would cut it. Only byte streams get short sends and receives.
         let socket_op = matches!(s.opcode, abi::IORING_OP_RECV | abi::IORING_OP_SEND);
-        let may_cut = !socket_op || (s.flags & abi::IOSQE_FIXED_FILE == 0 && is_stream(s.fd));
+        let may_cut = !socket_op
+            || (s.flags & abi::IOSQE_FIXED_FILE == 0
+                && super::socket_type(s.fd) == Some(libc::SOCK_STREAM));
         if transfer
             && !selects_buffer
             && may_cut
@@ -206,25 +208,6 @@ impl Injector {
         }
         Decision::Pass
     }
-}
-
-/// Whether `fd` is a byte-stream socket (TCP, a Unix stream); not for datagram and
-/// seqpacket sockets, nor anything that is not a socket.
-fn is_stream(fd: i32) -> bool {
-    let mut ty: libc::c_int = 0;
-    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `ty` and `len` are live locals of the sizes given; the kernel writes at most
-    // `len` bytes to `ty`. A bad or non-socket fd is an error return, nothing else.
-    let rc = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&raw mut ty).cast(),
-            &raw mut len,
-        )
-    };
-    rc == 0 && ty == libc::SOCK_STREAM
 }
 
 #[cfg(test)]

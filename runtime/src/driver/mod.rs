@@ -1038,6 +1038,26 @@ fn flag_to_drop(enabled: &[u32], rejected: Option<u32>) -> Option<usize> {
     )
 }
 
+/// `fd`'s socket type (`SO_TYPE`: `SOCK_STREAM`, `SOCK_DGRAM`, ...); `None` for a bad fd or
+/// one that is not a socket. A syscall: for the rare paths (a short transfer, injected
+/// faults), not for every op.
+pub(crate) fn socket_type(fd: RawFd) -> Option<libc::c_int> {
+    let mut ty: libc::c_int = 0;
+    let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `ty` and `len` are live locals of the sizes given; the kernel writes at most
+    // `len` bytes to `ty`. A bad or non-socket fd is an error return, nothing else.
+    let rc = unsafe {
+        libc::getsockopt(
+            fd,
+            libc::SOL_SOCKET,
+            libc::SO_TYPE,
+            (&raw mut ty).cast(),
+            &raw mut len,
+        )
+    };
+    (rc == 0).then_some(ty)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

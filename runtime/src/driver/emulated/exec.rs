@@ -342,7 +342,12 @@ impl Emulator {
         }
         let total = done + r as u32;
         let waitall = sqe.msg_flags() as i32 & libc::MSG_WAITALL != 0;
-        if u64::from(total) < len && waitall && is_stream(p.fd) {
+        // io_uring honours MSG_WAITALL on stream and seqpacket sockets (`io_net_retry`).
+        let retries = matches!(
+            super::super::socket_type(p.fd),
+            Some(libc::SOCK_STREAM | libc::SOCK_SEQPACKET)
+        );
+        if u64::from(total) < len && waitall && retries {
             p.done = total;
             return Attempt::Wait(events);
         }
@@ -640,24 +645,6 @@ unsafe fn iov_len(iov: *const libc::iovec, count: usize) -> u64 {
         // SAFETY: i < count readable iovecs (the caller's contract).
         .map(|i| unsafe { (*iov.add(i)).iov_len } as u64)
         .sum()
-}
-
-/// Whether `fd` is a stream socket, on which io_uring honours `MSG_WAITALL` (as its
-/// `io_net_retry`: `SOCK_STREAM` or `SOCK_SEQPACKET`).
-fn is_stream(fd: RawFd) -> bool {
-    let mut ty: libc::c_int = 0;
-    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `ty` and `len` are valid for the call.
-    let r = unsafe {
-        libc::getsockopt(
-            fd,
-            libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&raw mut ty).cast(),
-            &mut len,
-        )
-    };
-    r == 0 && matches!(ty, libc::SOCK_STREAM | libc::SOCK_SEQPACKET)
 }
 
 /// Sets `O_NONBLOCK` on a listener for good: accept has no per-call flag for it. Not for
