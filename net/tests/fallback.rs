@@ -2,7 +2,9 @@
 //! copying send plus the notification the op waits for; `MSG_WAITALL` stream writes go on
 //! across readiness until every byte is out (as io_uring does since Linux 5.18); and the
 //! `O_NONBLOCK` the emulator needs for connect does not stay on the socket (it stays on a
-//! listener, documented). Each test forces the fallback, whatever `RUNTIME_DRIVER` says.
+//! listener, documented); a multishot receive that waits for the next edge after a short
+//! read still sees every byte and the end. Each test forces the fallback, whatever
+//! `RUNTIME_DRIVER` says.
 
 mod support;
 
@@ -12,6 +14,7 @@ use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use net::{TcpListener, TcpStream};
+use runtime::buf::BufPool;
 use runtime::{Builder, DriverChoice, DriverKind};
 use support::{join, pattern};
 
@@ -127,6 +130,47 @@ fn connected_and_accepted_sockets_stay_blocking() {
         let (res, got) = server.read_exact(Vec::with_capacity(8)).await;
         res?;
         assert_eq!(got, b"blocking");
+        Ok(())
+    });
+}
+
+/// The emulator registers a socket edge-triggered and a multishot receive that reads less
+/// than its buffer waits for the next edge. Bytes and the end that arrive together bring one
+/// edge: the receive must read on to the end rather than wait for an edge that never comes.
+/// Then bytes that come in pieces, an edge each. Twenty connections, so fd numbers are
+/// reused: each op registers its own fd.
+#[test]
+fn a_multishot_receive_sees_every_byte_and_the_end_after_short_reads() {
+    run_fallback(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let pool = BufPool::new(9, 8, 1024)?;
+        for round in 0..20 {
+            let mut client = std::net::TcpStream::connect(addr)?;
+            let (server, _) = listener.accept().await?;
+            let mut stream = server.recv_stream(&pool);
+            // The receive starts, finds nothing and waits for an edge.
+            assert!(stream.try_next().is_none(), "nothing sent yet");
+            runtime::yield_now().await;
+            let data = pattern(100 + round);
+            if round % 2 == 0 {
+                // Bytes and the end before the core looks again: one edge for both.
+                std::io::Write::write_all(&mut client, &data)?;
+                client.shutdown(std::net::Shutdown::Write)?;
+            } else {
+                // Bytes in three pieces, each after the receive drained the last.
+                for piece in data.chunks(40) {
+                    std::io::Write::write_all(&mut client, piece)?;
+                    runtime::time::sleep(Duration::from_millis(2)).await;
+                }
+                client.shutdown(std::net::Shutdown::Write)?;
+            }
+            let mut got = Vec::new();
+            while let Some(buf) = stream.next().await {
+                got.extend_from_slice(&buf?);
+            }
+            assert_eq!(got, data, "round {round}");
+        }
         Ok(())
     });
 }

@@ -66,13 +66,15 @@ pub(super) enum Attempt {
     Done(i32, u32),
     /// A multishot result (posted with `F_MORE`); attempt again.
     More(i32, u32),
+    /// A multishot result that drained a stream (posted with `F_MORE`); wait for `IN`.
+    Drained(i32, u32),
     /// Not ready: wait for these epoll events on the op's fd.
     Wait(u32),
     /// Would block and cannot be polled: run it on the blocking pool.
     Blocking,
 }
 
-const IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+pub(super) const IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
 const OUT: u32 = libc::EPOLLOUT as u32;
 
 /// `-errno` of the last failed syscall.
@@ -342,12 +344,15 @@ impl Emulator {
         }
         let total = done + r as u32;
         let waitall = sqe.msg_flags() as i32 & libc::MSG_WAITALL != 0;
-        // io_uring honours MSG_WAITALL on stream and seqpacket sockets (`io_net_retry`).
-        let retries = matches!(
-            super::super::socket_type(p.fd),
-            Some(libc::SOCK_STREAM | libc::SOCK_SEQPACKET)
-        );
-        if u64::from(total) < len && waitall && retries {
+        // io_uring honours MSG_WAITALL on stream and seqpacket sockets (`io_net_retry`);
+        // the socket's type is asked only of a short transfer (a syscall per op otherwise).
+        if u64::from(total) < len
+            && waitall
+            && matches!(
+                super::super::socket_type(p.fd),
+                Some(libc::SOCK_STREAM | libc::SOCK_SEQPACKET)
+            )
+        {
             p.done = total;
             return Attempt::Wait(events);
         }
@@ -456,7 +461,11 @@ impl Emulator {
             flags = abi::IORING_CQE_F_BUFFER | (u32::from(bid) << abi::IORING_CQE_BUFFER_SHIFT);
         }
         if multishot && r > 0 {
-            Attempt::More(r, flags)
+            if (r as u32) < len && self.drained(index) {
+                Attempt::Drained(r, flags)
+            } else {
+                Attempt::More(r, flags)
+            }
         } else {
             Attempt::Done(r, flags)
         }

@@ -6,10 +6,14 @@
 //! kernel is [`Emulator::enter`], called where the driver would call `io_uring_enter`: it
 //! takes the published SQEs and runs each opcode by ordinary syscalls:
 //! - sockets, pipes and other pollable fds: a non-blocking attempt (`MSG_DONTWAIT`,
-//!   `RWF_NOWAIT`, `O_NONBLOCK`: for good on listeners, for the call on connects); on `EAGAIN` the op waits for readiness from
-//!   this core's epoll (one-shot, re-armed while ops wait on the fd), where the loop parks
-//!   instead of in `io_uring_enter`; a `MSG_WAITALL` transfer on a stream goes on the same
-//!   way until every byte is moved, as io_uring does;
+//!   `RWF_NOWAIT`, `O_NONBLOCK`: for good on listeners, for the call on connects); on `EAGAIN`
+//!   the op waits for readiness from this core's epoll, where the loop parks instead of in
+//!   `io_uring_enter`; a `MSG_WAITALL` transfer on a stream goes on the same way until every
+//!   byte is moved, as io_uring does. An fd is registered edge-triggered for everything, once
+//!   per op that waits on it (not once per wait: see [`Emulator::arm`]), and a multishot
+//!   receive on a stream that read less than its buffer waits for the next edge instead of
+//!   reading again for `EAGAIN`, so an echo costs what it costs an epoll server: a receive, a
+//!   send and a share of one `epoll_wait`;
 //! - files and anything else that may block: the process's blocking pool, whose result comes
 //!   back through an eventfd in the same epoll set;
 //! - links (`IO_LINK`, `IO_HARDLINK`, `LINK_TIMEOUT`), `ASYNC_CANCEL`, multishot accept and
@@ -22,7 +26,7 @@
 
 mod exec;
 
-use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
@@ -46,6 +50,11 @@ struct Pending {
     fd: RawFd,
     /// The epoll events it waits for, while it waits (then it is in its fd's `WaitList`).
     waiting: u32,
+    /// Its fd is in the epoll set (it was added, or found there, when this op first waited).
+    /// Kept for the op's life: the op holds its fd open, so the registration stays the fd's.
+    registered: bool,
+    /// Its fd is a stream socket (asked once, by a multishot receive that read short).
+    stream: Option<bool>,
     /// Its neighbours in its fd's `WaitList` (`NONE` at the ends).
     prev: usize,
     next: usize,
@@ -81,6 +90,48 @@ struct WaitList {
     len: usize,
 }
 
+/// A map from small integers (fds, buffer group ids) to values: a vector indexed by the key,
+/// as those numbers are dense from 0 (the kernel hands out the lowest free fd). A lookup is
+/// an index, where a `HashMap`'s SipHash cost about a fifth of an echo's user-space
+/// instructions.
+struct SmallKeys<V> {
+    slots: Vec<Option<V>>,
+}
+
+impl<V> SmallKeys<V> {
+    fn with_capacity(n: usize) -> Self {
+        SmallKeys {
+            slots: Vec::with_capacity(n),
+        }
+    }
+
+    fn get(&self, key: usize) -> Option<&V> {
+        self.slots.get(key)?.as_ref()
+    }
+
+    fn get_mut(&mut self, key: usize) -> Option<&mut V> {
+        self.slots.get_mut(key)?.as_mut()
+    }
+
+    fn insert(&mut self, key: usize, value: V) {
+        if key >= self.slots.len() {
+            self.slots.resize_with(key + 1, || None);
+        }
+        self.slots[key] = Some(value);
+    }
+
+    fn get_or_insert(&mut self, key: usize, value: V) -> &mut V {
+        if self.get(key).is_none() {
+            self.insert(key, value);
+        }
+        self.slots[key].as_mut().expect("just inserted")
+    }
+
+    fn remove(&mut self, key: usize) -> Option<V> {
+        self.slots.get_mut(key)?.take()
+    }
+}
+
 /// Room for this many fds waiting at once and fds to re-arm in one enter, reserved up front.
 const WAITING_FDS: usize = 64;
 
@@ -106,16 +157,21 @@ pub(crate) struct Emulator {
     pending: Slab<Pending>,
     next_generation: u64,
     /// Ops waiting for readiness, by fd (only fds with waiters are in it).
-    waiters: HashMap<RawFd, WaitList>,
-    /// Fds whose waiters changed: re-armed once at the end of the enter.
+    waiters: SmallKeys<WaitList>,
+    /// Fds with an op waiting that has not registered them yet: added at the end of the
+    /// enter.
     to_arm: Vec<RawFd>,
+    /// The fd and events of the epoll edge whose waiters are being retried (events 0
+    /// outside [`Emulator::ready`]): with no hang-up or error in it, a stream that reads
+    /// short is drained, and the next byte or the end brings another edge.
+    edge: (RawFd, u32),
     /// Link-timeout deadlines: (deadline, op index, op generation), nearest first.
     timers: BinaryHeap<std::cmp::Reverse<(Instant, usize, u64)>>,
     /// CQEs made and not yet posted (the CQ was full): the kernel's overflow backlog.
     backlog: VecDeque<Cqe>,
     pool: Arc<PoolShared>,
     /// Provided-buffer rings by group.
-    groups: HashMap<u16, BufGroup>,
+    groups: SmallKeys<BufGroup>,
     /// Registered buffers (`iov_base`, `iov_len`), for READ_FIXED/WRITE_FIXED bounds.
     buffers: Vec<(usize, usize)>,
     /// The fixed file table: the fds we hold for its slots.
@@ -157,15 +213,16 @@ impl Emulator {
                 epoll,
                 pending: Slab::new(),
                 next_generation: 0,
-                waiters: HashMap::with_capacity(WAITING_FDS),
+                waiters: SmallKeys::with_capacity(WAITING_FDS),
                 to_arm: Vec::with_capacity(WAITING_FDS),
+                edge: (-1, 0),
                 timers: BinaryHeap::new(),
                 backlog: VecDeque::new(),
                 pool: Arc::new(PoolShared {
                     done: Mutex::new(Vec::new()),
                     eventfd: pool_efd,
                 }),
-                groups: HashMap::new(),
+                groups: SmallKeys::with_capacity(0),
                 buffers: Vec::new(),
                 files: Vec::new(),
                 enters: 0,
@@ -350,6 +407,8 @@ impl Emulator {
             sqe,
             fd,
             waiting: 0,
+            registered: false,
+            stream: None,
             prev: NONE,
             next: NONE,
             in_pool: false,
@@ -438,6 +497,11 @@ impl Emulator {
                         return self.finish(index, 0, abi::IORING_CQE_F_NOTIF);
                     }
                 }
+                Attempt::Drained(res, flags) => {
+                    let sqe = self.pending[index].sqe;
+                    self.post(sqe.get_user_data(), res, flags | abi::IORING_CQE_F_MORE);
+                    return self.wait_for(index, exec::IN);
+                }
                 Attempt::Wait(events) => return self.wait_for(index, events),
                 Attempt::Blocking => return self.send_to_pool(index),
             }
@@ -473,20 +537,29 @@ impl Emulator {
 
     fn wait_for(&mut self, index: usize, events: u32) {
         let fd = self.pending[index].fd;
+        if fd < 0 {
+            // Not an fd: nothing to wait for (an attempt on it fails first, as a rule).
+            return self.finish(index, -libc::EBADF, 0);
+        }
         if self.pending[index].waiting == 0 {
             self.push_waiter(fd, index);
         }
         self.pending[index].waiting = events;
-        self.to_arm.push(fd);
+        if !self.pending[index].registered {
+            self.to_arm.push(fd);
+        }
     }
 
     /// Appends op `index` to `fd`'s wait list.
     fn push_waiter(&mut self, fd: RawFd, index: usize) {
-        let list = self.waiters.entry(fd).or_insert(WaitList {
-            head: NONE,
-            tail: NONE,
-            len: 0,
-        });
+        let list = self.waiters.get_or_insert(
+            fd as usize,
+            WaitList {
+                head: NONE,
+                tail: NONE,
+                len: 0,
+            },
+        );
         let tail = list.tail;
         list.tail = index;
         list.len += 1;
@@ -502,7 +575,7 @@ impl Emulator {
 
     /// Takes the first op off `fd`'s wait list, no longer waiting.
     fn pop_waiter(&mut self, fd: RawFd) -> Option<usize> {
-        let index = self.waiters.get(&fd)?.head;
+        let index = self.waiters.get(fd as usize)?.head;
         self.forget_waiter(fd, index);
         self.pending[index].waiting = 0;
         Some(index)
@@ -519,7 +592,7 @@ impl Emulator {
         if next != NONE {
             self.pending[next].prev = prev;
         }
-        let Some(list) = self.waiters.get_mut(&fd) else {
+        let Some(list) = self.waiters.get_mut(fd as usize) else {
             return;
         };
         if list.head == index {
@@ -530,41 +603,50 @@ impl Emulator {
         }
         list.len -= 1;
         if list.len == 0 {
-            self.waiters.remove(&fd);
+            self.waiters.remove(fd as usize);
         }
     }
 
-    /// Arms epoll (one-shot) for every fd whose waiters changed, with the union of what
-    /// they wait for. EPOLL_CTL_MOD checks readiness at once, so nothing that arrived since
-    /// the attempt is missed; ENOENT means the fd is new to the set (or was closed and its
-    /// number reused), so it is added.
+    /// Adds to the epoll set, edge-triggered for every event an op waits for, each fd with an
+    /// op that waits on it for the first time. `EEXIST` is success: an earlier op on the
+    /// same open file added it, and an edge-triggered registration never needs re-arming.
+    /// Staleness cannot hit: a closed file leaves the set by itself, and an op's fd stays
+    /// open for the op's life, so a registration found or made for an op is that op's for
+    /// its whole life; an op that comes later asks again (one `epoll_ctl` per op that
+    /// waits, where a one-shot registration costs one per wait). Adding checks readiness at
+    /// once, so nothing that arrived since the attempt is missed.
     fn arm(&mut self) {
+        const EVENTS: u32 =
+            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET)
+                as u32;
         while let Some(fd) = self.to_arm.pop() {
-            let Some(list) = self.waiters.get(&fd) else {
+            let Some(list) = self.waiters.get(fd as usize) else {
                 continue;
             };
-            let mut events = libc::EPOLLONESHOT as u32;
-            let mut i = list.head;
-            while i != NONE {
-                events |= self.pending[i].waiting;
-                i = self.pending[i].next;
-            }
-            let armed = match epoll_ctl(&self.epoll, libc::EPOLL_CTL_MOD, fd, events, fd as u64) {
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {
-                    epoll_ctl(&self.epoll, libc::EPOLL_CTL_ADD, fd, events, fd as u64)
-                }
+            let head = list.head;
+            let added = match epoll_ctl(&self.epoll, libc::EPOLL_CTL_ADD, fd, EVENTS, fd as u64) {
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
                 other => other,
             };
-            if let Err(e) = armed {
-                // Not pollable (EPERM: a regular file) or not an fd (EBADF): the ops
-                // waiting on it fail rather than wait for ever.
-                let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
-                let waiting = self.waiters.get(&fd).map_or(0, |l| l.len);
-                for _ in 0..waiting {
-                    let Some(index) = self.pop_waiter(fd) else {
-                        break;
-                    };
-                    self.finish(index, -errno, 0);
+            match added {
+                Ok(()) => {
+                    let mut i = head;
+                    while i != NONE {
+                        self.pending[i].registered = true;
+                        i = self.pending[i].next;
+                    }
+                }
+                Err(e) => {
+                    // Not pollable (EPERM: a regular file) or not an fd (EBADF): the ops
+                    // waiting on it fail rather than wait for ever.
+                    let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+                    let waiting = self.waiters.get(fd as usize).map_or(0, |l| l.len);
+                    for _ in 0..waiting {
+                        let Some(index) = self.pop_waiter(fd) else {
+                            break;
+                        };
+                        self.finish(index, -errno, 0);
+                    }
                 }
             }
         }
@@ -600,25 +682,42 @@ impl Emulator {
             if ev.u64 == POOL_TOKEN {
                 self.reap_pool();
             } else {
-                self.ready(ev.u64 as RawFd);
+                self.ready(ev.u64 as RawFd, ev.events);
             }
         }
         Ok(())
     }
 
-    /// Retries every op waiting on `fd` (its one-shot registration fired).
-    fn ready(&mut self, fd: RawFd) {
+    /// Retries every op waiting on `fd`, on an edge of `events`.
+    fn ready(&mut self, fd: RawFd, events: u32) {
         // Each op that waited gets one attempt: `run` puts one that must wait again at the
         // back of the list, past the count taken here. An op that a completion in between
         // finished (a cancel in a link chain) has left the list; then one that came back
         // gets a second attempt, which costs a syscall and nothing else.
-        let waiting = self.waiters.get(&fd).map_or(0, |l| l.len);
+        let waiting = self.waiters.get(fd as usize).map_or(0, |l| l.len);
+        self.edge = (fd, events);
         for _ in 0..waiting {
             let Some(index) = self.pop_waiter(fd) else {
                 break;
             };
             self.run(index);
         }
+        self.edge = (-1, 0);
+    }
+
+    /// Whether a multishot receive of op `index` that read short has drained its socket, so
+    /// it may wait for the next edge: only while retrying on an edge that carried no
+    /// hang-up or error (an end that came before the edge brings no other), and only on a
+    /// stream (datagrams that came before the edge would wait for the next one).
+    fn drained(&mut self, index: usize) -> bool {
+        const END: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        let p = &mut self.pending[index];
+        let (fd, events) = self.edge;
+        if fd != p.fd || events == 0 || events & END != 0 {
+            return false;
+        }
+        *p.stream
+            .get_or_insert_with(|| super::socket_type(p.fd) == Some(libc::SOCK_STREAM))
     }
 
     /// Fails the ops whose link timeout passed, as the kernel's LINK_TIMEOUT cancels them.
@@ -765,12 +864,12 @@ impl Emulator {
 
     /// Registers a provided-buffer ring for `group`, in user memory.
     pub(crate) fn setup_buf_ring(&mut self, entries: u16, group: u16) -> io::Result<BufRing> {
-        if self.groups.contains_key(&group) {
+        if self.groups.get(group.into()).is_some() {
             return Err(io::Error::from_raw_os_error(libc::EEXIST));
         }
         let ring = BufRing::user_space(entries, group)?;
         self.groups.insert(
-            group,
+            group.into(),
             BufGroup {
                 ring: ring.as_ptr(),
                 entries,
@@ -782,7 +881,7 @@ impl Emulator {
 
     /// Forgets `group`'s buffer ring: no op picks from it any more.
     pub(crate) fn unregister_buf_ring(&mut self, group: u16) -> io::Result<()> {
-        match self.groups.remove(&group) {
+        match self.groups.remove(group.into()) {
             Some(_) => Ok(()),
             None => Err(io::Error::from_raw_os_error(libc::ENOENT)),
         }
@@ -791,7 +890,7 @@ impl Emulator {
     /// Takes the next buffer of `group`: (address, length, buffer id), without consuming
     /// it ([`Emulator::consume_buf`] does, once data went into it).
     fn peek_buf(&self, group: u16) -> Option<(*mut u8, u32, u16)> {
-        let g = self.groups.get(&group)?;
+        let g = self.groups.get(group.into())?;
         // SAFETY: the ring memory belongs to the `BufRing` of a pool that unregisters the
         // group here before it frees it (`unregister_buf_ring`); the tail is the u16 at
         // byte 14, written by the pool with Release.
@@ -820,7 +919,7 @@ impl Emulator {
     }
 
     fn consume_buf(&mut self, group: u16) {
-        if let Some(g) = self.groups.get_mut(&group) {
+        if let Some(g) = self.groups.get_mut(group.into()) {
             g.head = g.head.wrapping_add(1);
         }
     }
