@@ -1,13 +1,14 @@
 //! Soundness holes of files reachable from safe code: a fixed file slot used through
-//! another runtime's fixed file table, and a close pushed on the ring at the last loop turn
-//! (never submitted).
+//! another runtime's fixed file table, a close pushed on the ring at the last loop turn
+//! (never submitted), and a registered buffer whose read is dropped in flight with its
+//! registry.
 //!
 //! Findings are printed to fd 2 as soon as found ([`support::say`]). Run one test at a time
 //! (`-- --exact NAME --nocapture`) to see each one's own outcome.
 
 mod support;
 
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::Duration;
 
 use fs::File;
@@ -211,4 +212,88 @@ fn dropped_open_and_close_leak_no_fd() {
     });
     drop(rt);
     assert_eq!(fds_naming(&path), 0, "an fd of {} leaked", path.display());
+}
+
+// ---------------------------------------------------------------------------------------
+// 7. A registered buffer stays the kernel's while an op on it is in flight.
+// ---------------------------------------------------------------------------------------
+
+/// A READ_FIXED into a registered buffer is submitted on an empty pipe, then dropped
+/// outside `block_on` together with the registry. The drop asks the kernel to cancel the
+/// read, and the buffer (and so the registry) must live until the read's final CQE, then
+/// the registration must go: a new registry on the same core must not find the core's
+/// buffers still registered (EBUSY), which it does if the registry is kept or leaked.
+/// AddressSanitizer cannot see the kernel's writes, so canaries stand guard for the case
+/// where the read gets the pipe's bytes before its cancel: victims of the buffer's size,
+/// filled with `0xA5`, are allocated before the pipe gets `0x5A` bytes and the loop runs,
+/// and none may change.
+#[test]
+fn fixed_buffer_read_dropped_in_flight_with_its_registry() {
+    use std::future::Future;
+    use std::task::Poll;
+
+    use runtime::buf::FixedBufRegistry;
+
+    const BUF: usize = 4096;
+    const VICTIMS: usize = 64;
+    let _s = serial();
+    let _w = watchdog(
+        "fixed_buffer_read_dropped_in_flight_with_its_registry",
+        LIMIT,
+    );
+    let mut fds = [0; 2];
+    // SAFETY: `fds` has room for the two fds pipe2 writes.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+    // SAFETY: pipe2 just opened both fds and nothing else owns them.
+    let (read_end, write_end) = unsafe {
+        (
+            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
+            std::fs::File::from_raw_fd(fds[1]),
+        )
+    };
+    let file = File::from(read_end);
+    let rt = Runtime::new().unwrap();
+    let registry = rt
+        .block_on(async { FixedBufRegistry::new(1, BUF) })
+        .unwrap();
+    let buf = registry.check_out(0).unwrap();
+    let mut read = Box::pin(file.read_fixed_at(buf, 0));
+    rt.block_on(async {
+        // A few turns, so the read is in the kernel, waiting on the empty pipe.
+        for _ in 0..3 {
+            let polled = std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx))).await;
+            if let Poll::Ready((res, _)) = polled {
+                panic!("the read completed before the pipe had data: {res:?}");
+            }
+            runtime::yield_now().await;
+        }
+    });
+    drop(read);
+    drop(registry);
+    let victims: Vec<Vec<u8>> = (0..VICTIMS).map(|_| vec![0xA5; BUF]).collect();
+    std::io::Write::write_all(&mut &write_end, &[0x5A; BUF]).unwrap();
+    rt.block_on(runtime::time::sleep(Duration::from_millis(20)));
+    let mut problems = Vec::new();
+    for (i, v) in victims.iter().enumerate() {
+        if let Some(at) = v.iter().position(|&b| b != 0xA5) {
+            problems.push(format!(
+                "victim {i} changed at byte {at} (now {:#x}): the kernel wrote into freed memory",
+                v[at]
+            ));
+        }
+    }
+    match rt.block_on(async { FixedBufRegistry::new(1, BUF).map(drop) }) {
+        Ok(()) => {}
+        Err(e) => problems.push(format!(
+            "the dropped registry's buffers are still registered after the read completed: {e}"
+        )),
+    }
+    drop(rt);
+    drop(file);
+    for p in &problems {
+        say(&format!(
+            "[fixed_buffer_read_dropped_in_flight_with_its_registry] PROBLEM: {p}"
+        ));
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
 }
