@@ -10,10 +10,10 @@ mod support;
 
 use std::future::Future;
 use std::io;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::Duration;
 
-use net::{TcpListener, TcpStream};
+use net::{TcpListener, TcpStream, UnixStream};
 use runtime::buf::BufPool;
 use runtime::{Builder, DriverChoice, DriverKind};
 use support::{join, pattern};
@@ -171,6 +171,177 @@ fn a_multishot_receive_sees_every_byte_and_the_end_after_short_reads() {
             }
             assert_eq!(got, data, "round {round}");
         }
+        Ok(())
+    });
+}
+
+// An edge-triggered registration only tells of what comes after it: an op may wait only
+// after its syscall said EAGAIN, or after a short read that left nothing behind. Each test
+// below hung once, where a read stopped short with data or the end still queued.
+
+/// read_exact (a MSG_WAITALL recv) that gets fewer bytes than asked followed by EOF, both
+/// queued when the retry runs: must end with UnexpectedEof.
+#[test]
+fn waitall_recv_short_then_eof() {
+    run_fallback(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let mut client = std::net::TcpStream::connect(addr)?;
+        let (server, _) = listener.accept().await?;
+        let read =
+            runtime::spawn(async move { server.read_exact(Vec::with_capacity(100)).await.0 });
+        // Let the read start, find nothing and wait.
+        runtime::time::sleep(Duration::from_millis(20)).await;
+        std::io::Write::write_all(&mut client, &[7u8; 10])?;
+        drop(client);
+        let r = runtime::time::timeout(Duration::from_secs(3), join(read))
+            .await
+            .map_err(|_| io::Error::other("the op did not complete within 3 s"))?;
+        let e = r.expect_err("short");
+        assert_eq!(e.kind(), io::ErrorKind::UnexpectedEof, "{e}");
+        Ok(())
+    });
+}
+
+/// Urgent data in the middle of a stream read by a multishot receive.
+#[test]
+fn multishot_recv_urgent_data() {
+    run_fallback(async {
+        let listener = TcpListener::bind("127.0.0.1:0").await?;
+        let addr = listener.local_addr()?;
+        let pool = BufPool::new(9, 8, 1024)?;
+        let mut client = std::net::TcpStream::connect(addr)?;
+        let (server, _) = listener.accept().await?;
+        let mut stream = server.recv_stream(&pool);
+        assert!(stream.try_next().is_none());
+        runtime::time::sleep(Duration::from_millis(20)).await;
+        std::io::Write::write_all(&mut client, b"abc")?;
+        // SAFETY: one byte from a live buffer.
+        let r = unsafe { libc::send(client.as_raw_fd(), b"X".as_ptr().cast(), 1, libc::MSG_OOB) };
+        assert_eq!(r, 1);
+        std::io::Write::write_all(&mut client, b"def")?;
+        let mut got = Vec::new();
+        let res = runtime::time::timeout(Duration::from_secs(3), async {
+            while got.len() < 6 {
+                match stream.next().await {
+                    Some(b) => got.extend_from_slice(&b?),
+                    None => break,
+                }
+            }
+            Ok::<_, io::Error>(())
+        })
+        .await;
+        match res {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(io::Error::other(format!(
+                    "HANG: got only {:?}",
+                    String::from_utf8_lossy(&got)
+                )));
+            }
+        }
+        assert_eq!(got, b"abcdef");
+        drop(client);
+        Ok(())
+    });
+}
+
+/// read_exact on a SOCK_SEQPACKET socket: io_uring goes on across records for MSG_WAITALL
+/// (io_net_retry); two records queued at once.
+#[test]
+fn waitall_seqpacket_two_records() {
+    run_fallback(async {
+        let mut fds = [0; 2];
+        // SAFETY: a two-int array.
+        let r = unsafe {
+            libc::socketpair(
+                libc::AF_UNIX,
+                libc::SOCK_SEQPACKET | libc::SOCK_CLOEXEC,
+                0,
+                fds.as_mut_ptr(),
+            )
+        };
+        assert_eq!(r, 0);
+        // SAFETY: fresh fds we own.
+        let (a, b) = unsafe {
+            (
+                std::os::unix::net::UnixStream::from_raw_fd(fds[0]),
+                std::os::unix::net::UnixStream::from_raw_fd(fds[1]),
+            )
+        };
+        let a = UnixStream::from_std(a);
+        let read = runtime::spawn(async move { a.read_exact(Vec::with_capacity(8)).await });
+        runtime::time::sleep(Duration::from_millis(20)).await;
+        std::io::Write::write_all(&mut &b, b"aaaa")?;
+        std::io::Write::write_all(&mut &b, b"bbbb")?;
+        let (r, buf) = runtime::time::timeout(Duration::from_secs(3), join(read))
+            .await
+            .map_err(|_| io::Error::other("the op did not complete within 3 s"))?;
+        r?;
+        assert_eq!(buf, b"aaaabbbb");
+        drop(b);
+        Ok(())
+    });
+}
+
+/// A multishot receive on a Unix stream whose peer passes an fd (SCM_RIGHTS) with a
+/// message: the kernel ends a read at a message that carried fds, data behind it stays.
+#[test]
+fn multishot_recv_unix_stream_scm_rights() {
+    run_fallback(async {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        let a = UnixStream::from_std(a);
+        let pool = BufPool::new(9, 8, 1024)?;
+        let mut stream = a.recv_stream(&pool);
+        assert!(stream.try_next().is_none());
+        runtime::time::sleep(Duration::from_millis(20)).await;
+        // "abc" with an fd, then "def".
+        let passed = std::fs::File::open("/dev/null")?;
+        let fdv = passed.as_raw_fd();
+        // SAFETY: a msghdr with one iovec and one SCM_RIGHTS cmsg, all live locals.
+        unsafe {
+            let mut data = *b"abc";
+            let mut iov = libc::iovec {
+                iov_base: data.as_mut_ptr().cast(),
+                iov_len: 3,
+            };
+            let space = libc::CMSG_SPACE(std::mem::size_of::<i32>() as u32) as usize;
+            let mut cbuf = vec![0u8; space];
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = cbuf.as_mut_ptr().cast();
+            msg.msg_controllen = space;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<i32>() as u32) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c).cast::<i32>(), fdv);
+            assert_eq!(libc::sendmsg(b.as_raw_fd(), &msg, 0), 3);
+        }
+        std::io::Write::write_all(&mut &b, b"def")?;
+        let mut got = Vec::new();
+        let res = runtime::time::timeout(Duration::from_secs(3), async {
+            while got.len() < 6 {
+                match stream.next().await {
+                    Some(x) => got.extend_from_slice(&x?),
+                    None => break,
+                }
+            }
+            Ok::<_, io::Error>(())
+        })
+        .await;
+        match res {
+            Ok(r) => r?,
+            Err(_) => {
+                return Err(io::Error::other(format!(
+                    "HANG: got only {:?}",
+                    String::from_utf8_lossy(&got)
+                )));
+            }
+        }
+        assert_eq!(got, b"abcdef");
+        drop(b);
         Ok(())
     });
 }

@@ -1042,20 +1042,30 @@ fn flag_to_drop(enabled: &[u32], rejected: Option<u32>) -> Option<usize> {
 /// one that is not a socket. A syscall: for the rare paths (a short transfer, injected
 /// faults), not for every op.
 pub(crate) fn socket_type(fd: RawFd) -> Option<libc::c_int> {
-    let mut ty: libc::c_int = 0;
+    socket_int(fd, libc::SO_TYPE)
+}
+
+/// `fd`'s socket protocol (`SO_PROTOCOL`: `IPPROTO_TCP`, ...), `None` if it is no socket.
+pub(crate) fn socket_protocol(fd: RawFd) -> Option<libc::c_int> {
+    socket_int(fd, libc::SO_PROTOCOL)
+}
+
+/// An integer `SOL_SOCKET` option of `fd`.
+fn socket_int(fd: RawFd, option: libc::c_int) -> Option<libc::c_int> {
+    let mut value: libc::c_int = 0;
     let mut len = std::mem::size_of::<libc::c_int>() as libc::socklen_t;
-    // SAFETY: `ty` and `len` are live locals of the sizes given; the kernel writes at most
-    // `len` bytes to `ty`. A bad or non-socket fd is an error return, nothing else.
+    // SAFETY: `value` and `len` are live locals of the sizes given; the kernel writes at
+    // most `len` bytes to `value`. A bad or non-socket fd is an error return, nothing else.
     let rc = unsafe {
         libc::getsockopt(
             fd,
             libc::SOL_SOCKET,
-            libc::SO_TYPE,
-            (&raw mut ty).cast(),
+            option,
+            (&raw mut value).cast(),
             &raw mut len,
         )
     };
-    (rc == 0).then_some(ty)
+    (rc == 0).then_some(value)
 }
 
 #[cfg(test)]

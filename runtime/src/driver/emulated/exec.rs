@@ -70,11 +70,16 @@ pub(super) enum Attempt {
     Drained(i32, u32),
     /// Not ready: wait for these epoll events on the op's fd.
     Wait(u32),
+    /// Moved part of a MSG_WAITALL transfer: attempt again now (an edge-triggered wait is
+    /// only safe after EAGAIN; the rest may be queued already, or the end).
+    Again,
     /// Would block and cannot be polled: run it on the blocking pool.
     Blocking,
 }
 
-pub(super) const IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP) as u32;
+/// What a receive waits for: data, the peer's end, and urgent data (which ends a TCP read
+/// early, so a multishot receive must see it on the edge to read on).
+pub(super) const IN: u32 = (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLPRI) as u32;
 const OUT: u32 = libc::EPOLLOUT as u32;
 
 /// `-errno` of the last failed syscall.
@@ -354,7 +359,8 @@ impl Emulator {
             )
         {
             p.done = total;
-            return Attempt::Wait(events);
+            let _ = events;
+            return Attempt::Again;
         }
         Attempt::Done(total as i32, 0)
     }

@@ -9,11 +9,11 @@
 //!   `RWF_NOWAIT`, `O_NONBLOCK`: for good on listeners, for the call on connects); on `EAGAIN`
 //!   the op waits for readiness from this core's epoll, where the loop parks instead of in
 //!   `io_uring_enter`; a `MSG_WAITALL` transfer on a stream goes on the same way until every
-//!   byte is moved, as io_uring does. An fd is registered edge-triggered for everything, once
-//!   per op that waits on it (not once per wait: see [`Emulator::arm`]), and a multishot
-//!   receive on a stream that read less than its buffer waits for the next edge instead of
-//!   reading again for `EAGAIN`, so an echo costs what it costs an epoll server: a receive, a
-//!   send and a share of one `epoll_wait`;
+//!   byte is moved, as io_uring does. An fd is registered edge-triggered, checked once per
+//!   op that waits on it (not once per wait: see [`Emulator::arm`]); an op waits only after
+//!   `EAGAIN`, except a multishot receive on TCP that read less than its buffer, which waits
+//!   for the next edge instead of reading again ([`Emulator::drained`]), so an echo costs
+//!   what it costs an epoll server: a receive, a send and a share of one `epoll_wait`;
 //! - files and anything else that may block: the process's blocking pool, whose result comes
 //!   back through an eventfd in the same epoll set;
 //! - links (`IO_LINK`, `IO_HARDLINK`, `LINK_TIMEOUT`), `ASYNC_CANCEL`, multishot accept and
@@ -26,7 +26,7 @@
 
 mod exec;
 
-use std::collections::{BinaryHeap, VecDeque};
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::sync::{Arc, Mutex};
@@ -53,8 +53,8 @@ struct Pending {
     /// Its fd is in the epoll set (it was added, or found there, when this op first waited).
     /// Kept for the op's life: the op holds its fd open, so the registration stays the fd's.
     registered: bool,
-    /// Its fd is a stream socket (asked once, by a multishot receive that read short).
-    stream: Option<bool>,
+    /// Its fd is a TCP socket (asked once, by a multishot receive that read short).
+    tcp: Option<bool>,
     /// Its neighbours in its fd's `WaitList` (`NONE` at the ends).
     prev: usize,
     next: usize,
@@ -88,32 +88,52 @@ struct WaitList {
     head: usize,
     tail: usize,
     len: usize,
+    /// The events this fd number is registered for in the epoll set as far as this core
+    /// knows (0: none). Kept when the list empties, as a hint only: the file behind the
+    /// number may have closed since, so every op checks it once ([`Emulator::arm`]).
+    mask: u32,
 }
 
-/// A map from small integers (fds, buffer group ids) to values: a vector indexed by the key,
-/// as those numbers are dense from 0 (the kernel hands out the lowest free fd). A lookup is
-/// an index, where a `HashMap`'s SipHash cost about a fifth of an echo's user-space
-/// instructions.
+/// A map from small integers (fds, buffer group ids) to values: a vector indexed by the key
+/// below [`DENSE_KEYS`], as those numbers are dense from 0 (the kernel hands out the lowest
+/// free fd), and a map above it, so an fd `dup2`ed to a huge number costs no huge vector. A
+/// lookup is an index, where a `HashMap`'s SipHash had cost about a fifth of an echo's
+/// user-space instructions.
 struct SmallKeys<V> {
     slots: Vec<Option<V>>,
+    spill: HashMap<usize, V>,
 }
+
+/// Keys below this live in [`SmallKeys`]'s vector.
+const DENSE_KEYS: usize = 1 << 16;
 
 impl<V> SmallKeys<V> {
     fn with_capacity(n: usize) -> Self {
         SmallKeys {
             slots: Vec::with_capacity(n),
+            spill: HashMap::new(),
         }
     }
 
     fn get(&self, key: usize) -> Option<&V> {
+        if key >= DENSE_KEYS {
+            return self.spill.get(&key);
+        }
         self.slots.get(key)?.as_ref()
     }
 
     fn get_mut(&mut self, key: usize) -> Option<&mut V> {
+        if key >= DENSE_KEYS {
+            return self.spill.get_mut(&key);
+        }
         self.slots.get_mut(key)?.as_mut()
     }
 
     fn insert(&mut self, key: usize, value: V) {
+        if key >= DENSE_KEYS {
+            self.spill.insert(key, value);
+            return;
+        }
         if key >= self.slots.len() {
             self.slots.resize_with(key + 1, || None);
         }
@@ -124,10 +144,13 @@ impl<V> SmallKeys<V> {
         if self.get(key).is_none() {
             self.insert(key, value);
         }
-        self.slots[key].as_mut().expect("just inserted")
+        self.get_mut(key).expect("just inserted")
     }
 
     fn remove(&mut self, key: usize) -> Option<V> {
+        if key >= DENSE_KEYS {
+            return self.spill.remove(&key);
+        }
         self.slots.get_mut(key)?.take()
     }
 }
@@ -408,7 +431,7 @@ impl Emulator {
             fd,
             waiting: 0,
             registered: false,
-            stream: None,
+            tcp: None,
             prev: NONE,
             next: NONE,
             in_pool: false,
@@ -503,6 +526,7 @@ impl Emulator {
                     return self.wait_for(index, exec::IN);
                 }
                 Attempt::Wait(events) => return self.wait_for(index, events),
+                Attempt::Again => {}
                 Attempt::Blocking => return self.send_to_pool(index),
             }
         }
@@ -545,7 +569,8 @@ impl Emulator {
             self.push_waiter(fd, index);
         }
         self.pending[index].waiting = events;
-        if !self.pending[index].registered {
+        let mask = self.waiters.get(fd as usize).map_or(0, |l| l.mask);
+        if !self.pending[index].registered || events & !mask != 0 {
             self.to_arm.push(fd);
         }
     }
@@ -558,6 +583,7 @@ impl Emulator {
                 head: NONE,
                 tail: NONE,
                 len: 0,
+                mask: 0,
             },
         );
         let tail = list.tail;
@@ -575,7 +601,11 @@ impl Emulator {
 
     /// Takes the first op off `fd`'s wait list, no longer waiting.
     fn pop_waiter(&mut self, fd: RawFd) -> Option<usize> {
-        let index = self.waiters.get(fd as usize)?.head;
+        let list = self.waiters.get(fd as usize)?;
+        if list.len == 0 {
+            return None;
+        }
+        let index = list.head;
         self.forget_waiter(fd, index);
         self.pending[index].waiting = 0;
         Some(index)
@@ -601,35 +631,38 @@ impl Emulator {
         if list.tail == index {
             list.tail = prev;
         }
+        // An emptied list stays, for its `mask`.
         list.len -= 1;
-        if list.len == 0 {
-            self.waiters.remove(fd as usize);
-        }
     }
 
-    /// Adds to the epoll set, edge-triggered for every event an op waits for, each fd with an
-    /// op that waits on it for the first time. `EEXIST` is success: an earlier op on the
-    /// same open file added it, and an edge-triggered registration never needs re-arming.
-    /// Staleness cannot hit: a closed file leaves the set by itself, and an op's fd stays
-    /// open for the op's life, so a registration found or made for an op is that op's for
-    /// its whole life; an op that comes later asks again (one `epoll_ctl` per op that
-    /// waits, where a one-shot registration costs one per wait). Adding checks readiness at
-    /// once, so nothing that arrived since the attempt is missed.
+    /// Registers each fd in `to_arm` edge-triggered for the union of what its waiting ops
+    /// wait for. An fd is armed when an op waits on it for the first time, or waits for an
+    /// event its registration lacks; an op that waits again is not (edge-triggered, the
+    /// registration stays), so a multishot receive costs one `epoll_ctl` for its life.
+    ///
+    /// Every op checks its fd's registration once, because a number this core registered
+    /// may name another file now (closed and reused, even outside the runtime; a closed file
+    /// leaves the set by itself): `EPOLL_CTL_MOD` when the fd's `mask` says it is
+    /// registered, `ADD` on `ENOENT`; `ADD` when it does not, `MOD` on `EEXIST`. Both check
+    /// readiness at once, so nothing that arrived since the attempt is missed. Within an
+    /// op's life the registration stays its file's: the op holds its fd open.
     fn arm(&mut self) {
-        const EVENTS: u32 =
-            (libc::EPOLLIN | libc::EPOLLOUT | libc::EPOLLRDHUP | libc::EPOLLPRI | libc::EPOLLET)
-                as u32;
         while let Some(fd) = self.to_arm.pop() {
-            let Some(list) = self.waiters.get(fd as usize) else {
+            let Some(list) = self.waiters.get(fd as usize).filter(|l| l.len > 0) else {
                 continue;
             };
-            let head = list.head;
-            let added = match epoll_ctl(&self.epoll, libc::EPOLL_CTL_ADD, fd, EVENTS, fd as u64) {
-                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Ok(()),
-                other => other,
-            };
-            match added {
+            let (head, known) = (list.head, list.mask != 0);
+            let mut union = 0;
+            let mut i = head;
+            while i != NONE {
+                union |= self.pending[i].waiting;
+                i = self.pending[i].next;
+            }
+            match self.register(fd, union, known) {
                 Ok(()) => {
+                    if let Some(list) = self.waiters.get_mut(fd as usize) {
+                        list.mask = union;
+                    }
                     let mut i = head;
                     while i != NONE {
                         self.pending[i].registered = true;
@@ -640,6 +673,9 @@ impl Emulator {
                     // Not pollable (EPERM: a regular file) or not an fd (EBADF): the ops
                     // waiting on it fail rather than wait for ever.
                     let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
+                    if let Some(list) = self.waiters.get_mut(fd as usize) {
+                        list.mask = 0;
+                    }
                     let waiting = self.waiters.get(fd as usize).map_or(0, |l| l.len);
                     for _ in 0..waiting {
                         let Some(index) = self.pop_waiter(fd) else {
@@ -649,6 +685,23 @@ impl Emulator {
                     }
                 }
             }
+        }
+    }
+
+    /// Registers `fd` edge-triggered for `events`: modifies the registration it probably
+    /// has (`known`), else adds one, and falls back to the other on `ENOENT`/`EEXIST`.
+    fn register(&self, fd: RawFd, events: u32, known: bool) -> io::Result<()> {
+        let events = events | libc::EPOLLET as u32;
+        let (first, second, miss) = if known {
+            (libc::EPOLL_CTL_MOD, libc::EPOLL_CTL_ADD, libc::ENOENT)
+        } else {
+            (libc::EPOLL_CTL_ADD, libc::EPOLL_CTL_MOD, libc::EEXIST)
+        };
+        match epoll_ctl(&self.epoll, first, fd, events, fd as u64) {
+            Err(e) if e.raw_os_error() == Some(miss) => {
+                epoll_ctl(&self.epoll, second, fd, events, fd as u64)
+            }
+            other => other,
         }
     }
 
@@ -688,13 +741,41 @@ impl Emulator {
         Ok(())
     }
 
-    /// Retries every op waiting on `fd`, on an edge of `events`.
+    /// Retries every op waiting on `fd`, on an edge of `events`. An edge that no waiting op
+    /// asked for (a datagram socket's `EPOLLOUT` after each send while only a receive
+    /// waits, or any edge of an fd nobody waits on any more, such as one handed to blocking
+    /// code) narrows the registration to what the waiters want, or removes it, so it does
+    /// not come again.
     fn ready(&mut self, fd: RawFd, events: u32) {
+        const ALWAYS: u32 = (libc::EPOLLERR | libc::EPOLLHUP) as u32;
+        let Some(list) = self.waiters.get(fd as usize) else {
+            return;
+        };
+        let (waiting, head) = (list.len, list.head);
+        let mut wanted = 0;
+        let mut i = if waiting > 0 { head } else { NONE };
+        while i != NONE {
+            wanted |= self.pending[i].waiting;
+            i = self.pending[i].next;
+        }
+        if events & (wanted | ALWAYS) == 0 || waiting == 0 {
+            let narrowed = if waiting == 0 {
+                epoll_ctl(&self.epoll, libc::EPOLL_CTL_DEL, fd, 0, 0).map(|()| 0)
+            } else {
+                self.register(fd, wanted, true).map(|()| wanted)
+            };
+            if let Some(list) = self.waiters.get_mut(fd as usize) {
+                // On an error the number names another file now (or none): unknown.
+                list.mask = *narrowed.as_ref().unwrap_or(&0);
+            }
+            if waiting == 0 || narrowed.is_ok() {
+                return;
+            }
+        }
         // Each op that waited gets one attempt: `run` puts one that must wait again at the
         // back of the list, past the count taken here. An op that a completion in between
         // finished (a cancel in a link chain) has left the list; then one that came back
         // gets a second attempt, which costs a syscall and nothing else.
-        let waiting = self.waiters.get(fd as usize).map_or(0, |l| l.len);
         self.edge = (fd, events);
         for _ in 0..waiting {
             let Some(index) = self.pop_waiter(fd) else {
@@ -707,17 +788,20 @@ impl Emulator {
 
     /// Whether a multishot receive of op `index` that read short has drained its socket, so
     /// it may wait for the next edge: only while retrying on an edge that carried no
-    /// hang-up or error (an end that came before the edge brings no other), and only on a
-    /// stream (datagrams that came before the edge would wait for the next one).
+    /// hang-up, error or urgent data (an end that came before the edge brings no other, and
+    /// TCP ends a read at the urgent mark), and only on TCP, whose short read with
+    /// `MSG_DONTWAIT` means an empty queue (datagrams, and AF_UNIX streams, which end a read
+    /// at passed fds or changed credentials, leave data behind a short read).
     fn drained(&mut self, index: usize) -> bool {
-        const END: u32 = (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR) as u32;
+        const END: u32 =
+            (libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) as u32;
         let p = &mut self.pending[index];
         let (fd, events) = self.edge;
         if fd != p.fd || events == 0 || events & END != 0 {
             return false;
         }
-        *p.stream
-            .get_or_insert_with(|| super::socket_type(p.fd) == Some(libc::SOCK_STREAM))
+        *p.tcp
+            .get_or_insert_with(|| super::socket_protocol(p.fd) == Some(libc::IPPROTO_TCP))
     }
 
     /// Fails the ops whose link timeout passed, as the kernel's LINK_TIMEOUT cancels them.
