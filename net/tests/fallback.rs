@@ -13,7 +13,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd};
 use std::time::Duration;
 
-use net::{TcpListener, TcpStream, UnixStream};
+use net::{RecvStream, TcpListener, TcpStream, UnixStream};
 use runtime::buf::BufPool;
 use runtime::{Builder, DriverChoice, DriverKind};
 use support::{join, pattern};
@@ -203,6 +203,29 @@ fn waitall_recv_short_then_eof() {
     });
 }
 
+/// The first `n` bytes of `stream` (fewer at its end); an error naming what came if they
+/// do not come within 3 s.
+async fn first_bytes(stream: &mut RecvStream, n: usize) -> io::Result<Vec<u8>> {
+    let mut got = Vec::new();
+    let read = runtime::time::timeout(Duration::from_secs(3), async {
+        while got.len() < n {
+            match stream.next().await {
+                Some(buf) => got.extend_from_slice(&buf?),
+                None => break,
+            }
+        }
+        Ok::<_, io::Error>(())
+    })
+    .await;
+    match read {
+        Ok(r) => r.map(|()| got),
+        Err(_) => Err(io::Error::other(format!(
+            "HANG: got only {:?}",
+            String::from_utf8_lossy(&got)
+        ))),
+    }
+}
+
 /// Urgent data in the middle of a stream read by a multishot receive.
 #[test]
 fn multishot_recv_urgent_data() {
@@ -220,27 +243,7 @@ fn multishot_recv_urgent_data() {
         let r = unsafe { libc::send(client.as_raw_fd(), b"X".as_ptr().cast(), 1, libc::MSG_OOB) };
         assert_eq!(r, 1);
         std::io::Write::write_all(&mut client, b"def")?;
-        let mut got = Vec::new();
-        let res = runtime::time::timeout(Duration::from_secs(3), async {
-            while got.len() < 6 {
-                match stream.next().await {
-                    Some(b) => got.extend_from_slice(&b?),
-                    None => break,
-                }
-            }
-            Ok::<_, io::Error>(())
-        })
-        .await;
-        match res {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(io::Error::other(format!(
-                    "HANG: got only {:?}",
-                    String::from_utf8_lossy(&got)
-                )));
-            }
-        }
-        assert_eq!(got, b"abcdef");
+        assert_eq!(first_bytes(&mut stream, 6).await?, b"abcdef");
         drop(client);
         Ok(())
     });
@@ -320,27 +323,7 @@ fn multishot_recv_unix_stream_scm_rights() {
             assert_eq!(libc::sendmsg(b.as_raw_fd(), &msg, 0), 3);
         }
         std::io::Write::write_all(&mut &b, b"def")?;
-        let mut got = Vec::new();
-        let res = runtime::time::timeout(Duration::from_secs(3), async {
-            while got.len() < 6 {
-                match stream.next().await {
-                    Some(x) => got.extend_from_slice(&x?),
-                    None => break,
-                }
-            }
-            Ok::<_, io::Error>(())
-        })
-        .await;
-        match res {
-            Ok(r) => r?,
-            Err(_) => {
-                return Err(io::Error::other(format!(
-                    "HANG: got only {:?}",
-                    String::from_utf8_lossy(&got)
-                )));
-            }
-        }
-        assert_eq!(got, b"abcdef");
+        assert_eq!(first_bytes(&mut stream, 6).await?, b"abcdef");
         drop(b);
         Ok(())
     });

@@ -359,7 +359,6 @@ impl Emulator {
             )
         {
             p.done = total;
-            let _ = events;
             return Attempt::Again;
         }
         Attempt::Done(total as i32, 0)

@@ -179,14 +179,13 @@ pub(crate) struct Emulator {
     epoll: OwnedFd,
     pending: Slab<Pending>,
     next_generation: u64,
-    /// Ops waiting for readiness, by fd (only fds with waiters are in it).
+    /// Ops waiting for readiness, by fd; an emptied list stays for its registration `mask`.
     waiters: SmallKeys<WaitList>,
-    /// Fds with an op waiting that has not registered them yet: added at the end of the
-    /// enter.
+    /// Fds with a waiting op that has not checked their registration yet, or that waits for
+    /// an event it lacks: registered at the end of the enter ([`Emulator::arm`]).
     to_arm: Vec<RawFd>,
     /// The fd and events of the epoll edge whose waiters are being retried (events 0
-    /// outside [`Emulator::ready`]): with no hang-up or error in it, a stream that reads
-    /// short is drained, and the next byte or the end brings another edge.
+    /// outside [`Emulator::ready`]), for [`Emulator::drained`].
     edge: (RawFd, u32),
     /// Link-timeout deadlines: (deadline, op index, op generation), nearest first.
     timers: BinaryHeap<std::cmp::Reverse<(Instant, usize, u64)>>,
@@ -652,12 +651,7 @@ impl Emulator {
                 continue;
             };
             let (head, known) = (list.head, list.mask != 0);
-            let mut union = 0;
-            let mut i = head;
-            while i != NONE {
-                union |= self.pending[i].waiting;
-                i = self.pending[i].next;
-            }
+            let union = self.waited_for(head);
             match self.register(fd, union, known) {
                 Ok(()) => {
                     if let Some(list) = self.waiters.get_mut(fd as usize) {
@@ -686,6 +680,17 @@ impl Emulator {
                 }
             }
         }
+    }
+
+    /// The union of the events the ops of a wait list, from `head` on, wait for.
+    fn waited_for(&self, head: usize) -> u32 {
+        let mut union = 0;
+        let mut i = head;
+        while i != NONE {
+            union |= self.pending[i].waiting;
+            i = self.pending[i].next;
+        }
+        union
     }
 
     /// Registers `fd` edge-triggered for `events`: modifies the registration it probably
@@ -752,12 +757,11 @@ impl Emulator {
             return;
         };
         let (waiting, head) = (list.len, list.head);
-        let mut wanted = 0;
-        let mut i = if waiting > 0 { head } else { NONE };
-        while i != NONE {
-            wanted |= self.pending[i].waiting;
-            i = self.pending[i].next;
-        }
+        let wanted = if waiting > 0 {
+            self.waited_for(head)
+        } else {
+            0
+        };
         if events & (wanted | ALWAYS) == 0 || waiting == 0 {
             let narrowed = if waiting == 0 {
                 epoll_ctl(&self.epoll, libc::EPOLL_CTL_DEL, fd, 0, 0).map(|()| 0)
