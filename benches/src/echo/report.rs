@@ -10,7 +10,7 @@ use std::path::Path;
 #[cfg(test)]
 use super::run::Engine;
 use super::run::{Cell, Mode, ServerKind};
-use super::stats::{Interval, LEVEL_BAND, Verdict, median, median_interval, spread};
+use super::stats::{Interval, LEVEL_BAND, Verdict, interval_rank, median, median_interval, spread};
 
 /// What one run of one server in one cell measured.
 #[derive(Debug, Clone)]
@@ -386,6 +386,33 @@ pub fn cell_table(rows: &[&Summary]) -> String {
     t
 }
 
+/// Which pairs the intervals span, in words: "with 24 rounds, the 8th to the 17th pair"
+/// (the most rounds any cell ran).
+fn ranks_in_words(records: &[RunRecord]) -> String {
+    let rounds = records.iter().map(|r| r.run + 1).max().unwrap_or(0);
+    match interval_rank(rounds, LEVEL) {
+        Some(1) => format!("with {rounds} rounds, the range of the pairs"),
+        Some(k) => format!(
+            "with {rounds} rounds, the {} to the {} pair",
+            ordinal(k),
+            ordinal(rounds + 1 - k)
+        ),
+        None => format!("with {rounds} rounds, too few for one"),
+    }
+}
+
+/// 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st, ...
+fn ordinal(n: usize) -> String {
+    let suffix = match (n % 10, n % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{n}{suffix}")
+}
+
 /// The closing report: every server's ratio to the better epoll per cell, the verdicts for
 /// this runtime's servers, the fixed-rate latencies, and how to read them.
 pub fn render(summaries: &[Summary], records: &[RunRecord]) -> String {
@@ -446,11 +473,12 @@ pub fn render(summaries: &[Summary], records: &[RunRecord]) -> String {
         "How to read: a ratio above 1 means more echoes per CPU-second of the server (less CPU \
          per echo). Each run of a server is paired with the same round's run of the other \
          (the servers of a round run back to back); the interval is a distribution-free {:.0}% \
-         confidence interval for their median (order statistics by the sign test: with 8 \
-         rounds, the 2nd to the 7th pair). `better` or `worse` only when the interval clears \
-         1.0 by more than {:.0}%; `level` otherwise: the runs cannot tell the servers apart. \
-         Fixed-rate latency counts from each message's intended send time.",
+         confidence interval for their median (order statistics by the sign test: {}). \
+         `better` or `worse` only when the interval clears 1.0 by more than {:.0}%; `level` \
+         otherwise: the runs cannot tell the servers apart. Fixed-rate latency counts from \
+         each message's intended send time.",
         LEVEL * 100.0,
+        ranks_in_words(records),
         LEVEL_BAND * 100.0
     );
     if noisy > 0 {

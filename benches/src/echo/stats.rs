@@ -167,17 +167,14 @@ impl Interval {
     }
 }
 
-/// The median of `values` with its distribution-free confidence interval at `level` (0.9):
-/// the `k`-th smallest to the `k`-th largest value, for the largest `k` at which the median
-/// lies outside that range with probability at most `1 - level` whatever the distribution
-/// (the sign test: the chance that `k` or fewer of `n` values fall on one side of the true
-/// median is `P(Binomial(n, 1/2) <= k - 1)`). With 5 values that is the range (93.8%); with
-/// 8, the 2nd to the 7th value (93.0%), so one stray round of eight no longer decides.
+/// The rank `k` of the distribution-free confidence interval at `level` (0.9) for the median
+/// of `n` values: the `k`-th smallest to the `k`-th largest value, for the largest `k` at
+/// which the median lies outside that range with probability at most `1 - level` whatever
+/// the distribution (the sign test: the chance that `k` or fewer of `n` values fall on one
+/// side of the true median is `P(Binomial(n, 1/2) <= k - 1)`). With 5 values that is the
+/// range (93.8%); with 8, the 2nd to the 7th (93.0%); with 24, the 8th to the 17th (93.6%).
 /// `None` when even the whole range is not that sure (fewer than 5 values at 0.9).
-pub fn median_interval(values: &[f64], level: f64) -> Option<Interval> {
-    let n = values.len();
-    let mut sorted = values.to_vec();
-    sorted.sort_by(f64::total_cmp);
+pub fn interval_rank(n: usize, level: f64) -> Option<usize> {
     // P(Binomial(n, 1/2) <= j) for j = 0, 1, ...: the one-sided chance of missing.
     let mut tail = 0.0;
     let mut choose = 1.0; // C(n, j)
@@ -193,9 +190,17 @@ pub fn median_interval(values: &[f64], level: f64) -> Option<Interval> {
         }
         k = j + 1;
     }
-    if k == 0 {
-        return None;
-    }
+    (k > 0).then_some(k)
+}
+
+/// The median of `values` with its distribution-free confidence interval at `level` (0.9):
+/// the [`interval_rank`]-th smallest to largest value, so one stray round of eight, or seven
+/// of twenty-four, cannot decide alone. `None` with fewer than 5 values at 0.9.
+pub fn median_interval(values: &[f64], level: f64) -> Option<Interval> {
+    let n = values.len();
+    let k = interval_rank(n, level)?;
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
     Some(Interval {
         mid: median(values),
         lo: sorted[k - 1],
@@ -227,6 +232,10 @@ mod tests {
         let slight = median_interval(&[1.015, 1.02, 1.018, 1.022, 1.019], 0.9).unwrap();
         assert!(slight.lo > 1.0, "{slight:?}");
         assert_eq!(slight.verdict(), Verdict::Level);
+        // The quick mode's 24 rounds: the 8th to the 17th (P(Bin(24, 1/2) <= 7) = 3.2%, and
+        // <= 8 is 7.6%, past the 5% a side that 90% allows).
+        assert_eq!(interval_rank(24, 0.9), Some(8));
+        assert_eq!(interval_rank(4, 0.9), None);
     }
 
     #[test]
