@@ -5,6 +5,7 @@ use std::collections::VecDeque;
 use std::io;
 use std::net::{Ipv4Addr, TcpStream};
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
@@ -152,10 +153,62 @@ pub fn verify_error(msg: String) -> io::Error {
     io::Error::new(io::ErrorKind::InvalidData, msg)
 }
 
+/// The measuring window, shared by the generator threads and the thread that opens it: it
+/// opens once the warm-up time has passed *and* enough echoes completed (see
+/// [`Plan::warmup_echoes`]), so its edges are decided while the threads run.
+pub struct Window {
+    /// What the edges count from.
+    base: Instant,
+    /// The window's start and end, in ns after `base`; [`Window::UNSET`] until opened.
+    start_ns: AtomicU64,
+    end_ns: AtomicU64,
+    /// Echoes completed so far by all threads (published once a loop turn until the
+    /// window opens).
+    echoed: AtomicU64,
+}
+
+impl Window {
+    const UNSET: u64 = u64::MAX;
+
+    fn new() -> Window {
+        Window {
+            base: Instant::now(),
+            start_ns: AtomicU64::new(Self::UNSET),
+            end_ns: AtomicU64::new(Self::UNSET),
+            echoed: AtomicU64::new(0),
+        }
+    }
+
+    /// Opens the window at `start` for `duration`.
+    fn open(&self, start: Instant, duration: Duration) {
+        let at = |t: Instant| t.saturating_duration_since(self.base).as_nanos() as u64;
+        self.end_ns.store(at(start + duration), Ordering::Relaxed);
+        // Release: a thread that sees the start sees the end.
+        self.start_ns.store(at(start), Ordering::Release);
+    }
+
+    /// The window's edges once it is open.
+    fn edges(&self) -> Option<(Instant, Instant)> {
+        let start = self.start_ns.load(Ordering::Acquire);
+        if start == Self::UNSET {
+            return None;
+        }
+        let end = self.end_ns.load(Ordering::Relaxed);
+        Some((
+            self.base + Duration::from_nanos(start),
+            self.base + Duration::from_nanos(end),
+        ))
+    }
+}
+
 /// Counts echoes inside the measuring window, and the generator thread's CPU time there.
 pub struct Meter {
+    window: Arc<Window>,
+    /// The window's edges as this thread knows them: far in the future until it opens.
     warm: Instant,
     end: Instant,
+    /// Echoes of this thread already added to `window.echoed`.
+    published: u64,
     /// Echoes completed inside the window.
     pub echoes: u64,
     /// Payload bytes of those echoes.
@@ -172,10 +225,13 @@ pub struct Meter {
 }
 
 impl Meter {
-    fn new(warm: Instant, end: Instant) -> Meter {
+    fn new(window: Arc<Window>) -> Meter {
+        let never = Instant::now() + Duration::from_secs(86_400 * 365);
         Meter {
-            warm,
-            end,
+            window,
+            warm: never,
+            end: never,
+            published: 0,
             echoes: 0,
             bytes: 0,
             hist: Histogram::new(),
@@ -203,6 +259,18 @@ impl Meter {
     /// # Errors
     /// `TimedOut` when no echo completed for several seconds.
     pub fn tick(&mut self, now: Instant) -> io::Result<bool> {
+        if self.cpu_start.is_none() {
+            match self.window.edges() {
+                Some((warm, end)) => (self.warm, self.end) = (warm, end),
+                None => {
+                    let new = self.total - self.published;
+                    if new > 0 {
+                        self.window.echoed.fetch_add(new, Ordering::Relaxed);
+                        self.published = self.total;
+                    }
+                }
+            }
+        }
         if self.cpu_start.is_none() && now >= self.warm {
             self.cpu_start = Some((thread_cpu_ns(), now));
         }
@@ -225,6 +293,10 @@ impl Meter {
 
     /// How long the engine may block waiting before it must look at the clock again.
     pub fn wait_hint(&self, now: Instant) -> Duration {
+        if self.cpu_start.is_none() && self.window.edges().is_none() {
+            // The window opens when another thread says so: look again soon.
+            return Duration::from_millis(1);
+        }
         let edge = if now < self.warm { self.warm } else { self.end };
         edge.saturating_duration_since(now)
             .clamp(Duration::from_micros(100), Duration::from_millis(20))
@@ -348,6 +420,11 @@ pub struct Plan {
     pub rate: Option<f64>,
     /// Time before the window opens.
     pub warmup: Duration,
+    /// Echoes (all threads together) that must complete before the window opens, however
+    /// long that takes after `warmup` (up to [`WARMUP_ECHOES_WAIT`] more): a server that
+    /// faults in its buffers on first use (the runtime's pool of 1,024, one page fault per
+    /// receive on the first pass) reaches its steady state only after that.
+    pub warmup_echoes: u64,
     /// The window.
     pub duration: Duration,
     /// Message contents.
@@ -366,9 +443,12 @@ pub enum Mark {
 }
 
 enum Go {
-    Run { warm: Instant, end: Instant },
+    Run(Arc<Window>),
     Abort,
 }
+
+/// The longest the window waits for [`Plan::warmup_echoes`] beyond the warm-up time.
+pub const WARMUP_ECHOES_WAIT: Duration = Duration::from_secs(2);
 
 /// Runs the generator: connects every connection (split among the threads), warms up, then
 /// measures for the window; `mark` is called at the window's edges (on this thread, which
@@ -416,14 +496,14 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> io::Result<GenResult> {
                         return Err(io::Error::other(msg));
                     }
                 };
-                let (warm, end) = {
+                let window = {
                     let (lock, cv) = &*go;
                     let mut g = lock.lock().unwrap_or_else(|e| e.into_inner());
                     loop {
                         match &*g {
                             None => g = cv.wait(g).unwrap_or_else(|e| e.into_inner()),
                             Some(Go::Abort) => return Ok(GenResult::default()),
-                            Some(Go::Run { warm, end }) => break (*warm, *end),
+                            Some(Go::Run(window)) => break window.clone(),
                         }
                     }
                 };
@@ -433,7 +513,7 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> io::Result<GenResult> {
                     size: cell.size as usize,
                     depth: cell.mode.depth(),
                     pacer: rate.map(|r| Pacer::new(Instant::now(), r)),
-                    meter: Meter::new(warm, end),
+                    meter: Meter::new(window),
                 };
                 match cell.engine {
                     Engine::Epoll => super::gen_epoll::run(&mut session)?,
@@ -472,21 +552,28 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> io::Result<GenResult> {
             }
         }
     }
+    let window = Arc::new(Window::new());
     let start = Instant::now();
-    let warm = start + plan.warmup;
-    let end = warm + plan.duration;
     {
         let (lock, cv) = &*go;
         *lock.lock().unwrap_or_else(|e| e.into_inner()) = Some(if setup_error.is_some() {
             Go::Abort
         } else {
-            Go::Run { warm, end }
+            Go::Run(window.clone())
         });
         cv.notify_all();
     }
     if setup_error.is_none() {
         mark(Mark::Connected);
-        sleep_until(warm);
+        sleep_until(start + plan.warmup);
+        let give_up = Instant::now() + WARMUP_ECHOES_WAIT;
+        while window.echoed.load(Ordering::Relaxed) < plan.warmup_echoes && Instant::now() < give_up
+        {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let warm = Instant::now();
+        let end = warm + plan.duration;
+        window.open(warm, plan.duration);
         mark(Mark::WindowStart);
         sleep_until(end);
         mark(Mark::WindowEnd);
@@ -560,6 +647,40 @@ fn connect_all(port: u16, ids: std::ops::Range<u32>, cell: Cell) -> io::Result<V
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn echoes_count_only_once_the_window_opens_and_warm_up_echoes_are_published() {
+        let window = Arc::new(Window::new());
+        let mut m = Meter::new(window.clone());
+        let t0 = Instant::now();
+        // Warm-up: echoes are verified and published, not counted in the window.
+        assert!(m.tick(t0).unwrap());
+        m.echoed(t0, Duration::from_micros(10), 64);
+        m.echoed(t0, Duration::from_micros(10), 64);
+        assert!(m.tick(t0).unwrap());
+        assert_eq!((m.echoes, m.total), (0, 2));
+        assert_eq!(window.echoed.load(Ordering::Relaxed), 2);
+        assert_eq!(m.wait_hint(t0), Duration::from_millis(1));
+        // The window opens; the next tick takes its edges and the CPU snapshot.
+        let start = Instant::now();
+        window.open(start, Duration::from_millis(100));
+        assert!(m.tick(start).unwrap());
+        assert!(m.cpu_start.is_some());
+        m.echoed(
+            start + Duration::from_millis(1),
+            Duration::from_micros(10),
+            64,
+        );
+        assert_eq!((m.echoes, m.bytes, m.total), (1, 64, 3));
+        // Past the end: not counted, and the engine stops.
+        m.echoed(
+            start + Duration::from_millis(101),
+            Duration::from_micros(10),
+            64,
+        );
+        assert_eq!((m.echoes, m.total), (1, 4));
+        assert!(!m.tick(start + Duration::from_millis(101)).unwrap());
+    }
 
     #[test]
     fn the_pacer_stamps_intended_times_round_robin() {
