@@ -140,6 +140,66 @@ fn read_polled_outside_block_on() {
     p.check();
 }
 
+/// A `read_exact` that already holds part of its bytes, dropped outside `block_on` while its
+/// `MSG_WAITALL` receive waits for the rest: the kernel (or the fallback's emulation) has
+/// written into the buffer at an offset and goes on writing there when the rest arrives. The
+/// buffer must stay the op's until its last completion (no victim changes), and nothing the
+/// peer sent may be lost: the next `read_exact` gets every byte, in order.
+#[test]
+fn read_exact_dropped_mid_transfer() {
+    let _s = serial();
+    let _w = watchdog("read_exact_dropped_mid_transfer", LIMIT);
+    let mut p = Problems::new("read_exact_dropped_mid_transfer");
+    let (ours, peer) = std_pair();
+    let rt = Runtime::new().unwrap();
+    let stream = TcpStream::from_std(ours);
+    // Bytes that say where they belong, so a lost or reordered piece shows.
+    let sent: Vec<u8> = (0..BUF).map(|i| (i % 251) as u8).collect();
+    let (first, rest) = sent.split_at(BUF / 2);
+    {
+        let mut fut = pin!(stream.read_exact(Vec::with_capacity(BUF)));
+        assert!(
+            poll_inside(&rt, fut.as_mut(), 3).is_pending(),
+            "nothing was sent yet"
+        );
+        std::io::Write::write_all(&mut &peer, first).expect("peer write");
+        // Let the first half land in the buffer while the read waits for the rest.
+        let mut polls = 0;
+        while polls < 20 && poll_inside(&rt, fut.as_mut(), 3).is_pending() {
+            polls += 1;
+        }
+        // Dropped here, outside block_on, mid-transfer.
+    }
+    let victims = Victims::none().add(BUF, VICTIMS);
+    std::io::Write::write_all(&mut &peer, rest).expect("peer write");
+    run_loop(&rt, SETTLE);
+    victims.report(&mut p);
+    let (res, got) = rt.block_on(async {
+        runtime::time::timeout(
+            Duration::from_secs(5),
+            stream.read_exact(Vec::with_capacity(BUF)),
+        )
+        .await
+        .unwrap_or_else(|_| (Err(io::ErrorKind::TimedOut.into()), Vec::new()))
+    });
+    match res {
+        Ok(()) => p.expect(
+            got == sent,
+            format!(
+                "the read after the dropped read_exact got other bytes than were sent (first \
+                 difference at byte {:?})",
+                got.iter().zip(&sent).position(|(a, b)| a != b)
+            ),
+        ),
+        Err(e) => p.add(format!(
+            "the read after the dropped read_exact failed ({e}): bytes were lost"
+        )),
+    }
+    drop(rt);
+    drop(stream);
+    p.check();
+}
+
 /// A multishot receive (RecvStream) armed in `block_on`, then the stream and its pool
 /// dropped outside it: before the fix, the pool's memory is freed while its buffer group stays
 /// registered and the multishot armed, so the kernel writes into freed memory, and the group
@@ -155,6 +215,8 @@ fn recv_stream_dropped_outside_block_on() {
     let pool = rt
         .block_on(async { BufPool::new(group, 8, BUF) })
         .expect("a buffer pool (kernel 5.19+)");
+    // Victims of the size of the pool's memory (its buffers are padded), which they reuse.
+    let pool_memory = pool.memory_len();
     let mut rs = stream.recv_stream(&pool);
     {
         let next = pin!(rs.next());
@@ -165,7 +227,7 @@ fn recv_stream_dropped_outside_block_on() {
     }
     drop(rs);
     drop(pool);
-    let victims = Victims::none().add(8 * BUF, 16).add(BUF, VICTIMS);
+    let victims = Victims::none().add(pool_memory, 16).add(BUF, VICTIMS);
     peer_send(&peer, BUF);
     run_loop(&rt, SETTLE);
     victims.report(&mut p);
@@ -333,8 +395,9 @@ fn pool_dropped_while_driver_busy() {
     let rt = Runtime::new().unwrap();
     let group = 0x517;
     let s = stream.clone();
-    let left = rt.block_on(async move {
+    let (left, pool_memory) = rt.block_on(async move {
         let pool = BufPool::new(group, 8, BUF).expect("a buffer pool (kernel 5.19+)");
+        let pool_memory = pool.memory_len();
         let mut rs = s.recv_stream(&pool);
         {
             let mut next = pin!(rs.next());
@@ -346,10 +409,10 @@ fn pool_dropped_while_driver_busy() {
         }
         drop(rs);
         drop(pool);
-        settle(Duration::from_secs(2)).await
+        (settle(Duration::from_secs(2)).await, pool_memory)
     });
     p.expect(left == 0, format!("{left} ops still in flight after 2 s"));
-    let victims = Victims::none().add(8 * BUF, 16).add(BUF, VICTIMS);
+    let victims = Victims::none().add(pool_memory, 16).add(BUF, VICTIMS);
     peer_send(&peer, BUF);
     run_loop(&rt, SETTLE);
     victims.report(&mut p);
@@ -381,8 +444,9 @@ fn pool_dropped_in_other_runtime() {
     let pool = a
         .block_on(async { BufPool::new(group, 8, BUF) })
         .expect("a buffer pool (kernel 5.19+)");
+    let pool_memory = pool.memory_len();
     b.block_on(async move { drop(pool) });
-    let victims = Victims::none().add(8 * BUF, 16).add(BUF, VICTIMS);
+    let victims = Victims::none().add(pool_memory, 16).add(BUF, VICTIMS);
     // Does A's ring still hand out the freed memory? A recv on A that selects the group id.
     // (Using B's pool on A may well be refused, even by a panic: that is fine here.)
     match b.block_on(async { BufPool::new(group, 8, BUF) }) {

@@ -122,6 +122,13 @@ impl BufPool {
         self.inner.borrow().buf_len
     }
 
+    /// The bytes of memory the pool's buffers take: `count` buffers, each padded to an odd
+    /// number of 64-byte cache lines (so that buffers do not all start in the same cache
+    /// sets), at most 64 bytes more per buffer than `count * buf_len`.
+    pub fn memory_len(&self) -> usize {
+        self.inner.borrow().memory.len()
+    }
+
     /// Takes buffer `bid`, which the kernel filled with `len` bytes, out of the ring; it
     /// returns to the ring when dropped.
     ///
@@ -494,6 +501,7 @@ mod tests {
         // 16 KiB buffers: the first lines of 64 consecutive buffers fall in 64 different
         // sets of a 64-set cache (32 KiB, 8 ways), where they used to share one.
         let stride = buf_stride(16 * 1024);
+        assert_eq!(stride, 16 * 1024 + LINE);
         let sets: std::collections::HashSet<usize> =
             (0..64).map(|i| (i * stride / LINE) % 64).collect();
         assert_eq!(sets.len(), 64);
