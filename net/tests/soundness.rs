@@ -165,9 +165,22 @@ fn read_exact_dropped_mid_transfer() {
         std::io::Write::write_all(&mut &peer, first).expect("peer write");
         // Let the first half land in the buffer while the read waits for the rest.
         let mut polls = 0;
-        while polls < 20 && poll_inside(&rt, fut.as_mut(), 3).is_pending() {
+        let mut queued: libc::c_int = 1;
+        while polls < 20 && queued > 0 {
+            assert!(
+                poll_inside(&rt, fut.as_mut(), 3).is_pending(),
+                "half was sent"
+            );
+            // SAFETY: FIONREAD writes one int, into `queued`.
+            let r = unsafe { libc::ioctl(stream.as_raw_fd(), libc::FIONREAD, &mut queued) };
+            assert_eq!(r, 0, "FIONREAD: {}", io::Error::last_os_error());
             polls += 1;
         }
+        // Otherwise this would be read_dropped_outside_block_on again.
+        assert_eq!(
+            queued, 0,
+            "the first half never left the socket for the read's buffer"
+        );
         // Dropped here, outside block_on, mid-transfer.
     }
     let victims = Victims::none().add(BUF, VICTIMS);

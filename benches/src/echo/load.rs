@@ -244,6 +244,10 @@ impl Meter {
 
     #[inline]
     fn echoed(&mut self, now: Instant, latency: Duration, size: usize) {
+        if self.cpu_start.is_none() {
+            // The window may have opened since this turn's tick: its echoes count.
+            self.learn_edges();
+        }
         self.total += 1;
         self.last_echo = now;
         if now >= self.warm && now < self.end {
@@ -259,16 +263,11 @@ impl Meter {
     /// # Errors
     /// `TimedOut` when no echo completed for several seconds.
     pub fn tick(&mut self, now: Instant) -> io::Result<bool> {
-        if self.cpu_start.is_none() {
-            match self.window.edges() {
-                Some((warm, end)) => (self.warm, self.end) = (warm, end),
-                None => {
-                    let new = self.total - self.published;
-                    if new > 0 {
-                        self.window.echoed.fetch_add(new, Ordering::Relaxed);
-                        self.published = self.total;
-                    }
-                }
+        if self.cpu_start.is_none() && !self.learn_edges() {
+            let new = self.total - self.published;
+            if new > 0 {
+                self.window.echoed.fetch_add(new, Ordering::Relaxed);
+                self.published = self.total;
             }
         }
         if self.cpu_start.is_none() && now >= self.warm {
@@ -291,15 +290,31 @@ impl Meter {
         Ok(true)
     }
 
+    /// Takes the window's edges once it is open; whether it is.
+    fn learn_edges(&mut self) -> bool {
+        match self.window.edges() {
+            Some((warm, end)) => {
+                (self.warm, self.end) = (warm, end);
+                true
+            }
+            None => false,
+        }
+    }
+
     /// How long the engine may block waiting before it must look at the clock again.
     pub fn wait_hint(&self, now: Instant) -> Duration {
-        if self.cpu_start.is_none() && self.window.edges().is_none() {
-            // The window opens when another thread says so: look again soon.
-            return Duration::from_millis(1);
+        const SOON: Duration = Duration::from_micros(100);
+        if self.cpu_start.is_none() {
+            return match self.window.edges() {
+                // Open, and this thread has not taken its CPU snapshot yet: tick now.
+                Some(_) => SOON,
+                // The window opens when another thread says so: look again soon.
+                None => Duration::from_millis(1),
+            };
         }
         let edge = if now < self.warm { self.warm } else { self.end };
         edge.saturating_duration_since(now)
-            .clamp(Duration::from_micros(100), Duration::from_millis(20))
+            .clamp(SOON, Duration::from_millis(20))
     }
 }
 
@@ -661,24 +676,23 @@ mod tests {
         assert_eq!((m.echoes, m.total), (0, 2));
         assert_eq!(window.echoed.load(Ordering::Relaxed), 2);
         assert_eq!(m.wait_hint(t0), Duration::from_millis(1));
-        // The window opens; the next tick takes its edges and the CPU snapshot.
+        // The window opens during a turn (after its tick): the wait that follows already
+        // aims at it, and an echo of that turn counts.
         let start = Instant::now();
         window.open(start, Duration::from_millis(100));
+        assert!(m.wait_hint(start) <= Duration::from_millis(1));
+        m.echoed(start, Duration::from_micros(10), 64);
+        assert_eq!((m.echoes, m.total), (1, 3));
+        // The next tick takes the CPU snapshot.
         assert!(m.tick(start).unwrap());
         assert!(m.cpu_start.is_some());
-        m.echoed(
-            start + Duration::from_millis(1),
-            Duration::from_micros(10),
-            64,
-        );
-        assert_eq!((m.echoes, m.bytes, m.total), (1, 64, 3));
+        let later = start + Duration::from_millis(1);
+        m.echoed(later, Duration::from_micros(10), 64);
+        assert_eq!((m.echoes, m.bytes, m.total), (2, 128, 4));
         // Past the end: not counted, and the engine stops.
-        m.echoed(
-            start + Duration::from_millis(101),
-            Duration::from_micros(10),
-            64,
-        );
-        assert_eq!((m.echoes, m.total), (1, 4));
+        let past = start + Duration::from_millis(101);
+        m.echoed(past, Duration::from_micros(10), 64);
+        assert_eq!((m.echoes, m.total), (2, 5));
         assert!(!m.tick(start + Duration::from_millis(101)).unwrap());
     }
 

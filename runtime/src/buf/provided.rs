@@ -72,7 +72,8 @@ impl BufPool {
     ///
     /// # Errors
     /// `InvalidInput` for a `count` that is not a power of two, a `len` of 0 or over 32
-    /// bits, or `count * len` bytes past the machine's memory; `OutOfMemory` when they
+    /// bits, or `count` buffers of `len` bytes (padded, see [`BufPool::memory_len`]) past the
+    /// machine's memory; `OutOfMemory` when they
     /// cannot be allocated (a memory limit); outside a runtime; EINVAL before 5.19 (no
     /// buffer rings) or for a group in use.
     pub fn new(group: u16, count: u16, len: usize) -> io::Result<BufPool> {
@@ -124,7 +125,7 @@ impl BufPool {
 
     /// The bytes of memory the pool's buffers take: `count` buffers, each padded to an odd
     /// number of 64-byte cache lines (so that buffers do not all start in the same cache
-    /// sets), at most 64 bytes more per buffer than `count * buf_len`.
+    /// sets), at most 127 bytes more per buffer than `buf_len`.
     pub fn memory_len(&self) -> usize {
         self.inner.borrow().memory.len()
     }
@@ -199,12 +200,14 @@ fn check_geometry(count: u16, len: usize) -> io::Result<usize> {
              buffer length is 32 bits)"
         ));
     }
+    // None past usize (a 32-bit target): refused below as past the machine's memory.
     let stride = buf_stride(len);
     super::check_fits_in_memory(
-        (count as usize).checked_mul(stride),
+        stride.and_then(|stride| (count as usize).checked_mul(stride)),
         &format!("BufPool: {count} buffers of {len} bytes"),
     )?;
-    Ok(stride)
+    // Some: a stride past usize was refused just above.
+    Ok(stride.unwrap_or(len))
 }
 
 /// A cache line, as far as buffer layout cares.
@@ -217,10 +220,11 @@ const LINE: usize = 64;
 /// The kernel takes buffers in ring order, so the copy of each receive missed: with 16 KiB
 /// buffers and 4 KiB echoes, the receive copy was a fifth of the server's CPU. An odd number
 /// of lines is coprime with every power-of-two set count, so consecutive buffers start one
-/// set further on and their first lines cover every set. At most one line per buffer more.
-fn buf_stride(len: usize) -> usize {
+/// set further on and their first lines cover every set. At most 127 bytes more than `len`;
+/// `None` where that is past `usize` (only on 32-bit targets, for a `len` near 4 GiB).
+fn buf_stride(len: usize) -> Option<usize> {
     let lines = len.div_ceil(LINE);
-    (lines | 1) * LINE
+    (lines | 1).checked_mul(LINE)
 }
 
 impl Pool {
@@ -489,18 +493,17 @@ mod tests {
             16 * 1024,
             64 * 1024 + 1,
         ] {
-            let stride = buf_stride(len);
+            let stride = buf_stride(len).unwrap();
             assert!(stride >= len, "{len}: {stride}");
             assert_eq!(stride % LINE, 0, "{len}: {stride}");
             assert_eq!((stride / LINE) % 2, 1, "{len}: {stride}");
-            assert!(
-                stride < len.div_ceil(LINE) * LINE + 2 * LINE,
-                "{len}: {stride}"
-            );
+            assert!(stride <= len + 127, "{len}: {stride}");
         }
         // 16 KiB buffers: the first lines of 64 consecutive buffers fall in 64 different
         // sets of a 64-set cache (32 KiB, 8 ways), where they used to share one.
-        let stride = buf_stride(16 * 1024);
+        assert_eq!(buf_stride(65), Some(3 * LINE));
+        assert_eq!(buf_stride(usize::MAX - 10), None);
+        let stride = buf_stride(16 * 1024).unwrap();
         assert_eq!(stride, 16 * 1024 + LINE);
         let sets: std::collections::HashSet<usize> =
             (0..64).map(|i| (i * stride / LINE) % 64).collect();
