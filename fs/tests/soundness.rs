@@ -8,7 +8,7 @@
 
 mod support;
 
-use std::os::fd::{AsRawFd, FromRawFd};
+use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 use fs::File;
@@ -241,17 +241,8 @@ fn fixed_buffer_read_dropped_in_flight_with_its_registry() {
         "fixed_buffer_read_dropped_in_flight_with_its_registry",
         LIMIT,
     );
-    let mut fds = [0; 2];
-    // SAFETY: `fds` has room for the two fds pipe2 writes.
-    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
-    // SAFETY: pipe2 just opened both fds and nothing else owns them.
-    let (read_end, write_end) = unsafe {
-        (
-            std::os::fd::OwnedFd::from_raw_fd(fds[0]),
-            std::fs::File::from_raw_fd(fds[1]),
-        )
-    };
-    let file = File::from(read_end);
+    let (read_end, write_end) = std::io::pipe().unwrap();
+    let file = File::from(OwnedFd::from(read_end));
     let rt = Runtime::new().unwrap();
     let registry = rt
         .block_on(async { FixedBufRegistry::new(1, BUF) })

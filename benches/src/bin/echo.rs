@@ -83,8 +83,9 @@ struct Opts {
 
 const USAGE: &str = "usage: echo [--quick | --full | --smoke] [--conns LIST] [--sizes LIST] \
 [--engines epoll,uring] [--modes pingpong,pipelined] [--depth K] [--rate LIST (echoes/s or N%)] \
-[--duration SECS] [--warmup SECS] [--warmup-echoes N] [--runs N] [--servers LIST] [--cores N] [--server-cpu C] \
-[--gen-cpu C] [--gen-threads M] [--read-buf BYTES] [--pool-bufs N] [--out DIR] [--verbose]";
+[--duration SECS] [--warmup SECS] [--warmup-echoes N] [--runs N] [--servers LIST] [--cores N] \
+[--server-cpu C] [--gen-cpu C] [--gen-threads M] [--read-buf BYTES] [--pool-bufs N] [--out DIR] \
+[--verbose]";
 
 fn list<T>(v: &str, parse: impl Fn(&str) -> Option<T>, what: &str) -> Result<Vec<T>, String> {
     v.split(',')
@@ -238,7 +239,7 @@ fn parse_args(args: &[String]) -> Result<Opts, String> {
         // matrices measured it: the spread of log ratios per pair was 0.15 with 0.3 s
         // windows, 0.15 with 0.1 s and larger again at 0.05 s (1 connection echoes too
         // few), so 24 rounds of 0.1 s give intervals about 1.7 times narrower than 8 of
-        // 0.3 s (the 8th to the 17th pair, see `stats::median_interval`).
+        // 0.3 s (the 8th to the 17th pair, see `stats::interval_rank`).
         _ => (0.1, 0.05, 24, &ServerKind::QUICK),
     };
     let custom = conns.is_some()

@@ -157,11 +157,12 @@ pub fn verify_error(msg: String) -> io::Error {
 /// opens once the warm-up time has passed *and* enough echoes completed (see
 /// [`Plan::warmup_echoes`]), so its edges are decided while the threads run.
 pub struct Window {
-    /// What the edges count from.
+    /// What the start counts from.
     base: Instant,
-    /// The window's start and end, in ns after `base`; [`Window::UNSET`] until opened.
+    /// The window's start, in ns after `base`; [`Window::UNSET`] until opened.
     start_ns: AtomicU64,
-    end_ns: AtomicU64,
+    /// Its length.
+    duration: Duration,
     /// Echoes completed so far by all threads (published once a loop turn until the
     /// window opens).
     echoed: AtomicU64,
@@ -170,34 +171,27 @@ pub struct Window {
 impl Window {
     const UNSET: u64 = u64::MAX;
 
-    fn new() -> Window {
+    fn new(duration: Duration) -> Window {
         Window {
             base: Instant::now(),
             start_ns: AtomicU64::new(Self::UNSET),
-            end_ns: AtomicU64::new(Self::UNSET),
+            duration,
             echoed: AtomicU64::new(0),
         }
     }
 
-    /// Opens the window at `start` for `duration`.
-    fn open(&self, start: Instant, duration: Duration) {
-        let at = |t: Instant| t.saturating_duration_since(self.base).as_nanos() as u64;
-        self.end_ns.store(at(start + duration), Ordering::Relaxed);
-        // Release: a thread that sees the start sees the end.
-        self.start_ns.store(at(start), Ordering::Release);
+    /// Opens the window at `start`; returns its end.
+    fn open(&self, start: Instant) -> Instant {
+        let ns = start.saturating_duration_since(self.base).as_nanos() as u64;
+        self.start_ns.store(ns, Ordering::Relaxed);
+        start + self.duration
     }
 
-    /// The window's edges once it is open.
+    /// The window's start and end once it is open.
     fn edges(&self) -> Option<(Instant, Instant)> {
-        let start = self.start_ns.load(Ordering::Acquire);
-        if start == Self::UNSET {
-            return None;
-        }
-        let end = self.end_ns.load(Ordering::Relaxed);
-        Some((
-            self.base + Duration::from_nanos(start),
-            self.base + Duration::from_nanos(end),
-        ))
+        let ns = self.start_ns.load(Ordering::Relaxed);
+        let start = self.base + Duration::from_nanos((ns != Self::UNSET).then_some(ns)?);
+        Some((start, start + self.duration))
     }
 }
 
@@ -567,7 +561,7 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> io::Result<GenResult> {
             }
         }
     }
-    let window = Arc::new(Window::new());
+    let window = Arc::new(Window::new(plan.duration));
     let start = Instant::now();
     {
         let (lock, cv) = &*go;
@@ -586,9 +580,7 @@ pub fn run(plan: &Plan, mark: &mut dyn FnMut(Mark)) -> io::Result<GenResult> {
         {
             std::thread::sleep(Duration::from_millis(1));
         }
-        let warm = Instant::now();
-        let end = warm + plan.duration;
-        window.open(warm, plan.duration);
+        let end = window.open(Instant::now());
         mark(Mark::WindowStart);
         sleep_until(end);
         mark(Mark::WindowEnd);
@@ -665,7 +657,7 @@ mod tests {
 
     #[test]
     fn echoes_count_only_once_the_window_opens_and_warm_up_echoes_are_published() {
-        let window = Arc::new(Window::new());
+        let window = Arc::new(Window::new(Duration::from_millis(100)));
         let mut m = Meter::new(window.clone());
         let t0 = Instant::now();
         // Warm-up: echoes are verified and published, not counted in the window.
@@ -679,7 +671,7 @@ mod tests {
         // The window opens during a turn (after its tick): the wait that follows already
         // aims at it, and an echo of that turn counts.
         let start = Instant::now();
-        window.open(start, Duration::from_millis(100));
+        window.open(start);
         assert!(m.wait_hint(start) <= Duration::from_millis(1));
         m.echoed(start, Duration::from_micros(10), 64);
         assert_eq!((m.echoes, m.total), (1, 3));

@@ -73,9 +73,8 @@ impl BufPool {
     /// # Errors
     /// `InvalidInput` for a `count` that is not a power of two, a `len` of 0 or over 32
     /// bits, or `count` buffers of `len` bytes (padded, see [`BufPool::memory_len`]) past the
-    /// machine's memory; `OutOfMemory` when they
-    /// cannot be allocated (a memory limit); outside a runtime; EINVAL before 5.19 (no
-    /// buffer rings) or for a group in use.
+    /// machine's memory; `OutOfMemory` when they cannot be allocated (a memory limit);
+    /// outside a runtime; EINVAL before 5.19 (no buffer rings) or for a group in use.
     pub fn new(group: u16, count: u16, len: usize) -> io::Result<BufPool> {
         let stride = check_geometry(count, len)?;
         let owner = RingHandle::current()?;
@@ -200,14 +199,16 @@ fn check_geometry(count: u16, len: usize) -> io::Result<usize> {
              buffer length is 32 bits)"
         ));
     }
-    // None past usize (a 32-bit target): refused below as past the machine's memory.
-    let stride = buf_stride(len);
+    let Some(stride) = buf_stride(len) else {
+        return bad(format!(
+            "BufPool: a buffer of {len} bytes, padded, is past this target's address space"
+        ));
+    };
     super::check_fits_in_memory(
-        stride.and_then(|stride| (count as usize).checked_mul(stride)),
+        (count as usize).checked_mul(stride),
         &format!("BufPool: {count} buffers of {len} bytes"),
     )?;
-    // Some: a stride past usize was refused just above.
-    Ok(stride.unwrap_or(len))
+    Ok(stride)
 }
 
 /// A cache line, as far as buffer layout cares.
@@ -499,10 +500,10 @@ mod tests {
             assert_eq!((stride / LINE) % 2, 1, "{len}: {stride}");
             assert!(stride <= len + 127, "{len}: {stride}");
         }
-        // 16 KiB buffers: the first lines of 64 consecutive buffers fall in 64 different
-        // sets of a 64-set cache (32 KiB, 8 ways), where they used to share one.
         assert_eq!(buf_stride(65), Some(3 * LINE));
         assert_eq!(buf_stride(usize::MAX - 10), None);
+        // 16 KiB buffers: the first lines of 64 consecutive buffers fall in 64 different
+        // sets of a 64-set cache (32 KiB, 8 ways), where they used to share one.
         let stride = buf_stride(16 * 1024).unwrap();
         assert_eq!(stride, 16 * 1024 + LINE);
         let sets: std::collections::HashSet<usize> =

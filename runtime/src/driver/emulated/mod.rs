@@ -667,10 +667,10 @@ impl Emulator {
                     // Not pollable (EPERM: a regular file) or not an fd (EBADF): the ops
                     // waiting on it fail rather than wait for ever.
                     let errno = e.raw_os_error().unwrap_or(libc::EINVAL);
-                    if let Some(list) = self.waiters.get_mut(fd as usize) {
-                        list.mask = 0;
-                    }
-                    let waiting = self.waiters.get(fd as usize).map_or(0, |l| l.len);
+                    let waiting = self.waiters.get_mut(fd as usize).map_or(0, |l| {
+                        l.mask = 0;
+                        l.len
+                    });
                     for _ in 0..waiting {
                         let Some(index) = self.pop_waiter(fd) else {
                             break;
