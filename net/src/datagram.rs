@@ -44,7 +44,7 @@ impl DatagramIo {
 
     /// Sends one datagram to the connected peer.
     pub(crate) async fn send<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        op::send(&self.fd, buf, None, false).await
+        op::datagram_send(&self.fd, buf).await
     }
 
     /// Receives one datagram.

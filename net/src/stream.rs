@@ -54,7 +54,7 @@ impl StreamIo {
     }
 
     pub(crate) async fn write<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        op::send(&self.fd, buf, Some(&self.sent), false).await
+        op::stream_send(&self.fd, buf, &self.sent, false).await
     }
 
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
@@ -62,7 +62,7 @@ impl StreamIo {
     }
 
     pub(crate) async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
-        op::send(&self.fd, buf, Some(&self.sent), true).await
+        op::stream_send(&self.fd, buf, &self.sent, true).await
     }
 
     /// Reads until `buf` is full: all of its `bytes_total()` (a `Vec`'s capacity), from its
@@ -112,19 +112,10 @@ impl StreamIo {
     }
 
     /// Writes all initialized bytes of every buffer of `bufs`, in order, with as few ops as
-    /// the kernel allows (one `sendmsg` each, resuming after short writes).
+    /// the kernel allows (one `sendmsg`, or `send` for one buffer, each; resuming after
+    /// short writes).
     pub(crate) async fn write_all_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<(), Vec<B>> {
         let mut bufs = bufs;
-        if bufs.len() == 1 {
-            // One buffer (a batch of one small message): a plain send, which allocates no
-            // iovec array and msghdr.
-            let Some(buf) = bufs.pop() else {
-                unreachable!("one buffer")
-            };
-            let (res, buf) = self.write_all(buf).await;
-            bufs.push(buf);
-            return (res, bufs);
-        }
         let total: usize = bufs.iter().map(IoBuf::bytes_init).sum();
         let mut written = 0;
         while written < total {
@@ -155,7 +146,8 @@ impl StreamIo {
         let mut written = 0;
         let mut buf = buf;
         while written < total {
-            let (res, slice) = self.write(buf.slice(written..total)).await;
+            let (res, slice) =
+                op::stream_send(&self.fd, buf.slice(written..total), &self.sent, false).await;
             buf = slice.into_inner();
             match res {
                 Ok(0) => {
@@ -351,6 +343,14 @@ impl RecvStream {
     /// nothing has arrived yet (or at end of stream, which [`RecvStream::next`] then
     /// reports).
     pub fn try_next(&mut self) -> Option<io::Result<ProvidedBuf>> {
+        // The common end of a batch: the receive is armed and nothing more arrived.
+        if self.held_error.is_none()
+            && !self.dry
+            && !self.ended
+            && self.op.as_ref().is_some_and(|op| !op.item_ready())
+        {
+            return None;
+        }
         let mut cx = Context::from_waker(std::task::Waker::noop());
         match Pin::new(&mut *self).poll_next(&mut cx) {
             Poll::Ready(Some(item)) => Some(item),

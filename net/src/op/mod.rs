@@ -21,23 +21,29 @@ use socket2::SockAddr;
 use crate::fd::SharedFd;
 use crate::kept::{Kept, Received, Sent, StreamWrite};
 
-/// One `SEND` (if `zero_copy`, `SEND_ZC`) of `buf`'s initialized bytes on `fd`: on a stream
-/// (`sent`), in its turn among the stream's writes; `None`: a datagram.
-pub(crate) async fn send<B: IoBuf>(
+/// One `SEND` (if `zero_copy`, `SEND_ZC`) of `buf`'s initialized bytes on the stream `fd`, in
+/// its turn among the stream's writes (`sent`). A future, not an `async fn`: the write path
+/// (`write_all`, `write_all_vectored`) awaits it directly, one state machine fewer per send.
+pub(crate) fn stream_send<B: IoBuf>(
     fd: &SharedFd,
     buf: B,
-    sent: Option<&Sent>,
+    sent: &Sent,
     zero_copy: bool,
-) -> BufResult<usize, B> {
-    let op = send::Send {
+) -> StreamWrite<send::Send<B>> {
+    StreamWrite::new(sent, send_op(fd, buf, zero_copy))
+}
+
+/// One `SEND` of `buf`'s initialized bytes on the datagram socket `fd`: one datagram.
+pub(crate) fn datagram_send<B: IoBuf>(fd: &SharedFd, buf: B) -> Op<send::Send<B>> {
+    Op::new(send_op(fd, buf, false))
+}
+
+fn send_op<B: IoBuf>(fd: &SharedFd, buf: B, zero_copy: bool) -> send::Send<B> {
+    send::Send {
         fd: fd.clone(),
         buf,
         sending: None,
         zero_copy,
-    };
-    match sent {
-        Some(sent) => StreamWrite::new(sent, op).await,
-        None => Op::new(op).await,
     }
 }
 

@@ -16,18 +16,29 @@ use crate::kept::{Sending, StreamWriteOp};
 pub(crate) struct Writev<B> {
     pub(crate) fd: SharedFd,
     pub(crate) bufs: Vec<B>,
-    pub(crate) iovecs: Vec<libc::iovec>,
-    /// Names `iovecs`; boxed, so its address holds while the op moves.
-    msg: Box<libc::msghdr>,
+    target: Target,
     /// Its turn among the stream's writes; set before it is submitted.
     pub(crate) sending: Option<Sending>,
 }
 
+/// What the SQE points to.
+enum Target {
+    /// One span (one buffer, or what is left of the last one): a plain `SEND`, which needs
+    /// no iovec array and no msghdr, so a write of one buffer allocates nothing.
+    One(libc::iovec),
+    /// Several: a `SENDMSG` of `msg`, which names `iovecs`.
+    Many {
+        iovecs: Vec<libc::iovec>,
+        /// Boxed, so its address holds while the op moves.
+        msg: Box<libc::msghdr>,
+    },
+}
+
 /// The iovecs of `bufs`' initialized bytes from byte `skip` of them all on: the first one
 /// that is not skipped whole starts inside it; at most `IOV_MAX`.
-fn iovecs<B: IoBuf>(bufs: &[B], mut skip: usize) -> Vec<libc::iovec> {
+fn iovecs<B: IoBuf>(bufs: &[B], mut skip: usize) -> impl Iterator<Item = libc::iovec> + '_ {
     bufs.iter()
-        .filter_map(|b| {
+        .filter_map(move |b| {
             let len = b.bytes_init();
             if skip >= len {
                 skip -= len;
@@ -41,7 +52,6 @@ fn iovecs<B: IoBuf>(bufs: &[B], mut skip: usize) -> Vec<libc::iovec> {
             })
         })
         .take(IOV_MAX)
-        .collect()
 }
 
 /// The most iovecs one `sendmsg` takes (`UIO_MAXIOV`); more is EMSGSIZE.
@@ -49,40 +59,63 @@ const IOV_MAX: usize = 1024;
 
 impl<B: IoBuf> Writev<B> {
     pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, skip: usize) -> Self {
-        let mut iovecs = iovecs(&bufs, skip);
-        let msg = Box::new(libc::msghdr {
-            msg_name: std::ptr::null_mut(),
-            msg_namelen: 0,
-            msg_iov: iovecs.as_mut_ptr(),
-            msg_iovlen: iovecs.len(),
-            msg_control: std::ptr::null_mut(),
-            msg_controllen: 0,
-            msg_flags: 0,
-        });
+        let target = Target::of(iovecs(&bufs, skip), bufs.len().min(IOV_MAX));
         Writev {
             fd,
             bufs,
-            iovecs,
-            msg,
+            target,
             sending: None,
         }
     }
 }
 
-// SAFETY: the SQE points to `msg` (boxed), which points to `iovecs` (a Vec's heap block,
-// never resized after `new`), whose entries point into `bufs`' stable memory (IoBuf), each
-// within one buffer's initialized bytes (its whole, or the part after `skip`); all are owned
-// by this op until it is dropped after the CQE. `fd` is kept open by this op.
+impl Target {
+    /// The target of `spans`, of which there are at most `max`.
+    fn of(mut spans: impl Iterator<Item = libc::iovec>, max: usize) -> Target {
+        match (spans.next(), spans.next()) {
+            // A `SEND`'s length is a `u32`: a longer buffer goes in parts (a short write).
+            (Some(one), None) => Target::One(libc::iovec {
+                iov_len: one.iov_len.min(u32::MAX as usize),
+                ..one
+            }),
+            (first, second) => {
+                let mut iovecs = Vec::with_capacity(max);
+                iovecs.extend(first.into_iter().chain(second).chain(spans));
+                let msg = Box::new(libc::msghdr {
+                    msg_name: std::ptr::null_mut(),
+                    msg_namelen: 0,
+                    msg_iov: iovecs.as_mut_ptr(),
+                    msg_iovlen: iovecs.len(),
+                    msg_control: std::ptr::null_mut(),
+                    msg_controllen: 0,
+                    msg_flags: 0,
+                });
+                Target::Many { iovecs, msg }
+            }
+        }
+    }
+}
+
+// SAFETY: the SQE points into `bufs`' stable memory (IoBuf), within one buffer's initialized
+// bytes (its whole, or the part after `skip`): directly for one span, else through `msg`
+// (boxed), which points to `iovecs` (a Vec's heap block, never resized after `new`), whose
+// entries each point so. All are owned by this op until it is dropped after the CQE. `fd` is
+// kept open by this op.
 unsafe impl<B: IoBuf> Operation for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
 
     fn sqe(&mut self) -> Sqe {
         // MSG_WAITALL: the whole write or an error, as for `Send` on a stream.
-        prep::prep_sendmsg(
-            self.fd.raw(),
-            &*self.msg,
-            libc::MSG_NOSIGNAL | libc::MSG_WAITALL,
-        )
+        let flags = libc::MSG_NOSIGNAL | libc::MSG_WAITALL;
+        match &self.target {
+            Target::One(span) => prep::prep_send(
+                self.fd.raw(),
+                span.iov_base.cast_const().cast(),
+                span.iov_len as u32,
+                flags,
+            ),
+            Target::Many { msg, .. } => prep::prep_sendmsg(self.fd.raw(), &**msg, flags),
+        }
     }
 
     fn complete(self, result: io::Result<u32>, _: Completion) -> Self::Output {
@@ -108,7 +141,10 @@ impl<B: IoBuf> StreamWriteOp for Writev<B> {
     }
 
     fn len(&self) -> usize {
-        self.iovecs.iter().map(|v| v.iov_len).sum()
+        match &self.target {
+            Target::One(span) => span.iov_len,
+            Target::Many { iovecs, .. } => iovecs.iter().map(|v| v.iov_len).sum(),
+        }
     }
 
     fn into_buf(self) -> Vec<B> {
@@ -123,7 +159,6 @@ mod tests {
     /// (offset into the buffer, length) of each iovec.
     fn spans(bufs: &[Vec<u8>], skip: usize) -> Vec<(usize, usize)> {
         iovecs(bufs, skip)
-            .iter()
             .map(|v| {
                 let b = bufs
                     .iter()
@@ -148,8 +183,27 @@ mod tests {
     }
 
     #[test]
+    fn one_span_is_a_plain_send_and_several_a_sendmsg() {
+        let fd = SharedFd::new(std::os::fd::OwnedFd::from(
+            std::net::UdpSocket::bind("127.0.0.1:0").expect("a socket"),
+        ));
+        let bufs = vec![vec![1u8; 3], vec![2u8; 5]];
+        // Past the first buffer only the second is left: one span, no msghdr.
+        let mut w = Writev::new(fd.clone(), bufs.clone(), 4);
+        assert!(matches!(w.target, Target::One(_)));
+        assert_eq!(StreamWriteOp::len(&w), 4);
+        let sqe = w.sqe();
+        assert_eq!(sqe.opcode(), uring_sys::abi::IORING_OP_SEND);
+        assert_eq!((sqe.addr(), sqe.len()), (w.bufs[1].as_ptr() as u64 + 1, 4));
+        let mut w = Writev::new(fd, bufs, 1);
+        assert!(matches!(&w.target, Target::Many { iovecs, .. } if iovecs.len() == 2));
+        assert_eq!(StreamWriteOp::len(&w), 7);
+        assert_eq!(w.sqe().opcode(), uring_sys::abi::IORING_OP_SENDMSG);
+    }
+
+    #[test]
     fn iovecs_stop_at_iov_max() {
         let bufs = vec![vec![0u8; 1]; IOV_MAX + 5];
-        assert_eq!(iovecs(&bufs, 2).len(), IOV_MAX);
+        assert_eq!(iovecs(&bufs, 2).count(), IOV_MAX);
     }
 }

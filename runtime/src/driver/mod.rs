@@ -577,6 +577,13 @@ impl Driver {
         }
     }
 
+    /// Whether polling the multishot op `key` would find an item or its end waiting.
+    pub(crate) fn has_next_op(&self, key: OpKey) -> bool {
+        self.slots
+            .get(key.index as usize)
+            .is_some_and(|s| s.generation == key.generation && s.state.has_next())
+    }
+
     /// Whether `key`'s slot still waits for a CQE from the kernel (an unknown key does not).
     fn awaits_cqe(&self, key: OpKey) -> bool {
         self.slots

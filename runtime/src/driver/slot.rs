@@ -173,6 +173,16 @@ impl OpState {
         }
     }
 
+    /// Whether the owner's [`OpState::poll_next`] would be ready now (an item or the end
+    /// waits), without polling it.
+    pub(crate) fn has_next(&self) -> bool {
+        match self {
+            OpState::Streaming(s) => !s.queue.is_empty() || s.ended,
+            OpState::Completed(_) => true,
+            OpState::Submitted { .. } | OpState::Abandoned(_) => false,
+        }
+    }
+
     /// Whether the kernel may still post a CQE for this op, and so still use the memory its
     /// SQE points to. A completed op (its final CQE in, the owner not yet back for it) is
     /// the kernel's no more.

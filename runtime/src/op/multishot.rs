@@ -65,6 +65,21 @@ impl<T: MultishotOperation> Multishot<T> {
         }
     }
 
+    /// Whether [`Multishot::poll_next_item`] may return an item (or the end) now: `false`
+    /// only when the op is armed on this core's running loop and no CQE of it waits, so a
+    /// poll would return `Pending`. Lets a caller that drains what already arrived (a batch)
+    /// stop without polling, and so without touching the waker it parked.
+    pub fn item_ready(&self) -> bool {
+        let Stage::InFlight(driver, key) = &self.stage else {
+            return true;
+        };
+        if !driver.is_active() {
+            // Outside the loop a poll settles the op: let the caller poll.
+            return true;
+        }
+        driver.with(|d| d.has_next_op(*key)).unwrap_or(true)
+    }
+
     /// Polls for the next item; `None` after the final CQE.
     pub fn poll_next_item(&mut self, cx: &mut Context<'_>) -> Poll<Option<T::Item>> {
         if let Stage::Unsubmitted = self.stage {
