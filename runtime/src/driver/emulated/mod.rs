@@ -781,11 +781,18 @@ impl Emulator {
         // finished (a cancel in a link chain) has left the list; then one that came back
         // gets a second attempt, which costs a syscall and nothing else.
         self.edge = (fd, events);
-        for _ in 0..waiting {
-            let Some(index) = self.pop_waiter(fd) else {
-                break;
-            };
-            self.run(index);
+        if waiting == 1 {
+            // One op waits (the common case: a socket's receive): it is retried where it
+            // is, still linked. `run` re-arms it in place (`wait_for`), or unlinks it when it
+            // completes (`finish`) or goes to the pool (`send_to_pool`).
+            self.run(head);
+        } else {
+            for _ in 0..waiting {
+                let Some(index) = self.pop_waiter(fd) else {
+                    break;
+                };
+                self.run(index);
+            }
         }
         self.edge = (-1, 0);
     }
@@ -874,6 +881,11 @@ impl Emulator {
 
     /// Sends op `index` to the blocking pool; its result comes back through the eventfd.
     fn send_to_pool(&mut self, index: usize) {
+        if self.pending[index].waiting != 0 {
+            // Retried in place on an edge (`ready`): no longer waiting for readiness.
+            self.forget_waiter(self.pending[index].fd, index);
+            self.pending[index].waiting = 0;
+        }
         let sqe = self.pending[index].sqe;
         let splice_fd_in = self.splice_fd_in(&sqe);
         let p = &mut self.pending[index];
