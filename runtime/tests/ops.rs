@@ -58,6 +58,65 @@ fn nop_completes_through_op() {
     });
 }
 
+/// Counts its wakes.
+struct WakeCount(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn a_quiet_poll_is_woken_only_by_a_result_other_than_the_expected_one() {
+    let _s = serial();
+    let _w = watchdog("quiet_poll", Duration::from_secs(10));
+    Runtime::new().unwrap().block_on(async {
+        let count = std::sync::Arc::new(WakeCount(Default::default()));
+        let waker = std::task::Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let wakes = || count.0.load(std::sync::atomic::Ordering::SeqCst);
+
+        // The expected result: the CQE wakes nobody, the next poll has it.
+        let mut nop = Op::new(Nop);
+        assert!(nop.poll_quietly(&mut cx, 0).is_pending());
+        sleep(Duration::from_millis(20)).await;
+        assert_eq!(wakes(), 0, "the expected result woke the task");
+        assert!(matches!(nop.poll_quietly(&mut cx, 0), Poll::Ready(Ok(0))));
+
+        // A short read (3 bytes where 5 were expected) wakes as ever.
+        let (rx, tx) = pipe();
+        let mut read = Op::new(Read::new(rx, Vec::with_capacity(8)));
+        assert!(read.poll_quietly(&mut cx, 5).is_pending());
+        write_all(&tx, b"abc");
+        sleep(Duration::from_millis(20)).await;
+        assert_eq!(
+            wakes(),
+            1,
+            "a result other than the expected one did not wake"
+        );
+        match read.poll_quietly(&mut cx, 5) {
+            Poll::Ready((res, buf)) => {
+                assert_eq!(res.unwrap(), 3);
+                assert_eq!(buf, b"abc");
+            }
+            Poll::Pending => panic!("woken but not ready"),
+        }
+
+        // A plain poll after a quiet one waits loudly again.
+        let mut nop = Op::new(Nop);
+        assert!(nop.poll_quietly(&mut cx, 0).is_pending());
+        assert!(Pin::new(&mut nop).poll(&mut cx).is_pending());
+        sleep(Duration::from_millis(20)).await;
+        assert_eq!(wakes(), 2, "a plain poll after a quiet one was not woken");
+        assert!(matches!(
+            Pin::new(&mut nop).poll(&mut cx),
+            Poll::Ready(Ok(0))
+        ));
+        assert_eq!(metrics().unwrap().ops_in_flight, 0);
+    });
+}
+
 #[test]
 fn read_returns_the_written_bytes_with_its_buffer() {
     let _s = serial();

@@ -12,7 +12,8 @@ use futures_core::Stream;
 use runtime::buf::{BufPool, IoBuf, ProvidedBuf, Slice};
 use runtime::op::{Op, RingHandle};
 
-use crate::kept::Kept;
+use crate::fd::SharedFd;
+use crate::kept::{Kept, Sending};
 use crate::op::{recv::Recv, send::Send, shutdown::Shutdown};
 use crate::stream::{RecvStream, StreamIo};
 use crate::{TcpStream, UnixStream};
@@ -112,9 +113,11 @@ impl HyperStream for UnixStream {}
 ///   `poll_write_vectored` call) into an owned buffer and returns `Ready` at once: from then on
 ///   the bytes are the adapter's to deliver. `poll_flush` hands the buffer to one `SEND`
 ///   whose SQE goes out with this loop turn's `io_uring_enter`, together with every other
-///   connection's; it does not wait for the completion, which wakes the task: its next
-///   read, write or flush collects it (resubmitting the rest of a short send), and the next
-///   write or flush reports its error. Several responses written before one flush
+///   connection's; it does not wait for the completion: the task's next read, write or
+///   flush collects it, and the next write or flush reports its error. A send that went out
+///   whole wakes nobody ([`Op::poll_quietly`]), so a response costs one poll of the
+///   connection, not two; a short or failed one wakes the task, which resubmits the rest at
+///   once. Several responses written before one flush
 ///   (pipelining) go out in one send. While a send is in flight, up to
 ///   [`WRITE_CAPACITY`] more bytes are taken; beyond that `poll_write` waits. A write of at
 ///   least [`DIRECT_SEND_MIN`] bytes with nothing queued before it skips the copy: one
@@ -386,7 +389,7 @@ struct Writer {
     pending: Vec<u8>,
     /// The send in flight: the slice's range of its buffer is being sent (the bytes before
     /// it went out already).
-    sending: Option<Op<Send<Slice<Vec<u8>>>>>,
+    sending: Option<InFlight>,
     /// An empty buffer for the next `pending` (the last finished send's): two buffers take
     /// turns, so the steady state allocates nothing.
     spare: Vec<u8>,
@@ -394,15 +397,52 @@ struct Writer {
     failed: Option<io::Error>,
 }
 
+/// A send in flight and the result that says it sent everything.
+struct InFlight {
+    op: Op<Send<Slice<Vec<u8>>>>,
+    whole: Option<i32>,
+}
+
+impl InFlight {
+    fn new(buf: Slice<Vec<u8>>, sending: Sending, fd: &SharedFd) -> InFlight {
+        let whole = i32::try_from(buf.end() - buf.begin()).ok();
+        InFlight {
+            op: Op::new(Send {
+                fd: fd.clone(),
+                buf,
+                sending: Some(sending),
+                zero_copy: false,
+            }),
+            whole,
+        }
+    }
+}
+
+/// How [`Writer::poll_sent`] polls the send in flight.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Wait {
+    /// The caller waits for the send: its completion wakes the task.
+    Loud,
+    /// The caller only collects a finished send: a send that went out whole wakes nobody
+    /// (the task's next read, write or flush collects it), one that ended short or failed
+    /// wakes the task, whose next call then sends the rest at once (the peer may wait for
+    /// it before it sends what would make hyper call again).
+    Quiet,
+}
+
 impl Writer {
     /// Waits until no send is in flight, resubmitting the rest of a short send; reports a
     /// failed send's error (its unsent bytes are dropped: the stream is broken).
-    fn poll_sent(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_sent(&mut self, cx: &mut Context<'_>, wait: Wait) -> Poll<io::Result<()>> {
         loop {
-            let Some(op) = self.sending.as_mut() else {
+            let Some(InFlight { op, whole }) = self.sending.as_mut() else {
                 return Poll::Ready(Ok(()));
             };
-            let (res, slice) = ready!(Pin::new(op).poll(cx));
+            let polled = match (wait, *whole) {
+                (Wait::Quiet, Some(whole)) => op.poll_quietly(cx, whole),
+                _ => Pin::new(op).poll(cx),
+            };
+            let (res, slice) = ready!(polled);
             let (begin, end) = (slice.begin(), slice.end());
             let mut buf = slice.into_inner();
             let rest = match res {
@@ -417,12 +457,8 @@ impl Writer {
             };
             match rest {
                 Some(Ok(from)) => {
-                    self.sending = Some(Op::new(Send {
-                        fd: self.io.fd.clone(),
-                        buf: buf.slice(from..end),
-                        sending: Some(self.io.sent.resume()),
-                        zero_copy: false,
-                    }));
+                    let sending = self.io.sent.resume();
+                    self.sending = Some(InFlight::new(buf.slice(from..end), sending, &self.io.fd));
                 }
                 done => {
                     self.sending = None;
@@ -439,14 +475,15 @@ impl Writer {
     }
 
     /// As [`Writer::poll_sent`], without waiting: collects a finished send (resubmitting the
-    /// rest of a short one), or pushes the SQE of one not yet submitted. The send's completion
-    /// wakes this task, whose next read, write or flush reaps it: the rest of a short send
+    /// rest of a short one), or pushes the SQE of one not yet submitted. A send that goes out
+    /// whole wakes nobody: the task's next read, write or flush collects it. One that ends
+    /// short or fails wakes this task, whose next call reaps it: the rest of a short send
     /// must not wait for hyper's next call, which may only come after the peer answers.
     fn reap(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         if let Some(e) = self.failed.take() {
             return Err(e);
         }
-        match self.poll_sent(cx) {
+        match self.poll_sent(cx, Wait::Quiet) {
             Poll::Ready(res) => res,
             Poll::Pending => Ok(()),
         }
@@ -472,12 +509,7 @@ impl Writer {
         let sending = ready!(self.io.sent.poll_start(cx))?;
         let buf = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
         let len = buf.len();
-        self.sending = Some(Op::new(Send {
-            fd: self.io.fd.clone(),
-            buf: buf.slice(0..len),
-            sending: Some(sending),
-            zero_copy: false,
-        }));
+        self.sending = Some(InFlight::new(buf.slice(0..len), sending, &self.io.fd));
         Poll::Ready(self.reap(cx))
     }
 
@@ -497,7 +529,7 @@ impl Writer {
             }
         }
         if self.pending.len() >= WRITE_CAPACITY {
-            ready!(self.poll_sent(cx))?;
+            ready!(self.poll_sent(cx, Wait::Loud))?;
             ready!(self.poll_submit(cx))?;
         }
         let want = total.min(WRITE_CAPACITY - self.pending.len());
@@ -551,14 +583,14 @@ impl Writer {
         if self.pending.is_empty() {
             return Poll::Ready(Ok(()));
         }
-        ready!(self.poll_sent(cx))?;
+        ready!(self.poll_sent(cx, Wait::Loud))?;
         self.poll_submit(cx)
     }
 
     /// Sends everything taken and waits until it went out.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            ready!(self.poll_sent(cx))?;
+            ready!(self.poll_sent(cx, Wait::Loud))?;
             if self.pending.is_empty() {
                 return Poll::Ready(Ok(()));
             }

@@ -487,6 +487,7 @@ impl Driver {
             // the push returns (a full SQ submits and reaps) must find the waker here.
             state: OpState::Submitted {
                 waker: Some(waker.clone()),
+                quiet_if: None,
             },
             link_timespec,
         });
@@ -591,10 +592,16 @@ impl Driver {
             .is_some_and(|s| s.generation == key.generation && s.state.awaits_cqe())
     }
 
-    /// The owner of a single-shot op polls it; a ready result frees the slot.
+    /// The owner of a single-shot op polls it; a ready result frees the slot. While it is
+    /// pending, a final CQE with result `quiet_if` wakes nobody (see [`OpState::poll`]).
     #[inline]
-    pub(crate) fn poll_op(&mut self, key: OpKey, cx: &mut Context<'_>) -> Poll<Completion> {
-        let poll = self.slot_mut(key).state.poll(cx);
+    pub(crate) fn poll_op(
+        &mut self,
+        key: OpKey,
+        cx: &mut Context<'_>,
+        quiet_if: Option<i32>,
+    ) -> Poll<Completion> {
+        let poll = self.slot_mut(key).state.poll(cx, quiet_if);
         if poll.is_ready() {
             match self.slots.remove(key.index as usize) {
                 // The common end: a completed slot without a timespec owns nothing, so it is

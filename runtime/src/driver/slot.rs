@@ -32,7 +32,11 @@ pub type Completion = uring_sys::Cqe;
 /// Where an operation stands, as the driver sees it.
 pub(crate) enum OpState {
     /// The SQE is pushed; the waker is that of the task that polled last (None before).
-    Submitted { waker: Option<Waker> },
+    /// `quiet_if`: a final CQE with exactly this result wakes nobody (see [`OpState::poll`]).
+    Submitted {
+        waker: Option<Waker>,
+        quiet_if: Option<i32>,
+    },
     /// The final CQE arrived; the owner takes it on its next poll.
     Completed(Completion),
     /// The owner dropped its future: the slot keeps what the kernel may still touch until the
@@ -106,8 +110,14 @@ impl OpState {
             return (AfterCqe::Free, None);
         }
         match std::mem::replace(self, OpState::Completed(cqe)) {
-            OpState::Submitted { waker } if !more => (AfterCqe::Keep, waker),
-            OpState::Submitted { waker } => {
+            OpState::Submitted { waker, quiet_if } if !more => {
+                if quiet_if == Some(cqe.res()) {
+                    (AfterCqe::Keep, None)
+                } else {
+                    (AfterCqe::Keep, waker)
+                }
+            }
+            OpState::Submitted { waker, .. } => {
                 *self = OpState::Streaming(Stream::new(Some(cqe), false));
                 (AfterCqe::Keep, waker)
             }
@@ -127,12 +137,16 @@ impl OpState {
     }
 
     /// The owner polls a single-shot op: the completion, or Pending with the waker stored.
+    /// While Pending, a final CQE whose result is `quiet_if` will not wake the waker (the
+    /// owner does not wait for the op and collects it at a later poll); any other result,
+    /// and every CQE of a multishot or `F_MORE` op, wakes it.
     #[inline]
-    pub(crate) fn poll(&mut self, cx: &mut Context<'_>) -> Poll<Completion> {
+    pub(crate) fn poll(&mut self, cx: &mut Context<'_>, quiet_if: Option<i32>) -> Poll<Completion> {
         match self {
             OpState::Completed(c) => Poll::Ready(*c),
-            OpState::Submitted { waker } => {
+            OpState::Submitted { waker, quiet_if: q } => {
                 set_waker(waker, cx);
+                *q = quiet_if;
                 Poll::Pending
             }
             // A single-shot op that the kernel answered with F_MORE (e.g. a zero-copy send:
@@ -165,7 +179,7 @@ impl OpState {
                 *self = OpState::Streaming(Stream::new(None, true));
                 Poll::Ready(Some(c))
             }
-            OpState::Submitted { waker } => {
+            OpState::Submitted { waker, .. } => {
                 set_waker(waker, cx);
                 Poll::Pending
             }
@@ -263,21 +277,63 @@ mod tests {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = cx_with(&count);
         let mut cx = Context::from_waker(&waker);
-        let mut s = OpState::Submitted { waker: None };
-        assert!(s.poll(&mut cx).is_pending());
+        let mut s = OpState::Submitted {
+            waker: None,
+            quiet_if: None,
+        };
+        assert!(s.poll(&mut cx, None).is_pending());
         let (after, waker) = s.on_cqe(Completion::new(0, 5, 0));
         assert_eq!(after, AfterCqe::Keep);
         waker
             .expect("the poller's waker comes back to be woken")
             .wake();
         assert_eq!(count.0.load(Ordering::SeqCst), 1);
-        assert_eq!(s.poll(&mut cx), Poll::Ready(Completion::new(0, 5, 0)));
+        assert_eq!(s.poll(&mut cx, None), Poll::Ready(Completion::new(0, 5, 0)));
+    }
+
+    #[test]
+    fn a_quiet_poll_gives_no_waker_for_the_expected_result_only() {
+        let count = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = cx_with(&count);
+        let mut cx = Context::from_waker(&waker);
+        for (quiet_if, res, woken) in [(Some(5), 5, false), (Some(5), 3, true), (None, 5, true)] {
+            let mut s = OpState::Submitted {
+                waker: None,
+                quiet_if: None,
+            };
+            assert!(s.poll(&mut cx, quiet_if).is_pending());
+            let (after, waker) = s.on_cqe(Completion::new(0, res, 0));
+            assert_eq!(after, AfterCqe::Keep);
+            assert_eq!(
+                waker.is_some(),
+                woken,
+                "quiet_if {quiet_if:?}, result {res}"
+            );
+            assert_eq!(
+                s.poll(&mut cx, quiet_if),
+                Poll::Ready(Completion::new(0, res, 0))
+            );
+        }
+        // An F_MORE CQE (a zero-copy send's result) wakes even with the expected result.
+        let mut s = OpState::Submitted {
+            waker: None,
+            quiet_if: None,
+        };
+        assert!(s.poll(&mut cx, Some(5)).is_pending());
+        assert!(
+            s.on_cqe(Completion::new(0, 5, IORING_CQE_F_MORE))
+                .1
+                .is_some()
+        );
     }
 
     #[test]
     fn abandoned_resources_live_until_the_final_cqe() {
         let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
-        let mut s = OpState::Submitted { waker: None };
+        let mut s = OpState::Submitted {
+            waker: None,
+            quiet_if: None,
+        };
         assert_eq!(s.abandon(Box::new(Witness(seen.clone()))), AfterCqe::Keep);
         assert_eq!(
             Rc::strong_count(&seen),
@@ -301,7 +357,10 @@ mod tests {
     #[test]
     fn abandoning_a_completed_op_shows_it_the_result() {
         let seen = Rc::new(std::cell::RefCell::new(Vec::new()));
-        let mut s = OpState::Submitted { waker: None };
+        let mut s = OpState::Submitted {
+            waker: None,
+            quiet_if: None,
+        };
         s.on_cqe(Completion::new(0, 9, 0));
         assert_eq!(s.abandon(Box::new(Witness(seen.clone()))), AfterCqe::Free);
         assert_eq!(*seen.borrow(), vec![9]);
@@ -313,7 +372,10 @@ mod tests {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         let waker = cx_with(&count);
         let mut cx = Context::from_waker(&waker);
-        let mut s = OpState::Submitted { waker: None };
+        let mut s = OpState::Submitted {
+            waker: None,
+            quiet_if: None,
+        };
         s.on_cqe(Completion::new(0, 1, IORING_CQE_F_MORE));
         s.on_cqe(Completion::new(0, 2, IORING_CQE_F_MORE));
         s.on_cqe(Completion::new(0, 3, 0));

@@ -126,6 +126,42 @@ fn settled_result(c: Completion) -> io::Result<u32> {
     c.result()
 }
 
+impl<T: Operation> Op<T> {
+    /// Polls the op as [`Future::poll`] does, except that while it is pending, its
+    /// completion with exactly the result `quiet_if` wakes nobody: the output waits for the
+    /// next poll. Any other result (an error, a short send), and any poll without this,
+    /// wakes the task as ever.
+    ///
+    /// For an op the task does not wait for, whose end it collects when it runs anyway: a
+    /// send whose buffer the next write takes back, when only a short send (`quiet_if` is
+    /// its full length) needs the task at once. Its completion then costs no task poll.
+    pub fn poll_quietly(&mut self, cx: &mut Context<'_>, quiet_if: i32) -> Poll<T::Output> {
+        if let Stage::Unsubmitted = self.stage
+            && let ready @ Poll::Ready(_) = self.submit(cx)
+        {
+            return ready;
+        }
+        self.poll_submitted(cx, Some(quiet_if))
+    }
+
+    #[inline(always)]
+    fn poll_submitted(&mut self, cx: &mut Context<'_>, quiet_if: Option<i32>) -> Poll<T::Output> {
+        match &self.stage {
+            Stage::InFlight(driver, key) => {
+                let polled =
+                    poll_in_flight(driver, *key, cx, |d, k, cx| d.poll_op(k, cx, quiet_if));
+                match polled {
+                    Polled::Ready(c) => Poll::Ready(self.finish(c.result(), c)),
+                    Polled::Settled(c) => Poll::Ready(self.finish(settled_result(c), c)),
+                    Polled::Pending => Poll::Pending,
+                }
+            }
+            Stage::Unsubmitted => unreachable!("submitted by the caller"),
+            Stage::Done => panic!("Op polled after it completed"),
+        }
+    }
+}
+
 impl<T: Operation> Future for Op<T> {
     type Output = T::Output;
 
@@ -134,14 +170,7 @@ impl<T: Operation> Future for Op<T> {
         let this = &mut *self;
         match &this.stage {
             Stage::Unsubmitted => this.submit(cx),
-            Stage::InFlight(driver, key) => {
-                match poll_in_flight(driver, *key, cx, |d, k, cx| d.poll_op(k, cx)) {
-                    Polled::Ready(c) => Poll::Ready(this.finish(c.result(), c)),
-                    Polled::Settled(c) => Poll::Ready(this.finish(settled_result(c), c)),
-                    Polled::Pending => Poll::Pending,
-                }
-            }
-            Stage::Done => panic!("Op polled after it completed"),
+            _ => this.poll_submitted(cx, None),
         }
     }
 }
