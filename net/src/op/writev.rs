@@ -26,12 +26,82 @@ enum Target {
     /// One span (one buffer, or what is left of the last one): a plain `SEND`, which needs
     /// no iovec array and no msghdr, so a write of one buffer allocates nothing.
     One(libc::iovec),
-    /// Several: a `SENDMSG` of `msg`, which names `iovecs`.
-    Many {
-        iovecs: Vec<libc::iovec>,
-        /// Boxed, so its address holds while the op moves.
-        msg: Box<libc::msghdr>,
-    },
+    /// Several: a `SENDMSG` of the msghdr, which names the iovecs.
+    Many(PooledMsg),
+}
+
+/// A msghdr and the iovecs it names, boxed so that both addresses hold while the op moves.
+struct Msg {
+    msg: libc::msghdr,
+    iovecs: Vec<libc::iovec>,
+}
+
+thread_local! {
+    /// Finished [`Msg`]s of this thread, kept for the next vectored writes: once warm, a
+    /// vectored write allocates nothing. Boxed: an op holds its `Msg` by that box, whose
+    /// address the kernel has.
+    #[allow(clippy::vec_box, reason = "the boxes are handed to ops, which need stable addresses")]
+    static FREE_MSGS: std::cell::RefCell<Vec<Box<Msg>>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The most [`Msg`]s kept per thread (vectored writes in flight at once beyond this
+/// allocate), and the most iovecs one may keep room for.
+const FREE_MSGS_MAX: usize = 256;
+const KEPT_IOVECS_MAX: usize = 64;
+
+/// A [`Msg`] of the thread's free list (or a new one), back to the list when dropped: only
+/// after the op's final CQE (an abandoned op keeps it in its slot until then; one the driver
+/// could not settle is leaked with its slot), so the kernel never reads one that is reused.
+struct PooledMsg(Option<Box<Msg>>);
+
+impl PooledMsg {
+    /// A msghdr naming `spans`, of which there are at most `max`.
+    fn new(spans: impl Iterator<Item = libc::iovec>, max: usize) -> PooledMsg {
+        let mut m = FREE_MSGS
+            .try_with(|free| free.borrow_mut().pop())
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| {
+                Box::new(Msg {
+                    // SAFETY: an all-zero msghdr is valid (no name, no iovecs, no control).
+                    msg: unsafe { std::mem::zeroed() },
+                    iovecs: Vec::new(),
+                })
+            });
+        m.iovecs.reserve(max);
+        m.iovecs.extend(spans);
+        // The iovecs are not touched again until the Msg is back in the free list.
+        m.msg.msg_iov = m.iovecs.as_mut_ptr();
+        m.msg.msg_iovlen = m.iovecs.len();
+        PooledMsg(Some(m))
+    }
+
+    fn msghdr(&self) -> &libc::msghdr {
+        &self.0.as_ref().expect("present until dropped").msg
+    }
+
+    fn iovecs(&self) -> &[libc::iovec] {
+        &self.0.as_ref().expect("present until dropped").iovecs
+    }
+}
+
+impl Drop for PooledMsg {
+    fn drop(&mut self) {
+        let Some(mut m) = self.0.take() else { return };
+        if m.iovecs.capacity() > KEPT_IOVECS_MAX {
+            return;
+        }
+        m.iovecs.clear();
+        m.msg.msg_iov = std::ptr::null_mut();
+        m.msg.msg_iovlen = 0;
+        // At thread exit (the list already gone) the Msg is simply freed.
+        let _ = FREE_MSGS.try_with(|free| {
+            let mut free = free.borrow_mut();
+            if free.len() < FREE_MSGS_MAX {
+                free.push(m);
+            }
+        });
+    }
 }
 
 /// The iovecs of `bufs`' initialized bytes from byte `skip` of them all on: the first one
@@ -78,29 +148,20 @@ impl Target {
                 iov_len: one.iov_len.min(u32::MAX as usize),
                 ..one
             }),
-            (first, second) => {
-                let mut iovecs = Vec::with_capacity(max);
-                iovecs.extend(first.into_iter().chain(second).chain(spans));
-                let msg = Box::new(libc::msghdr {
-                    msg_name: std::ptr::null_mut(),
-                    msg_namelen: 0,
-                    msg_iov: iovecs.as_mut_ptr(),
-                    msg_iovlen: iovecs.len(),
-                    msg_control: std::ptr::null_mut(),
-                    msg_controllen: 0,
-                    msg_flags: 0,
-                });
-                Target::Many { iovecs, msg }
-            }
+            (first, second) => Target::Many(PooledMsg::new(
+                first.into_iter().chain(second).chain(spans),
+                max,
+            )),
         }
     }
 }
 
 // SAFETY: the SQE points into `bufs`' stable memory (IoBuf), within one buffer's initialized
-// bytes (its whole, or the part after `skip`): directly for one span, else through `msg`
-// (boxed), which points to `iovecs` (a Vec's heap block, never resized after `new`), whose
-// entries each point so. All are owned by this op until it is dropped after the CQE. `fd` is
-// kept open by this op.
+// bytes (its whole, or the part after `skip`): directly for one span, else through the
+// boxed msghdr of a `PooledMsg`, which points to its iovecs (a Vec's heap block, not resized
+// while the PooledMsg lives), whose entries each point so. All are owned by this op until it
+// is dropped after the CQE (only then does the msghdr go back to the free list). `fd` is kept
+// open by this op.
 unsafe impl<B: IoBuf> Operation for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
 
@@ -114,7 +175,7 @@ unsafe impl<B: IoBuf> Operation for Writev<B> {
                 span.iov_len as u32,
                 flags,
             ),
-            Target::Many { msg, .. } => prep::prep_sendmsg(self.fd.raw(), &**msg, flags),
+            Target::Many(msg) => prep::prep_sendmsg(self.fd.raw(), msg.msghdr(), flags),
         }
     }
 
@@ -143,7 +204,7 @@ impl<B: IoBuf> StreamWriteOp for Writev<B> {
     fn len(&self) -> usize {
         match &self.target {
             Target::One(span) => span.iov_len,
-            Target::Many { iovecs, .. } => iovecs.iter().map(|v| v.iov_len).sum(),
+            Target::Many(msg) => msg.iovecs().iter().map(|v| v.iov_len).sum(),
         }
     }
 
@@ -196,7 +257,7 @@ mod tests {
         assert_eq!(sqe.opcode(), uring_sys::abi::IORING_OP_SEND);
         assert_eq!((sqe.addr(), sqe.len()), (w.bufs[1].as_ptr() as u64 + 1, 4));
         let mut w = Writev::new(fd, bufs, 1);
-        assert!(matches!(&w.target, Target::Many { iovecs, .. } if iovecs.len() == 2));
+        assert!(matches!(&w.target, Target::Many(msg) if msg.iovecs().len() == 2));
         assert_eq!(StreamWriteOp::len(&w), 7);
         assert_eq!(w.sqe().opcode(), uring_sys::abi::IORING_OP_SENDMSG);
     }

@@ -1,0 +1,99 @@
+//! Allocation counts on the stream hot path, with a counting global allocator: once warm, an
+//! echo (multishot receive into a pool, then `write_all_vectored` of what arrived, one buffer
+//! or several) allocates nothing.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::cell::Cell;
+
+use net::UnixStream;
+use runtime::buf::BufPool;
+
+struct Counting;
+
+thread_local! {
+    static ALLOCS: Cell<u64> = const { Cell::new(0) };
+}
+
+// SAFETY: forwards to the system allocator unchanged; it only counts calls on this thread.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
+        // SAFETY: the caller upholds `alloc`'s contract, which we pass on.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as above, for `dealloc`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let _ = ALLOCS.try_with(|a| a.set(a.get() + 1));
+        // SAFETY: as above, for `realloc`.
+        unsafe { System.realloc(ptr, layout, new_size) }
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn allocs() -> u64 {
+    ALLOCS.with(Cell::get)
+}
+
+/// Echoes `rounds` messages of `len` bytes through a socket pair (buffer group `group`, of
+/// `buf_len`-byte buffers, so a message spans `len / buf_len` of them); returns the allocations of the last
+/// half of the rounds, and how many vectored writes sent several buffers at once.
+async fn echo_rounds(group: u16, len: usize, buf_len: usize, rounds: usize) -> (u64, usize) {
+    let (client, server) = UnixStream::pair().expect("a socket pair");
+    let pool = BufPool::new(group, 64, buf_len).expect("a pool");
+    let mut received = server.recv_stream(&pool);
+    let mut bufs = Vec::with_capacity(64);
+    let mut out = vec![0u8; len];
+    let mut back = Vec::with_capacity(len);
+    let (mut before, mut several) = (0, 0);
+    for round in 0..rounds {
+        if round == rounds / 2 {
+            before = allocs();
+        }
+        out.fill(round as u8);
+        let (res, o) = client.write_all(out).await;
+        res.expect("client write");
+        out = o;
+        let mut got = 0;
+        while got < len {
+            let n = received.next_batch(&mut bufs, 64).await.expect("receive");
+            assert!(n > 0, "the stream ended");
+            got = bufs.iter().map(|b| b.len()).sum();
+        }
+        several += usize::from(bufs.len() > 1);
+        let (res, b) = server.write_all_vectored(bufs).await;
+        res.expect("server write");
+        bufs = b;
+        bufs.clear();
+        let (res, k) = client.read_exact(back).await;
+        res.expect("client read");
+        assert!(
+            k.iter().all(|&x| x == round as u8),
+            "round {round}: wrong bytes"
+        );
+        back = k;
+    }
+    (allocs() - before, several)
+}
+
+#[test]
+fn a_warm_echo_allocates_nothing() {
+    runtime::Runtime::new().unwrap().block_on(async {
+        // One buffer per message: a plain SEND.
+        let (n, _) = echo_rounds(3, 64, 64, 400).await;
+        assert_eq!(n, 0, "allocations in 200 warm one-buffer echoes");
+        // Four buffers per message: SENDMSG with a msghdr from the thread's free list.
+        let (n, several) = echo_rounds(4, 256, 64, 400).await;
+        assert!(
+            several > 0,
+            "no write sent several buffers: the test tests nothing"
+        );
+        assert_eq!(n, 0, "allocations in 200 warm four-buffer echoes");
+    });
+}
