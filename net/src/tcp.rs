@@ -563,8 +563,8 @@ forward_to_stream_io! {
         /// As [`TcpStream::write`]: a dropped `writev` still completes, in order.
         writev;
         /// Writes all initialized bytes of every buffer of `bufs`, in order: one `sendmsg`
-        /// for them all (at most 1024 buffers per op), another for the rest after a short
-        /// write. With [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back
+        /// for them all (at most 1024 buffers per op; a plain `send` for one), another for
+        /// the rest after a short write. Allocates nothing once warm. With [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back
         /// what arrived in one op.
         ///
         /// # Cancel safety
@@ -647,8 +647,8 @@ forward_to_stream_io! {
         /// As [`TcpStream::write`]: a dropped `writev` still completes, in order.
         writev;
         /// Writes all initialized bytes of every buffer of `bufs`, in order: one `sendmsg`
-        /// for them all (at most 1024 buffers per op), another for the rest after a short
-        /// write. With [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back
+        /// for them all (at most 1024 buffers per op; a plain `send` for one), another for
+        /// the rest after a short write. Allocates nothing once warm. With [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back
         /// what arrived in one op.
         ///
         /// # Cancel safety

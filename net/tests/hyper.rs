@@ -487,3 +487,69 @@ fn bytes_taken_by_a_dropped_hyper_io_are_sent_once_in_order() {
         assert_eq!(end, b"end");
     });
 }
+
+/// Counts its wakes.
+struct WakeCount(std::sync::atomic::AtomicUsize);
+
+impl std::task::Wake for WakeCount {
+    fn wake(self: std::sync::Arc<Self>) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+/// A write that must wait for the send in flight (the adapter's buffer is full), then, in
+/// the same task poll, a read of the same `HyperIo` (as a proxy's `copy_bidirectional`
+/// does): the send's completion must wake the task, or the write waits for ever. (A read
+/// collects a finished send without waiting for it, which must not silence the write's
+/// wait.) Returns the wakes and whether the write can go on.
+fn write_waits_then_read(read_after: bool) -> (usize, bool) {
+    runtime::Runtime::new().unwrap().block_on(async move {
+        let (a, _b) = UnixStream::pair().unwrap();
+        let mut io = HyperIo::with_pool(a, None);
+        let count = std::sync::Arc::new(WakeCount(Default::default()));
+        let waker = std::task::Waker::from(count.clone());
+        let mut cx = Context::from_waker(&waker);
+        let chunk = vec![7u8; 64 * 1024];
+        let mut write = |io: &mut HyperIo<UnixStream>, b: &[u8]| {
+            hyper::rt::Write::poll_write(Pin::new(io), &mut cx, b)
+        };
+        assert!(matches!(write(&mut io, &[1u8; 100]), Poll::Ready(Ok(100))));
+        assert!(matches!(write(&mut io, &chunk), Poll::Ready(Ok(_))));
+        let mut cx2 = Context::from_waker(&waker);
+        assert!(matches!(
+            hyper::rt::Write::poll_flush(Pin::new(&mut io), &mut cx2),
+            Poll::Ready(Ok(()))
+        ));
+        let mut write = |io: &mut HyperIo<UnixStream>, b: &[u8]| {
+            hyper::rt::Write::poll_write(Pin::new(io), &mut cx2, b)
+        };
+        assert!(matches!(write(&mut io, &chunk), Poll::Ready(Ok(65536))));
+        // Full: this write waits for the send in flight.
+        assert!(write(&mut io, &chunk).is_pending());
+        if read_after {
+            let mut space = [std::mem::MaybeUninit::<u8>::uninit(); 64];
+            let mut buf = hyper::rt::ReadBuf::uninit(&mut space);
+            let mut cx3 = Context::from_waker(&waker);
+            let read = hyper::rt::Read::poll_read(Pin::new(&mut io), &mut cx3, buf.unfilled());
+            assert!(read.is_pending(), "nothing was sent to read");
+        }
+        runtime::time::sleep(Duration::from_millis(100)).await;
+        let wakes = count.0.load(std::sync::atomic::Ordering::SeqCst);
+        (wakes, write(&mut io, &chunk).is_ready())
+    })
+}
+
+#[test]
+fn a_read_does_not_silence_the_wake_a_waiting_write_needs() {
+    for read_after in [false, true] {
+        let (wakes, can_go_on) = write_waits_then_read(read_after);
+        assert!(
+            can_go_on,
+            "read after: {read_after}: the send did not finish"
+        );
+        assert!(
+            wakes > 0,
+            "read after: {read_after}: the write can go on but nothing woke its task"
+        );
+    }
+}

@@ -216,3 +216,65 @@ fn multishot_poll_is_unsupported() {
         assert_eq!(e.kind(), io::ErrorKind::Unsupported, "{e}");
     });
 }
+
+/// Fails the process if `done` is not signalled within 10 s: a hang fails instead of
+/// stalling the suite.
+fn hang_watchdog(name: &'static str) -> std::sync::mpsc::Sender<()> {
+    let (tx, rx) = std::sync::mpsc::channel::<()>();
+    std::thread::spawn(move || {
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) =
+            rx.recv_timeout(std::time::Duration::from_secs(10))
+        {
+            eprintln!("{name}: hung for 10 s");
+            std::process::exit(3);
+        }
+    });
+    tx
+}
+
+/// A read that waits on `fd` after a poll of it ended: it must complete. A poll that left
+/// its fd's wait list naming its freed slot would link the read to itself (a hang).
+async fn read_after(r: std::fs::File) {
+    drop(r);
+    // The same fd number again, most likely, and the same slab slot.
+    let (r2, w2) = pipe();
+    let mut op = Raw::new(Sqe::new(0, 0));
+    op.bytes = vec![0u8; 8];
+    op.sqe = prep::prep_read(r2.as_raw_fd(), op.bytes.as_mut_ptr(), 8, u64::MAX);
+    let h = runtime::spawn(async move { Op::new(op).await.0 });
+    runtime::time::sleep(std::time::Duration::from_millis(20)).await;
+    // SAFETY: writes 3 bytes from a live array to a pipe we own.
+    unsafe { libc::write(w2.as_raw_fd(), b"abc".as_ptr().cast(), 3) };
+    assert_eq!(h.await.unwrap().unwrap(), 3);
+    drop(r2);
+}
+
+/// A `POLL_ADD` for no event but the ones always reported (mask 0: `EPOLLERR|EPOLLHUP`)
+/// waits with an empty event set; when it ends (on its hang-up, by a link timeout), it must
+/// leave its fd's wait list all the same.
+#[test]
+fn a_poll_for_hang_up_only_leaves_the_wait_list_when_it_ends() {
+    let done = hang_watchdog("a_poll_for_hang_up_only_leaves_the_wait_list_when_it_ends");
+    fallback().block_on(async {
+        // Ended by its edge (retried in place, as the fd's only waiter).
+        let (r, w) = pipe();
+        let rfd = r.as_raw_fd();
+        let h =
+            runtime::spawn(async move { Op::new(Raw::new(prep::prep_poll_add(rfd, 0))).await.0 });
+        runtime::time::sleep(std::time::Duration::from_millis(20)).await;
+        drop(w);
+        let res = h.await.unwrap().expect("the poll sees the hang-up");
+        assert_ne!(res & libc::EPOLLHUP as u32, 0, "events {res:#x}");
+        read_after(r).await;
+
+        // Ended by its link timeout.
+        let (r, _w) = pipe();
+        let res = Op::new(Raw::new(prep::prep_poll_add(r.as_raw_fd(), 0)))
+            .timeout(std::time::Duration::from_millis(20))
+            .await
+            .0;
+        assert_eq!(res.unwrap_err().raw_os_error(), Some(libc::ECANCELED));
+        read_after(r).await;
+    });
+    let _ = done.send(());
+}

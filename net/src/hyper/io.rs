@@ -209,6 +209,7 @@ impl<S: HyperStream> HyperIo<S> {
                 sending: None,
                 spare: Vec::new(),
                 failed: None,
+                awaited: false,
             },
             shutdown: ShutdownSide::Open,
         }
@@ -395,17 +396,21 @@ struct Writer {
     spare: Vec<u8>,
     /// A send's error met by a read's [`Writer::reap`], for the next write or flush.
     failed: Option<io::Error>,
+    /// A call waits for the send in flight ([`Wait::Loud`] returned Pending): until no send
+    /// is in flight, every poll of it is loud, or a quiet one (a read's reap in the same task
+    /// poll) would silence the wake that call waits for.
+    awaited: bool,
 }
 
 /// A send in flight and the result that says it sent everything.
 struct InFlight {
     op: Op<Send<Slice<Vec<u8>>>>,
-    whole: Option<i32>,
+    whole: Option<u32>,
 }
 
 impl InFlight {
     fn new(buf: Slice<Vec<u8>>, sending: Sending, fd: &SharedFd) -> InFlight {
-        let whole = i32::try_from(buf.end() - buf.begin()).ok();
+        let whole = u32::try_from(buf.end() - buf.begin()).ok();
         InFlight {
             op: Op::new(Send {
                 fd: fd.clone(),
@@ -436,13 +441,17 @@ impl Writer {
     fn poll_sent(&mut self, cx: &mut Context<'_>, wait: Wait) -> Poll<io::Result<()>> {
         loop {
             let Some(InFlight { op, whole }) = self.sending.as_mut() else {
+                self.awaited = false;
                 return Poll::Ready(Ok(()));
             };
             let polled = match (wait, *whole) {
-                (Wait::Quiet, Some(whole)) => op.poll_quietly(cx, whole),
+                (Wait::Quiet, Some(whole)) if !self.awaited => op.poll_quietly(cx, whole),
                 _ => Pin::new(op).poll(cx),
             };
-            let (res, slice) = ready!(polled);
+            let Poll::Ready((res, slice)) = polled else {
+                self.awaited |= wait == Wait::Loud;
+                return Poll::Pending;
+            };
             let (begin, end) = (slice.begin(), slice.end());
             let mut buf = slice.into_inner();
             let rest = match res {
@@ -613,6 +622,7 @@ impl Drop for Writer {
             sending: self.sending.take(),
             spare: Vec::new(),
             failed: None,
+            awaited: false,
         };
         if runtime::core_id().is_none() {
             tracing::warn!(

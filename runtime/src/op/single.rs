@@ -129,19 +129,22 @@ fn settled_result(c: Completion) -> io::Result<u32> {
 impl<T: Operation> Op<T> {
     /// Polls the op as [`Future::poll`] does, except that while it is pending, its
     /// completion with exactly the result `quiet_if` wakes nobody: the output waits for the
-    /// next poll. Any other result (an error, a short send), and any poll without this,
-    /// wakes the task as ever.
+    /// next poll. Any other result (an error, a cancel, a short send) wakes the task as
+    /// ever. The last poll decides: a plain poll after this one makes the op wake its task
+    /// on any result again, and this after a plain poll silences that poll's wake too (a
+    /// caller with several paths to one op polls quietly only while none of them waits).
     ///
     /// For an op the task does not wait for, whose end it collects when it runs anyway: a
     /// send whose buffer the next write takes back, when only a short send (`quiet_if` is
     /// its full length) needs the task at once. Its completion then costs no task poll.
-    pub fn poll_quietly(&mut self, cx: &mut Context<'_>, quiet_if: i32) -> Poll<T::Output> {
+    pub fn poll_quietly(&mut self, cx: &mut Context<'_>, quiet_if: u32) -> Poll<T::Output> {
         if let Stage::Unsubmitted = self.stage
             && let ready @ Poll::Ready(_) = self.submit(cx)
         {
             return ready;
         }
-        self.poll_submitted(cx, Some(quiet_if))
+        // A result is never above i32::MAX: such a `quiet_if` silences nothing.
+        self.poll_submitted(cx, i32::try_from(quiet_if).ok())
     }
 
     #[inline(always)]

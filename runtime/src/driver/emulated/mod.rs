@@ -48,8 +48,11 @@ struct Pending {
     sqe: Sqe,
     /// The fd the op works on (a fixed file resolved to its real fd).
     fd: RawFd,
-    /// The epoll events it waits for, while it waits (then it is in its fd's `WaitList`).
+    /// The epoll events it waits for, while it waits (0 for a poll of `EPOLLERR|EPOLLHUP`
+    /// only, so this says nothing about the list: see `linked`).
     waiting: u32,
+    /// It is in its fd's `WaitList` (from `push_waiter` to `forget_waiter`).
+    linked: bool,
     /// Its fd is in the epoll set (it was added, or found there, when this op first waited).
     /// Kept for the op's life: the op holds its fd open, so the registration stays the fd's.
     registered: bool,
@@ -429,6 +432,7 @@ impl Emulator {
             sqe,
             fd,
             waiting: 0,
+            linked: false,
             registered: false,
             tcp: None,
             prev: NONE,
@@ -533,7 +537,7 @@ impl Emulator {
 
     /// Completes op `index` with its final CQE, its link timeout's, then its chain.
     fn finish(&mut self, index: usize, res: i32, flags: u32) {
-        if self.pending[index].waiting != 0 {
+        if self.pending[index].linked {
             self.forget_waiter(self.pending[index].fd, index);
         }
         let p = self.pending.remove(index);
@@ -564,7 +568,7 @@ impl Emulator {
             // Not an fd: nothing to wait for (an attempt on it fails first, as a rule).
             return self.finish(index, -libc::EBADF, 0);
         }
-        if self.pending[index].waiting == 0 {
+        if !self.pending[index].linked {
             self.push_waiter(fd, index);
         }
         self.pending[index].waiting = events;
@@ -592,7 +596,7 @@ impl Emulator {
             list.head = index;
         }
         let p = &mut self.pending[index];
-        (p.prev, p.next) = (tail, NONE);
+        (p.prev, p.next, p.linked) = (tail, NONE, true);
         if tail != NONE {
             self.pending[tail].next = index;
         }
@@ -614,7 +618,7 @@ impl Emulator {
     fn forget_waiter(&mut self, fd: RawFd, index: usize) {
         let p = &mut self.pending[index];
         let (prev, next) = (p.prev, p.next);
-        (p.prev, p.next) = (NONE, NONE);
+        (p.prev, p.next, p.linked) = (NONE, NONE, false);
         if prev != NONE {
             self.pending[prev].next = next;
         }
@@ -881,7 +885,7 @@ impl Emulator {
 
     /// Sends op `index` to the blocking pool; its result comes back through the eventfd.
     fn send_to_pool(&mut self, index: usize) {
-        if self.pending[index].waiting != 0 {
+        if self.pending[index].linked {
             // Retried in place on an edge (`ready`): no longer waiting for readiness.
             self.forget_waiter(self.pending[index].fd, index);
             self.pending[index].waiting = 0;
