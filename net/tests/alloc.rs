@@ -82,18 +82,28 @@ async fn echo_rounds(group: u16, len: usize, buf_len: usize, rounds: usize) -> (
     (allocs() - before, several)
 }
 
+/// Whether `RUNTIME_FAULTS` shortens transfers in this run (`.ci/faults`): a short
+/// `read_exact` keeps a copy of what it has (given back to the stream if it is dropped), so
+/// allocations are expected then; the echoes must still come back whole.
+fn faults_injected() -> bool {
+    std::env::var_os("RUNTIME_FAULTS").is_some_and(|v| !v.is_empty())
+}
+
 #[test]
 fn a_warm_echo_allocates_nothing() {
     runtime::Runtime::new().unwrap().block_on(async {
         // One buffer per message: a plain SEND.
-        let (n, _) = echo_rounds(3, 64, 64, 400).await;
-        assert_eq!(n, 0, "allocations in 200 warm one-buffer echoes");
+        let (one, _) = echo_rounds(3, 64, 64, 400).await;
         // Four buffers per message: SENDMSG with a msghdr from the thread's free list.
-        let (n, several) = echo_rounds(4, 256, 64, 400).await;
+        let (four, several) = echo_rounds(4, 256, 64, 400).await;
+        if faults_injected() {
+            return;
+        }
+        assert_eq!(one, 0, "allocations in 200 warm one-buffer echoes");
         assert!(
             several > 0,
             "no write sent several buffers: the test tests nothing"
         );
-        assert_eq!(n, 0, "allocations in 200 warm four-buffer echoes");
+        assert_eq!(four, 0, "allocations in 200 warm four-buffer echoes");
     });
 }
