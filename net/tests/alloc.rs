@@ -1,6 +1,6 @@
-//! Allocation counts on the stream hot path, with a counting global allocator: once warm, an
+//! Allocation counts on the socket hot paths, with a counting global allocator: once warm, an
 //! echo (multishot receive into a pool, then `write_all_vectored` of what arrived, one buffer
-//! or several) allocates nothing.
+//! or several) allocates nothing, and neither does a datagram's `send_to` or `recv_from`.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -105,5 +105,46 @@ fn a_warm_echo_allocates_nothing() {
             "no write sent several buffers: the test tests nothing"
         );
         assert_eq!(four, 0, "allocations in 200 warm four-buffer echoes");
+    });
+}
+
+/// Datagrams: `send_to` and `recv_from` both ways, once warm.
+#[test]
+fn a_warm_datagram_echo_allocates_nothing() {
+    runtime::Runtime::new().unwrap().block_on(async {
+        let server = net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let client = net::UdpSocket::bind("127.0.0.1:0").await.expect("bind");
+        let to = server.local_addr().expect("address");
+        let (mut out, mut inb, mut back) = (vec![0u8; 64], vec![0u8; 64], vec![0u8; 64]);
+        let mut before = 0;
+        for round in 0..400u32 {
+            if round == 200 {
+                before = allocs();
+            }
+            out.fill(round as u8);
+            let (res, o) = client.send_to(out, to).await;
+            assert_eq!(res.expect("send_to"), 64);
+            out = o;
+            let (res, i) = server.recv_from(inb).await;
+            let (n, from) = res.expect("recv_from");
+            assert_eq!(n, 64);
+            let (res, i) = server.send_to(i, from).await;
+            assert_eq!(res.expect("send_to back"), 64);
+            inb = i;
+            let (res, b) = client.recv_from(back).await;
+            assert_eq!(res.expect("recv_from back").0, 64);
+            assert!(
+                b.iter().all(|&x| x == round as u8),
+                "round {round}: wrong bytes"
+            );
+            back = b;
+        }
+        if !faults_injected() {
+            assert_eq!(
+                allocs() - before,
+                0,
+                "allocations in 200 warm datagram echoes"
+            );
+        }
     });
 }

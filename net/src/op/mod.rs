@@ -7,6 +7,7 @@ pub(crate) mod peer_cred;
 pub(crate) mod recv;
 pub(crate) mod recv_from;
 pub(crate) mod recv_multi;
+pub(crate) mod recycle;
 pub(crate) mod send;
 pub(crate) mod send_to;
 pub(crate) mod shutdown;
@@ -20,6 +21,7 @@ use socket2::SockAddr;
 
 use crate::fd::SharedFd;
 use crate::kept::{Kept, Received, Sent, StreamWrite};
+use recycle::{FreeList, Recycle, Recycled};
 
 /// One `SEND` (if `zero_copy`, `SEND_ZC`) of `buf`'s initialized bytes on the stream `fd`, in
 /// its turn among the stream's writes (`sent`). A future, not an `async fn`: the write path
@@ -89,8 +91,8 @@ pub(crate) async fn connect(fd: &SharedFd, addr: SockAddr) -> io::Result<()> {
 }
 
 /// What `SENDMSG`/`RECVMSG` point the kernel at: the msghdr, its one iovec and the socket
-/// address it names, kept together so that an op boxes them once and their addresses stay put
-/// until the CQE. `A` is the address: the destination ([`SockAddr`], read by the kernel) or
+/// address it names, kept together so that an op holds them in one (recycled) box and their
+/// addresses stay put until the CQE. `A` is the address: the destination ([`SockAddr`], read by the kernel) or
 /// room for the sender's (`sockaddr_storage`, written by the kernel).
 pub(crate) struct MsgParts<A> {
     msg: libc::msghdr,
@@ -125,10 +127,42 @@ impl MsgName for libc::sockaddr_storage {
     }
 }
 
-impl<A: MsgName> MsgParts<A> {
-    /// Boxed parts naming `addr`, pointing nowhere until [`MsgParts::prepare`].
-    pub(crate) fn new(addr: A) -> Box<MsgParts<A>> {
-        Box::new(MsgParts {
+thread_local! {
+    static FREE_SEND_PARTS: FreeList<MsgParts<SockAddr>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+    static FREE_RECV_PARTS: FreeList<MsgParts<libc::sockaddr_storage>> =
+        const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Recycle for MsgParts<SockAddr> {
+    fn free_list() -> &'static std::thread::LocalKey<FreeList<Self>> {
+        &FREE_SEND_PARTS
+    }
+
+    fn reset(&mut self) -> bool {
+        true
+    }
+}
+
+impl Recycle for MsgParts<libc::sockaddr_storage> {
+    fn free_list() -> &'static std::thread::LocalKey<FreeList<Self>> {
+        &FREE_RECV_PARTS
+    }
+
+    fn reset(&mut self) -> bool {
+        true
+    }
+}
+
+impl<A: MsgName> MsgParts<A>
+where
+    MsgParts<A>: Recycle,
+{
+    /// Parts naming `addr` (a recycled box: see [`recycle`]), pointing nowhere until
+    /// [`MsgParts::prepare`].
+    pub(crate) fn new(addr: A) -> Recycled<MsgParts<A>> {
+        let mut addr = Some(addr);
+        let mut parts = Recycled::take(|| MsgParts {
             msg: libc::msghdr {
                 msg_name: std::ptr::null_mut(),
                 msg_namelen: 0,
@@ -142,10 +176,16 @@ impl<A: MsgName> MsgParts<A> {
                 iov_base: std::ptr::null_mut(),
                 iov_len: 0,
             },
-            addr,
-        })
+            addr: addr.take().expect("taken once"),
+        });
+        if let Some(addr) = addr {
+            parts.addr = addr;
+        }
+        parts
     }
+}
 
+impl<A: MsgName> MsgParts<A> {
     /// Points the msghdr at the address and at one iovec of `len` bytes from `base`, and
     /// returns it for the SQE. The pointers are into `self`: valid while it stays put (boxed).
     pub(crate) fn prepare(&mut self, base: *mut libc::c_void, len: usize) -> *mut libc::msghdr {

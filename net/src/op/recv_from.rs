@@ -10,13 +10,14 @@ use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
 use crate::kept::Receiving;
+use crate::op::recycle::Recycled;
 use crate::op::{MsgParts, zeroed_storage};
 
 /// Receives one datagram into `buf`.
 pub(crate) struct RecvFrom<B> {
     pub(crate) fd: SharedFd,
     pub(crate) buf: B,
-    pub(crate) parts: Box<MsgParts<libc::sockaddr_storage>>,
+    pub(crate) parts: Recycled<MsgParts<libc::sockaddr_storage>>,
     /// Where the socket keeps the datagram if this receive's future is dropped.
     pub(crate) receiving: Receiving,
 }
@@ -39,7 +40,8 @@ impl<B: IoBufMut> RecvFrom<B> {
     }
 }
 
-// SAFETY: the SQE points to the msghdr in `parts` (boxed: stable), whose iovec and name point
+// SAFETY: the SQE points to the msghdr in `parts` (boxed: stable; back to the thread's free
+// list only when this op is dropped, after its CQE), whose iovec and name point
 // to the iovec and the address storage (same box) and into `buf` (stable, IoBufMut); all are
 // owned by this op until it is dropped after the CQE. `fd` is kept open by this op.
 unsafe impl<B: IoBufMut> Operation for RecvFrom<B> {

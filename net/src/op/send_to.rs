@@ -9,12 +9,13 @@ use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
 use crate::op::MsgParts;
+use crate::op::recycle::Recycled;
 
 /// Sends `buf` as one datagram to `addr`.
 pub(crate) struct SendTo<B> {
     pub(crate) fd: SharedFd,
     pub(crate) buf: B,
-    pub(crate) parts: Box<MsgParts<SockAddr>>,
+    pub(crate) parts: Recycled<MsgParts<SockAddr>>,
 }
 
 impl<B: IoBuf> SendTo<B> {
@@ -27,7 +28,8 @@ impl<B: IoBuf> SendTo<B> {
     }
 }
 
-// SAFETY: the SQE points to the msghdr in `parts` (boxed: stable), whose name and iovec point
+// SAFETY: the SQE points to the msghdr in `parts` (boxed: stable; back to the thread's free
+// list only when this op is dropped, after its CQE), whose name and iovec point
 // to the destination address and the iovec (same box) and into `buf` (stable, IoBuf); all are
 // owned by this op until it is dropped after the CQE. `fd` is kept open by this op.
 unsafe impl<B: IoBuf> Operation for SendTo<B> {

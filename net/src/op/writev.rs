@@ -9,6 +9,7 @@ use uring_sys::{Sqe, prep};
 
 use crate::fd::SharedFd;
 use crate::kept::{Sending, StreamWriteOp};
+use crate::op::recycle::{FreeList, Recycle, Recycled};
 
 /// Writes the initialized bytes of every buffer, in order, from byte `skip` of them all on
 /// (the rest of a short write), at most `IOV_MAX` buffers per op. Not cancelled when dropped,
@@ -27,81 +28,50 @@ enum Target {
     /// no iovec array and no msghdr, so a write of one buffer allocates nothing.
     One(libc::iovec),
     /// Several: a `SENDMSG` of the msghdr, which names the iovecs.
-    Many(PooledMsg),
+    Many(Recycled<Msg>),
 }
 
-/// A msghdr and the iovecs it names, boxed so that both addresses hold while the op moves.
-struct Msg {
+/// A msghdr and the iovecs it names, boxed (and recycled) so that both addresses hold while
+/// the op moves.
+pub(crate) struct Msg {
     msg: libc::msghdr,
     iovecs: Vec<libc::iovec>,
 }
 
 thread_local! {
-    /// Finished [`Msg`]s of this thread, kept for the next vectored writes: once warm, a
-    /// vectored write allocates nothing. Boxed: an op holds its `Msg` by that box, whose
-    /// address the kernel has.
-    #[allow(clippy::vec_box, reason = "the boxes are handed to ops, which need stable addresses")]
-    static FREE_MSGS: std::cell::RefCell<Vec<Box<Msg>>> = const { std::cell::RefCell::new(Vec::new()) };
+    static FREE_MSGS: FreeList<Msg> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The most [`Msg`]s kept per thread (vectored writes in flight at once beyond this
-/// allocate), and the most iovecs one may keep room for.
-const FREE_MSGS_MAX: usize = 256;
+/// The most iovecs a kept [`Msg`] may keep room for.
 const KEPT_IOVECS_MAX: usize = 64;
 
-/// A [`Msg`] of the thread's free list (or a new one), back to the list when dropped: only
-/// after the op's final CQE (an abandoned op keeps it in its slot until then; one the driver
-/// could not settle is leaked with its slot), so the kernel never reads one that is reused.
-struct PooledMsg(Option<Box<Msg>>);
-
-impl PooledMsg {
-    /// A msghdr naming `spans`, of which there are at most `max`.
-    fn new(spans: impl Iterator<Item = libc::iovec>, max: usize) -> PooledMsg {
-        let mut m = FREE_MSGS
-            .try_with(|free| free.borrow_mut().pop())
-            .ok()
-            .flatten()
-            .unwrap_or_else(|| {
-                Box::new(Msg {
-                    // SAFETY: an all-zero msghdr is valid (no name, no iovecs, no control).
-                    msg: unsafe { std::mem::zeroed() },
-                    iovecs: Vec::new(),
-                })
-            });
-        m.iovecs.reserve(max);
-        m.iovecs.extend(spans);
-        // The iovecs are not touched again until the Msg is back in the free list.
-        m.msg.msg_iov = m.iovecs.as_mut_ptr();
-        m.msg.msg_iovlen = m.iovecs.len();
-        PooledMsg(Some(m))
+impl Recycle for Msg {
+    fn free_list() -> &'static std::thread::LocalKey<FreeList<Msg>> {
+        &FREE_MSGS
     }
 
-    fn msghdr(&self) -> &libc::msghdr {
-        &self.0.as_ref().expect("present until dropped").msg
-    }
-
-    fn iovecs(&self) -> &[libc::iovec] {
-        &self.0.as_ref().expect("present until dropped").iovecs
+    fn reset(&mut self) -> bool {
+        self.iovecs.clear();
+        self.msg.msg_iov = std::ptr::null_mut();
+        self.msg.msg_iovlen = 0;
+        self.iovecs.capacity() <= KEPT_IOVECS_MAX
     }
 }
 
-impl Drop for PooledMsg {
-    fn drop(&mut self) {
-        let Some(mut m) = self.0.take() else { return };
-        if m.iovecs.capacity() > KEPT_IOVECS_MAX {
-            return;
-        }
-        m.iovecs.clear();
-        m.msg.msg_iov = std::ptr::null_mut();
-        m.msg.msg_iovlen = 0;
-        // At thread exit (the list already gone) the Msg is simply freed.
-        let _ = FREE_MSGS.try_with(|free| {
-            let mut free = free.borrow_mut();
-            if free.len() < FREE_MSGS_MAX {
-                free.push(m);
-            }
-        });
-    }
+/// A recycled msghdr naming `spans`, of which there are at most `max`.
+fn msg_of(spans: impl Iterator<Item = libc::iovec>, max: usize) -> Recycled<Msg> {
+    let mut recycled = Recycled::take(|| Msg {
+        // SAFETY: an all-zero msghdr is valid (no name, no iovecs, no control data).
+        msg: unsafe { std::mem::zeroed() },
+        iovecs: Vec::new(),
+    });
+    let m = &mut *recycled;
+    m.iovecs.reserve(max);
+    m.iovecs.extend(spans);
+    // Not resized again while the op lives: `reset` clears it only once it is back.
+    m.msg.msg_iov = m.iovecs.as_mut_ptr();
+    m.msg.msg_iovlen = m.iovecs.len();
+    recycled
 }
 
 /// The iovecs of `bufs`' initialized bytes from byte `skip` of them all on: the first one
@@ -148,20 +118,19 @@ impl Target {
                 iov_len: one.iov_len.min(u32::MAX as usize),
                 ..one
             }),
-            (first, second) => Target::Many(PooledMsg::new(
-                first.into_iter().chain(second).chain(spans),
-                max,
-            )),
+            (first, second) => {
+                Target::Many(msg_of(first.into_iter().chain(second).chain(spans), max))
+            }
         }
     }
 }
 
 // SAFETY: the SQE points into `bufs`' stable memory (IoBuf), within one buffer's initialized
 // bytes (its whole, or the part after `skip`): directly for one span, else through the
-// boxed msghdr of a `PooledMsg`, which points to its iovecs (a Vec's heap block, not resized
-// while the PooledMsg lives), whose entries each point so. All are owned by this op until it
-// is dropped after the CQE (only then does the msghdr go back to the free list). `fd` is kept
-// open by this op.
+// boxed msghdr of a `Recycled<Msg>`, which points to its iovecs (a Vec's heap block, not
+// resized while the op holds it), whose entries each point so. All are owned by this op until
+// it is dropped after the CQE (only then does the Msg go back to the free list: see
+// `recycle`). `fd` is kept open by this op.
 unsafe impl<B: IoBuf> Operation for Writev<B> {
     type Output = BufResult<usize, Vec<B>>;
 
@@ -175,7 +144,7 @@ unsafe impl<B: IoBuf> Operation for Writev<B> {
                 span.iov_len as u32,
                 flags,
             ),
-            Target::Many(msg) => prep::prep_sendmsg(self.fd.raw(), msg.msghdr(), flags),
+            Target::Many(m) => prep::prep_sendmsg(self.fd.raw(), &m.msg, flags),
         }
     }
 
@@ -204,7 +173,7 @@ impl<B: IoBuf> StreamWriteOp for Writev<B> {
     fn len(&self) -> usize {
         match &self.target {
             Target::One(span) => span.iov_len,
-            Target::Many(msg) => msg.iovecs().iter().map(|v| v.iov_len).sum(),
+            Target::Many(m) => m.iovecs.iter().map(|v| v.iov_len).sum(),
         }
     }
 
@@ -257,7 +226,7 @@ mod tests {
         assert_eq!(sqe.opcode(), uring_sys::abi::IORING_OP_SEND);
         assert_eq!((sqe.addr(), sqe.len()), (w.bufs[1].as_ptr() as u64 + 1, 4));
         let mut w = Writev::new(fd, bufs, 1);
-        assert!(matches!(&w.target, Target::Many(msg) if msg.iovecs().len() == 2));
+        assert!(matches!(&w.target, Target::Many(m) if m.iovecs.len() == 2));
         assert_eq!(StreamWriteOp::len(&w), 7);
         assert_eq!(w.sqe().opcode(), uring_sys::abi::IORING_OP_SENDMSG);
     }
