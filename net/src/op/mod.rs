@@ -92,8 +92,8 @@ pub(crate) async fn connect(fd: &SharedFd, addr: SockAddr) -> io::Result<()> {
 
 /// What `SENDMSG`/`RECVMSG` point the kernel at: the msghdr, its one iovec and the socket
 /// address it names, kept together so that an op holds them in one (recycled) box and their
-/// addresses stay put until the CQE. `A` is the address: the destination ([`SockAddr`], read by the kernel) or
-/// room for the sender's (`sockaddr_storage`, written by the kernel).
+/// addresses stay put until the CQE. `A` is the address: the destination ([`SockAddr`], read
+/// by the kernel) or room for the sender's (`sockaddr_storage`, written by the kernel).
 pub(crate) struct MsgParts<A> {
     msg: libc::msghdr,
     iov: libc::iovec,

@@ -33,7 +33,7 @@ enum Target {
 
 /// A msghdr and the iovecs it names, boxed (and recycled) so that both addresses hold while
 /// the op moves.
-pub(crate) struct Msg {
+struct Msg {
     msg: libc::msghdr,
     iovecs: Vec<libc::iovec>,
 }
