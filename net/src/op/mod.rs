@@ -138,19 +138,11 @@ impl Recycle for MsgParts<SockAddr> {
     fn free_list() -> &'static std::thread::LocalKey<FreeList<Self>> {
         &FREE_SEND_PARTS
     }
-
-    fn reset(&mut self) -> bool {
-        true
-    }
 }
 
 impl Recycle for MsgParts<libc::sockaddr_storage> {
     fn free_list() -> &'static std::thread::LocalKey<FreeList<Self>> {
         &FREE_RECV_PARTS
-    }
-
-    fn reset(&mut self) -> bool {
-        true
     }
 }
 

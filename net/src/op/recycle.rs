@@ -22,8 +22,11 @@ pub(crate) trait Recycle: Sized + 'static {
     /// This type's free list.
     fn free_list() -> &'static LocalKey<FreeList<Self>>;
 
-    /// Readies a used value for its next op; `false` frees it instead (it grew large).
-    fn reset(&mut self) -> bool;
+    /// Readies a used value for its next op; `false` frees it instead (it grew large). By
+    /// default nothing: the next op sets every field it uses.
+    fn reset(&mut self) -> bool {
+        true
+    }
 }
 
 /// A box of `T` from the thread's free list, back to it when dropped.
