@@ -315,14 +315,17 @@ mod tests {
             reader
         });
         let got = reader.join().unwrap();
-        assert_eq!(got.len(), 2 * BIG, "bytes lost or added");
+        // Under `.ci/faults` a send may end short, and the dropped write's rest is then not
+        // sent (the stream's next write would say so): what arrived is a prefix.
+        if std::env::var_os("RUNTIME_FAULTS").is_none_or(|v| v.is_empty()) {
+            assert_eq!(got.len(), 2 * BIG, "bytes lost or added");
+        }
+        assert!(got.len() <= 2 * BIG, "bytes added");
         assert!(
-            got[..BIG].iter().all(|&b| b == 1),
-            "first buffer's bytes changed"
-        );
-        assert!(
-            got[BIG..].iter().all(|&b| b == 2),
-            "second buffer's bytes changed"
+            got.iter()
+                .enumerate()
+                .all(|(i, &b)| b == if i < BIG { 1 } else { 2 }),
+            "the peer got bytes other than those written"
         );
     }
 }
