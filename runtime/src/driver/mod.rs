@@ -431,16 +431,18 @@ impl Driver {
         Counters::bump(&self.counters.sqes_submitted, u64::from(n));
     }
 
-    /// Starts an op: takes a slot (waking `waker` on completion), stamps its `user_data` on
-    /// `sqe`, pushes it (and a LINK_TIMEOUT after it when `timeout` is set).
+    /// Starts an op: takes a slot (waking `waker` on completion, unless its final result is
+    /// `quiet_if`: see [`OpState::poll`]), stamps its `user_data` on `sqe`, pushes it (and a
+    /// LINK_TIMEOUT after it when `timeout` is set).
     #[inline]
     pub(crate) fn submit(
         &mut self,
         mut sqe: Sqe,
         timeout: Option<Duration>,
         waker: &Waker,
+        quiet_if: Option<i32>,
     ) -> io::Result<OpKey> {
-        let key = self.new_slot(waker, timeout.map(|d| Box::new(timespec(d))));
+        let key = self.new_slot(waker, quiet_if, timeout.map(|d| Box::new(timespec(d))));
         sqe.0.user_data = key.user_data();
         #[cfg(feature = "fault-injection")]
         if let Some(injector) = &mut self.injector
@@ -478,7 +480,12 @@ impl Driver {
 
     /// Takes a slot for an op about to be pushed, with the next generation.
     #[inline]
-    fn new_slot(&mut self, waker: &Waker, link_timespec: Option<Box<__kernel_timespec>>) -> OpKey {
+    fn new_slot(
+        &mut self,
+        waker: &Waker,
+        quiet_if: Option<i32>,
+        link_timespec: Option<Box<__kernel_timespec>>,
+    ) -> OpKey {
         let generation = self.next_generation & GENERATION_MASK;
         self.next_generation = self.next_generation.wrapping_add(1);
         let index = self.slots.insert(Slot {
@@ -487,7 +494,7 @@ impl Driver {
             // the push returns (a full SQ submits and reaps) must find the waker here.
             state: OpState::Submitted {
                 waker: Some(waker.clone()),
-                quiet_if: None,
+                quiet_if,
             },
             link_timespec,
         });
@@ -549,7 +556,7 @@ impl Driver {
             generation: 0,
         }; N];
         for (i, sqe) in sqes.iter_mut().enumerate() {
-            keys[i] = self.new_slot(waker, None);
+            keys[i] = self.new_slot(waker, None, None);
             sqe.0.user_data = keys[i].user_data();
             if i + 1 < N {
                 sqe.0.flags |= link;

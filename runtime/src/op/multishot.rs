@@ -89,7 +89,7 @@ impl<T: MultishotOperation> Multishot<T> {
                 .expect("an unsubmitted op has its operation");
             let submitted = ring_for(op.bound_ring()).and_then(|driver| {
                 let sqe = op.sqe();
-                let key = driver.try_with(|d| d.submit(sqe, None, cx.waker()))?;
+                let key = driver.try_with(|d| d.submit(sqe, None, cx.waker(), None))?;
                 Ok((driver, key))
             });
             match submitted {

@@ -86,9 +86,10 @@ impl<T: Operation> Op<T> {
         op.complete(result, cqe)
     }
 
-    /// Pushes the SQE on the current core's ring.
+    /// Pushes the SQE on the current core's ring; its completion with exactly `quiet_if`
+    /// will wake nobody (see [`Op::poll_quietly`]).
     #[inline]
-    fn submit(&mut self, cx: &mut Context<'_>) -> Poll<T::Output> {
+    fn submit(&mut self, cx: &mut Context<'_>, quiet_if: Option<i32>) -> Poll<T::Output> {
         if self.options.cancel_requested {
             let e = io::Error::from_raw_os_error(libc::ECANCELED);
             return Poll::Ready(self.finish(Err(e), NO_CQE));
@@ -103,7 +104,7 @@ impl<T: Operation> Op<T> {
         };
         let sqe = op.sqe().flags(self.options.sqe_flags.bits());
         let timeout = self.options.timeout;
-        match driver.try_with(|d| d.submit(sqe, timeout, cx.waker())) {
+        match driver.try_with(|d| d.submit(sqe, timeout, cx.waker(), quiet_if)) {
             Ok(key) => {
                 self.stage = Stage::InFlight(driver, key);
                 Poll::Pending
@@ -137,14 +138,16 @@ impl<T: Operation> Op<T> {
     /// For an op the task does not wait for, whose end it collects when it runs anyway: a
     /// send whose buffer the next write takes back, when only a short send (`quiet_if` is
     /// its full length) needs the task at once. Its completion then costs no task poll.
+    ///
+    /// The first poll submits the op quiet from the start (its slot is made so, with no
+    /// second look at it) and returns `Pending` unless the op could not start.
     pub fn poll_quietly(&mut self, cx: &mut Context<'_>, quiet_if: u32) -> Poll<T::Output> {
-        if let Stage::Unsubmitted = self.stage
-            && let ready @ Poll::Ready(_) = self.submit(cx)
-        {
-            return ready;
-        }
         // A result is never above i32::MAX: such a `quiet_if` silences nothing.
-        self.poll_submitted(cx, i32::try_from(quiet_if).ok())
+        let quiet_if = i32::try_from(quiet_if).ok();
+        match self.stage {
+            Stage::Unsubmitted => self.submit(cx, quiet_if),
+            _ => self.poll_submitted(cx, quiet_if),
+        }
     }
 
     #[inline(always)]
@@ -172,7 +175,7 @@ impl<T: Operation> Future for Op<T> {
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<T::Output> {
         let this = &mut *self;
         match &this.stage {
-            Stage::Unsubmitted => this.submit(cx),
+            Stage::Unsubmitted => this.submit(cx, None),
             _ => this.poll_submitted(cx, None),
         }
     }
