@@ -563,3 +563,39 @@ fn a_read_does_not_silence_the_wake_a_waiting_write_needs() {
         );
     }
 }
+
+/// A `HyperIo` holding bytes it took but did not send yet is dropped with its task when the
+/// runtime shuts down: the task that would send them is refused then, and the socket must
+/// still close (the peer reads to its end), not leak with the unsent bytes.
+#[test]
+fn a_runtime_shutting_down_with_bytes_taken_and_unsent_closes_the_socket() {
+    let (ours, mut peer) = std::os::unix::net::UnixStream::pair().expect("pair");
+    let rt = runtime::Runtime::new().expect("runtime");
+    rt.block_on(async move {
+        let ours = UnixStream::from_std(ours);
+        runtime::spawn(async move {
+            let mut io = HyperIo::new(ours);
+            let taken = std::future::poll_fn(|cx| {
+                hyper::rt::Write::poll_write(Pin::new(&mut io), cx, b"taken, never flushed")
+            })
+            .await
+            .expect("poll_write");
+            assert_eq!(taken, 20);
+            std::future::pending::<()>().await;
+        });
+        runtime::time::sleep(Duration::from_millis(20)).await;
+    });
+    drop(rt);
+    peer.set_nonblocking(true).expect("nonblocking");
+    let mut buf = vec![0u8; 4096];
+    loop {
+        match peer.read(&mut buf) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                panic!("the socket was leaked with the bytes not yet sent")
+            }
+            Err(e) => panic!("peer read: {e}"),
+        }
+    }
+}

@@ -210,6 +210,7 @@ impl<S: HyperStream> HyperIo<S> {
                 spare: Vec::new(),
                 failed: None,
                 awaited: false,
+                background: false,
             },
             shutdown: ShutdownSide::Open,
         }
@@ -400,6 +401,9 @@ struct Writer {
     /// is in flight, every poll of it is loud, or a quiet one (a read's reap in the same task
     /// poll) would silence the wake that call waits for.
     awaited: bool,
+    /// This is the writer of the task that sends a dropped `HyperIo`'s rest: when it is
+    /// dropped in turn (that task refused or cut short, as at shutdown), it spawns nothing.
+    background: bool,
 }
 
 /// A send in flight and the result that says it sent everything.
@@ -614,6 +618,17 @@ impl Drop for Writer {
             // A send in flight finishes in the background (sends are not cancelled).
             return;
         }
+        if self.background {
+            // The task sending the rest was refused or dropped (its runtime shuts down).
+            // Spawning again would be refused too, and its future forgotten with the send
+            // in flight, the fd and the ring: the op goes to the driver instead, which keeps
+            // its memory until the kernel is done.
+            tracing::debug!(
+                bytes = self.pending.len(),
+                "a dropped HyperIo's unsent bytes are lost: its runtime shut down"
+            );
+            return;
+        }
         // Bytes taken from hyper and not yet sent: a task of their own sends them, after the
         // send in flight, before any later write of the stream (which waits for it).
         let mut rest = Writer {
@@ -623,6 +638,7 @@ impl Drop for Writer {
             spare: Vec::new(),
             failed: None,
             awaited: false,
+            background: true,
         };
         if runtime::core_id().is_none() {
             tracing::warn!(
