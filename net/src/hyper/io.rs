@@ -218,7 +218,11 @@ impl<S: HyperStream> HyperIo<S> {
 }
 
 impl<S> HyperIo<S> {
-    /// The stream.
+    /// The stream, for its address and options. Write to it only after
+    /// [`HyperIo::into_inner`]: a send of the `HyperIo` that went out whole keeps the
+    /// stream's turn to write until the `HyperIo` is next polled (its completion wakes
+    /// nobody), so a write through this reference waits until then, for ever if the task
+    /// waits on that write instead of polling the `HyperIo`.
     pub fn get_ref(&self) -> &S {
         &self.stream
     }
