@@ -564,8 +564,9 @@ forward_to_stream_io! {
         writev;
         /// Writes all initialized bytes of every buffer of `bufs`, in order: one `sendmsg`
         /// for them all (at most 1024 buffers per op; a plain `send` for one), another for
-        /// the rest after a short write. Allocates nothing once warm. With [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back
-        /// what arrived in one op.
+        /// the rest after a short write. Allocates nothing once warm. With
+        /// [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back what arrived
+        /// in one op.
         ///
         /// # Cancel safety
         /// Not cancel safe, as [`TcpStream::write_all`].
@@ -648,8 +649,9 @@ forward_to_stream_io! {
         writev;
         /// Writes all initialized bytes of every buffer of `bufs`, in order: one `sendmsg`
         /// for them all (at most 1024 buffers per op; a plain `send` for one), another for
-        /// the rest after a short write. Allocates nothing once warm. With [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back
-        /// what arrived in one op.
+        /// the rest after a short write. Allocates nothing once warm. With
+        /// [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back what arrived
+        /// in one op.
         ///
         /// # Cancel safety
         /// Not cancel safe, as [`TcpStream::write_all`].

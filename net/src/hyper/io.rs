@@ -117,8 +117,8 @@ impl HyperStream for UnixStream {}
 ///   flush collects it, and the next write or flush reports its error. A send that went out
 ///   whole wakes nobody ([`Op::poll_quietly`]), so a response costs one poll of the
 ///   connection, not two; a short or failed one wakes the task, which resubmits the rest at
-///   once. Several responses written before one flush
-///   (pipelining) go out in one send. While a send is in flight, up to
+///   once. Several responses written before one flush (pipelining) go out in one send.
+///   While a send is in flight, up to
 ///   [`WRITE_CAPACITY`] more bytes are taken; beyond that `poll_write` waits. A write of at
 ///   least [`DIRECT_SEND_MIN`] bytes with nothing queued before it skips the copy: one
 ///   non-blocking `sendmsg(2)` straight from hyper's slices (copying 16 KiB cost as much CPU
