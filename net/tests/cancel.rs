@@ -681,7 +681,14 @@ fn dropped_writes_go_out_exactly_once_in_order() {
         for (i, &len) in sizes.iter().enumerate() {
             let end = off + len;
             while off < end {
-                let write = stream.write(all[off..end].to_vec());
+                let mut write = std::pin::pin!(stream.write(all[off..end].to_vec()));
+                // A write is committed once polled; `race` may find the timer expired before
+                // it polls the write at all, and then nothing was written.
+                let polled = std::cell::Cell::new(false);
+                let write = std::future::poll_fn(|cx| {
+                    polled.set(true);
+                    write.as_mut().poll(cx)
+                });
                 let last = i + 1 == sizes.len();
                 let res = if last {
                     // The last write is awaited: when it is done, so is every one before it.
@@ -696,11 +703,14 @@ fn dropped_writes_go_out_exactly_once_in_order() {
                     }
                     Either::Left((Ok(n), _)) => off += n,
                     Either::Left((Err(e), _)) => return (dropped, Some(e)),
-                    Either::Right(()) => {
-                        // Dropped: it still goes out, whole, before the next write.
+                    // Dropped after it was polled: it still goes out, whole, before the next
+                    // write.
+                    Either::Right(()) if polled.get() => {
                         dropped += 1;
                         off = end;
                     }
+                    // Never polled: nothing went out; write the same bytes again.
+                    Either::Right(()) => {}
                 }
             }
         }
