@@ -31,17 +31,17 @@ impl DioAlignment {
     /// the alignment wanted.
     pub(crate) fn check(self, what: &str, addr: usize, len: usize, offset: u64) -> io::Result<()> {
         let (mem, off) = (self.memory.max(1) as usize, self.offset.max(1) as u64);
-        let problem = if addr % mem != 0 {
+        let problem = if !addr.is_multiple_of(mem) {
             format!(
                 "the buffer address {addr:#x} is not a multiple of {mem} bytes (the file's \
                  memory alignment); use fs::aligned_buf_for"
             )
-        } else if len as u64 % off != 0 {
+        } else if !(len as u64).is_multiple_of(off) {
             format!(
                 "the length {len} is not a multiple of {off} bytes (the file's offset \
                  alignment)"
             )
-        } else if offset % off != 0 {
+        } else if !offset.is_multiple_of(off) {
             format!(
                 "the file offset {offset} is not a multiple of {off} bytes (the file's offset \
                  alignment)"

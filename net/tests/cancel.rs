@@ -191,7 +191,7 @@ fn incoming_dropped_and_recreated_loses_no_connection() {
             let mut turn = 0u64;
             while !done.load(Ordering::Acquire) {
                 turn += 1;
-                if turn % 3 == 0 {
+                if turn.is_multiple_of(3) {
                     incoming = listener.incoming();
                 }
                 match race(&mut rng, incoming.next(), sleep(Duration::from_micros(100))).await {
@@ -446,7 +446,7 @@ fn recv_stream_dropped_and_recreated_loses_no_byte() {
             let timer = Duration::from_micros(500);
             loop {
                 turn += 1;
-                if turn % 4 == 0 {
+                if turn.is_multiple_of(4) {
                     // Drop the RecvStream (maybe with buffers received), then one plain read.
                     if rs.take().is_some() {
                         drops.0 += 1;
@@ -507,7 +507,7 @@ fn compat_read_raced_with_a_timer_loses_no_byte() {
             let mut turn = 0u64;
             loop {
                 turn += 1;
-                if turn % 5 == 0 {
+                if turn.is_multiple_of(5) {
                     c = Compat::new(c.into_inner());
                     rewrapped += 1;
                 }

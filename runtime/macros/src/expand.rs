@@ -150,20 +150,20 @@ fn check(mac: Macro, func: &ItemFn, args: Option<&Args>) -> syn::Result<()> {
                 ),
             ));
         }
-        if let Some(cores) = args.and_then(|args| args.cores.as_ref()) {
-            if cores.value > 1 {
-                errors.push(syn::Error::new(
-                    cores.span(),
-                    format!(
-                        "{} runs the test on its own thread, so `cores` must be 1 or left out; \
+        if let Some(cores) = args.and_then(|args| args.cores.as_ref())
+            && cores.value > 1
+        {
+            errors.push(syn::Error::new(
+                cores.span(),
+                format!(
+                    "{} runs the test on its own thread, so `cores` must be 1 or left out; \
                          to test per-core code, build a runtime in the test with \
                          `{}::Builder::new().cores({})` and call `run_per_core`",
-                        mac.name(),
-                        mac.krate,
-                        cores.value
-                    ),
-                ));
-            }
+                    mac.name(),
+                    mac.krate,
+                    cores.value
+                ),
+            ));
         }
     }
     combine(errors).map_or(Ok(()), Err)

@@ -199,7 +199,7 @@ impl Injector {
         {
             // A length in whole 4 KiB blocks may be an O_DIRECT transfer, which must stay
             // aligned: cut those by whole blocks (or not at all).
-            let unit = if s.len % 4096 == 0 { 4096 } else { 1 };
+            let unit = if s.len.is_multiple_of(4096) { 4096 } else { 1 };
             let units = s.len / unit;
             if units > 1 {
                 self.shortened += 1;

@@ -702,7 +702,7 @@ impl Driver {
                 return false;
             }
             round += 1;
-            if round % 16 == 0 {
+            if round.is_multiple_of(16) {
                 self.cancel(key);
             }
         }

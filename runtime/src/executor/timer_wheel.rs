@@ -281,10 +281,10 @@ impl TimerWheel {
     /// same task as the stored one. No-op for a fired timer or a stale key.
     pub(crate) fn set_waker(&mut self, key: TimerKey, waker: &Waker) {
         let Some(index) = self.live(key) else { return };
-        if let State::Pending { waker: stored } = &mut self.entries[index as usize].state {
-            if !stored.will_wake(waker) {
-                *stored = waker.clone();
-            }
+        if let State::Pending { waker: stored } = &mut self.entries[index as usize].state
+            && !stored.will_wake(waker)
+        {
+            *stored = waker.clone();
         }
     }
 
