@@ -373,6 +373,10 @@ impl Drop for ProvidedBuf {
         p.lent -= 1;
         p.give_back(*bid);
         p.publish();
+        // Nobody waits, as a rule: a pool rarely runs dry.
+        if p.waiting.is_empty() {
+            return;
+        }
         // Wake outside the borrow: a waker may run code that uses the pool.
         let waiting = std::mem::take(&mut p.waiting);
         drop(p);
