@@ -151,18 +151,28 @@ impl Core {
         };
         let waker = task_waker(self.shared.id, id);
         let mut cx = Context::from_waker(&waker);
-        let mut done = task.as_mut().poll(&mut cx).is_ready();
+        let done = task.as_mut().poll(&mut cx).is_ready();
         Counters::bump(&self.counters.tasks_polled, 1);
-        if !done && self.entry_mut(id, |e| e.abort_requested()) == Some(true) {
-            // It aborted itself while polled. Drop the future outside the slab borrow, as
-            // `abort_task` does: its destructor may drop join handles or spawn.
-            task.as_mut().abort();
-            done = true;
-        }
-        let after = self.entry_mut(id, |e| {
+        let stopped = self.entry_mut(id, |e| {
+            if !done && e.abort_requested() {
+                return Err(task);
+            }
             let joiner = e.stop(task, done);
-            (done && e.detached, joiner)
+            Ok((done && e.detached, joiner))
         });
+        let after = match stopped {
+            Some(Ok(after)) => Some(after),
+            Some(Err(mut task)) => {
+                // It aborted itself while polled. Drop the future outside the slab borrow,
+                // as `abort_task` does: its destructor may drop join handles or spawn.
+                task.as_mut().abort();
+                self.entry_mut(id, |e| {
+                    let joiner = e.stop(task, true);
+                    (e.detached, joiner)
+                })
+            }
+            None => None,
+        };
         if let Some((remove, joiner)) = after {
             // Wake the joiner only now: `schedule` cannot mark it scheduled while the slab
             // is borrowed, and `run_one` skips an entry not marked (a lost wake-up).
