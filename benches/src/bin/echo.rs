@@ -700,8 +700,9 @@ fn resolve_rate(
     let epolls = [ServerKind::EpollLt, ServerKind::EpollEt];
     // The rate is the median of at least three runs of each epoll server: in the quick
     // matrix only the twin's first round (one 0.1 s run each) has run by now, and rates
-    // taken from that one run varied by 25% between invocations (107,580, 109,930 and
-    // 82,690 echoes/s in three in a row, whose twins' medians were 100,000-105,000).
+    // taken from that one run put the highest of three invocations in a row a third above
+    // the lowest (107,580, 109,930 and 82,690 echoes/s; the twins' medians were
+    // 100,000-105,000).
     let have = epolls
         .iter()
         .map(|&k| {

@@ -157,8 +157,8 @@ fn check(mac: Macro, func: &ItemFn, args: Option<&Args>) -> syn::Result<()> {
                 cores.span(),
                 format!(
                     "{} runs the test on its own thread, so `cores` must be 1 or left out; \
-                         to test per-core code, build a runtime in the test with \
-                         `{}::Builder::new().cores({})` and call `run_per_core`",
+                     to test per-core code, build a runtime in the test with \
+                     `{}::Builder::new().cores({})` and call `run_per_core`",
                     mac.name(),
                     mac.krate,
                     cores.value
