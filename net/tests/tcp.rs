@@ -310,6 +310,40 @@ fn recv_stream_rearms_when_the_pool_runs_dry() {
 }
 
 #[test]
+fn recv_stream_takes_a_burst_larger_than_the_pools_ring_window() {
+    run(async {
+        // 1,024 buffers, of which the ring holds 64 at first: 32 KiB waiting in the socket
+        // fill 128 buffers of 256 bytes in one go, so the kernel finds the ring empty while
+        // spare buffers wait (ENOBUFS, which ends the multishot). The stream widens the
+        // ring and re-arms; no byte is lost or reordered.
+        let pool = BufPool::new(3, 1024, 256)?;
+        let (c, s) = pair().await?;
+        let mut c = c.into_std()?;
+        let total = 32 * 1024;
+        std::io::Write::write_all(&mut c, &pattern(total))?;
+        let before = runtime::metrics().unwrap().ops_submitted;
+        let mut stream = s.recv_stream(&pool);
+        let mut got = Vec::with_capacity(total);
+        while got.len() < total {
+            let buf = stream.next().await.expect("the stream ended early")?;
+            buf.with(|b| got.extend_from_slice(b));
+        }
+        let arms = runtime::metrics().unwrap().ops_submitted - before;
+        assert!(got == pattern(total), "bytes out of order or lost");
+        assert!(arms >= 2, "the ring never ran dry ({arms} arm)");
+        // Widened, it takes the next burst of the same size in fewer arms.
+        std::io::Write::write_all(&mut c, &pattern(total))?;
+        got.clear();
+        while got.len() < total {
+            let buf = stream.next().await.expect("the stream ended early")?;
+            buf.with(|b| got.extend_from_slice(b));
+        }
+        assert!(got == pattern(total), "bytes out of order or lost");
+        Ok(())
+    });
+}
+
+#[test]
 fn write_all_vectored_sends_every_buffer_across_short_writes() {
     run(async {
         let (c, s) = pair().await?;

@@ -2,6 +2,16 @@
 //! the kernel picks one per multishot recv completion. A received buffer is lent to the
 //! caller as a [`ProvidedBuf`] and returns to the ring when dropped, so idle connections hold
 //! no read buffer.
+//!
+//! The ring holds only a window of the free buffers ([`FIRST_WINDOW`] at first); the rest
+//! wait on a stack. The kernel takes ring entries first in, first out, so with every free
+//! buffer in the ring a buffer came back to a receive only after all the others: with 1,024
+//! of them, each receive copied into memory last touched a thousand receives before, out of
+//! cache, and a server's first thousand receives each faulted in a fresh page. With the
+//! window a dropped buffer goes back to the ring (the stack once the ring holds the window),
+//! and the stack refills the ring when held buffers leave it below half the window. The
+//! window widens when the kernel finds the ring empty while the stack is not (see
+//! [`BufPool::poll_returned`]).
 
 use std::cell::RefCell;
 use std::io;
@@ -23,6 +33,13 @@ struct Pool {
     count: usize,
     /// Buffers lent out as `ProvidedBuf`s now.
     lent: usize,
+    /// Buffers pushed to the ring that no CQE has handed back yet: the most the ring holds
+    /// (the kernel may have taken some whose CQEs are not reaped).
+    in_ring: usize,
+    /// How many buffers the ring is kept topped up to, from `spare`.
+    window: usize,
+    /// Free buffers outside the ring, the one returned last on top.
+    spare: Vec<u16>,
     /// Tasks waiting for a lent buffer to come back ([`BufPool::poll_returned`]).
     waiting: Vec<Waker>,
     /// The ring the group is registered with.
@@ -91,12 +108,17 @@ impl BufPool {
             stride,
             count: count as usize,
             lent: 0,
+            in_ring: 0,
+            window: FIRST_WINDOW.min(count as usize),
+            spare: Vec::with_capacity(count as usize),
             waiting: Vec::new(),
             owner: owner.clone(),
         };
-        for bid in 0..count {
-            pool.give_back(bid);
+        // Buffer 0 is taken first: the spare stack is popped from its end.
+        for bid in (0..count).rev() {
+            pool.spare.push(bid);
         }
+        pool.top_up();
         pool.publish();
         Ok(BufPool {
             inner: Rc::new(RefCell::new(pool)),
@@ -144,6 +166,7 @@ impl BufPool {
         let ptr = {
             let mut p = self.inner.borrow_mut();
             p.lent += 1;
+            p.handed_over();
             p.buf_ptr(bid)
         };
         ProvidedBuf {
@@ -161,7 +184,8 @@ impl BufPool {
     /// write into memory someone else reads.
     pub unsafe fn recycle(&self, bid: u16) {
         let mut p = self.inner.borrow_mut();
-        p.give_back(bid);
+        p.handed_over();
+        p.put_free(bid);
         p.publish();
         let waiting = std::mem::take(&mut p.waiting);
         drop(p);
@@ -169,11 +193,22 @@ impl BufPool {
     }
 
     /// Ready while some buffer is not lent out; otherwise Pending until a lent buffer is
-    /// dropped. A multishot receive that ended with ENOBUFS (the ring ran dry) waits here
-    /// before re-arming, instead of re-arming into ENOBUFS again and again while the
-    /// caller still holds every buffer.
+    /// dropped. An op that got ENOBUFS (the ring ran dry; a multishot receive ends with it)
+    /// waits here before it goes again, instead of going into ENOBUFS again and again while
+    /// the caller still holds every buffer.
+    ///
+    /// The ring holds a window of the free buffers, not all (see the module docs), so ENOBUFS
+    /// can also mean that the kernel took more buffers between two reaps than the window
+    /// held. Then this widens the window (doubles it, up to every buffer), refills the ring
+    /// and is Ready at once: an op of your own that selects from the pool should call it on
+    /// ENOBUFS before it retries, as the `net` crate's receive streams do.
     pub fn poll_returned(&self, cx: &mut Context<'_>) -> Poll<()> {
         let mut p = self.inner.borrow_mut();
+        if !p.spare.is_empty() {
+            p.window = (p.window * 2).min(p.count);
+            p.top_up();
+            p.publish();
+        }
         if p.lent < p.count {
             return Poll::Ready(());
         }
@@ -211,6 +246,10 @@ fn check_geometry(count: u16, len: usize) -> io::Result<usize> {
     Ok(stride)
 }
 
+/// The ring's first window (see the module docs): enough for a loop turn's receives on a few
+/// dozen busy connections without a refill; it widens when a turn takes more.
+const FIRST_WINDOW: usize = 64;
+
 /// A cache line, as far as buffer layout cares.
 const LINE: usize = 64;
 
@@ -240,7 +279,41 @@ impl Pool {
         self.memory.as_mut_ptr().wrapping_add(offset)
     }
 
+    /// A CQE handed a buffer back: one fewer in the ring. Below half the window the ring is
+    /// refilled from the spare stack; above, the buffer's own return refills it (an echo's
+    /// buffer comes back within the turn), which keeps the stack out of the common path.
+    #[inline]
+    fn handed_over(&mut self) {
+        self.in_ring = self.in_ring.saturating_sub(1);
+        if self.in_ring < self.window / 2 && !self.spare.is_empty() {
+            self.top_up();
+            self.publish();
+        }
+    }
+
+    /// A free buffer (dropped, or handed back unread): into the ring while the ring holds
+    /// fewer than the window, else on top of the spare stack. Needs a [`Pool::publish`].
+    #[inline]
+    fn put_free(&mut self, bid: u16) {
+        if self.in_ring < self.window {
+            self.give_back(bid);
+        } else {
+            self.spare.push(bid);
+        }
+    }
+
+    /// Moves spare buffers into the ring, the top first, until it holds the window (the
+    /// caller publishes).
+    fn top_up(&mut self) {
+        while self.in_ring < self.window {
+            let Some(bid) = self.spare.pop() else { break };
+            self.give_back(bid);
+        }
+    }
+
+    /// Pushes `bid` to the ring (the caller publishes).
     fn give_back(&mut self, bid: u16) {
+        self.in_ring += 1;
         let ptr = self.buf_ptr(bid);
         let len = self.buf_len as u32;
         if let Some(ring) = self.ring.as_mut() {
@@ -371,7 +444,7 @@ impl Drop for ProvidedBuf {
         };
         let mut p = pool.borrow_mut();
         p.lent -= 1;
-        p.give_back(*bid);
+        p.put_free(*bid);
         p.publish();
         // Nobody waits, as a rule: a pool rarely runs dry.
         if p.waiting.is_empty() {
@@ -482,6 +555,92 @@ mod tests {
         let mut out = Vec::new();
         b_rx.read_to_end(&mut out).unwrap();
         assert_eq!(out, b"hello");
+    }
+
+    #[test]
+    fn a_returned_buffer_is_picked_again_before_the_rest_of_a_large_pool() {
+        let (rx, mut tx) = std::io::pipe().unwrap();
+        crate::Runtime::new().unwrap().block_on(async {
+            let pool = BufPool::new(4, 1024, 64).unwrap();
+            let mut seen = std::collections::HashSet::new();
+            for round in 0..400u32 {
+                tx.write_all(&round.to_le_bytes()).unwrap();
+                let buf = Op::new(ReadSelect {
+                    fd: rx.as_raw_fd(),
+                    pool: pool.clone(),
+                })
+                .await
+                .unwrap();
+                buf.with(|b| assert_eq!(b, round.to_le_bytes()));
+                seen.insert(buf.bid().unwrap());
+            }
+            // The ring's window: with the whole pool in the ring, first in, first out, 400
+            // reads would have used 400 buffers.
+            assert_eq!(seen.len(), FIRST_WINDOW, "{seen:?}");
+        });
+    }
+
+    #[test]
+    fn held_buffers_are_replaced_from_the_spares_below_half_the_window() {
+        let (rx, mut tx) = std::io::pipe().unwrap();
+        crate::Runtime::new().unwrap().block_on(async {
+            let pool = BufPool::new(8, 256, 64).unwrap();
+            let state = |pool: &BufPool| {
+                let p = pool.inner.borrow();
+                (p.in_ring, p.spare.len(), p.lent)
+            };
+            let mut held = Vec::new();
+            for i in 0..40u8 {
+                tx.write_all(&[i]).unwrap();
+                let buf = Op::new(ReadSelect {
+                    fd: rx.as_raw_fd(),
+                    pool: pool.clone(),
+                })
+                .await
+                .unwrap();
+                buf.with(|b| assert_eq!(b, [i]));
+                held.push(buf);
+                let (in_ring, spare, lent) = state(&pool);
+                assert_eq!(
+                    in_ring + spare + lent,
+                    256,
+                    "a buffer in two places, or lost"
+                );
+                // The 33rd take left 31 in the ring: refilled to the window of 64.
+                let expected = if i < 32 {
+                    63 - i as usize
+                } else {
+                    64 - (i as usize - 32)
+                };
+                assert_eq!(in_ring, expected, "after {} taken", i + 1);
+            }
+            drop(held);
+            // Back into the ring up to the window, the rest onto the spare stack.
+            assert_eq!(state(&pool), (64, 192, 0));
+        });
+    }
+
+    #[test]
+    fn the_window_widens_while_spare_buffers_wait_and_every_buffer_stays_in_one_place() {
+        crate::Runtime::new().unwrap().block_on(async {
+            let pool = BufPool::new(5, 256, 64).unwrap();
+            let state = |pool: &BufPool| {
+                let p = pool.inner.borrow();
+                (p.window, p.in_ring, p.spare.len())
+            };
+            assert_eq!(state(&pool), (64, 64, 192));
+            let waker = std::task::Waker::noop();
+            let mut cx = Context::from_waker(waker);
+            // What a receive does on ENOBUFS: the ring ran dry while spares waited.
+            for (window, spare) in [(128, 128), (256, 0), (256, 0)] {
+                assert!(pool.poll_returned(&mut cx).is_ready());
+                assert_eq!(state(&pool), (window, window, spare));
+                assert_eq!(window + spare, 256, "a buffer in two places, or lost");
+            }
+            // A small pool is all in the ring, as before.
+            let small = BufPool::new(6, 16, 64).unwrap();
+            assert_eq!(state(&small), (16, 16, 0));
+        });
     }
 
     #[test]
