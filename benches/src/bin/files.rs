@@ -73,17 +73,32 @@ fn arg(name: &str) -> Option<String> {
     args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
 }
 
+const USAGE: &str = "usage: files [--file-mib N] [--secs S] [--runs N] [--cpu N] [--dir PATH] \
+[--case N] [--only WORD,...] [--streaming] [--stream-mib N] [--dir-files N]";
+
 fn main() -> io::Result<()> {
-    let cpu: usize = arg("--cpu")
-        .and_then(|s| s.parse().ok())
+    benches::check_args(
+        USAGE,
+        &[
+            "--file-mib",
+            "--secs",
+            "--runs",
+            "--cpu",
+            "--dir",
+            "--case",
+            "--only",
+            "--stream-mib",
+            "--dir-files",
+        ],
+        &["--streaming"],
+    );
+    let cpu: usize = benches::arg_value("--cpu")
         .unwrap_or_else(|| cpu::allowed_cpus().first().copied().unwrap_or(0));
     // This thread, and so every thread it starts later (pools, io-wq workers).
     cpu::set_affinity(&[cpu])?;
-    let mib: u64 = arg("--file-mib")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(256);
-    let secs: f64 = arg("--secs").and_then(|s| s.parse().ok()).unwrap_or(0.4);
-    let runs: usize = arg("--runs").and_then(|s| s.parse().ok()).unwrap_or(3);
+    let mib: u64 = benches::arg_value("--file-mib").unwrap_or(256);
+    let secs: f64 = benches::arg_value("--secs").unwrap_or(0.4);
+    let runs: usize = benches::arg_value("--runs").unwrap_or(3);
     let dir = arg("--dir").map_or_else(std::env::temp_dir, PathBuf::from);
     let config = Config {
         path: dir.join(format!("fs-bench-{}", std::process::id())),
@@ -164,9 +179,9 @@ fn run_all(config: &Config) -> io::Result<()> {
     ];
     // `--case N` runs only the N-th case (from 1), `--only A,B` only the rows naming A or B
     // (e.g. for a profiler).
-    let only_case: Option<usize> = arg("--case").and_then(|s| s.parse().ok());
+    let only_case: Option<usize> = benches::arg_value("--case");
     let only = arg("--only");
-    let runs: usize = arg("--runs").and_then(|s| s.parse().ok()).unwrap_or(3);
+    let runs: usize = benches::arg_value("--runs").unwrap_or(3);
     for (n, case) in cases.into_iter().enumerate() {
         if only_case.is_some_and(|c| c != n + 1) {
             continue;
@@ -650,9 +665,7 @@ enum Cache {
 
 /// Runs the streaming cases on a file of `--stream-mib` MiB in `dir`.
 fn run_streaming(dir: &std::path::Path, runs: usize) -> io::Result<()> {
-    let mib: u64 = arg("--stream-mib")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(1024);
+    let mib: u64 = benches::arg_value("--stream-mib").unwrap_or(1024);
     let config = Config {
         path: dir.join(format!("fs-bench-stream-{}", std::process::id())),
         len: mib << 20,
@@ -857,9 +870,7 @@ fn read_tokio(config: &Config) -> io::Result<Measured> {
 /// files (default 20,000): std, ours and tokio, each the median of 3 walks (the directory is
 /// in the dentry and inode caches after the first).
 fn read_dir_walk(parent: &std::path::Path) -> io::Result<()> {
-    let files: usize = arg("--dir-files")
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20_000);
+    let files: usize = benches::arg_value("--dir-files").unwrap_or(20_000);
     let dir = parent.join(format!("fs-bench-dir-{}", std::process::id()));
     std::fs::create_dir_all(&dir)?;
     for i in 0..files {

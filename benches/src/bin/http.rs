@@ -35,6 +35,12 @@ fn arg(name: &str) -> Option<String> {
     args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
 }
 
+/// Exits with what is wrong with option `name`'s value `v` (status 2).
+fn bad_value(name: &str, v: &str) -> ! {
+    eprintln!("{name}: {v:?} is not a valid value\n{USAGE}");
+    std::process::exit(2)
+}
+
 fn flag(name: &str) -> bool {
     std::env::args().any(|a| a == name)
 }
@@ -58,14 +64,39 @@ struct Run {
     ring: Option<(f64, f64, f64)>,
 }
 
+const USAGE: &str = "usage: http [--conns 1,50,500] [--bodies hello,16k] [--servers \
+ours,tokio-ct,tokio-mt] [--depth K] [--duration S] [--warmup S] [--runs N] [--cores N] \
+[--server-cpu C] [--gen-cpu C] [--no-wrk] [--wrk-conns N] [--wrk-duration S] [--smoke] \
+[--wrong-body]";
+
 fn main() -> ExitCode {
+    benches::check_args(
+        USAGE,
+        &[
+            "--conns",
+            "--bodies",
+            "--servers",
+            "--depth",
+            "--duration",
+            "--warmup",
+            "--runs",
+            "--cores",
+            "--server-cpu",
+            "--gen-cpu",
+            "--wrk-conns",
+            "--wrk-duration",
+            // A server child's (`--serve KIND --body B`, with `--cores`, `--server-cpu`).
+            "--serve",
+            "--body",
+        ],
+        &["--smoke", "--no-wrk", "--wrong-body"],
+    );
     if let Some(kind) = arg("--serve") {
-        let kind = Kind::parse(&kind).expect("--serve KIND");
-        let cores: usize = arg("--cores").and_then(|c| c.parse().ok()).unwrap_or(1);
-        let body = body_of(&arg("--body").unwrap_or_default()).expect("--body");
-        let cpu: usize = arg("--server-cpu")
-            .and_then(|c| c.parse().ok())
-            .unwrap_or(0);
+        let kind = Kind::parse(&kind).unwrap_or_else(|| bad_value("--serve", &kind));
+        let cores: usize = benches::arg_value("--cores").unwrap_or(1);
+        let body = arg("--body").unwrap_or_default();
+        let body = body_of(&body).unwrap_or_else(|| bad_value("--body", &body));
+        let cpu: usize = benches::arg_value("--server-cpu").unwrap_or(0);
         let cpus: Vec<usize> = (0..cores).map(|i| (cpu + i) % cpu_count()).collect();
         if let Err(e) = pin_to(&cpus) {
             eprintln!("server: pinning to {cpus:?}: {e}");
@@ -100,27 +131,26 @@ fn bench() -> std::io::Result<()> {
     let smoke = flag("--smoke");
     let conns: Vec<usize> = list("--conns", if smoke { "1,50" } else { "1,50,500" })
         .iter()
-        .map(|c| c.parse().expect("--conns"))
+        .map(|c| c.parse().unwrap_or_else(|_| bad_value("--conns", c)))
         .collect();
     let bodies = list("--bodies", "hello,16k");
+    if let Some(b) = bodies.iter().find(|b| body_of(b).is_none()) {
+        bad_value("--bodies", b);
+    }
     let servers: Vec<Kind> = list("--servers", "ours,tokio-ct,tokio-mt")
         .iter()
-        .map(|s| Kind::parse(s).expect("--servers"))
+        .map(|s| Kind::parse(s).unwrap_or_else(|| bad_value("--servers", s)))
         .collect();
-    let secs = |name, default: f64| {
-        Duration::from_secs_f64(arg(name).and_then(|d| d.parse().ok()).unwrap_or(default))
-    };
+    let secs =
+        |name, default: f64| Duration::from_secs_f64(benches::arg_value(name).unwrap_or(default));
     let window = secs("--duration", if smoke { 0.2 } else { 1.0 });
     let warmup = secs("--warmup", if smoke { 0.05 } else { 0.3 });
     let runs = benches::parse_runs(if smoke { 1 } else { 5 });
-    let depth: usize = arg("--depth").and_then(|d| d.parse().ok()).unwrap_or(1);
-    let cores: usize = arg("--cores").and_then(|c| c.parse().ok()).unwrap_or(1);
-    let server_cpu: usize = arg("--server-cpu")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let gen_cpu: usize = arg("--gen-cpu")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or((server_cpu + cores) % cpu_count());
+    let depth: usize = benches::arg_value("--depth").unwrap_or(1);
+    let cores: usize = benches::arg_value("--cores").unwrap_or(1);
+    let server_cpu: usize = benches::arg_value("--server-cpu").unwrap_or(0);
+    let gen_cpu: usize =
+        benches::arg_value("--gen-cpu").unwrap_or((server_cpu + cores) % cpu_count());
     pin_thread(gen_cpu)?;
     println!(
         "http: servers on CPU {server_cpu}.. ({cores} core(s)), generator on CPU {gen_cpu}; \
@@ -140,7 +170,7 @@ fn bench() -> std::io::Result<()> {
     );
     for &c in &conns {
         for b in &bodies {
-            let body = body_of(b).expect("--bodies: hello or 16k");
+            let body = body_of(b).unwrap_or_else(|| bad_value("--bodies", b));
             let mut results: Vec<Vec<Run>> = vec![Vec::new(); servers.len()];
             for run in 0..runs {
                 for i in 0..servers.len() {
@@ -377,12 +407,8 @@ fn parse_wrk(text: &str) -> Option<(f64, f64, f64, f64)> {
 /// and prints medians beside our generator's table: a check that our generator does not
 /// favour a server.
 fn wrk_cross_check(servers: &[Kind], cores: usize, server_cpu: usize, runs: usize) {
-    let conns: usize = arg("--wrk-conns")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(50);
-    let secs: u64 = arg("--wrk-duration")
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(2);
+    let conns: usize = benches::arg_value("--wrk-conns").unwrap_or(50);
+    let secs: u64 = benches::arg_value("--wrk-duration").unwrap_or(2);
     println!(
         "wrk cross-check: wrk -t1 -c{conns} -d{secs}s --latency, hello body, {runs} alternated run(s) per server"
     );

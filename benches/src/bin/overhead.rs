@@ -275,6 +275,11 @@ fn tokio_timers() -> f64 {
 }
 
 fn main() {
+    benches::check_args(
+        "usage: overhead [--runs N] [--nop-only] [--raw-nop-only]",
+        &["--runs"],
+        &["--nop-only", "--raw-nop-only"],
+    );
     let runs = parse_runs(5);
     if std::env::args().any(|a| a == "--nop-only") {
         // For profiling the op path alone (callgrind): one runtime NOP run.

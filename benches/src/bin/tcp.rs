@@ -364,6 +364,7 @@ mod tokio_side {
 }
 
 fn main() {
+    benches::check_args("usage: tcp [--runs N]", &["--runs"], &[]);
     let runs = parse_runs(5);
     let allowed = cpu::allowed_cpus();
     let cpus = Cpus {
