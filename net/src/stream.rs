@@ -7,7 +7,7 @@ use std::pin::Pin;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
-use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut, ProvidedBuf};
+use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut, ProvidedBuf, RingMark};
 use runtime::op::{Multishot, Op};
 
 use crate::fd::SharedFd;
@@ -196,6 +196,7 @@ impl StreamIo {
             received: self.received.clone(),
             pool: pool.clone(),
             op: None,
+            armed_at: pool.mark(),
             ended: false,
             dry: false,
             held_error: None,
@@ -299,16 +300,20 @@ pub(crate) use forward_to_stream_io;
 /// Received data as a stream of buffers lent from the core's [`BufPool`] (multishot recv):
 /// a buffer goes back to the pool when dropped, and no buffer is held while the peer is
 /// idle. Ends (`None`) when the peer closes; re-arms itself when the kernel ends the
-/// multishot. When the pool ran dry (ENOBUFS, not an error here) it re-arms once a lent
-/// buffer comes back, so the data waits in the socket, in order, meanwhile.
+/// multishot. When the kernel found the pool's ring empty (ENOBUFS, not an error here) it
+/// re-arms once a buffer went into the ring since it last armed
+/// ([`BufPool::poll_refilled`]), so the data waits in the socket, in order, meanwhile.
 pub struct RecvStream {
     fd: SharedFd,
     /// Bytes dropped receives (and dropped `RecvStream`s) kept: handed out first.
     received: Received,
     pool: BufPool,
     op: Option<Multishot<RecvMulti>>,
+    /// The pool's ring when the multishot was last armed.
+    armed_at: RingMark,
     ended: bool,
-    /// The last multishot ended with ENOBUFS: wait for a buffer before re-arming.
+    /// The last multishot ended with ENOBUFS: wait for the ring to get a buffer before
+    /// re-arming.
     dry: bool,
     /// An error met by [`RecvStream::next_batch`] after it had buffers to return: the next
     /// item.
@@ -412,7 +417,7 @@ impl Stream for RecvStream {
                 return Poll::Ready(None);
             }
             if this.dry {
-                if this.pool.poll_returned(cx).is_pending() {
+                if this.pool.poll_refilled(this.armed_at, cx).is_pending() {
                     return Poll::Pending;
                 }
                 this.dry = false;
@@ -431,6 +436,7 @@ impl Stream for RecvStream {
                     Poll::Ready(Kept::Some(Err(e))) => return Poll::Ready(Some(Err(e))),
                     Poll::Ready(Kept::None(receiving)) => receiving,
                 };
+                this.armed_at = this.pool.mark();
                 this.op = Some(Multishot::new(RecvMulti {
                     fd: this.fd.clone(),
                     pool: this.pool.clone(),
@@ -449,9 +455,9 @@ impl Stream for RecvStream {
                     return Poll::Ready(None);
                 }
                 Poll::Ready(Some(Err(e))) if e.raw_os_error() == Some(libc::ENOBUFS) => {
-                    // The pool is empty and the kernel ended the multishot. Re-arming now
-                    // would fail the same way for as long as the caller holds every
-                    // buffer: re-arm once one comes back.
+                    // The ring was empty and the kernel ended the multishot. Re-arming now
+                    // would fail the same way while every buffer is held (by the caller,
+                    // other receives, CQEs not yet polled): re-arm once one went into it.
                     this.op = None;
                     this.dry = true;
                 }

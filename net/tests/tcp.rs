@@ -331,7 +331,7 @@ fn recv_stream_takes_a_burst_larger_than_the_pools_ring_window() {
         let arms = runtime::metrics().unwrap().ops_submitted - before;
         assert!(got == pattern(total), "bytes out of order or lost");
         assert!(arms >= 2, "the ring never ran dry ({arms} arm)");
-        // Widened, it takes the next burst of the same size in fewer arms.
+        // And the next burst of the same size, into the widened ring.
         std::io::Write::write_all(&mut c, &pattern(total))?;
         got.clear();
         while got.len() < total {
@@ -339,6 +339,52 @@ fn recv_stream_takes_a_burst_larger_than_the_pools_ring_window() {
             buf.with(|b| got.extend_from_slice(b));
         }
         assert!(got == pattern(total), "bytes out of order or lost");
+        Ok(())
+    });
+}
+
+#[test]
+fn a_recv_stream_waits_without_spinning_while_other_streams_hold_every_buffer() {
+    run(async {
+        // Two streams armed once and never polled again: the kernel fills all 64 buffers
+        // for them, in CQEs nobody reads. A third stream's multishot then finds the ring
+        // empty (ENOBUFS). It must wait for a buffer to go into the ring, not re-arm into
+        // ENOBUFS turn after turn (it did: thousands of arms in this wait).
+        let pool = BufPool::new(4, 64, 256)?;
+        let (l, addr) = listener().await?;
+        let mut peers = Vec::new();
+        let mut hogs = Vec::new();
+        for _ in 0..2 {
+            let mut c = std::net::TcpStream::connect(addr)?;
+            let (s, _) = l.accept().await?;
+            let mut stream = s.recv_stream(&pool);
+            assert!(stream.try_next().is_none());
+            std::io::Write::write_all(&mut c, &[7; 32 * 1024])?;
+            hogs.push((stream, s));
+            peers.push(c);
+        }
+        sleep(Duration::from_millis(50)).await;
+        let mut c = std::net::TcpStream::connect(addr)?;
+        let (s, _) = l.accept().await?;
+        let mut stream = s.recv_stream(&pool);
+        std::io::Write::write_all(&mut c, b"ping")?;
+        let before = runtime::metrics().unwrap().ops_submitted;
+        let waited = timeout(Duration::from_millis(200), stream.next()).await;
+        let arms = runtime::metrics().unwrap().ops_submitted - before;
+        assert!(
+            waited.is_err(),
+            "a buffer came from a pool whose every buffer was held"
+        );
+        assert!(
+            arms <= 4,
+            "{arms} arms while every buffer was held: a re-arm spin"
+        );
+        // The hogs let go (their CQEs' bytes are kept for the sockets' next reads): the
+        // buffers go back into the ring, and the waiting stream gets its bytes.
+        drop(hogs);
+        let buf = stream.next().await.expect("the stream ended")?;
+        buf.with(|b| assert_eq!(b, b"ping"));
+        drop(peers);
         Ok(())
     });
 }

@@ -10,8 +10,8 @@ use uring_sys::{Sqe, prep};
 use crate::fd::SharedFd;
 use crate::kept::Receiving;
 
-/// Receives into buffers of `pool` until the peer closes, an error, or ENOBUFS (the pool ran
-/// dry: the stream re-arms once buffers come back).
+/// Receives into buffers of `pool` until the peer closes, an error, or ENOBUFS (the ring ran
+/// dry: the stream re-arms once a buffer goes into it, `BufPool::poll_refilled`).
 pub(crate) struct RecvMulti {
     pub(crate) fd: SharedFd,
     pub(crate) pool: BufPool,

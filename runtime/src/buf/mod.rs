@@ -16,7 +16,7 @@ mod provided;
 pub use aligned::AlignedBuf;
 pub use fixed::{FixedBuf, FixedBufRegistry, FixedIoBuf};
 pub use io_buf::{BufResult, IoBuf, IoBufMut, Slice};
-pub use provided::{BufPool, ProvidedBuf};
+pub use provided::{BufPool, ProvidedBuf, RingMark};
 
 /// `len` zeroed bytes of buffer memory for `what` (a pool or registry, named in errors),
 /// allocated without aborting: a block the allocator refuses (a memory limit, `RLIMIT_AS`,

@@ -10,8 +10,9 @@
 //! cache, and a server's first thousand receives each faulted in a fresh page. With the
 //! window a dropped buffer goes back to the ring (the stack once the ring holds the window),
 //! and the stack refills the ring when held buffers leave it below half the window. The
-//! window widens when the kernel finds the ring empty while the stack is not (see
-//! [`BufPool::poll_returned`]).
+//! window doubles once per shortage (the kernel found the ring empty while the stack was
+//! not: see [`BufPool::poll_refilled`]) and halves again when a long stretch of hand-overs
+//! never took more than a quarter of it, down to the first window.
 
 use std::cell::RefCell;
 use std::io;
@@ -33,14 +34,23 @@ struct Pool {
     count: usize,
     /// Buffers lent out as `ProvidedBuf`s now.
     lent: usize,
-    /// Buffers pushed to the ring that no CQE has handed back yet: the most the ring holds
-    /// (the kernel may have taken some whose CQEs are not reaped).
+    /// Buffers pushed to the ring and not yet handed back by `take`/`recycle`: the most the
+    /// ring holds (the kernel may have taken some whose CQEs are not reaped or not polled).
     in_ring: usize,
     /// How many buffers the ring is kept topped up to, from `spare`.
     window: usize,
     /// Free buffers outside the ring, the one returned last on top.
     spare: Vec<u16>,
-    /// Tasks waiting for a lent buffer to come back ([`BufPool::poll_returned`]).
+    /// Buffers ever pushed to the ring: a [`RingMark`] is this count.
+    pushes: u64,
+    /// `pushes` when the window last doubled: one shortage doubles it once, however many
+    /// receives armed before it ran into it.
+    widened_at: u64,
+    /// Hand-overs left before the window's use is judged, and the fewest buffers the ring
+    /// held after one of them since it last was (see [`Pool::handed_over`]).
+    until_judged: usize,
+    low: usize,
+    /// Tasks waiting for a buffer to be pushed to the ring ([`BufPool::poll_refilled`]).
     waiting: Vec<Waker>,
     /// The ring the group is registered with.
     owner: RingHandle,
@@ -111,6 +121,10 @@ impl BufPool {
             in_ring: 0,
             window: FIRST_WINDOW.min(count as usize),
             spare: Vec::with_capacity(count as usize),
+            pushes: 0,
+            widened_at: 0,
+            until_judged: 4 * FIRST_WINDOW.min(count as usize),
+            low: usize::MAX,
             waiting: Vec::new(),
             owner: owner.clone(),
         };
@@ -163,12 +177,15 @@ impl BufPool {
     /// # Panics
     /// If `bid` is not a buffer of this pool.
     pub unsafe fn take(&self, bid: u16, len: usize) -> ProvidedBuf {
-        let ptr = {
+        let (ptr, wake) = {
             let mut p = self.inner.borrow_mut();
             p.lent += 1;
-            p.handed_over();
-            p.buf_ptr(bid)
+            let refilled = p.handed_over();
+            (p.buf_ptr(bid), refilled && !p.waiting.is_empty())
         };
+        if wake {
+            self.wake_waiting();
+        }
         ProvidedBuf {
             home: Home::Pool(self.inner.clone(), bid),
             ptr,
@@ -192,24 +209,43 @@ impl BufPool {
         waiting.into_iter().for_each(Waker::wake);
     }
 
-    /// Ready while some buffer is not lent out; otherwise Pending until a lent buffer is
-    /// dropped. An op that got ENOBUFS (the ring ran dry; a multishot receive ends with it)
-    /// waits here before it goes again, instead of going into ENOBUFS again and again while
-    /// the caller still holds every buffer.
+    /// Wakes the tasks waiting for a push, outside the pool's borrow (a waker may run code
+    /// that uses the pool).
+    #[cold]
+    fn wake_waiting(&self) {
+        let waiting = std::mem::take(&mut self.inner.borrow_mut().waiting);
+        waiting.into_iter().for_each(Waker::wake);
+    }
+
+    /// Where the ring stands now: take it before submitting an op that selects from the pool,
+    /// and give it to [`BufPool::poll_refilled`] if the op gets ENOBUFS.
+    pub fn mark(&self) -> RingMark {
+        RingMark(self.inner.borrow().pushes)
+    }
+
+    /// After an op armed at `since` got ENOBUFS (the kernel found the ring empty; a
+    /// multishot receive ends with it): Ready once a buffer went into the ring after
+    /// `since`, so that the op can go again; Pending until then, woken by the next push (a
+    /// dropped buffer, a refill). Buffers held anywhere, by the caller, by other receives or
+    /// in CQEs not yet polled, never make it go again into another ENOBUFS at once.
     ///
-    /// The ring holds a window of the free buffers, not all (see the module docs), so ENOBUFS
-    /// can also mean that the kernel took more buffers between two reaps than the window
-    /// held. Then this widens the window (doubles it, up to every buffer), refills the ring
-    /// and is Ready at once: an op of your own that selects from the pool should call it on
-    /// ENOBUFS before it retries, as the `net` crate's receive streams do.
-    pub fn poll_returned(&self, cx: &mut Context<'_>) -> Poll<()> {
+    /// The ring holds a window of the free buffers, not all (see the module docs), so the
+    /// kernel can find it empty while spare buffers wait. Then this doubles the window (up to
+    /// every buffer) and refills the ring, once per shortage: receives armed before an
+    /// earlier doubling re-arm without doubling it again. The `net` crate's receive streams
+    /// call this; an op of your own that selects from the pool should too.
+    pub fn poll_refilled(&self, since: RingMark, cx: &mut Context<'_>) -> Poll<()> {
         let mut p = self.inner.borrow_mut();
-        if !p.spare.is_empty() {
+        if !p.spare.is_empty() && p.widened_at <= since.0 && p.window < p.count {
             p.window = (p.window * 2).min(p.count);
+            p.until_judged = 4 * p.window;
+            p.low = usize::MAX;
             p.top_up();
             p.publish();
+            // Receives armed from here on may double it again on a shortage of their own.
+            p.widened_at = p.pushes;
         }
-        if p.lent < p.count {
+        if p.pushes > since.0 {
             return Poll::Ready(());
         }
         if !p.waiting.iter().any(|w| w.will_wake(cx.waker())) {
@@ -245,6 +281,11 @@ fn check_geometry(count: u16, len: usize) -> io::Result<usize> {
     )?;
     Ok(stride)
 }
+
+/// Where a pool's ring stood when an op that selects from it was armed: see
+/// [`BufPool::mark`] and [`BufPool::poll_refilled`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingMark(u64);
 
 /// The ring's first window (see the module docs): enough for a loop turn's receives on a few
 /// dozen busy connections without a refill; it widens when a turn takes more.
@@ -282,13 +323,40 @@ impl Pool {
     /// A CQE handed a buffer back: one fewer in the ring. Below half the window the ring is
     /// refilled from the spare stack; above, the buffer's own return refills it (an echo's
     /// buffer comes back within the turn), which keeps the stack out of the common path.
+    /// Every `4 x window` hand-overs the window's use is judged: if the ring never held
+    /// fewer than three quarters of it, a burst that doubled it is over, and it halves
+    /// (down to the first window). Returns whether the ring was refilled.
     #[inline]
-    fn handed_over(&mut self) {
+    fn handed_over(&mut self) -> bool {
+        debug_assert!(
+            self.in_ring > 0,
+            "a buffer handed over that was not in the ring"
+        );
         self.in_ring = self.in_ring.saturating_sub(1);
+        self.low = self.low.min(self.in_ring);
+        self.until_judged -= 1;
+        if self.until_judged == 0 {
+            self.judge_window();
+        }
         if self.in_ring < self.window / 2 && !self.spare.is_empty() {
             self.top_up();
             self.publish();
+            return true;
         }
+        false
+    }
+
+    /// Halves a window that the last period used a quarter of at most; starts a new period.
+    #[cold]
+    fn judge_window(&mut self) {
+        let first = FIRST_WINDOW.min(self.count);
+        if self.window > first && self.low >= self.window - self.window / 4 {
+            // The ring may hold more than the new window for a while: returns go to the
+            // stack until the kernel has taken the excess.
+            self.window /= 2;
+        }
+        self.until_judged = 4 * self.window;
+        self.low = usize::MAX;
     }
 
     /// A free buffer (dropped, or handed back unread): into the ring while the ring holds
@@ -314,6 +382,7 @@ impl Pool {
     /// Pushes `bid` to the ring (the caller publishes).
     fn give_back(&mut self, bid: u16) {
         self.in_ring += 1;
+        self.pushes += 1;
         let ptr = self.buf_ptr(bid);
         let len = self.buf_len as u32;
         if let Some(ring) = self.ring.as_mut() {
@@ -621,7 +690,7 @@ mod tests {
     }
 
     #[test]
-    fn the_window_widens_while_spare_buffers_wait_and_every_buffer_stays_in_one_place() {
+    fn the_window_doubles_once_per_shortage() {
         crate::Runtime::new().unwrap().block_on(async {
             let pool = BufPool::new(5, 256, 64).unwrap();
             let state = |pool: &BufPool| {
@@ -629,17 +698,101 @@ mod tests {
                 (p.window, p.in_ring, p.spare.len())
             };
             assert_eq!(state(&pool), (64, 64, 192));
-            let waker = std::task::Waker::noop();
-            let mut cx = Context::from_waker(waker);
-            // What a receive does on ENOBUFS: the ring ran dry while spares waited.
-            for (window, spare) in [(128, 128), (256, 0), (256, 0)] {
-                assert!(pool.poll_returned(&mut cx).is_ready());
-                assert_eq!(state(&pool), (window, window, spare));
-                assert_eq!(window + spare, 256, "a buffer in two places, or lost");
-            }
+            let mut cx = Context::from_waker(Waker::noop());
+            // Two receives armed before the same shortage: the first to see it doubles the
+            // window, the second re-arms into the refilled ring without doubling it again.
+            let (first, second) = (pool.mark(), pool.mark());
+            assert!(pool.poll_refilled(first, &mut cx).is_ready());
+            assert_eq!(state(&pool), (128, 128, 128));
+            assert!(pool.poll_refilled(second, &mut cx).is_ready());
+            assert_eq!(state(&pool), (128, 128, 128));
+            // A receive armed after that doubling may double it for a shortage of its own.
+            let third = pool.mark();
+            assert!(pool.poll_refilled(third, &mut cx).is_ready());
+            assert_eq!(state(&pool), (256, 256, 0));
+            // The whole pool in the ring and nothing pushed since: nothing to go again for.
+            let fourth = pool.mark();
+            assert!(pool.poll_refilled(fourth, &mut cx).is_pending());
+            assert_eq!(state(&pool), (256, 256, 0));
             // A small pool is all in the ring, as before.
             let small = BufPool::new(6, 16, 64).unwrap();
             assert_eq!(state(&small), (16, 16, 0));
+        });
+    }
+
+    #[test]
+    fn a_receive_waits_for_a_push_when_every_buffer_is_held() {
+        let (rx, mut tx) = std::io::pipe().unwrap();
+        crate::Runtime::new().unwrap().block_on(async {
+            let pool = BufPool::new(9, 4, 64).unwrap();
+            let mut held = Vec::new();
+            for i in 0..4u8 {
+                tx.write_all(&[i]).unwrap();
+                held.push(
+                    Op::new(ReadSelect {
+                        fd: rx.as_raw_fd(),
+                        pool: pool.clone(),
+                    })
+                    .await
+                    .unwrap(),
+                );
+            }
+            // Armed now, the receive would find the ring empty: nothing to go again for, and
+            // nothing to widen (the window is the whole pool), so it waits, however often
+            // it is polled, until a buffer goes back.
+            let armed = pool.mark();
+            let woken = std::sync::Arc::new(Flag::default());
+            let waker = Waker::from(woken.clone());
+            let mut cx = Context::from_waker(&waker);
+            for _ in 0..3 {
+                assert!(pool.poll_refilled(armed, &mut cx).is_pending());
+            }
+            assert!(!woken.0.load(std::sync::atomic::Ordering::SeqCst));
+            held.pop();
+            assert!(woken.0.load(std::sync::atomic::Ordering::SeqCst));
+            assert!(pool.poll_refilled(armed, &mut cx).is_ready());
+        });
+    }
+
+    #[derive(Default)]
+    struct Flag(std::sync::atomic::AtomicBool);
+
+    impl std::task::Wake for Flag {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        }
+    }
+
+    #[test]
+    fn a_window_a_burst_doubled_halves_back_once_the_burst_is_over() {
+        let (rx, mut tx) = std::io::pipe().unwrap();
+        crate::Runtime::new().unwrap().block_on(async {
+            let pool = BufPool::new(10, 1024, 64).unwrap();
+            let window = |pool: &BufPool| pool.inner.borrow().window;
+            let mut cx = Context::from_waker(Waker::noop());
+            while window(&pool) < 1024 {
+                let armed = pool.mark();
+                assert!(pool.poll_refilled(armed, &mut cx).is_ready());
+            }
+            // One receive at a time: each period of 4 x window hand-overs uses one buffer of
+            // the window, so it halves, period by period, to the first window and no further.
+            let mut seen = Vec::new();
+            for round in 0..9000u32 {
+                tx.write_all(&[round as u8]).unwrap();
+                let buf = Op::new(ReadSelect {
+                    fd: rx.as_raw_fd(),
+                    pool: pool.clone(),
+                })
+                .await
+                .unwrap();
+                drop(buf);
+                if seen.last() != Some(&window(&pool)) {
+                    seen.push(window(&pool));
+                }
+            }
+            assert_eq!(seen, [1024, 512, 256, 128, 64]);
+            let p = pool.inner.borrow();
+            assert_eq!(p.in_ring + p.spare.len() + p.lent, 1024);
         });
     }
 
