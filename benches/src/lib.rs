@@ -60,21 +60,23 @@ fn check(
     Ok(())
 }
 
-/// The value of option `name` parsed as a `T`, or `None` when it is not given; a value that
-/// does not parse prints what is wrong and exits 2 rather than falling back to a default.
-pub fn arg_value<T: std::str::FromStr>(name: &str) -> Option<T> {
+/// The value of option `name` as given on the command line, or `None`.
+pub fn arg(name: &str) -> Option<String> {
     let args: Vec<String> = std::env::args().collect();
-    let raw = args
-        .windows(2)
-        .find(|w| w[0] == name)
-        .map(|w| w[1].clone())?;
-    match raw.parse() {
-        Ok(v) => Some(v),
-        Err(_) => {
-            eprintln!("{name}: {raw:?} is not a valid value");
-            std::process::exit(2);
-        }
-    }
+    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
+}
+
+/// The value of option `name` parsed as a `T`, or `None` when it is not given; a value that
+/// does not parse is [`bad_value`] rather than a fall-back to a default.
+pub fn arg_value<T: std::str::FromStr>(name: &str) -> Option<T> {
+    let raw = arg(name)?;
+    Some(raw.parse().unwrap_or_else(|_| bad_value(name, &raw)))
+}
+
+/// Prints that `v` is not a valid value of option `name` and exits with status 2.
+pub fn bad_value(name: &str, v: &str) -> ! {
+    eprintln!("{name}: {v:?} is not a valid value (--help lists the options)");
+    std::process::exit(2)
 }
 
 #[cfg(test)]

@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use benches::{cpu, median};
+use benches::{arg, cpu, median};
 use fs::AlignedBuf;
 use runtime::buf::{FixedBufRegistry, IoBuf, IoBufMut};
 use uring_sys::{Ring, abi, prep};
@@ -66,11 +66,6 @@ struct Config {
     path: PathBuf,
     len: u64,
     secs: Duration,
-}
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
 }
 
 const USAGE: &str = "usage: files [--file-mib N] [--secs S] [--runs N] [--cpu N] [--dir PATH] \

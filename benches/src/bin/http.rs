@@ -28,18 +28,7 @@ use std::time::Duration;
 
 use benches::cpu::{cpu_count, pin_thread, pin_to, process_cpu_ns};
 use benches::http::{Kind, load};
-use benches::median;
-
-fn arg(name: &str) -> Option<String> {
-    let args: Vec<String> = std::env::args().collect();
-    args.windows(2).find(|w| w[0] == name).map(|w| w[1].clone())
-}
-
-/// Exits with what is wrong with option `name`'s value `v` (status 2).
-fn bad_value(name: &str, v: &str) -> ! {
-    eprintln!("{name}: {v:?} is not a valid value\n{USAGE}");
-    std::process::exit(2)
-}
+use benches::{arg, bad_value, median};
 
 fn flag(name: &str) -> bool {
     std::env::args().any(|a| a == name)
