@@ -683,6 +683,22 @@ mod tests {
                 };
                 assert_eq!(in_ring, expected, "after {} taken", i + 1);
             }
+            // A canary for a buffer published while lent: 128 more reads go through the
+            // whole ring twice, and would land in it. Every held buffer still has the byte it
+            // was read with.
+            for _ in 0..128 {
+                tx.write_all(&[0xEE]).unwrap();
+                let buf = Op::new(ReadSelect {
+                    fd: rx.as_raw_fd(),
+                    pool: pool.clone(),
+                })
+                .await
+                .unwrap();
+                buf.with(|b| assert_eq!(b, [0xEE]));
+            }
+            for (i, buf) in held.iter().enumerate() {
+                buf.with(|b| assert_eq!(b, [i as u8], "held buffer {i} was written"));
+            }
             drop(held);
             // Back into the ring up to the window, the rest onto the spare stack.
             assert_eq!(state(&pool), (64, 192, 0));
