@@ -123,7 +123,9 @@ enum WriteSide {
 
 enum ShutdownSide {
     Open,
-    ShuttingDown(Op<Shutdown>),
+    /// `SHUT_WR` in flight, after every write in the stream's line (dropped writes of the
+    /// stream included), with the error one of those left (reported after the shutdown).
+    ShuttingDown(Op<Shutdown>, Option<io::Error>),
     Done,
 }
 
@@ -356,7 +358,7 @@ impl<S> Compat<S> {
         }
         if matches!(
             self.shutdown,
-            ShutdownSide::ShuttingDown(_) | ShutdownSide::Done
+            ShutdownSide::ShuttingDown(..) | ShutdownSide::Done
         ) {
             return Poll::Ready(Err(io::Error::new(
                 io::ErrorKind::BrokenPipe,
@@ -405,19 +407,24 @@ impl<S> Compat<S> {
                 ShutdownSide::Done => return Poll::Ready(Ok(())),
                 ShutdownSide::Open => {
                     ready!(self.poll_drain(cx))?;
-                    self.shutdown = ShutdownSide::ShuttingDown(Op::new(Shutdown {
-                        fd: self.io.fd.clone(),
-                        how: libc::SHUT_WR,
-                    }));
+                    let earlier = ready!(self.io.sent.poll_start(cx)).err();
+                    self.shutdown = ShutdownSide::ShuttingDown(
+                        Op::new(Shutdown {
+                            fd: self.io.fd.clone(),
+                            how: libc::SHUT_WR,
+                        }),
+                        earlier,
+                    );
                 }
-                ShutdownSide::ShuttingDown(op) => {
+                ShutdownSide::ShuttingDown(op, earlier) => {
                     let res = ready!(Pin::new(op).poll(cx));
+                    let earlier = earlier.take();
                     self.shutdown = if res.is_ok() {
                         ShutdownSide::Done
                     } else {
                         ShutdownSide::Open
                     };
-                    return Poll::Ready(res);
+                    return Poll::Ready(res.and(earlier.map_or(Ok(()), Err)));
                 }
             }
         }

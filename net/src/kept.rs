@@ -269,6 +269,28 @@ impl Received {
         });
     }
 
+    /// Why the socket cannot leave the runtime without losing what dropped receives kept:
+    /// bytes nobody read yet (an error naming them; they stay kept), or an error nobody saw
+    /// (handed out now, once). `None` when nothing is kept but the end of stream, which the
+    /// kernel reports again.
+    pub(crate) fn take_unread(&self) -> Option<io::Error> {
+        let mut r = self.0.borrow_mut();
+        let kept = r.chunks.iter().map(|c| c.bytes.len()).sum::<usize>() - r.front;
+        if kept > 0 {
+            return Some(io::Error::other(format!(
+                "{kept} bytes that dropped reads received are kept by the runtime: read them \
+                 first, the std stream would not see them"
+            )));
+        }
+        match r.end.take() {
+            Some(End::Error(e)) => Some(e),
+            end => {
+                r.end = end;
+                None
+            }
+        }
+    }
+
     fn start(&self, r: &mut ReceivedInner) -> Receiving {
         r.turn.in_flight += 1;
         Receiving(self.clone())
@@ -411,6 +433,11 @@ impl Sent {
     pub(crate) fn resume(&self) -> Sending {
         self.0.borrow_mut().turn.in_flight += 1;
         Sending(self.clone())
+    }
+
+    /// The gap a dropped write left (once), for a caller about to write past the runtime.
+    pub(crate) fn take_cut(&self) -> Option<io::Error> {
+        self.0.borrow_mut().cut.take()
     }
 
     /// A write nobody waits for any more ended with `res`, out of its `len` bytes: if it did
@@ -628,7 +655,7 @@ impl<T: StreamWriteOp> Drop for StreamWrite<T> {
 /// Runs a dropped write that was waiting for its turn on a task of its own. Outside a
 /// runtime (the write dropped after it), or on a core shutting down, it cannot be sent: the
 /// next write reports that.
-fn finish_in_background<T: StreamWriteOp>(ticket: Ticket, op: T) {
+pub(crate) fn finish_in_background<T: StreamWriteOp>(ticket: Ticket, op: T) {
     let len = op.len();
     let sent = ticket.sent.clone();
     if runtime::core_id().is_none() {

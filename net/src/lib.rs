@@ -32,6 +32,8 @@ mod unix;
 
 pub use resolve::ToAddrs;
 pub use stream::RecvStream;
-pub use tcp::{Incoming, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpSocket, TcpStream};
+pub use tcp::{
+    Incoming, IntoStdError, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpSocket, TcpStream,
+};
 pub use udp::UdpSocket;
 pub use unix::{UnixDatagram, UnixListener, UnixStream};

@@ -303,6 +303,10 @@ pub(crate) use forward_to_stream_io;
 /// multishot. When the kernel found the pool's ring empty (ENOBUFS, not an error here) it
 /// re-arms once a buffer went into the ring since it last armed
 /// ([`BufPool::poll_refilled`]), so the data waits in the socket, in order, meanwhile.
+///
+/// It is the socket's only reader while it lives: other receives of the socket (`read`,
+/// another `RecvStream`) wait until it is dropped, and then get what it had not handed out
+/// first.
 pub struct RecvStream {
     fd: SharedFd,
     /// Bytes dropped receives (and dropped `RecvStream`s) kept: handed out first.

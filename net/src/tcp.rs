@@ -424,18 +424,43 @@ impl TcpStream {
     /// Unwraps into a std stream (blocking mode as it was).
     ///
     /// # Errors
-    /// `WouldBlock` while an op (in this stream or a split half) still uses the socket.
-    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        self.io
-            .fd
-            .try_unwrap()
-            .map(std::net::TcpStream::from)
-            .map_err(|_| {
-                io::Error::new(
+    /// The stream comes back inside the error ([`IntoStdError::into_stream`]), nothing lost:
+    /// - `WouldBlock` while an op (of this stream, a split half, or a dropped write
+    ///   finishing in the background) still uses the socket;
+    /// - while bytes that dropped reads received are kept for the next read (read them
+    ///   first: the std stream would not see them);
+    /// - once, a socket error a dropped read met, or the gap a dropped write left (the
+    ///   error it would have given the next write); calling again then succeeds.
+    ///
+    /// `?` in a function returning `io::Result` turns the error into an `io::Error` (closing
+    /// the stream).
+    pub fn into_std(self) -> Result<std::net::TcpStream, IntoStdError> {
+        let refuse = |io, error| {
+            Err(IntoStdError {
+                stream: TcpStream { io },
+                error,
+            })
+        };
+        let StreamIo { fd, received, sent } = self.io;
+        let io = |fd| StreamIo {
+            fd,
+            received: received.clone(),
+            sent: sent.clone(),
+        };
+        let fd = match fd.try_unwrap() {
+            Ok(fd) => fd,
+            Err(fd) => {
+                let error = io::Error::new(
                     io::ErrorKind::WouldBlock,
                     "the socket is still in use by an op in flight",
-                )
-            })
+                );
+                return refuse(io(fd), error);
+            }
+        };
+        if let Some(error) = received.take_unread().or_else(|| sent.take_cut()) {
+            return refuse(io(SharedFd::new(fd)), error);
+        }
+        Ok(std::net::TcpStream::from(fd))
     }
 
     /// Splits into a read half and a write half, usable from two tasks of this core.
@@ -580,6 +605,10 @@ forward_to_stream_io! {
         /// Received data as buffers lent from `pool` (multishot recv; see
         /// [`RecvStream`](crate::RecvStream)).
         ///
+        /// While the `RecvStream` lives, it is the socket's reader: every byte that arrives
+        /// goes to it, and a `read` of the stream (or of a split half) waits until it is
+        /// dropped, then returns what it had received but not handed out first.
+        ///
         /// # Cancel safety
         /// `RecvStream::next` is cancel safe, and a dropped `RecvStream` hands what it received
         /// to the stream's next read.
@@ -672,4 +701,49 @@ fn c_int_size(size: usize) -> usize {
 /// clamps the saturated value or refuses it (EINVAL).
 fn c_int_secs(t: Duration) -> Duration {
     t.min(Duration::from_secs(i32::MAX as u64))
+}
+
+/// [`TcpStream::into_std`] refused: the stream, back, and why.
+pub struct IntoStdError {
+    stream: TcpStream,
+    error: io::Error,
+}
+
+impl IntoStdError {
+    /// The stream, as it was.
+    pub fn into_stream(self) -> TcpStream {
+        self.stream
+    }
+
+    /// Why the stream could not leave the runtime.
+    pub fn error(&self) -> &io::Error {
+        &self.error
+    }
+}
+
+impl std::fmt::Debug for IntoStdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IntoStdError")
+            .field("error", &self.error)
+            .finish_non_exhaustive()
+    }
+}
+
+impl std::fmt::Display for IntoStdError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "into_std: {}", self.error)
+    }
+}
+
+impl std::error::Error for IntoStdError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.error)
+    }
+}
+
+impl From<IntoStdError> for io::Error {
+    /// The reason, with the stream dropped (closed once no op uses it).
+    fn from(e: IntoStdError) -> io::Error {
+        e.error
+    }
 }

@@ -599,3 +599,178 @@ fn a_runtime_shutting_down_with_bytes_taken_and_unsent_closes_the_socket() {
         }
     }
 }
+
+fn poll_write_unix(
+    io: &mut HyperIo<UnixStream>,
+    b: &[u8],
+) -> impl Future<Output = io::Result<usize>> {
+    std::future::poll_fn(move |cx| hyper::rt::Write::poll_write(Pin::new(&mut *io), cx, b))
+}
+
+/// Bytes hyper handed over (no flush), then `into_inner` and a write of the stream at once:
+/// hyper's bytes go first. Before the fix the later write overtook them ("secondfirst"):
+/// the dropped adapter's bytes had no place in the stream's line of writes.
+#[test]
+fn bytes_taken_by_a_dropped_hyper_io_go_before_a_later_write() {
+    runtime::Runtime::new().unwrap().block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut io = HyperIo::new(a);
+        assert_eq!(poll_write_unix(&mut io, b"first").await.unwrap(), 5);
+        let a = io.into_inner();
+        a.write_all(b"second".to_vec()).await.0.unwrap();
+        let (res, got) = b.read_exact(Vec::with_capacity(11)).await;
+        res.unwrap();
+        assert_eq!(String::from_utf8_lossy(&got), "firstsecond");
+    });
+}
+
+/// The same with `into_inner` outside the runtime (the `HyperIo` returned from
+/// `block_on`): the taken bytes cannot be sent, and the stream's next write says so instead
+/// of leaving a silent gap (before the fix it returned `Ok` and the peer got only "second").
+#[test]
+fn bytes_a_hyper_io_could_not_send_are_reported_by_the_next_write() {
+    let rt = runtime::Runtime::new().unwrap();
+    let (io, b) = rt.block_on(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut io = HyperIo::new(a);
+        assert_eq!(poll_write_unix(&mut io, b"first").await.unwrap(), 5);
+        (io, b)
+    });
+    let a = io.into_inner();
+    rt.block_on(async {
+        let e = a.write_all(b"second".to_vec()).await.0.unwrap_err();
+        assert!(e.to_string().contains("none of its 5 bytes"), "{e}");
+        // The write that reported the gap was not sent either; the next one is.
+        a.write_all(b"third".to_vec()).await.0.unwrap();
+        let (res, got) = b.read(Vec::with_capacity(64)).await;
+        res.unwrap();
+        assert_eq!(got, b"third");
+    });
+}
+
+/// A dropped read kept the end of stream; then a `HyperIo` without a pool reads: it reads
+/// the end, once and again. Before the fix it spun for ever inside one poll (so the test
+/// runs on a thread of its own, watched from here: a spin blocks the runtime's timers too).
+#[test]
+fn a_hyper_io_without_a_pool_reads_a_kept_end_of_stream() {
+    let (done, finished) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        runtime::Runtime::new().unwrap().block_on(async {
+            let (a, b) = UnixStream::pair().unwrap();
+            let mut read = Box::pin(a.read(vec![0u8; 16]));
+            assert!(
+                std::future::poll_fn(|cx| Poll::Ready(read.as_mut().poll(cx)))
+                    .await
+                    .is_pending()
+            );
+            drop(b);
+            runtime::time::sleep(Duration::from_millis(20)).await;
+            // Its CQE (0: the end) is kept for the stream's next read.
+            drop(read);
+            let mut io = HyperIo::with_pool(a, None);
+            for _ in 0..2 {
+                let mut space = [std::mem::MaybeUninit::<u8>::uninit(); 64];
+                let mut buf = hyper::rt::ReadBuf::uninit(&mut space);
+                std::future::poll_fn(|cx| {
+                    hyper::rt::Read::poll_read(Pin::new(&mut io), cx, buf.unfilled())
+                })
+                .await
+                .expect("the end, not an error");
+                assert!(
+                    buf.filled().is_empty(),
+                    "the end of stream reads as nothing"
+                );
+            }
+        });
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(Duration::from_secs(10))
+        .expect("the read spins (or the test thread panicked, above)");
+}
+
+/// A write of the stream polled once and dropped is committed; `poll_shutdown` of a
+/// `HyperIo` over the stream then sends SHUT_WR only after it, and the peer gets every
+/// byte. Before the fix the shutdown cut it short (EPIPE for the rest, reported to nobody).
+#[test]
+fn hyper_io_shutdown_waits_for_a_dropped_write_of_the_stream() {
+    const BIG: usize = 4 << 20;
+    let (ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(100));
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        got
+    });
+    let res = runtime::Runtime::new().unwrap().block_on(async move {
+        let a = UnixStream::from_std(ours);
+        let data = pattern(BIG, 3);
+        let mut w = Box::pin(a.write_all(data));
+        assert!(
+            std::future::poll_fn(|cx| Poll::Ready(w.as_mut().poll(cx)))
+                .await
+                .is_pending(),
+            "4 MiB fit in the socket"
+        );
+        drop(w);
+        // In the kernel now, waiting for the reader.
+        runtime::time::sleep(Duration::from_millis(20)).await;
+        let mut io = HyperIo::new(a);
+        std::future::poll_fn(|cx| hyper::rt::Write::poll_shutdown(Pin::new(&mut io), cx)).await
+    });
+    res.expect("shutdown");
+    let got = reader.join().unwrap();
+    assert_eq!(got.len(), BIG, "bytes of the dropped write cut off");
+    assert!(got == pattern(BIG, 3), "bytes reordered");
+}
+
+/// `Server::max_connections(1)` with one client served and 30 more connecting: they wait
+/// in the kernel's backlog, and the server holds no fd for them. Before the fix the
+/// multishot accept stayed armed and took a connection (an fd) for every client.
+#[test]
+fn a_server_at_its_connection_limit_takes_no_more_connections() {
+    let (addr_tx, addr_rx) = std::sync::mpsc::channel();
+    let (stop_tx, stop_rx) = std::sync::mpsc::channel::<()>();
+    let server = std::thread::spawn(move || {
+        runtime::Runtime::new().unwrap().block_on(async move {
+            let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+            addr_tx.send(listener.local_addr().unwrap()).unwrap();
+            let mut s = Server::new();
+            s.max_connections(1);
+            let stop = async move {
+                while stop_rx.try_recv().is_err() {
+                    runtime::time::sleep(Duration::from_millis(5)).await;
+                }
+            };
+            s.serve(listener, hyper::service::service_fn(routes), stop)
+                .await
+                .unwrap()
+        })
+    });
+    let addr = addr_rx.recv().unwrap();
+    let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
+    let first = std::net::TcpStream::connect(addr).unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let before = fds();
+    let waiting: Vec<_> = (0..30)
+        .map(|_| std::net::TcpStream::connect(addr).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(200));
+    let taken = fds() - before - waiting.len();
+    // The first connection ends: one waiting client is served next.
+    drop(first);
+    let mut next = &waiting[0];
+    next.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    next.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
+    let mut head = [0u8; 12];
+    next.read_exact(&mut head).unwrap();
+    drop(waiting);
+    stop_tx.send(()).unwrap();
+    server.join().unwrap();
+    assert!(
+        taken <= 2,
+        "the server took {taken} fds for 30 clients beyond its limit"
+    );
+    assert_eq!(&head, b"HTTP/1.1 200");
+}

@@ -13,7 +13,7 @@ use runtime::buf::{BufPool, IoBuf, ProvidedBuf, Slice};
 use runtime::op::{Op, RingHandle};
 
 use crate::fd::SharedFd;
-use crate::kept::{Kept, Sending};
+use crate::kept::{Kept, Sending, finish_in_background};
 use crate::op::{recv::Recv, send::Send, shutdown::Shutdown};
 use crate::stream::{RecvStream, StreamIo};
 use crate::{TcpStream, UnixStream};
@@ -210,7 +210,6 @@ impl<S: HyperStream> HyperIo<S> {
                 spare: Vec::new(),
                 failed: None,
                 awaited: false,
-                background: false,
             },
             shutdown: ShutdownSide::Open,
         }
@@ -335,6 +334,8 @@ impl Reader {
                         buf.reserve(FALLBACK_READ_CAPACITY);
                         // What dropped reads of the stream kept comes first.
                         let receiving = match ready!(self.io.received.poll_take_stream(cx, buf)) {
+                            // A kept end of stream (it stays kept for later reads).
+                            Kept::Some(Ok(0)) => return Poll::Ready(Ok(())),
                             Kept::Some(Ok(_)) => continue,
                             Kept::Some(Err(e)) => {
                                 buf.clear();
@@ -405,9 +406,6 @@ struct Writer {
     /// is in flight, every poll of it is loud, or a quiet one (a read's reap in the same task
     /// poll) would silence the wake that call waits for.
     awaited: bool,
-    /// This is the writer of the task that sends a dropped `HyperIo`'s rest: when it is
-    /// dropped in turn (that task refused or cut short, as at shutdown), it spawns nothing.
-    background: bool,
 }
 
 /// A send in flight and the result that says it sent everything.
@@ -618,52 +616,34 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
+        // A send in flight finishes in the background (sends are not cancelled; a dropped
+        // op that ends short leaves the stream's next write an error).
         if self.pending.is_empty() {
-            // A send in flight finishes in the background (sends are not cancelled).
             return;
         }
-        if self.background {
-            // The task sending the rest was refused or dropped (its runtime shuts down).
-            // Spawning again would be refused too, and its future forgotten with the send
-            // in flight, the fd and the ring: the op goes to the driver instead, which keeps
-            // its memory until the kernel is done.
-            tracing::debug!(
-                bytes = self.pending.len(),
-                "a dropped HyperIo's unsent bytes are lost: its runtime shut down"
-            );
-            return;
-        }
-        // Bytes taken from hyper and not yet sent: a task of their own sends them, after the
-        // send in flight, before any later write of the stream (which waits for it).
-        let mut rest = Writer {
-            io: self.io.clone(),
-            pending: std::mem::take(&mut self.pending),
-            sending: self.sending.take(),
-            spare: Vec::new(),
-            failed: None,
-            awaited: false,
-            background: true,
-        };
-        if runtime::core_id().is_none() {
-            tracing::warn!(
-                bytes = rest.pending.len(),
-                "a HyperIo dropped outside its runtime had bytes not yet sent; they are lost"
-            );
-            rest.pending.clear();
-            return;
-        }
-        drop(runtime::spawn(async move {
-            let res = std::future::poll_fn(|cx| rest.poll_drain(cx)).await;
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "sending the rest of a dropped HyperIo failed");
-            }
-        }));
+        // Bytes taken from hyper and not yet sent: they take their place in the stream's
+        // line of writes now, behind the send in flight (which holds the stream's turn),
+        // before any later write; a task of their own sends them (or, outside a runtime,
+        // the next write reports that they could not be).
+        let pending = std::mem::take(&mut self.pending);
+        let ticket = self.io.sent.ticket();
+        finish_in_background(
+            ticket,
+            Send {
+                fd: self.io.fd.clone(),
+                buf: pending,
+                sending: None,
+                zero_copy: false,
+            },
+        );
     }
 }
 
 enum ShutdownSide {
     Open,
-    ShuttingDown(Op<Shutdown>),
+    /// `SHUT_WR` in flight, after every write in the stream's line (dropped writes of the
+    /// stream included), with the error one of those left (reported after the shutdown).
+    ShuttingDown(Op<Shutdown>, Option<io::Error>),
     Done,
 }
 
@@ -729,18 +709,23 @@ impl<S: Unpin> ::hyper::rt::Write for HyperIo<S> {
                 ShutdownSide::Done => return Poll::Ready(Ok(())),
                 ShutdownSide::Open => {
                     ready!(this.writer.poll_drain(cx))?;
-                    this.shutdown = ShutdownSide::ShuttingDown(Op::new(Shutdown {
-                        fd: this.writer.io.fd.clone(),
-                        how: libc::SHUT_WR,
-                    }));
+                    let earlier = ready!(this.writer.io.sent.poll_start(cx)).err();
+                    this.shutdown = ShutdownSide::ShuttingDown(
+                        Op::new(Shutdown {
+                            fd: this.writer.io.fd.clone(),
+                            how: libc::SHUT_WR,
+                        }),
+                        earlier,
+                    );
                 }
-                ShutdownSide::ShuttingDown(op) => {
+                ShutdownSide::ShuttingDown(op, earlier) => {
                     let res = ready!(Pin::new(op).poll(cx));
+                    let earlier = earlier.take();
                     this.shutdown = match res {
                         Ok(()) => ShutdownSide::Done,
                         Err(_) => ShutdownSide::Open,
                     };
-                    return Poll::Ready(res);
+                    return Poll::Ready(res.and(earlier.map_or(Ok(()), Err)));
                 }
             }
         }

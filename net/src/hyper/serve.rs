@@ -161,7 +161,10 @@ impl Server {
     {
         let state = Rc::new(State::default());
         let pool = core_pool();
-        let mut incoming = listener.incoming();
+        // The multishot accept, armed only below the connection limit: at the limit it is
+        // dropped, so new connections wait in the kernel's backlog (any it accepted in the
+        // meantime are kept for the next `incoming()`, which hands them out first).
+        let mut incoming = None;
         let mut shutdown = pin!(shutdown);
         loop {
             let next = std::future::poll_fn(|cx| {
@@ -169,9 +172,11 @@ impl Server {
                     return Poll::Ready(None);
                 }
                 if state.poll_below(cx, self.max_connections).is_pending() {
+                    incoming = None;
                     return Poll::Pending;
                 }
-                Stream::poll_next(std::pin::Pin::new(&mut incoming), cx).map(Some)
+                let incoming = incoming.get_or_insert_with(|| listener.incoming());
+                Stream::poll_next(std::pin::Pin::new(incoming), cx).map(Some)
             })
             .await;
             let stream = match next {
