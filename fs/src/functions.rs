@@ -3,8 +3,10 @@
 //! one (by the runtime's probe) and runs on the blocking pool otherwise.
 
 use std::cell::RefCell;
-use std::io;
+use std::io::{self, Read};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use runtime::buf::IoBuf;
 use runtime::fd::SharedFd;
@@ -41,8 +43,18 @@ use crate::util::{blocking, cstr, on_ring};
 /// ```
 pub async fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
     let file = File::open(path).await?;
-    let hint = file.metadata().await.map_or(0, |m| m.len() as usize);
-    let (res, buf) = file.read_to_end_at(Vec::with_capacity(hint), 0).await;
+    let hint = file.metadata().await.map_or(0, |m| m.len());
+    let mut buf = Vec::new();
+    // As std's `fs::read`: a file larger than memory (a huge sparse one) is an error, not
+    // an abort of the process.
+    buf.try_reserve_exact(usize::try_from(hint).unwrap_or(usize::MAX))
+        .map_err(|e| {
+            io::Error::new(
+                io::ErrorKind::OutOfMemory,
+                format!("the file is {hint} bytes, more than this process can allocate ({e})"),
+            )
+        })?;
+    let (res, buf) = file.read_to_end_at(buf, 0).await;
     res?;
     file.close().await?;
     Ok(buf)
@@ -90,6 +102,10 @@ pub async fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
 
 /// Removes a directory and everything in it, on the blocking pool (it walks the tree,
 /// which io_uring cannot do: there is no getdents op).
+///
+/// # Cancel safety
+/// None: a dropped call still removes the whole tree (the walk runs to its end on the
+/// blocking pool).
 ///
 /// # Errors
 /// The first error of the walk, as `std::fs::remove_dir_all`.
@@ -295,6 +311,10 @@ pub async fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
 /// `IORING_OP_SPLICE` where the kernel can make the pipe on the ring (`IORING_OP_PIPE`,
 /// 6.16+), else by reads and writes through this core's pooled 1 MiB buffers.
 ///
+/// # Cancel safety
+/// A dropped copy stops within one step (16 MiB in the kernel, 1 MiB through the ring); the
+/// destination keeps what was copied until then.
+///
 /// # Errors
 /// `InvalidInput` when `from` is not a regular file; the errors of opening, reading and
 /// writing.
@@ -338,22 +358,53 @@ pub async fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u6
 /// Bytes per copy step.
 const COPY_CHUNK: usize = 1 << 20;
 
+/// Bytes one step of the in-kernel copy moves: a dropped copy stops after the step it is in.
+const KERNEL_COPY_STEP: u64 = 16 << 20;
+
 /// Copies as `std::fs::copy` does, on the blocking pool: `std::io::copy` between two files
 /// is `copy_file_range(2)` (falling back to `sendfile`, `splice`, then reads and writes where
 /// the kernel refuses), from both files' start. `Ok(None)`: a file has no process fd (open
 /// only in the fixed table), so the caller moves the bytes through the ring.
+///
+/// It goes in steps of [`KERNEL_COPY_STEP`], and stops between two when the future is
+/// dropped: the pool's thread does not write the destination long after a cancelled copy.
 async fn copy_in_kernel(src: &File, dst: &File) -> io::Result<Option<u64>> {
     let (Some(src), Some(dst)) = (src.as_fd(), dst.as_fd()) else {
         return Ok(None);
     };
     let src = std::fs::File::from(src.try_clone_to_owned()?);
     let dst = std::fs::File::from(dst.try_clone_to_owned()?);
-    blocking(move || {
+    let stop = StopOnDrop(Arc::new(AtomicBool::new(false)));
+    let stopped = stop.0.clone();
+    let copied = blocking(move || {
         // The clones share the files' positions, which our `File`s do not use (every op
-        // names its offset): both start at 0, as `open` left them.
-        std::io::copy(&mut &src, &mut &dst).map(Some)
+        // names its offset): both start at 0, as `open` left them, and each step goes on
+        // from where the last one left them.
+        let mut total = 0;
+        while !stopped.load(Ordering::Relaxed) {
+            let n = std::io::copy(&mut (&src).take(KERNEL_COPY_STEP), &mut &dst)?;
+            total += n;
+            if n < KERNEL_COPY_STEP {
+                return Ok(Some(total));
+            }
+        }
+        Err(io::Error::new(
+            io::ErrorKind::Interrupted,
+            "the copy was dropped",
+        ))
     })
-    .await
+    .await;
+    drop(stop);
+    copied
+}
+
+/// Sets its flag when dropped: tells a blocking job that its future is gone.
+struct StopOnDrop(Arc<AtomicBool>);
+
+impl Drop for StopOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
 }
 
 /// Moves the bytes through the ring: splice through a pipe where the kernel makes pipes on

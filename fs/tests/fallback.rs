@@ -6,6 +6,7 @@
 
 mod support;
 
+use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use fs::File;
@@ -82,5 +83,31 @@ fn bytes_cross_a_fifo_in_order() {
         }
         w.await.unwrap().unwrap();
         assert!(got == expected, "bytes lost, repeated or out of order");
+    });
+}
+
+/// Opening a FIFO for reading does not wait for a writer (io_uring's inline attempt opens
+/// with O_NONBLOCK, and so does the emulator now), and writing-only without a reader fails
+/// at once with ENXIO. Before the fix the emulator's open waited in open(2) on a blocking
+/// pool thread that nothing could interrupt: a dropped open held the thread until a writer
+/// came, and 64 of them starved the whole pool.
+#[test]
+fn a_fifo_open_does_not_wait_for_the_other_end() {
+    let Some(path) = fifo("fifo-open") else {
+        return;
+    };
+    fallback().block_on(async {
+        let reader = runtime::time::timeout(Duration::from_secs(5), File::open(&path))
+            .await
+            .expect("the open waits for a writer")
+            .expect("open for reading");
+        // It stays blocking, as asked.
+        // SAFETY: F_GETFL of an open fd reads nothing from memory.
+        let flags = unsafe { libc::fcntl(reader.as_fd().unwrap().as_raw_fd(), libc::F_GETFL) };
+        assert_eq!(flags & libc::O_NONBLOCK, 0, "O_NONBLOCK left on the file");
+        drop(reader);
+        let writer = File::options().write(true).open(&path).await;
+        assert_eq!(writer.unwrap_err().raw_os_error(), Some(libc::ENXIO));
+        assert_eq!(runtime::metrics().unwrap().ops_in_flight, 0);
     });
 }

@@ -186,3 +186,51 @@ async fn remove_dir_all_removes_a_tree() {
     let missing = fs::remove_dir_all(&root).await.unwrap_err();
     assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
 }
+
+/// A sparse file larger than the address space: `fs::read` says so, as std's does, instead
+/// of aborting the process on the allocation (which it did before the fix).
+#[runtime::test]
+async fn read_of_a_file_larger_than_memory_is_an_error() {
+    let path = TempPath::new_in(std::path::Path::new("/dev/shm"), "sparse");
+    let file = std::fs::File::create(&path).unwrap();
+    // 1 PiB: past the 128 TiB of a process's address space, whatever the overcommit policy.
+    if let Err(e) = file.set_len(1 << 50) {
+        panic!("this test needs a filesystem with 1 PiB sparse files (tmpfs): {e}");
+    }
+    let e = fs::read(&path).await.unwrap_err();
+    assert_eq!(e.kind(), io::ErrorKind::OutOfMemory, "{e}");
+    assert!(e.to_string().contains("1125899906842624 bytes"), "{e}");
+}
+
+/// A copy dropped while the bytes move stops: the destination stops growing short of the
+/// source. Before the fix the blocking pool's `std::io::copy` went on to the end, writing
+/// the destination behind the back of a caller who had given the copy up.
+#[runtime::test]
+async fn a_dropped_copy_stops_writing_the_destination() {
+    const LEN: u64 = 256 << 20;
+    let dir = TempPath::new_in(std::path::Path::new("/dev/shm"), "copy-drop");
+    fs::create_dir(&dir).await.unwrap();
+    let (src, dst) = (dir.join("src"), dir.join("dst"));
+    std::fs::File::create(&src)
+        .and_then(|f| std::io::Write::write_all(&mut &f, &vec![0x77u8; LEN as usize]))
+        .unwrap();
+    let size = || std::fs::metadata(&dst).map_or(0, |m| m.len());
+    let copy = runtime::spawn(fs::copy(src.clone(), dst.clone()));
+    // Dropped once bytes are moving.
+    while size() == 0 {
+        assert!(!copy.is_finished(), "the copy ended before any byte showed");
+        runtime::time::sleep(std::time::Duration::from_millis(1)).await;
+    }
+    copy.abort();
+    // Settles: the same size 200 ms apart.
+    let mut last = u64::MAX;
+    loop {
+        runtime::time::sleep(std::time::Duration::from_millis(200)).await;
+        let now = size();
+        if now == last {
+            break;
+        }
+        last = now;
+    }
+    assert!(last < LEN, "the dropped copy wrote all {LEN} bytes");
+}

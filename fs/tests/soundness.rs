@@ -288,3 +288,54 @@ fn fixed_buffer_read_dropped_in_flight_with_its_registry() {
     }
     assert!(problems.is_empty(), "{problems:#?}");
 }
+
+// ---------------------------------------------------------------------------------------
+// 9. An io_uring fd in a `File`: IORING_OP_CLOSE refuses it (EBADF) and leaves it open.
+// ---------------------------------------------------------------------------------------
+
+/// A fresh io_uring instance's fd (test set-up).
+fn io_uring_instance() -> OwnedFd {
+    use std::os::fd::FromRawFd;
+    // struct io_uring_params: 120 bytes, all zero (no flags).
+    let mut params = [0u64; 15];
+    // SAFETY: test set-up: a zeroed io_uring_params of the size the kernel reads and writes.
+    let fd = unsafe { libc::syscall(libc::SYS_io_uring_setup, 4, params.as_mut_ptr()) } as i32;
+    assert!(
+        fd >= 0,
+        "io_uring_setup: {}",
+        std::io::Error::last_os_error()
+    );
+    // SAFETY: the fresh fd is ours.
+    unsafe { OwnedFd::from_raw_fd(fd) }
+}
+
+fn is_ring(fd: i32) -> bool {
+    fd_target(fd).is_some_and(|t| t.to_string_lossy().contains("io_uring"))
+}
+
+/// `File::from(OwnedFd)` of an io_uring fd, closed with `File::close` and dropped: the fd is
+/// gone either way, as std's close would leave it (the ring and its locked memory with it).
+/// Before the fix both left it open: `close` reported EBADF, and a drop's detached CLOSE
+/// failed unseen.
+#[test]
+fn a_file_of_an_io_uring_fd_is_closed() {
+    let _s = serial();
+    let _w = watchdog("a_file_of_an_io_uring_fd_is_closed", LIMIT);
+    let rt = Runtime::new().unwrap();
+    let ring = io_uring_instance();
+    let fd = ring.as_raw_fd();
+    let closed = rt.block_on(File::from(ring).close());
+    assert!(
+        !is_ring(fd),
+        "File::close returned {closed:?}; the ring fd {fd} is open"
+    );
+    closed.unwrap();
+
+    let ring = io_uring_instance();
+    let fd = ring.as_raw_fd();
+    rt.block_on(async move {
+        drop(File::from(ring));
+        runtime::time::sleep(Duration::from_millis(20)).await;
+    });
+    assert!(!is_ring(fd), "a dropped File left the ring fd {fd} open");
+}

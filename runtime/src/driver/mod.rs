@@ -37,6 +37,9 @@ pub(crate) const MSG_RING_WAKE: u64 = RESERVED | 3;
 /// With `RESERVED`: the CQE of an ASYNC_CANCEL for the op whose `user_data` fills the low
 /// bits (so a cancel that found nothing can be retried).
 const CANCEL_TAG: u64 = 1 << 62;
+/// With `RESERVED` (and without `CANCEL_TAG`): a fire-and-forget CLOSE of the fd in the low
+/// 32 bits, whose failure is looked at (see [`Driver::close_detached`]).
+const CLOSE_TAG: u64 = 1 << 32;
 /// Generations use 30 bits, so an op's `user_data` never reaches the two tag bits.
 const GENERATION_MASK: u32 = 0x3fff_ffff;
 /// A cancel that found nothing is retried at most this often, each time after twice as many
@@ -528,12 +531,30 @@ impl Driver {
     /// Pushes an SQE whose CQE nobody waits for (close on drop, cancel, MSG_RING). It must
     /// point to no memory that could be freed before it completes.
     pub(crate) fn submit_detached(&mut self, sqe: Sqe) -> io::Result<()> {
-        let mut sqe = sqe.user_data(IGNORED);
+        self.push_detached(sqe, IGNORED)
+    }
+
+    /// Pushes a fire-and-forget SQE tagged `user_data` (a `RESERVED` value).
+    fn push_detached(&mut self, sqe: Sqe, user_data: u64) -> io::Result<()> {
+        let mut sqe = sqe.user_data(user_data);
         if self.ring.has_feature(abi::IORING_FEAT_CQE_SKIP) {
             // Nobody reads a successful CQE of it: let the kernel skip posting one (5.17+).
             sqe = sqe.flags(abi::IOSQE_CQE_SKIP_SUCCESS);
         }
         self.push(&sqe)
+    }
+
+    /// Closes `fd`, which the caller gives up, with a fire-and-forget CLOSE. The kernel
+    /// refuses to close an io_uring fd that way (EBADF, and the fd stays open): that CQE
+    /// closes it with close(2) instead ([`Driver::reap`]).
+    pub(crate) fn close_detached(&mut self, fd: OwnedFd) -> io::Result<()> {
+        use std::os::fd::IntoRawFd;
+        let raw = fd.as_raw_fd();
+        let low = u64::from(raw.unsigned_abs());
+        self.push_detached(prep::prep_close(raw), RESERVED | CLOSE_TAG | low)?;
+        // Pushed: the kernel (or, on EBADF, the reap) closes it now.
+        let _ = fd.into_raw_fd();
+        Ok(())
     }
 
     /// Starts a chain of ops linked with `IOSQE_IO_LINK` (or `IOSQE_IO_HARDLINK`): pushed
@@ -820,11 +841,19 @@ impl Driver {
             if user_data & RESERVED != 0 {
                 if user_data == EVENTFD_READ {
                     self.eventfd_armed = false;
-                } else if user_data & CANCEL_TAG != 0 && cqe.res() == -libc::ENOENT {
-                    let key = OpKey::from_user_data(user_data & !(RESERVED | CANCEL_TAG));
-                    if self.awaits_cqe(key) {
-                        self.pending_retry(key, 0);
+                } else if user_data & CANCEL_TAG != 0 {
+                    if cqe.res() == -libc::ENOENT {
+                        let key = OpKey::from_user_data(user_data & !(RESERVED | CANCEL_TAG));
+                        if self.awaits_cqe(key) {
+                            self.pending_retry(key, 0);
+                        }
                     }
+                } else if user_data & CLOSE_TAG != 0 && cqe.res() == -libc::EBADF {
+                    // An io_uring fd, which CLOSE leaves open: it is still ours to close.
+                    let fd = (user_data & u64::from(u32::MAX)) as RawFd;
+                    // SAFETY: the fd was given up to this CLOSE (`close_detached`), which did
+                    // not close it, so nobody else owns the number.
+                    drop(unsafe { OwnedFd::from_raw_fd(fd) });
                 }
                 continue;
             }

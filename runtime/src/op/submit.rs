@@ -124,15 +124,17 @@ pub unsafe fn submit_detached(sqe: Sqe) -> io::Result<()> {
 
 /// Closes `fd` without blocking the core: an `IORING_OP_CLOSE` pushed on this core's ring
 /// (submitted with the next loop turn, or at once outside the loop; its result is not
-/// awaited), or `close(2)` right away outside a runtime. Use [`Op`](crate::op::Op) with `prep_close`
+/// awaited, except that an io_uring fd, which CLOSE refuses, gets close(2) instead), or
+/// `close(2)` right away outside a runtime. Use [`Op`](crate::op::Op) with `prep_close`
 /// instead to learn the close's result.
 pub fn close_in_background(fd: std::os::fd::OwnedFd) {
-    use std::os::fd::{FromRawFd, IntoRawFd};
-    let raw = fd.into_raw_fd();
-    // SAFETY: a CLOSE SQE points to no memory, and we own `raw` (taken from the OwnedFd):
-    // nobody else closes or uses it after this.
-    if unsafe { submit_detached(uring_sys::prep::prep_close(raw)) }.is_err() {
-        // SAFETY: the push failed, so the fd is still ours; the OwnedFd closes it on drop.
-        drop(unsafe { std::os::fd::OwnedFd::from_raw_fd(raw) });
+    let Ok(driver) = context::current_driver() else {
+        return drop(fd);
+    };
+    // On failure the fd comes back inside the closure's error path: closed by its drop.
+    let mut fd = Some(fd);
+    let pushed = driver.try_with(|d| d.close_detached(fd.take().expect("taken once")));
+    if pushed.is_err() {
+        drop(fd);
     }
 }
