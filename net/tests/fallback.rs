@@ -328,3 +328,51 @@ fn multishot_recv_unix_stream_scm_rights() {
         Ok(())
     });
 }
+
+/// A Unix listener whose backlog is full (listen(0), filled by non-blocking connects until
+/// EAGAIN), and the fillers.
+fn full_unix_listener(path: &std::path::Path) -> (socket2::Socket, Vec<socket2::Socket>) {
+    use socket2::{Domain, SockAddr, Socket, Type};
+    let listener = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+    listener.bind(&SockAddr::unix(path).unwrap()).unwrap();
+    listener.listen(0).unwrap();
+    let mut fillers = Vec::new();
+    loop {
+        let c = Socket::new(Domain::UNIX, Type::STREAM, None).unwrap();
+        c.set_nonblocking(true).unwrap();
+        match c.connect(&SockAddr::unix(path).unwrap()) {
+            Ok(()) => fillers.push(c),
+            Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => break,
+            Err(e) => panic!("filling the backlog: {e}"),
+        }
+    }
+    (listener, fillers)
+}
+
+/// A Unix connect to a listener whose backlog is full waits, as on io_uring, and completes
+/// connected once the listener accepts. Before the fix the emulator took EAGAIN ("nothing
+/// started") for EINPROGRESS, found the unconnected socket writable and returned `Ok` with
+/// a socket that was not connected (ENOTCONN on every use).
+#[test]
+fn a_unix_connect_to_a_full_backlog_waits_for_room() {
+    let path = std::env::temp_dir().join(format!("net-full-backlog-{}", std::process::id()));
+    let _ = std::fs::remove_file(&path);
+    let (listener, _fillers) = full_unix_listener(&path);
+    run_fallback(async {
+        let connect = runtime::spawn(UnixStream::connect(path.clone()));
+        runtime::time::sleep(Duration::from_millis(50)).await;
+        assert!(
+            !connect.is_finished(),
+            "the connect ended while the backlog was full"
+        );
+        // Room in the backlog: the connect goes through.
+        drop(listener.accept()?);
+        let stream = runtime::time::timeout(Duration::from_secs(5), connect)
+            .await
+            .expect("the connect still waits after the listener accepted")
+            .expect("the connect task")?;
+        stream.peer_addr().expect("a connected socket");
+        Ok(())
+    });
+    let _ = std::fs::remove_file(&path);
+}

@@ -11,7 +11,7 @@
 //! passes a trimmed copy of the iovecs ([`with_iov`]) and never writes to the op's memory
 //! other than as the syscall does.
 
-use std::os::fd::RawFd;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
 use uring_sys::{Sqe, abi};
@@ -75,6 +75,9 @@ pub(super) enum Attempt {
     Again,
     /// Would block and cannot be polled: run it on the blocking pool.
     Blocking,
+    /// Would block, with nothing to poll and nothing worth a pool thread: attempt it again
+    /// a little later.
+    Later,
 }
 
 /// What a receive waits for: data, the peer's end, and urgent data (which ends a TCP read
@@ -560,8 +563,10 @@ fn rw(sqe: &Sqe, fd: RawFd, nowait: bool, max: usize) -> i32 {
 /// tty): `-EAGAIN` until it is ready, then no more than it takes without blocking: the bytes
 /// a read finds (`FIONREAD`), or `PIPE_BUF` bytes into a FIFO with room (a FIFO takes that
 /// many at once when poll says writable). `None` when that cannot be told: the op goes to
-/// the blocking pool. Only another reader or writer of the same fd in between could still
-/// make the call block.
+/// the blocking pool. A FIFO is read and written through a description of its own that
+/// does not block ([`nonblocking_fifo`]), since another reader or writer of the same pipe
+/// (another core, another process) may take what poll saw first; for a tty only such a
+/// race could still make the call block.
 fn rw_without_nowait(sqe: &Sqe, fd: RawFd) -> Option<i32> {
     let read = is_read(sqe);
     let mut pfd = libc::pollfd {
@@ -579,6 +584,7 @@ fn rw_without_nowait(sqe: &Sqe, fd: RawFd) -> Option<i32> {
     if pfd.revents & libc::POLLNVAL != 0 {
         return Some(-libc::EBADF);
     }
+    let fifo = file_type(fd) == Some(libc::S_IFIFO);
     let max = if read {
         let mut n: libc::c_int = 0;
         // SAFETY: FIONREAD writes one int to `n`.
@@ -589,14 +595,31 @@ fn rw_without_nowait(sqe: &Sqe, fd: RawFd) -> Option<i32> {
             n if n > 0 => n as usize,
             // Hung up and drained: the end, which a read returns at once.
             _ if pfd.revents & libc::POLLHUP != 0 => return Some(0),
+            // Another reader of the pipe took what poll saw: wait for the next write.
+            _ if fifo => return Some(-libc::EAGAIN),
             _ => return None,
         }
-    } else if file_type(fd) == Some(libc::S_IFIFO) {
+    } else if fifo {
         libc::PIPE_BUF
     } else {
         return None;
     };
+    if fifo && let Some(own) = nonblocking_fifo(fd, read) {
+        return Some(rw(sqe, own.as_raw_fd(), false, max));
+    }
     Some(rw(sqe, fd, false, max))
+}
+
+/// The pipe of FIFO `fd` again, through a new description that does not block (opened by
+/// its `/proc/self/fd` link, for reading or writing as `read` says); `None` where that
+/// fails (no `/proc`).
+fn nonblocking_fifo(fd: RawFd, read: bool) -> Option<OwnedFd> {
+    let path = std::ffi::CString::new(format!("/proc/self/fd/{fd}")).ok()?;
+    let mode = if read { libc::O_RDONLY } else { libc::O_WRONLY };
+    // SAFETY: a NUL-terminated path that lives across the call.
+    let r = unsafe { libc::open(path.as_ptr(), mode | libc::O_NONBLOCK | libc::O_CLOEXEC) };
+    // SAFETY: a new fd, ours alone.
+    (r >= 0).then(|| unsafe { OwnedFd::from_raw_fd(r) })
 }
 
 /// Calls `f` with the iovecs `iov[..count]` less their first `skip` bytes and cut at `max`
@@ -746,7 +769,10 @@ fn connect(sqe: &Sqe, fd: RawFd, connecting: bool) -> Attempt {
             } as isize)
         });
         return match r {
-            r if r == -libc::EINPROGRESS || r == -libc::EAGAIN => Attempt::Wait(OUT),
+            r if r == -libc::EINPROGRESS => Attempt::Wait(OUT),
+            // Nothing started (a Unix listener's backlog is full, or no local port is
+            // free), and an unconnected socket polls writable at once: try again later.
+            r if r == -libc::EAGAIN => Attempt::Later,
             r => Attempt::Done(r, 0),
         };
     }
@@ -809,8 +835,19 @@ impl Blocking {
                 }
                 abi::IORING_OP_FTRUNCATE => res(libc::ftruncate(fd, sqe.off() as i64) as isize),
                 abi::IORING_OP_OPENAT => {
+                    // Opened with O_NONBLOCK, as io_uring's first, inline attempt does, then
+                    // the flag cleared unless asked for: a FIFO's open would otherwise wait
+                    // for its other end on a pool thread that nothing can interrupt (a
+                    // reader's open now succeeds at once, a writer's without a reader fails
+                    // with ENXIO, as on io_uring without O_CREAT or O_TRUNC).
                     let flags = sqe.open_flags() as i32 | libc::O_CLOEXEC;
-                    let r = libc::openat(fd, path(sqe.addr()), flags, sqe.len());
+                    let r = libc::openat(fd, path(sqe.addr()), flags | libc::O_NONBLOCK, sqe.len());
+                    if r >= 0 && flags & libc::O_NONBLOCK == 0 {
+                        let now = libc::fcntl(r, libc::F_GETFL);
+                        if now >= 0 {
+                            libc::fcntl(r, libc::F_SETFL, now & !libc::O_NONBLOCK);
+                        }
+                    }
                     res(r as isize)
                 }
                 abi::IORING_OP_STATX => {

@@ -65,6 +65,10 @@ struct Pending {
     in_pool: bool,
     /// A CONNECT that got EINPROGRESS: its next attempt reads the outcome.
     connecting: bool,
+    /// When it is attempted again (a CONNECT that got EAGAIN: nothing to wait for on its
+    /// fd), and how many times it was put off so far.
+    retry_at: Option<Instant>,
+    retries: u32,
     /// Bytes a `MSG_WAITALL` send or receive on a stream moved so far: it goes on from
     /// there until all are moved, as io_uring does (Linux 5.18 on).
     done: u32,
@@ -439,6 +443,8 @@ impl Emulator {
             next: NONE,
             in_pool: false,
             connecting: false,
+            retry_at: None,
+            retries: 0,
             done: 0,
             short: false,
             link_timeout,
@@ -529,10 +535,25 @@ impl Emulator {
                     return self.wait_for(index, exec::IN);
                 }
                 Attempt::Wait(events) => return self.wait_for(index, events),
+                Attempt::Later => return self.retry_later(index),
                 Attempt::Again => {}
                 Attempt::Blocking => return self.send_to_pool(index),
             }
         }
+    }
+
+    /// Attempts op `index` again after a pause that doubles each time, from 1 ms up to
+    /// 64 ms: for a CONNECT that got EAGAIN (a Unix listener's backlog full, or no local
+    /// port free), which io_uring retries from a worker thread. It stays cancellable, and
+    /// its link timeout runs meanwhile.
+    fn retry_later(&mut self, index: usize) {
+        let p = &mut self.pending[index];
+        let deadline = Instant::now() + Duration::from_millis(1 << p.retries.min(6));
+        p.retries += 1;
+        p.retry_at = Some(deadline);
+        let generation = p.generation;
+        self.timers
+            .push(std::cmp::Reverse((deadline, index, generation)));
     }
 
     /// Completes op `index` with its final CQE, its link timeout's, then its chain.
@@ -826,7 +847,7 @@ impl Emulator {
             if *deadline > now {
                 break;
             }
-            let (index, generation) = (*index, *generation);
+            let (deadline, index, generation) = (*deadline, *index, *generation);
             self.timers.pop();
             let Some(p) = self.pending.get_mut(index) else {
                 continue;
@@ -834,6 +855,11 @@ impl Emulator {
             if p.generation != generation || p.in_pool {
                 // Done already, or running on the pool, where it cannot be stopped: it
                 // completes on its own (the kernel's ETIME then comes with a late op).
+                continue;
+            }
+            if p.retry_at == Some(deadline) {
+                p.retry_at = None;
+                self.run(index);
                 continue;
             }
             if p.sqe.opcode() == abi::IORING_OP_TIMEOUT {
