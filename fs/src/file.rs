@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::future::Future;
 use std::io;
-use std::os::fd::{BorrowedFd, OwnedFd};
+use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
 use std::path::Path;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -16,7 +16,7 @@ use uring_sys::abi;
 
 use crate::aligned::DioAlignment;
 use crate::metadata::{Metadata, STATX_MASK};
-use crate::op::close::{Close, Closing};
+use crate::op::close::{Close, Closing, close_now};
 use crate::op::fadvise::Fadvise;
 use crate::op::fallocate::Fallocate;
 use crate::op::fsync::Fsync;
@@ -794,6 +794,9 @@ impl File {
         match self.fd.try_into_parts() {
             Ok((Some(fd), fixed)) => {
                 drop(fixed);
+                if runtime::fd::is_anon_inode(fd.as_fd()) {
+                    return close_now(fd);
+                }
                 Op::new(Close {
                     target: Some(Closing::Fd(fd)),
                 })

@@ -18,8 +18,9 @@ pub(crate) struct Close {
     pub(crate) target: Option<Closing>,
 }
 
-/// close(2), with its error.
-fn close_now(fd: OwnedFd) -> io::Result<()> {
+/// close(2), with its error: for an fd CLOSE would refuse (an io_uring instance; see
+/// [`runtime::fd::is_anon_inode`]).
+pub(crate) fn close_now(fd: OwnedFd) -> io::Result<()> {
     // SAFETY: `fd` is ours and given up here: closed exactly once.
     match unsafe { libc::close(fd.into_raw_fd()) } {
         0 => Ok(()),
@@ -71,22 +72,14 @@ unsafe impl Operation for Close {
             }
             return result.map(drop);
         }
-        if cqe.res() == -libc::EBADF
-            && let Some(Closing::Fd(fd)) = self.target.take()
-        {
-            // CLOSE refuses io_uring fds (and leaves them open; an fd we own is open, so
-            // this is the only way to get EBADF): close(2) it here, which does not block.
-            return close_now(fd);
-        }
         // close(2) releases the fd even when it reports an error.
         self.release();
         result.map(drop)
     }
 
     fn on_abandoned_cqe(&mut self, cqe: Completion) {
-        if cqe.res() == -libc::ECANCELED || cqe.res() == -libc::EBADF {
-            // Never ran, or refused an io_uring fd: `target` drops with the op and closes
-            // the fd with close(2).
+        if cqe.res() == -libc::ECANCELED {
+            // Never ran: `target` drops with the op and closes the fd with close(2).
             return;
         }
         self.release();

@@ -38,7 +38,7 @@ pub(crate) const MSG_RING_WAKE: u64 = RESERVED | 3;
 /// bits (so a cancel that found nothing can be retried).
 const CANCEL_TAG: u64 = 1 << 62;
 /// With `RESERVED` (and without `CANCEL_TAG`): a fire-and-forget CLOSE of the fd in the low
-/// 32 bits, whose failure is looked at (see [`Driver::close_detached`]).
+/// 32 bits, whose cancel is looked at (see [`Driver::close_detached`]).
 const CLOSE_TAG: u64 = 1 << 32;
 /// Generations use 30 bits, so an op's `user_data` never reaches the two tag bits.
 const GENERATION_MASK: u32 = 0x3fff_ffff;
@@ -544,9 +544,11 @@ impl Driver {
         self.push(&sqe)
     }
 
-    /// Closes `fd`, which the caller gives up, with a fire-and-forget CLOSE. The kernel
-    /// refuses to close an io_uring fd that way (EBADF, and the fd stays open): that CQE
-    /// closes it with close(2) instead ([`Driver::reap`]).
+    /// Closes `fd`, which the caller gives up, with a fire-and-forget CLOSE. A CLOSE that
+    /// was cancelled before it ran (the drain's cancel of everything in flight) left the fd
+    /// open: that CQE closes it with close(2) instead ([`Driver::reap`]). Any other failure
+    /// is the kernel's word that the number is no longer ours (`filp_close` reports a
+    /// flush's error after the fd left the table), so nothing more is done.
     pub(crate) fn close_detached(&mut self, fd: OwnedFd) -> io::Result<()> {
         use std::os::fd::IntoRawFd;
         let raw = fd.as_raw_fd();
@@ -848,11 +850,12 @@ impl Driver {
                             self.pending_retry(key, 0);
                         }
                     }
-                } else if user_data & CLOSE_TAG != 0 && cqe.res() == -libc::EBADF {
-                    // An io_uring fd, which CLOSE leaves open: it is still ours to close.
+                } else if user_data & CLOSE_TAG != 0 && cqe.res() == -libc::ECANCELED {
+                    // Cancelled before it ran: the fd is still open, and ours to close.
                     let fd = (user_data & u64::from(u32::MAX)) as RawFd;
-                    // SAFETY: the fd was given up to this CLOSE (`close_detached`), which did
-                    // not close it, so nobody else owns the number.
+                    // SAFETY: the fd was given up to this CLOSE (`close_detached`), which
+                    // never ran (io_uring fails a request with ECANCELED only before it
+                    // starts), so the number still names that file and nobody else owns it.
                     drop(unsafe { OwnedFd::from_raw_fd(fd) });
                 }
                 continue;

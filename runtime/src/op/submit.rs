@@ -124,10 +124,15 @@ pub unsafe fn submit_detached(sqe: Sqe) -> io::Result<()> {
 
 /// Closes `fd` without blocking the core: an `IORING_OP_CLOSE` pushed on this core's ring
 /// (submitted with the next loop turn, or at once outside the loop; its result is not
-/// awaited, except that an io_uring fd, which CLOSE refuses, gets close(2) instead), or
-/// `close(2)` right away outside a runtime. Use [`Op`](crate::op::Op) with `prep_close`
-/// instead to learn the close's result.
+/// awaited), or `close(2)` right away outside a runtime, and for an anonymous-inode fd
+/// (an io_uring instance, which CLOSE refuses and would leave open; an eventfd, an epoll
+/// set: nothing whose close can block; see [`crate::fd::is_anon_inode`]). Use
+/// [`Op`](crate::op::Op) with `prep_close` instead to learn the close's result.
 pub fn close_in_background(fd: std::os::fd::OwnedFd) {
+    use std::os::fd::AsFd;
+    if crate::fd::is_anon_inode(fd.as_fd()) {
+        return drop(fd);
+    }
     let Ok(driver) = context::current_driver() else {
         return drop(fd);
     };
