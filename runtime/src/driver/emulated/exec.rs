@@ -840,8 +840,15 @@ impl Blocking {
                     // for its other end on a pool thread that nothing can interrupt (a
                     // reader's open now succeeds at once, a writer's without a reader fails
                     // with ENXIO, as on io_uring without O_CREAT or O_TRUNC).
+                    // A file under a lease answers a non-blocking open with EAGAIN once the
+                    // lease break started: that one is opened again, blocking (as io_uring
+                    // retries it on a worker).
                     let flags = sqe.open_flags() as i32 | libc::O_CLOEXEC;
-                    let r = libc::openat(fd, path(sqe.addr()), flags | libc::O_NONBLOCK, sqe.len());
+                    let mut r =
+                        libc::openat(fd, path(sqe.addr()), flags | libc::O_NONBLOCK, sqe.len());
+                    if r < 0 && flags & libc::O_NONBLOCK == 0 && neg_errno() == -libc::EAGAIN {
+                        r = libc::openat(fd, path(sqe.addr()), flags, sqe.len());
+                    }
                     if r >= 0 && flags & libc::O_NONBLOCK == 0 {
                         let now = libc::fcntl(r, libc::F_GETFL);
                         if now >= 0 {
