@@ -208,6 +208,10 @@ pub(crate) struct RingMaps {
     /// None with `IORING_FEAT_SINGLE_MMAP`: the CQ ring is in `sq`.
     cq: Option<Mmap>,
     sqes: Mmap,
+    /// Made by [`Ring::user_space`]: no kernel reads or writes these maps, so user space
+    /// may act as the kernel on them. Queues carry it with their maps wherever safe code
+    /// swaps them (`Ring::sq`/`Ring::cq` hand out `&mut`).
+    pub(crate) user_space: bool,
 }
 
 impl Ring {
@@ -269,6 +273,7 @@ impl Ring {
             sq: sq_map,
             cq: cq_map,
             sqes: sqe_map,
+            user_space: false,
         };
         let mut ring = Ring::from_maps(fd, params, maps, false);
         if register_ring_fd && let Ok(index) = ring.register_ring_fd() {
@@ -352,6 +357,7 @@ impl Ring {
             sq,
             cq: Some(cq),
             sqes,
+            user_space: true,
         };
         Ok(Ring::from_maps(fd, params, maps, true))
     }
@@ -430,9 +436,13 @@ impl Ring {
     }
 
     /// The kernel's side of a [user-space](Ring::user_space) ring: takes published SQEs,
-    /// posts CQEs. `None` for a kernel ring, whose SQEs and CQEs only the kernel may move.
+    /// posts CQEs. `None` for a kernel ring, whose SQEs and CQEs only the kernel may move,
+    /// and for a ring holding a kernel ring's queue (swapped in through `sq()`/`cq()`): the
+    /// queues themselves must be user space's, or this side would move a kernel's head
+    /// and tail (the kernel would then run an SQE twice, or report a CQE it never posted).
     pub fn user_space_side(&mut self) -> Option<UserSpaceSide<'_>> {
-        self.user_space.then_some(UserSpaceSide {
+        let queues_ours = self.sq._maps.user_space && self.cq._maps.user_space;
+        (self.user_space && queues_ours).then_some(UserSpaceSide {
             sq: &mut self.sq,
             cq: &mut self.cq,
         })

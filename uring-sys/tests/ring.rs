@@ -811,3 +811,23 @@ fn queues_swapped_between_rings_outlive_the_ring_they_came_from() {
     unsafe { sq.push(&prep_nop()) }.expect("room");
     assert_eq!(sq.len(), 1);
 }
+
+/// `Ring::sq`/`Ring::cq` lend `&mut` queues that safe code may swap between rings; a
+/// user-space ring holding a kernel ring's queue gives no `UserSpaceSide`, whose writes of
+/// the kernel's SQ head and CQ tail would make the kernel run an SQE twice or hand out a
+/// CQE it never posted. Before the fix it gave one.
+#[test]
+fn a_user_space_side_is_refused_over_a_kernel_ring_queue() {
+    let mut kernel = Ring::new(4).expect("io_uring");
+    let fd = std::fs::File::open("/dev/null").expect("/dev/null").into();
+    let mut user = Ring::user_space(4, fd).expect("user-space ring");
+    assert!(user.user_space_side().is_some());
+    std::mem::swap(kernel.sq(), user.sq());
+    assert!(user.user_space_side().is_none(), "a kernel SQ");
+    std::mem::swap(kernel.sq(), user.sq());
+    std::mem::swap(kernel.cq(), user.cq());
+    assert!(user.user_space_side().is_none(), "a kernel CQ");
+    std::mem::swap(kernel.cq(), user.cq());
+    assert!(user.user_space_side().is_some(), "its own queues again");
+    assert!(kernel.user_space_side().is_none());
+}
