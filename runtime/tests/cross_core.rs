@@ -310,3 +310,55 @@ fn sleep_moved_to_another_core_leaves_that_core_timers_alone() {
     });
     assert_eq!(out, vec![true, true], "a timer of core 1 was lost");
 }
+
+/// A fallback core wakes a task of an io_uring core (a oneshot between two runtimes of
+/// different drivers): the io_uring core wakes. Before the fix the sender pushed the
+/// wake-up as a MSG_RING on its own emulated ring, which fails unseen, and the io_uring
+/// core slept on.
+#[test]
+fn a_fallback_core_wakes_an_io_uring_core() {
+    let _w = watchdog(
+        "a_fallback_core_wakes_an_io_uring_core",
+        Duration::from_secs(30),
+    );
+    let (tx, rx) = oneshot::channel::<()>();
+    let (asleep_tx, asleep_rx) = std::sync::mpsc::channel();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = Builder::new()
+            .driver(runtime::DriverChoice::IoUring)
+            .build()
+            .expect("io_uring");
+        let got = rt.block_on(async move {
+            asleep_tx.send(()).unwrap();
+            rx.await
+        });
+        done_tx.send(got.is_ok()).unwrap();
+    });
+    asleep_rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(100));
+    let fallback = Builder::new()
+        .driver(runtime::DriverChoice::Fallback)
+        .build()
+        .expect("fallback");
+    fallback.block_on(async move { tx.send(()).unwrap() });
+    let woke = done_rx.recv_timeout(Duration::from_secs(10));
+    assert_eq!(woke, Ok(true), "the io_uring core never woke");
+}
+
+/// Values still queued when the receiver is dropped are dropped with it, not kept until the
+/// last sender goes (before the fix they lived as long as any sender).
+#[test]
+fn a_dropped_receiver_drops_what_was_queued() {
+    let (tx, rx) = mpsc::channel::<Arc<()>>(4);
+    let value = Arc::new(());
+    tx.try_send(value.clone()).unwrap();
+    assert_eq!(Arc::strong_count(&value), 2);
+    drop(rx);
+    assert_eq!(
+        Arc::strong_count(&value),
+        1,
+        "the queued value outlived the receiver"
+    );
+    assert!(tx.try_send(value.clone()).is_err());
+}

@@ -531,3 +531,124 @@ fn deny_io_uring_setup() -> std::io::Result<()> {
     }
     Ok(())
 }
+
+/// Two blocking jobs submitted back to back while one pool thread is idle: the second gets
+/// a thread of its own. Before the fix both counted on the one idle thread, so the second
+/// waited behind the first, here for ever (the first waits for the second; it gives up
+/// after 10 s so the test fails instead of hanging).
+#[test]
+fn a_second_blocking_job_does_not_wait_behind_the_first() {
+    let _w = watchdog(
+        "a_second_blocking_job_does_not_wait_behind_the_first",
+        Duration::from_secs(30),
+    );
+    // One pool thread, idle (it stays 10 s).
+    let (warm_tx, warm_rx) = std::sync::mpsc::channel();
+    drop(runtime::spawn_blocking(move || warm_tx.send(()).unwrap()));
+    warm_rx.recv().unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    let (b_tx, b_rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    drop(runtime::spawn_blocking(move || {
+        let got = b_rx.recv_timeout(Duration::from_secs(10)).is_ok();
+        done_tx.send(got).unwrap();
+    }));
+    drop(runtime::spawn_blocking(move || b_tx.send(()).unwrap()));
+    assert!(done_rx.recv().unwrap(), "the second job never ran");
+}
+
+/// A `JoinHandle` of runtime A awaited by a task of runtime B, and A dropped: the awaiting
+/// task is woken and gets `Aborted`. Before the fix A's shutdown dropped the stored waker
+/// unwoken and the task waited for ever.
+#[test]
+fn a_join_handle_of_a_dropped_runtime_resolves() {
+    let _w = watchdog(
+        "a_join_handle_of_a_dropped_runtime_resolves",
+        Duration::from_secs(30),
+    );
+    let a = Runtime::new().unwrap();
+    // The handle leaves its runtime's `block_on` unawaited: that is the point.
+    #[allow(clippy::async_yields_async)]
+    let handle = a.block_on(async { spawn(std::future::pending::<()>()) });
+    let b = Runtime::new().unwrap();
+    let out = b.block_on(async move {
+        let waiter = spawn(handle);
+        spawn(async move {
+            runtime::time::sleep(Duration::from_millis(20)).await;
+            drop(a);
+        });
+        timeout(Duration::from_secs(10), waiter).await
+    });
+    let joined = out.expect("the awaiting task was never woken").unwrap();
+    assert!(matches!(joined, Err(JoinError::Aborted)), "{joined:?}");
+}
+
+/// A handle kept after its task's output was taken names a slab slot and 16-bit generation
+/// that the 65,536th later spawn gets again: `abort` and `is_finished` must not reach that
+/// task. Before the fix `abort` aborted it.
+#[test]
+fn a_stale_join_handle_does_not_abort_a_later_task() {
+    let _w = watchdog(
+        "a_stale_join_handle_does_not_abort_a_later_task",
+        Duration::from_secs(60),
+    );
+    let out = Runtime::new().unwrap().block_on(async {
+        let mut first = spawn(async {});
+        (&mut first).await.unwrap();
+        for _ in 0..65_535 {
+            spawn(async {}).await.unwrap();
+        }
+        let later = spawn(async {
+            runtime::time::sleep(Duration::from_millis(10)).await;
+            7
+        });
+        first.abort();
+        assert!(first.is_finished());
+        later.await
+    });
+    assert!(matches!(out, Ok(7)), "{out:?}");
+}
+
+/// Panics when dropped (unless already unwinding).
+struct PanicOnDrop;
+
+impl Drop for PanicOnDrop {
+    fn drop(&mut self) {
+        if !std::thread::panicking() {
+            panic!("a future's drop panics");
+        }
+    }
+}
+
+/// Aborting a task whose future panics when dropped: the handle resolves with the panic,
+/// and `abort` does not panic. Before the fix the panic left `abort`, and the handle never
+/// resolved (the task stayed "running" with no future).
+#[test]
+fn aborting_a_future_whose_drop_panics_resolves_its_handle() {
+    let _w = watchdog(
+        "aborting_a_future_whose_drop_panics_resolves_its_handle",
+        Duration::from_secs(30),
+    );
+    Runtime::new().unwrap().block_on(async {
+        let mut handle = spawn(async {
+            let _p = PanicOnDrop;
+            std::future::pending::<()>().await
+        });
+        yield_now().await;
+        handle.abort();
+        let joined = timeout(Duration::from_secs(10), &mut handle)
+            .await
+            .expect("the handle never resolved");
+        assert!(matches!(joined, Err(JoinError::Panicked(_))), "{joined:?}");
+        // And a task whose future panics when dropped after it finished.
+        let finished = spawn(async {
+            let _p = PanicOnDrop;
+            5
+        })
+        .await;
+        assert!(
+            matches!(finished, Err(JoinError::Panicked(_))),
+            "{finished:?}"
+        );
+    });
+}

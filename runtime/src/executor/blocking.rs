@@ -25,7 +25,12 @@ struct Pool {
 struct PoolState {
     jobs: VecDeque<Job>,
     threads: usize,
+    /// Threads waiting for a job.
     idle: usize,
+    /// Of those, how many a `submit` has woken already, each for its job: a second job must
+    /// not count on a thread woken for the first (it would wait behind it, for ever if the
+    /// first waits for it).
+    woken: usize,
 }
 
 fn pool() -> &'static Pool {
@@ -35,6 +40,7 @@ fn pool() -> &'static Pool {
             jobs: VecDeque::new(),
             threads: 0,
             idle: 0,
+            woken: 0,
         }),
         work: Condvar::new(),
     })
@@ -44,7 +50,8 @@ impl Pool {
     fn submit(&'static self, job: Job) {
         let mut st = self.state.lock().unwrap_or_else(|e| e.into_inner());
         st.jobs.push_back(job);
-        if st.idle > 0 {
+        if st.idle > st.woken {
+            st.woken += 1;
             self.work.notify_one();
         } else if st.threads < MAX_THREADS {
             st.threads += 1;
@@ -82,6 +89,9 @@ impl Pool {
                 .unwrap_or_else(|e| e.into_inner());
             st = guard;
             st.idle -= 1;
+            // Woken for a job or not (a timeout, a spurious wake-up), this thread looks at the
+            // queue now: one wake-up fewer is on its way.
+            st.woken = st.woken.saturating_sub(1);
             if timeout.timed_out() && st.jobs.is_empty() {
                 st.threads -= 1;
                 return;

@@ -7,7 +7,7 @@ use std::io;
 use std::pin::pin;
 use std::rc::Rc;
 use std::sync::Arc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::Instant;
 
 use slab::Slab;
@@ -316,11 +316,18 @@ impl Core {
 
     fn drop_tasks(&self) {
         loop {
-            let tasks = std::mem::take(&mut *self.tasks.borrow_mut());
+            let mut tasks = std::mem::take(&mut *self.tasks.borrow_mut());
             if tasks.is_empty() {
                 break;
             }
+            // Handles awaited elsewhere (in another runtime) are woken once their tasks
+            // are gone, to find them `Aborted`; nothing else would wake them.
+            let joiners: Vec<Waker> = tasks
+                .iter_mut()
+                .filter_map(|(_, e)| e.take_join_waker())
+                .collect();
             drop(tasks);
+            joiners.into_iter().for_each(Waker::wake);
         }
         self.run_queue.borrow_mut().clear();
     }

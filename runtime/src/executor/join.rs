@@ -38,12 +38,15 @@ impl<T: 'static> JoinHandle<T> {
     /// Stops the task: its future is dropped on its core (now, or right after its current
     /// poll), and the handle yields `Err(JoinError::Aborted)` unless it had finished.
     pub fn abort(&self) {
-        self.core.abort_task(self.id);
+        // Once the output was taken, the id may name a later task (the slab reuses it).
+        if !self.done.get() {
+            self.core.abort_task(self.id);
+        }
     }
 
-    /// Whether the task has finished (its output is ready to take).
+    /// Whether the task has finished (its output is ready to take, or was taken).
     pub fn is_finished(&self) -> bool {
-        self.core.task_finished(self.id)
+        self.done.get() || self.core.task_finished(self.id)
     }
 }
 

@@ -129,8 +129,14 @@ impl CoreShared {
                 .flags(uring_sys::abi::IOSQE_CQE_SKIP_SUCCESS);
             // A MSG_RING from the sender's own ring: no syscall here, it goes with the
             // sender's next enter. The fd stays valid: `fd` (an Arc) outlives the push, and a
-            // later reuse of the number at worst gets a reserved user_data it ignores.
-            if let Some(Ok(())) = sender.with(|d| d.submit_detached(sqe)) {
+            // later reuse of the number at worst gets a reserved user_data it ignores. Not
+            // from a fallback core: its emulated ring cannot send one (the SQE would fail
+            // unseen, and the wake-up with it), so that sender writes the eventfd.
+            let pushed = sender.with(|d| match d.kind() {
+                crate::DriverKind::Fallback => Err(io::ErrorKind::Unsupported.into()),
+                _ => d.submit_detached(sqe),
+            });
+            if let Some(Ok(())) = pushed {
                 return;
             }
         }

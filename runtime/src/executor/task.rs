@@ -111,17 +111,13 @@ where
             }
             TaskStageProj::Finished { .. } => return Poll::Ready(()),
         };
-        self.set(TaskStage::Finished {
-            output: Some(result),
-        });
+        self.finish(result);
         Poll::Ready(())
     }
 
     fn abort(mut self: Pin<&mut Self>) {
         if let TaskStageProj::Running { .. } = self.as_mut().project() {
-            self.set(TaskStage::Finished {
-                output: Some(Err(JoinError::Aborted)),
-            });
+            self.finish(Err(JoinError::Aborted));
         }
     }
 
@@ -131,6 +127,25 @@ where
             slot.downcast_mut::<Option<Result<F::Output, JoinError>>>(),
         ) {
             *slot = output.take();
+        }
+    }
+}
+
+impl<F: Future> TaskStage<F> {
+    /// Drops the future and stores `output`. A panic of the future's drop is caught, as one
+    /// of its poll is: the handle gets it (`JoinError::Panicked`) instead of the output, and
+    /// the task still ends (an assignment whose old value's drop panics stores the new one
+    /// all the same).
+    fn finish(mut self: Pin<&mut Self>, output: Result<F::Output, JoinError>) {
+        let dropped = catch_unwind(AssertUnwindSafe(|| {
+            self.as_mut().set(TaskStage::Finished {
+                output: Some(output),
+            });
+        }));
+        if let Err(panic) = dropped {
+            self.set(TaskStage::Finished {
+                output: Some(Err(JoinError::Panicked(panic))),
+            });
         }
     }
 }
@@ -300,6 +315,12 @@ impl TaskEntry {
     /// For the `JoinHandle`: a `FINISHED` task's output is moved into `slot` (an
     /// `Option<Result<T, JoinError>>` of its type) and true returned; otherwise `cx`'s waker
     /// is kept to be woken when it finishes.
+    /// The `JoinHandle`'s waker, for a core dropping its tasks: the handle, awaited
+    /// elsewhere, then finds the task gone (`Aborted`).
+    pub(crate) fn take_join_waker(&mut self) -> Option<Waker> {
+        self.join_waker.take()
+    }
+
     pub(crate) fn join(&mut self, cx: &Context<'_>, slot: &mut dyn Any) -> bool {
         if self.state == TaskState::FINISHED {
             if let Some(t) = self.task.as_mut() {

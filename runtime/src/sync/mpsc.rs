@@ -271,7 +271,11 @@ impl<T> Drop for Receiver<T> {
         let mut s = lock(&self.shared);
         s.receiver_gone = true;
         let wakers = std::mem::take(&mut s.tx_wakers);
+        // Nobody will take what is queued: it is dropped now (outside the lock: a value's
+        // drop may send again), not when the last sender goes.
+        let queued = std::mem::take(&mut s.queue);
         drop(s);
+        drop(queued);
         wakers.into_iter().for_each(Waker::wake);
     }
 }
