@@ -204,10 +204,12 @@ async fn read_of_a_file_larger_than_memory_is_an_error() {
 
 /// A copy dropped while the bytes move stops: the destination stops growing short of the
 /// source. Before the fix the blocking pool's `std::io::copy` went on to the end, writing
-/// the destination behind the back of a caller who had given the copy up.
+/// the destination behind the back of a caller who had given the copy up. (A try whose copy
+/// was within one step of the end when dropped tells nothing, and is made again.)
 #[runtime::test]
 async fn a_dropped_copy_stops_writing_the_destination() {
     const LEN: u64 = 256 << 20;
+    const STEP: u64 = 16 << 20;
     let dir = TempPath::new_in(std::path::Path::new("/dev/shm"), "copy-drop");
     fs::create_dir(&dir).await.unwrap();
     let (src, dst) = (dir.join("src"), dir.join("dst"));
@@ -215,22 +217,33 @@ async fn a_dropped_copy_stops_writing_the_destination() {
         .and_then(|f| std::io::Write::write_all(&mut &f, &vec![0x77u8; LEN as usize]))
         .unwrap();
     let size = || std::fs::metadata(&dst).map_or(0, |m| m.len());
-    let copy = runtime::spawn(fs::copy(src.clone(), dst.clone()));
-    // Dropped once bytes are moving.
-    while size() == 0 {
-        assert!(!copy.is_finished(), "the copy ended before any byte showed");
-        runtime::time::sleep(std::time::Duration::from_millis(1)).await;
-    }
-    copy.abort();
-    // Settles: the same size 200 ms apart.
-    let mut last = u64::MAX;
-    loop {
-        runtime::time::sleep(std::time::Duration::from_millis(200)).await;
-        let now = size();
-        if now == last {
-            break;
+    for _ in 0..10 {
+        let _ = std::fs::remove_file(&dst);
+        let copy = runtime::spawn(fs::copy(src.clone(), dst.clone()));
+        // Dropped once bytes are moving.
+        while size() == 0 && !copy.is_finished() {
+            runtime::time::sleep(std::time::Duration::from_millis(1)).await;
         }
-        last = now;
+        copy.abort();
+        let at_drop = size();
+        // Settles: the same size 200 ms apart.
+        let mut last = u64::MAX;
+        loop {
+            runtime::time::sleep(std::time::Duration::from_millis(200)).await;
+            let now = size();
+            if now == last {
+                break;
+            }
+            last = now;
+        }
+        if at_drop + 2 * STEP >= LEN {
+            continue;
+        }
+        assert!(
+            last < LEN,
+            "the dropped copy (at {at_drop} bytes) wrote all {LEN}"
+        );
+        return;
     }
-    assert!(last < LEN, "the dropped copy wrote all {LEN} bytes");
+    panic!("every copy was near its end when dropped: nothing was checked");
 }

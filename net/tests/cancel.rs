@@ -826,9 +826,13 @@ fn into_std_does_not_lose_bytes_a_dropped_read_kept() {
         let a = TcpStream::from_std(ours);
         let mut read = Box::pin(a.read(vec![0u8; 16]));
         assert!(!poll_once(&mut read).await);
+        let before = runtime::metrics().unwrap().cqes_reaped;
         peer.write_all(b"kept").expect("peer write");
-        sleep(Duration::from_millis(50)).await;
-        // Its CQE carried "kept": kept for the stream's next read.
+        // Its CQE (the only one this runtime waits for) carried "kept", reaped and not yet
+        // taken: dropped now, the read keeps it for the stream's next read.
+        while runtime::metrics().unwrap().cqes_reaped == before {
+            sleep(Duration::from_millis(1)).await;
+        }
         drop(read);
         let e = a.into_std().expect_err("bytes are kept");
         assert!(e.error().to_string().contains("4 bytes"), "{e}");

@@ -302,29 +302,37 @@ fn a_poll_that_returns_pending_leaves_the_write_accepted() {
 
 /// A write of the stream polled once and dropped is committed; tokio's `poll_shutdown` of a
 /// `Compat` over the stream sends SHUT_WR only after it, and the peer gets every byte.
-/// Before the fix the shutdown cut it short (EPIPE for the rest, reported to nobody).
+/// Before the fix the shutdown cut it short (EPIPE for the rest, reported to nobody). The
+/// peer starts reading only once the shutdown was polled and the loop turned.
 #[test]
 fn shutdown_waits_for_a_dropped_write_of_the_stream() {
     const BIG: usize = 4 << 20;
+    let data = pattern(BIG);
     let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
     let reader = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
+        wait.recv().unwrap();
         let mut got = Vec::new();
         std::io::Read::read_to_end(&mut &peer, &mut got).unwrap();
         got
     });
+    let sent = data.clone();
     run(async move {
         let a = UnixStream::from_std(ours);
-        let mut w = Box::pin(a.write_all(pattern(BIG)));
+        let mut w = Box::pin(a.write_all(sent));
         let polled = poll_fn(|cx| Poll::Ready(w.as_mut().poll(cx))).await;
         assert!(polled.is_pending(), "4 MiB fit in the socket");
         drop(w);
-        // In the kernel now, waiting for the reader.
-        sleep(Duration::from_millis(20)).await;
         let mut c = Compat::new(a);
-        c.shutdown().await
+        let mut shutdown = std::pin::pin!(c.shutdown());
+        let first = poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx))).await;
+        assert!(first.is_pending(), "the shutdown finished while 4 MiB wait");
+        // Whatever the shutdown submitted runs now, before the peer reads.
+        sleep(Duration::from_millis(20)).await;
+        go.send(()).unwrap();
+        shutdown.await
     });
     let got = reader.join().unwrap();
     assert_eq!(got.len(), BIG, "bytes of the dropped write cut off");
-    assert!(got == pattern(BIG), "bytes reordered");
+    assert!(got == data, "bytes reordered");
 }

@@ -690,22 +690,26 @@ fn a_hyper_io_without_a_pool_reads_a_kept_end_of_stream() {
 }
 
 /// A write of the stream polled once and dropped is committed; `poll_shutdown` of a
-/// `HyperIo` over the stream then sends SHUT_WR only after it, and the peer gets every
-/// byte. Before the fix the shutdown cut it short (EPIPE for the rest, reported to nobody).
+/// `HyperIo` over the stream sends SHUT_WR only after it, and the peer gets every byte.
+/// Before the fix the shutdown cut it short (EPIPE for the rest, reported to nobody). The
+/// peer starts reading only once the shutdown was polled and the loop turned, so the
+/// write cannot finish first.
 #[test]
 fn hyper_io_shutdown_waits_for_a_dropped_write_of_the_stream() {
     const BIG: usize = 4 << 20;
+    let data = pattern(BIG, 3);
     let (ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (go, wait) = std::sync::mpsc::channel::<()>();
     let reader = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(100));
+        wait.recv().unwrap();
         let mut got = Vec::new();
         peer.read_to_end(&mut got).unwrap();
         got
     });
+    let sent = data.clone();
     let res = runtime::Runtime::new().unwrap().block_on(async move {
         let a = UnixStream::from_std(ours);
-        let data = pattern(BIG, 3);
-        let mut w = Box::pin(a.write_all(data));
+        let mut w = Box::pin(a.write_all(sent));
         assert!(
             std::future::poll_fn(|cx| Poll::Ready(w.as_mut().poll(cx)))
                 .await
@@ -713,15 +717,21 @@ fn hyper_io_shutdown_waits_for_a_dropped_write_of_the_stream() {
             "4 MiB fit in the socket"
         );
         drop(w);
-        // In the kernel now, waiting for the reader.
-        runtime::time::sleep(Duration::from_millis(20)).await;
         let mut io = HyperIo::new(a);
-        std::future::poll_fn(|cx| hyper::rt::Write::poll_shutdown(Pin::new(&mut io), cx)).await
+        let shutdown =
+            std::future::poll_fn(|cx| hyper::rt::Write::poll_shutdown(Pin::new(&mut io), cx));
+        let mut shutdown = std::pin::pin!(shutdown);
+        let first = std::future::poll_fn(|cx| Poll::Ready(shutdown.as_mut().poll(cx))).await;
+        assert!(first.is_pending(), "the shutdown finished while 4 MiB wait");
+        // Whatever the shutdown submitted runs now, before the peer reads.
+        runtime::time::sleep(Duration::from_millis(20)).await;
+        go.send(()).unwrap();
+        shutdown.await
     });
     res.expect("shutdown");
     let got = reader.join().unwrap();
     assert_eq!(got.len(), BIG, "bytes of the dropped write cut off");
-    assert!(got == pattern(BIG, 3), "bytes reordered");
+    assert!(got == data, "bytes reordered");
 }
 
 /// `Server::max_connections(1)` with one client served and 30 more connecting: they wait
@@ -749,8 +759,13 @@ fn a_server_at_its_connection_limit_takes_no_more_connections() {
     });
     let addr = addr_rx.recv().unwrap();
     let fds = || std::fs::read_dir("/proc/self/fd").unwrap().count();
-    let first = std::net::TcpStream::connect(addr).unwrap();
-    std::thread::sleep(Duration::from_millis(100));
+    let mut first = std::net::TcpStream::connect(addr).unwrap();
+    // Served: the server holds its one connection.
+    first
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut head = [0u8; 12];
+    first.read_exact(&mut head).unwrap();
     let before = fds();
     let waiting: Vec<_> = (0..30)
         .map(|_| std::net::TcpStream::connect(addr).unwrap())
@@ -763,7 +778,6 @@ fn a_server_at_its_connection_limit_takes_no_more_connections() {
     next.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     next.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
-    let mut head = [0u8; 12];
     next.read_exact(&mut head).unwrap();
     drop(waiting);
     stop_tx.send(()).unwrap();
