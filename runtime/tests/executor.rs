@@ -652,3 +652,41 @@ fn aborting_a_future_whose_drop_panics_resolves_its_handle() {
         );
     });
 }
+
+/// A waker that spawns when it is dropped.
+struct SpawnWhenDropped;
+
+impl std::task::Wake for SpawnWhenDropped {
+    fn wake(self: std::sync::Arc<Self>) {}
+}
+
+impl Drop for SpawnWhenDropped {
+    fn drop(&mut self) {
+        drop(spawn(async {}));
+    }
+}
+
+/// A `JoinHandle` polled with a waker whose drop spawns, then polled with another: the
+/// replaced waker is dropped outside the task slab's borrow. Before the fix the spawn in its
+/// drop panicked inside the runtime ("already borrowed").
+#[test]
+fn a_join_handle_waker_may_spawn_when_replaced() {
+    use std::future::Future;
+    use std::task::{Context, Poll, Waker};
+    Runtime::new().unwrap().block_on(async {
+        let mut handle = spawn(std::future::pending::<()>());
+        let first = Waker::from(std::sync::Arc::new(SpawnWhenDropped));
+        assert!(
+            Pin::new(&mut handle)
+                .poll(&mut Context::from_waker(&first))
+                .is_pending()
+        );
+        drop(first);
+        poll_fn(|cx| {
+            assert!(Pin::new(&mut handle).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        handle.abort();
+    });
+}

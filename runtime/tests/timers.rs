@@ -185,3 +185,44 @@ fn huge_durations_saturate_instead_of_panicking() {
         assert!(second.is_err(), "an interval of Duration::MAX ticked twice");
     });
 }
+
+/// A waker that drops a registered `Sleep` when woken (its drop cancels the timer).
+struct DropSleepOnWake(std::sync::Mutex<Option<runtime::time::Sleep>>);
+
+impl std::task::Wake for DropSleepOnWake {
+    fn wake(self: std::sync::Arc<Self>) {
+        drop(self.0.lock().unwrap().take());
+    }
+}
+
+/// A timer's waker that reaches the timers again (here it drops another `Sleep`) when the
+/// loop fires it: the runtime goes on. Before the fix the wakers ran inside the wheel's
+/// borrow and the core panicked ("already borrowed").
+#[test]
+fn a_timer_waker_may_drop_a_sleep() {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::task::{Context, Poll, Waker};
+    runtime::Runtime::new().unwrap().block_on(async {
+        let mut other = runtime::time::sleep(Duration::from_secs(60));
+        std::future::poll_fn(|cx| {
+            assert!(Pin::new(&mut other).poll(cx).is_pending());
+            Poll::Ready(())
+        })
+        .await;
+        let waker = Waker::from(std::sync::Arc::new(DropSleepOnWake(std::sync::Mutex::new(
+            Some(other),
+        ))));
+        let mut first = Box::pin(runtime::time::sleep(Duration::from_millis(5)));
+        assert!(
+            first
+                .as_mut()
+                .poll(&mut Context::from_waker(&waker))
+                .is_pending()
+        );
+        drop(waker);
+        // The loop fires `first` meanwhile; its waker drops `other`.
+        runtime::time::sleep(Duration::from_millis(50)).await;
+        drop(first);
+    });
+}

@@ -37,6 +37,8 @@ pub(crate) struct Core {
     next_generation: Cell<u16>,
     main_woken: Cell<bool>,
     pub(crate) timers: RefCell<TimerWheel>,
+    /// The wakers of the timers one turn fired, woken after the wheel's borrow (kept).
+    fired: Cell<Vec<Waker>>,
     pub(crate) shared: Arc<CoreShared>,
     pub(crate) runtime: Option<Arc<RuntimeShared>>,
     pub(crate) counters: Rc<Counters>,
@@ -73,6 +75,7 @@ impl Core {
             next_generation: Cell::new(0),
             main_woken: Cell::new(true),
             timers: RefCell::new(TimerWheel::new(Instant::now())),
+            fired: Cell::new(Vec::new()),
             shared,
             runtime,
             counters,
@@ -226,7 +229,9 @@ impl Core {
         cx: &Context<'_>,
         slot: &mut dyn std::any::Any,
     ) -> bool {
-        let finished = self.entry_mut(id, |e| e.join(cx, slot));
+        let mut replaced = None;
+        let finished = self.entry_mut(id, |e| e.join(cx, slot, &mut replaced));
+        drop(replaced);
         match finished {
             Some(true) => {
                 self.remove_task(id);
@@ -278,7 +283,12 @@ impl Core {
             // One clock read per turn serves both: the wait it bounds starts right after.
             let now = (self.timers.borrow().len() > 0).then(Instant::now);
             if let Some(now) = now {
-                self.timers.borrow_mut().process(now);
+                // Woken once the wheel is free: a waker may reach it (drop or reset a
+                // `Sleep`). The list is kept, so firing allocates nothing.
+                let mut fired = self.fired.take();
+                self.timers.borrow_mut().process_into(now, &mut fired);
+                fired.drain(..).for_each(Waker::wake);
+                self.fired.set(fired);
             }
             let idle = self.run_queue.borrow().is_empty() && !self.main_woken.get();
             let timeout = match now {

@@ -321,14 +321,22 @@ impl TaskEntry {
         self.join_waker.take()
     }
 
-    pub(crate) fn join(&mut self, cx: &Context<'_>, slot: &mut dyn Any) -> bool {
+    /// Takes the output into `slot` once `FINISHED` (true); else stores the handle's waker,
+    /// putting the one it replaces in `replaced` (dropped by the caller after the slab's
+    /// borrow: a waker's drop may spawn).
+    pub(crate) fn join(
+        &mut self,
+        cx: &Context<'_>,
+        slot: &mut dyn Any,
+        replaced: &mut Option<Waker>,
+    ) -> bool {
         if self.state == TaskState::FINISHED {
             if let Some(t) = self.task.as_mut() {
                 t.as_mut().take_output(slot);
             }
             return true;
         }
-        set_waker(&mut self.join_waker, cx);
+        *replaced = set_waker(&mut self.join_waker, cx);
         false
     }
 }

@@ -262,29 +262,35 @@ impl TimerWheel {
     }
 
     /// Removes the timer, pending or fired, and frees its entry. A stale key (already removed)
-    /// is a no-op. O(1).
-    pub(crate) fn remove(&mut self, key: TimerKey) {
-        let Some(index) = self.live(key) else { return };
+    /// is a no-op. O(1). Returns the waker of a timer that had not fired: the caller drops it
+    /// once the wheel is no longer borrowed (a waker's drop may reach the wheel again).
+    pub(crate) fn remove(&mut self, key: TimerKey) -> Option<Waker> {
+        let index = self.live(key)?;
         if matches!(self.entries[index as usize].state, State::Pending { .. }) {
             self.unlink(index);
             self.len -= 1;
         }
         let next_free = self.free_head;
         let entry = &mut self.entries[index as usize];
-        // Drops the waker of a timer that had not fired.
-        entry.state = State::Vacant { next_free };
+        let old = mem::replace(&mut entry.state, State::Vacant { next_free });
         entry.generation = entry.generation.wrapping_add(1);
         self.free_head = index;
+        match old {
+            State::Pending { waker } => Some(waker),
+            _ => None,
+        }
     }
 
     /// Replaces the waker of a pending timer, cloning `waker` only when it would not wake the
-    /// same task as the stored one. No-op for a fired timer or a stale key.
-    pub(crate) fn set_waker(&mut self, key: TimerKey, waker: &Waker) {
-        let Some(index) = self.live(key) else { return };
-        if let State::Pending { waker: stored } = &mut self.entries[index as usize].state
-            && !stored.will_wake(waker)
-        {
-            *stored = waker.clone();
+    /// same task as the stored one. No-op for a fired timer or a stale key. Returns the waker
+    /// replaced, for the caller to drop once the wheel is no longer borrowed.
+    pub(crate) fn set_waker(&mut self, key: TimerKey, waker: &Waker) -> Option<Waker> {
+        let index = self.live(key)?;
+        match &mut self.entries[index as usize].state {
+            State::Pending { waker: stored } if !stored.will_wake(waker) => {
+                Some(mem::replace(stored, waker.clone()))
+            }
+            _ => None,
         }
     }
 
@@ -319,12 +325,23 @@ impl TimerWheel {
     }
 
     /// Fires every pending timer whose deadline is `<= now`: marks it fired and wakes its waker.
-    /// Returns how many fired.
+    /// Returns how many fired. (Tests; the core uses `process_into`.)
     ///
     /// Advances the wheel to `now` rounded up to a tick, cascading the slots it passes; a timer
     /// whose tick is reached but whose exact deadline is still after `now` waits for a later
     /// call. Cost: O(slots passed + timers moved + due list).
+    #[cfg(test)]
     pub(crate) fn process(&mut self, now: Instant) -> usize {
+        let mut fired = Vec::new();
+        let n = self.process_into(now, &mut fired);
+        fired.into_iter().for_each(Waker::wake);
+        n
+    }
+
+    /// As `process`, leaving the fired timers' wakers in `fired` for the caller to wake once
+    /// the wheel is no longer borrowed: a waker may reach the wheel (drop or reset a
+    /// `Sleep`).
+    pub(crate) fn process_into(&mut self, now: Instant, fired: &mut Vec<Waker>) -> usize {
         let target = self.tick_for(now);
         while let Some((list, at)) = self.next_expiration() {
             if at > target {
@@ -339,7 +356,7 @@ impl TimerWheel {
             self.cascade(list);
         }
         self.elapsed = self.elapsed.max(target);
-        self.fire_due(now)
+        self.fire_due(now, fired)
     }
 
     /// Number of pending timers: inserted, not yet fired, not removed.
@@ -433,8 +450,9 @@ impl TimerWheel {
         }
     }
 
-    /// Fires every due timer whose exact deadline is `<= now`; returns how many.
-    fn fire_due(&mut self, now: Instant) -> usize {
+    /// Fires every due timer whose exact deadline is `<= now`, its waker into `wakers`;
+    /// returns how many.
+    fn fire_due(&mut self, now: Instant, wakers: &mut Vec<Waker>) -> usize {
         let mut fired = 0;
         let mut index = self.lists[ListId::DUE.index()].head;
         while index != NIL {
@@ -444,9 +462,8 @@ impl TimerWheel {
                 self.unlink(index);
                 self.len -= 1;
                 fired += 1;
-                // The wheel is consistent before the waker runs, should it panic.
                 match mem::replace(&mut self.entries[index as usize].state, State::Fired) {
-                    State::Pending { waker } => waker.wake(),
+                    State::Pending { waker } => wakers.push(waker),
                     state => unreachable!("due list holds entry {index}, found {state:?}"),
                 }
             }

@@ -78,9 +78,14 @@ impl Sleep {
             let mut timers = core.timers.borrow_mut();
             // On another core the timer cannot be reached: it stays in its wheel and wakes
             // its old task once, spuriously, at the deadline.
-            if timers.id() == wheel {
-                timers.remove(key);
-            }
+            let waker = if timers.id() == wheel {
+                timers.remove(key)
+            } else {
+                None
+            };
+            // Dropped once the wheel is free: a waker's drop may reach it.
+            drop(timers);
+            drop(waker);
         }
     }
 }
@@ -107,13 +112,16 @@ impl Future for Sleep {
         }
         match self.key.map(|(_, key)| key) {
             Some(key) if timers.is_fired(key) => {
-                timers.remove(key);
+                // A fired timer has no waker left to return.
+                let _ = timers.remove(key);
                 drop(timers);
                 self.key = None;
                 Poll::Ready(())
             }
             Some(key) => {
-                timers.set_waker(key, cx.waker());
+                let replaced = timers.set_waker(key, cx.waker());
+                drop(timers);
+                drop(replaced);
                 Poll::Pending
             }
             None => {
