@@ -657,8 +657,31 @@ impl<T: StreamWriteOp> Drop for StreamWrite<T> {
 /// next write reports that.
 pub(crate) fn finish_in_background<T: StreamWriteOp>(ticket: Ticket, op: T) {
     let len = op.len();
+    let nothing_before = std::future::ready(Ok(()));
+    send_in_background(ticket, len, nothing_before, move |sending| async move {
+        let mut op = op;
+        op.start(sending);
+        // If this task is dropped while the op is in flight, the op finishes on its own and
+        // its token reports how (`on_abandoned_cqe`).
+        Op::new(op).await.0
+    });
+}
+
+/// Sends `len` bytes of a dropped writer in the stream's line, on a task of its own: first
+/// `before` (the writer's send already in flight, which holds the stream's turn, finished
+/// there), then, once `ticket`'s turn comes, `send` with the turn's token, which says how
+/// many bytes went out. A result short of `len` (or an error, `before`'s included), a core
+/// shutting down first, or no runtime at all leaves the stream's next write an error instead
+/// of a silent gap.
+pub(crate) fn send_in_background<B, F, Fut>(ticket: Ticket, len: usize, before: B, send: F)
+where
+    B: Future<Output = io::Result<()>> + 'static,
+    F: FnOnce(Sending) -> Fut + 'static,
+    Fut: Future<Output = io::Result<usize>> + 'static,
+{
     let sent = ticket.sent.clone();
     if runtime::core_id().is_none() {
+        drop(before);
         drop(ticket);
         sent.keep_unsent(len, "its runtime was gone");
         return;
@@ -667,19 +690,22 @@ pub(crate) fn finish_in_background<T: StreamWriteOp>(ticket: Ticket, op: T) {
     let unsent = Unsent(Some(sent.clone()), len);
     let mut ticket = ticket;
     drop(runtime::spawn(async move {
-        let started = std::future::poll_fn(|cx| ticket.poll_start(cx)).await;
         let mut unsent = unsent;
+        if let Err(e) = before.await {
+            // The stream broke under the send before: these bytes are not sent either.
+            let sent = unsent.0.take().expect("taken once");
+            sent.keep_result(Err(e), len);
+            drop(ticket);
+            return;
+        }
+        let started = std::future::poll_fn(|cx| ticket.poll_start(cx)).await;
         let sent = unsent.0.take().expect("taken once");
-        let mut op = op;
         match started {
             // The stream already has a gap, reported by this error: keep it for the next
             // write, and add nothing (this write is not sent either).
             Err(e) => sent.0.borrow_mut().cut(e),
             Ok(sending) => {
-                op.start(sending);
-                // If this task is dropped while the op is in flight, the op finishes on its
-                // own and its token reports how (`on_abandoned_cqe`).
-                let (res, _) = Op::new(op).await;
+                let res = send(sending).await;
                 sent.keep_result(res, len);
             }
         }

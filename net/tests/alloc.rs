@@ -2,11 +2,14 @@
 //! echo (multishot receive into a pool, then `write_all_vectored` of what arrived, one buffer
 //! or several) allocates nothing, and neither does a datagram's `send_to` or `recv_from`.
 
+mod support;
+
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 
 use net::UnixStream;
 use runtime::buf::BufPool;
+use support::faults_injected;
 
 struct Counting;
 
@@ -80,13 +83,6 @@ async fn echo_rounds(group: u16, len: usize, buf_len: usize, rounds: usize) -> (
         back = k;
     }
     (allocs() - before, several)
-}
-
-/// Whether `RUNTIME_FAULTS` shortens transfers in this run (`.ci/faults`): a short
-/// `read_exact` keeps a copy of what it has (given back to the stream if it is dropped), so
-/// allocations are expected then; the echoes must still come back whole.
-fn faults_injected() -> bool {
-    std::env::var_os("RUNTIME_FAULTS").is_some_and(|v| !v.is_empty())
 }
 
 #[test]

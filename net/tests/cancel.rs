@@ -817,38 +817,54 @@ fn a_write_dropped_while_it_waits_for_its_turn_still_goes_out_in_order() {
 /// Bytes a dropped read kept, then `into_std`: refused while they are kept (the stream comes
 /// back in the error, nothing lost), and once they are read it succeeds and the std stream
 /// reads on from there. Before the fix `into_std` succeeded and the kept bytes vanished.
+/// (Reads may be short, as under `.ci/faults`: only the whole sequence is compared.)
 #[test]
 fn into_std_does_not_lose_bytes_a_dropped_read_kept() {
     let _s = serial();
     let _w = watchdog("into_std_does_not_lose_bytes_a_dropped_read_kept", LIMIT);
     let (ours, mut peer) = std_pair();
-    let std_stream = Runtime::new().expect("runtime").block_on(async {
+    let (std_stream, mut got, refused) = Runtime::new().expect("runtime").block_on(async {
         let a = TcpStream::from_std(ours);
         let mut read = Box::pin(a.read(vec![0u8; 16]));
         assert!(!poll_once(&mut read).await);
         let before = runtime::metrics().unwrap().cqes_reaped;
         peer.write_all(b"kept").expect("peer write");
-        // Its CQE (the only one this runtime waits for) carried "kept", reaped and not yet
-        // taken: dropped now, the read keeps it for the stream's next read.
+        // Its CQE (the only one this runtime waits for) carried bytes, reaped and not yet
+        // taken: dropped now, the read keeps them for the stream's next read.
         while runtime::metrics().unwrap().cqes_reaped == before {
             sleep(Duration::from_millis(1)).await;
         }
         drop(read);
-        let e = a.into_std().expect_err("bytes are kept");
-        assert!(e.error().to_string().contains("4 bytes"), "{e}");
-        let a = e.into_stream();
-        let (res, got) = a.read(vec![0u8; 16]).await;
-        assert_eq!(res.expect("read"), 4);
-        assert_eq!(got, b"kept");
-        a.into_std().expect("nothing kept any more")
+        let mut a = a;
+        let mut got = Vec::new();
+        let mut refused = 0;
+        loop {
+            match a.into_std() {
+                Ok(s) => break (s, got, refused),
+                Err(e) => {
+                    assert!(
+                        e.error().to_string().contains("bytes that dropped reads"),
+                        "{e}"
+                    );
+                    refused += 1;
+                    a = e.into_stream();
+                    let (res, bytes) = a.read(vec![0u8; 16]).await;
+                    res.expect("read");
+                    got.extend_from_slice(&bytes);
+                }
+            }
+        }
     });
+    assert!(
+        refused > 0,
+        "into_std took the stream while bytes were kept"
+    );
     peer.write_all(b"later").expect("peer write");
     drop(peer);
     let mut std_stream = std_stream;
     std_stream.set_nonblocking(false).expect("blocking");
-    let mut rest = Vec::new();
-    std_stream.read_to_end(&mut rest).expect("std read");
-    assert_eq!(rest, b"later");
+    std_stream.read_to_end(&mut got).expect("std read");
+    assert_eq!(got, b"keptlater");
 }
 
 /// A `RecvStream` is its socket's reader while it lives: a `read` of the socket waits, and
@@ -866,8 +882,13 @@ fn a_read_waits_for_a_live_recv_stream_and_then_gets_what_it_did_not_hand_out() 
         let pool = BufPool::new(7, 8, 4096).expect("pool");
         let mut rs = a.recv_stream(&pool);
         b.write_all(b"one".to_vec()).await.0.expect("write");
-        let first = rs.next().await.expect("an item").expect("bytes");
-        assert_eq!(&first[..], b"one");
+        // (Receives may be short, as under `.ci/faults`.)
+        let mut first = Vec::new();
+        while first.len() < 3 {
+            let buf = rs.next().await.expect("an item").expect("bytes");
+            first.extend_from_slice(&buf);
+        }
+        assert_eq!(first, b"one");
         b.write_all(b"two".to_vec()).await.0.expect("write");
         sleep(Duration::from_millis(20)).await;
         let waited = timeout(Duration::from_millis(100), a.read(vec![0u8; 16])).await;
@@ -876,7 +897,7 @@ fn a_read_waits_for_a_live_recv_stream_and_then_gets_what_it_did_not_hand_out() 
             "a read got bytes while the RecvStream lives"
         );
         drop(rs);
-        let (res, got) = a.read(vec![0u8; 16]).await;
+        let (res, got) = a.read_exact(Vec::with_capacity(3)).await;
         res.expect("read");
         assert_eq!(got, b"two", "what the stream had not handed out");
     });

@@ -15,7 +15,7 @@ use std::time::Duration;
 use net::compat::Compat;
 use net::{TcpListener, TcpStream, UnixStream};
 use runtime::time::{sleep, timeout};
-use support::{join, pattern, run, settle};
+use support::{faults_injected, join, pattern, run, settle};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 
 /// A connected TCP pair: (client, server).
@@ -59,8 +59,16 @@ fn tokio_read_cancelled_after_pending_keeps_its_op_and_data() {
         assert_eq!(mid.ops_submitted - before.ops_submitted, 1);
         assert!(mid.ops_in_flight > before.ops_in_flight);
         c.write_all(b"kept".to_vec()).await.0?;
-        let n = s.read(&mut buf).await?;
-        assert_eq!(&buf[..n], b"kept");
+        // (Reads may be short under `.ci/faults`; then the op counts say nothing.)
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            let n = s.read(&mut buf).await?;
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"kept");
+        if faults_injected() {
+            return Ok(());
+        }
         let after = runtime::metrics().unwrap();
         // Since then: the peer's send only; the read took up the receive already in flight.
         assert_eq!(
@@ -317,6 +325,8 @@ fn shutdown_waits_for_a_dropped_write_of_the_stream() {
         got
     });
     let sent = data.clone();
+    let mut res = Ok(());
+    let outcome = &mut res;
     run(async move {
         let a = UnixStream::from_std(ours);
         let mut w = Box::pin(a.write_all(sent));
@@ -330,9 +340,20 @@ fn shutdown_waits_for_a_dropped_write_of_the_stream() {
         // Whatever the shutdown submitted runs now, before the peer reads.
         sleep(Duration::from_millis(20)).await;
         go.send(()).unwrap();
-        shutdown.await
+        *outcome = shutdown.await;
+        Ok(())
     });
     let got = reader.join().unwrap();
-    assert_eq!(got.len(), BIG, "bytes of the dropped write cut off");
-    assert!(got == data, "bytes reordered");
+    // A legal short send under `.ci/faults` cuts the dropped write: the gap is reported.
+    match res {
+        Ok(()) => {
+            assert_eq!(got.len(), BIG, "bytes of the dropped write cut off");
+            assert!(got == data, "bytes reordered");
+        }
+        Err(e) => {
+            assert!(faults_injected(), "shutdown: {e}");
+            assert!(e.to_string().contains("dropped"), "{e}");
+            assert!(data.starts_with(&got), "bytes reordered");
+        }
+    }
 }

@@ -16,13 +16,7 @@ use std::time::Duration;
 use net::{RecvStream, TcpListener, TcpStream, UnixStream};
 use runtime::buf::BufPool;
 use runtime::{Builder, DriverChoice, DriverKind};
-use support::{join, pattern};
-
-/// Whether `RUNTIME_FAULTS` shortens transfers in this run (`.ci/faults`): a test that
-/// counts ops or expects one op to move everything has nothing to check then.
-fn faults_injected() -> bool {
-    std::env::var_os("RUNTIME_FAULTS").is_some_and(|v| !v.is_empty())
-}
+use support::{faults_injected, join, pattern};
 
 /// Runs `body` on a one-core fallback runtime; panics with its error, or after 10 s.
 fn run_fallback<F: Future<Output = io::Result<()>>>(body: F) {

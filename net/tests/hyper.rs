@@ -2,6 +2,8 @@
 //! (`HyperIo` in a hyper client connection) against hyper's server on tokio, and the cancel
 //! contract of `HyperIo`. Every body is checked byte for byte.
 
+mod support;
+
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::io::{self, Read as _, Write as _};
@@ -642,7 +644,7 @@ fn bytes_a_hyper_io_could_not_send_are_reported_by_the_next_write() {
         assert!(e.to_string().contains("none of its 5 bytes"), "{e}");
         // The write that reported the gap was not sent either; the next one is.
         a.write_all(b"third".to_vec()).await.0.unwrap();
-        let (res, got) = b.read(Vec::with_capacity(64)).await;
+        let (res, got) = b.read_exact(Vec::with_capacity(5)).await;
         res.unwrap();
         assert_eq!(got, b"third");
     });
@@ -728,10 +730,24 @@ fn hyper_io_shutdown_waits_for_a_dropped_write_of_the_stream() {
         go.send(()).unwrap();
         shutdown.await
     });
-    res.expect("shutdown");
     let got = reader.join().unwrap();
-    assert_eq!(got.len(), BIG, "bytes of the dropped write cut off");
-    assert!(got == data, "bytes reordered");
+    check_shutdown_after_a_dropped_write(res, &got, &data);
+}
+
+/// A shutdown after a dropped write: every byte, in order; or, where `.ci/faults` cut the
+/// dropped write short (a legal partial send), the gap reported and a prefix delivered.
+fn check_shutdown_after_a_dropped_write(res: io::Result<()>, got: &[u8], data: &[u8]) {
+    match res {
+        Ok(()) => {
+            assert_eq!(got.len(), data.len(), "bytes of the dropped write cut off");
+            assert!(got == data, "bytes reordered");
+        }
+        Err(e) => {
+            assert!(support::faults_injected(), "shutdown: {e}");
+            assert!(e.to_string().contains("dropped"), "{e}");
+            assert!(data.starts_with(got), "bytes reordered");
+        }
+    }
 }
 
 /// `Server::max_connections(1)` with one client served and 30 more connecting: they wait

@@ -13,7 +13,7 @@ use runtime::buf::{BufPool, IoBuf, ProvidedBuf, Slice};
 use runtime::op::{Op, RingHandle};
 
 use crate::fd::SharedFd;
-use crate::kept::{Kept, Sending, finish_in_background};
+use crate::kept::{Kept, Sending, send_in_background};
 use crate::op::{recv::Recv, send::Send, shutdown::Shutdown};
 use crate::stream::{RecvStream, StreamIo};
 use crate::{TcpStream, UnixStream};
@@ -616,26 +616,39 @@ impl Writer {
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // A send in flight finishes in the background (sends are not cancelled; a dropped
-        // op that ends short leaves the stream's next write an error).
+        // A send in flight with nothing after it finishes in the background (sends are not
+        // cancelled; a dropped op that ends short leaves the stream's next write an error).
         if self.pending.is_empty() {
             return;
         }
         // Bytes taken from hyper and not yet sent: they take their place in the stream's
         // line of writes now, behind the send in flight (which holds the stream's turn),
-        // before any later write; a task of their own sends them (or, outside a runtime,
-        // the next write reports that they could not be).
+        // before any later write. A task of their own finishes the send in flight, then
+        // sends them, all of it (a short send goes on from where it stopped, as in
+        // `poll_sent`), or the next write of the stream reports what could not be sent.
         let pending = std::mem::take(&mut self.pending);
+        let len = pending.len();
         let ticket = self.io.sent.ticket();
-        finish_in_background(
-            ticket,
-            Send {
-                fd: self.io.fd.clone(),
-                buf: pending,
-                sending: None,
-                zero_copy: false,
-            },
-        );
+        let writer = |io: StreamIo, sending| Writer {
+            io,
+            pending: Vec::new(),
+            sending,
+            spare: Vec::new(),
+            failed: None,
+            awaited: false,
+        };
+        let mut in_flight = writer(self.io.clone(), self.sending.take());
+        let before =
+            async move { std::future::poll_fn(|cx| in_flight.poll_sent(cx, Wait::Loud)).await };
+        let io = self.io.clone();
+        send_in_background(ticket, len, before, move |sending| async move {
+            let fd = io.fd.clone();
+            let first = InFlight::new(pending.slice(0..len), sending, &fd);
+            let mut rest = writer(io, Some(first));
+            std::future::poll_fn(|cx| rest.poll_sent(cx, Wait::Loud))
+                .await
+                .map(|()| len)
+        });
     }
 }
 
