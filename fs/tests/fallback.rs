@@ -83,6 +83,16 @@ fn bytes_cross_a_fifo_in_order() {
         }
         w.await.unwrap().unwrap();
         assert!(got == expected, "bytes lost, repeated or out of order");
+        // The emulator moves a FIFO's bytes through a description of its own per call
+        // (`nonblocking_fifo`): none is left open, only the reader's (the writer went with
+        // its task).
+        let fifo = std::fs::canonicalize(&*path).unwrap();
+        let open_on_fifo = std::fs::read_dir("/proc/self/fd")
+            .unwrap()
+            .filter_map(|e| std::fs::read_link(e.ok()?.path()).ok())
+            .filter(|target| *target == fifo)
+            .count();
+        assert_eq!(open_on_fifo, 1, "descriptions of the FIFO left open");
     });
 }
 

@@ -655,7 +655,7 @@ impl<T: StreamWriteOp> Drop for StreamWrite<T> {
 /// Runs a dropped write that was waiting for its turn on a task of its own. Outside a
 /// runtime (the write dropped after it), or on a core shutting down, it cannot be sent: the
 /// next write reports that.
-pub(crate) fn finish_in_background<T: StreamWriteOp>(ticket: Ticket, op: T) {
+fn finish_in_background<T: StreamWriteOp>(ticket: Ticket, op: T) {
     let len = op.len();
     let nothing_before = std::future::ready(Ok(()));
     send_in_background(ticket, len, nothing_before, move |sending| async move {

@@ -642,8 +642,7 @@ impl Drop for Writer {
             async move { std::future::poll_fn(|cx| in_flight.poll_sent(cx, Wait::Loud)).await };
         let io = self.io.clone();
         send_in_background(ticket, len, before, move |sending| async move {
-            let fd = io.fd.clone();
-            let first = InFlight::new(pending.slice(0..len), sending, &fd);
+            let first = InFlight::new(pending.slice(0..len), sending, &io.fd);
             let mut rest = writer(io, Some(first));
             std::future::poll_fn(|cx| rest.poll_sent(cx, Wait::Loud))
                 .await

@@ -554,7 +554,7 @@ impl Driver {
         let raw = fd.as_raw_fd();
         let low = u64::from(raw.unsigned_abs());
         self.push_detached(prep::prep_close(raw), RESERVED | CLOSE_TAG | low)?;
-        // Pushed: the kernel (or, on EBADF, the reap) closes it now.
+        // Pushed: the kernel closes it now (or, if the CLOSE is cancelled unrun, the reap).
         let _ = fd.into_raw_fd();
         Ok(())
     }

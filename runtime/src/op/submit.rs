@@ -130,13 +130,14 @@ pub unsafe fn submit_detached(sqe: Sqe) -> io::Result<()> {
 /// [`Op`](crate::op::Op) with `prep_close` instead to learn the close's result.
 pub fn close_in_background(fd: std::os::fd::OwnedFd) {
     use std::os::fd::AsFd;
-    if crate::fd::is_anon_inode(fd.as_fd()) {
-        return drop(fd);
-    }
     let Ok(driver) = context::current_driver() else {
         return drop(fd);
     };
-    // On failure the fd comes back inside the closure's error path: closed by its drop.
+    if crate::fd::is_anon_inode(fd.as_fd()) {
+        return drop(fd);
+    }
+    // A failed push closes the fd inside `close_detached` (its drop); a busy driver never
+    // runs the closure, and the fd is closed here.
     let mut fd = Some(fd);
     let pushed = driver.try_with(|d| d.close_detached(fd.take().expect("taken once")));
     if pushed.is_err() {
