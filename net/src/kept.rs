@@ -435,6 +435,12 @@ impl Sent {
         Sending(self.clone())
     }
 
+    /// A write left a gap in the stream (`e` says where): the stream's next write reports
+    /// it, once (a gap reported before stays the one reported).
+    pub(crate) fn cut(&self, e: io::Error) {
+        self.0.borrow_mut().cut(e);
+    }
+
     /// The gap a dropped write left (once), for a caller about to write past the runtime.
     pub(crate) fn take_cut(&self) -> Option<io::Error> {
         self.0.borrow_mut().cut.take()

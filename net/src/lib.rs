@@ -25,12 +25,14 @@ mod io_impls;
 mod kept;
 mod op;
 mod resolve;
+mod send_queue;
 mod stream;
 mod tcp;
 mod udp;
 mod unix;
 
 pub use resolve::ToAddrs;
+pub use send_queue::SendQueue;
 pub use stream::RecvStream;
 pub use tcp::{
     Incoming, IntoStdError, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpSocket, TcpStream,

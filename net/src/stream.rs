@@ -282,6 +282,12 @@ macro_rules! forward_to_stream_io {
             self.$io.write_all_vectored(bufs).await
         }
     };
+    (@method $io:ident $(#[$doc:meta])* send_queue) => {
+        $(#[$doc])*
+        pub fn send_queue<B: ::runtime::buf::IoBuf + 'static>(&self) -> $crate::SendQueue<B> {
+            $crate::SendQueue::new(&self.$io)
+        }
+    };
     (@method $io:ident $(#[$doc:meta])* recv_stream) => {
         $(#[$doc])*
         pub fn recv_stream(&self, pool: &::runtime::buf::BufPool) -> $crate::stream::RecvStream {

@@ -596,6 +596,10 @@ forward_to_stream_io! {
         /// # Cancel safety
         /// Not cancel safe, as [`TcpStream::write_all`].
         write_all_vectored;
+        /// A [`SendQueue`](crate::SendQueue) on this stream: batches of owned buffers sent
+        /// without waiting for each send (one task wake-up per echoed message instead of
+        /// two), in the stream's line of writes.
+        send_queue;
         /// Sends `buf` without copying (`SEND_ZC`); the buffer comes back once the kernel no
         /// longer reads it. Worth it for large buffers (tens of KiB and up).
         ///
@@ -685,6 +689,10 @@ forward_to_stream_io! {
         /// # Cancel safety
         /// Not cancel safe, as [`TcpStream::write_all`].
         write_all_vectored;
+        /// A [`SendQueue`](crate::SendQueue) on this stream: batches of owned buffers sent
+        /// without waiting for each send (one task wake-up per echoed message instead of
+        /// two), in the stream's line of writes.
+        send_queue;
         /// As [`TcpStream::shutdown`].
         shutdown;
     }

@@ -225,6 +225,10 @@ forward_to_stream_io! {
         /// # Cancel safety
         /// Not cancel safe, as [`TcpStream::write_all`](crate::TcpStream::write_all).
         write_all_vectored;
+        /// A [`SendQueue`](crate::SendQueue) on this stream: batches of owned buffers sent
+        /// without waiting for each send (one task wake-up per echoed message instead of
+        /// two), in the stream's line of writes.
+        send_queue;
         /// Received data as buffers lent from `pool`.
         ///
         /// # Cancel safety

@@ -139,16 +139,16 @@ async fn serve_core(
 /// turn goes back in one vectored send, buffers as they are (no copy).
 async fn echo_provided(stream: TcpStream, pool: BufPool) {
     let mut received = stream.recv_stream(&pool);
-    // Everything that arrived since the last turn, written back in one send.
+    // Everything that arrived since the last turn, written back in one send that the task
+    // does not wait for: the buffers return to the pool when the kernel has sent them.
+    let mut queue = stream.send_queue();
     let mut bufs = Vec::new();
     while let Ok(1..) = received.next_batch(&mut bufs, 64).await {
-        let (res, mut back) = stream.write_all_vectored(bufs).await;
-        if res.is_err() {
+        if queue.send(&mut bufs).await.is_err() {
             return;
         }
-        back.clear();
-        bufs = back;
     }
+    let _ = queue.flush().await;
 }
 
 /// The plainest echo: read into an owned Vec, write that much back, again.

@@ -14,6 +14,7 @@ pub(crate) mod slot;
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -24,7 +25,7 @@ use uring_sys::{Cqe, Probe, Ring, RingBuilder, Sqe, prep};
 use crate::metrics::Counters;
 use file_table::FileTable;
 pub(crate) use handle::Handle;
-use slot::{Abandoned, AfterCqe, Completion, OpState};
+use slot::{Abandoned, AfterCqe, Completion, Kept, OpState, SharedCompletion};
 
 /// `user_data` values with the top bit set never name a slot: they mark internal CQEs.
 const RESERVED: u64 = 1 << 63;
@@ -481,6 +482,25 @@ impl Driver {
         }
     }
 
+    /// Starts an op that no future awaits: its slot holds `owner` (which keeps the op's
+    /// memory alive) from the start, shows it every CQE and drops the reference after the
+    /// final one. Like an abandoned op, it is not cancelled unless the core shuts down.
+    pub(crate) fn submit_shared(
+        &mut self,
+        sqe: Sqe,
+        owner: Rc<dyn SharedCompletion>,
+    ) -> io::Result<()> {
+        if self.draining {
+            // The shutdown's cancel of everything went out already: this one would not
+            // be cancelled (a send to a peer that never reads would stall the drain).
+            return Err(io::Error::from_raw_os_error(libc::ECANCELED));
+        }
+        let key = self.submit(sqe, None, Waker::noop(), None)?;
+        // Nothing was reaped since the push: the slot still awaits its first CQE.
+        self.slot_mut(key).state = OpState::Abandoned(Kept::Shared(owner));
+        Ok(())
+    }
+
     /// Takes a slot for an op about to be pushed, with the next generation.
     #[inline]
     fn new_slot(
@@ -668,7 +688,7 @@ impl Driver {
     /// is settled right here.
     pub(crate) fn abandon(&mut self, key: OpKey, resources: Box<dyn Abandoned>, cancel: bool) {
         Counters::bump(&self.counters.ops_cancelled, 1);
-        match self.slot_mut(key).state.abandon(resources) {
+        match self.slot_mut(key).state.abandon(Kept::Boxed(resources)) {
             AfterCqe::Free => {
                 self.slots.remove(key.index as usize);
             }

@@ -15,6 +15,7 @@
 //! still write into the resources the slot keeps alive.
 
 use std::collections::VecDeque;
+use std::rc::Rc;
 use std::task::{Context, Poll, Waker};
 
 use crate::waker_slot::set_waker;
@@ -23,6 +24,33 @@ use crate::waker_slot::set_waker;
 pub(crate) trait Abandoned {
     /// Sees a CQE that nobody will take.
     fn on_cqe(&mut self, cqe: Completion);
+}
+
+/// The owner of an op that no future awaits ([`crate::op::submit_shared`]): it shares the
+/// op's memory with the slot, which holds one reference until the final CQE.
+pub trait SharedCompletion {
+    /// Sees each CQE of the op, in the loop's reap (the last one without `F_MORE`), or an
+    /// error the driver made for an op whose deferred push failed. It must not block; it
+    /// may wake tasks, drop buffers and submit again ([`crate::op::submit_shared`] pushes
+    /// then when the reap is over).
+    fn on_cqe(self: Rc<Self>, cqe: Completion);
+}
+
+/// What the slot of an op nobody awaits keeps until the final CQE.
+pub(crate) enum Kept {
+    /// An abandoned op's own resources (its future was dropped).
+    Boxed(Box<dyn Abandoned>),
+    /// A shared op's owner: the slot's reference keeps the op's memory alive.
+    Shared(Rc<dyn SharedCompletion>),
+}
+
+impl Kept {
+    fn on_cqe(&mut self, cqe: Completion) {
+        match self {
+            Kept::Boxed(resources) => resources.on_cqe(cqe),
+            Kept::Shared(owner) => Rc::clone(owner).on_cqe(cqe),
+        }
+    }
 }
 
 /// A completion as the kernel reported it: the CQE itself (`res()`, `flags()`, `result()`,
@@ -42,7 +70,7 @@ pub(crate) enum OpState {
     /// The owner dropped its future: the slot keeps what the kernel may still touch until the
     /// final CQE. Each CQE (final or not) is shown to the resources, e.g. to close an fd the
     /// kernel created for nobody.
-    Abandoned(Box<dyn Abandoned>),
+    Abandoned(Kept),
     /// A multishot op: CQEs queue here until the owner takes them; `ended` once the final one
     /// (without `F_MORE`) is queued.
     /// Boxed so that the common states keep slots small (one allocation per multishot op).
@@ -212,7 +240,7 @@ impl OpState {
     /// ([`AfterCqe::Free`]), or keeps the resources until the final CQE. CQEs that arrived
     /// but were never taken are shown to the resources first (an accepted fd nobody will use
     /// gets closed, a provided buffer goes back).
-    pub(crate) fn abandon(&mut self, resources: Box<dyn Abandoned>) -> AfterCqe {
+    pub(crate) fn abandon(&mut self, resources: Kept) -> AfterCqe {
         // The resources go into the slot before any callback runs: if one panics, they stay
         // there (the kernel may still use them) instead of being dropped by the unwind.
         match std::mem::replace(self, OpState::Abandoned(resources)) {
@@ -334,7 +362,10 @@ mod tests {
             waker: None,
             quiet_if: None,
         };
-        assert_eq!(s.abandon(Box::new(Witness(seen.clone()))), AfterCqe::Keep);
+        assert_eq!(
+            s.abandon(Kept::Boxed(Box::new(Witness(seen.clone())))),
+            AfterCqe::Keep
+        );
         assert_eq!(
             Rc::strong_count(&seen),
             2,
@@ -362,7 +393,10 @@ mod tests {
             quiet_if: None,
         };
         s.on_cqe(Completion::new(0, 9, 0));
-        assert_eq!(s.abandon(Box::new(Witness(seen.clone()))), AfterCqe::Free);
+        assert_eq!(
+            s.abandon(Kept::Boxed(Box::new(Witness(seen.clone())))),
+            AfterCqe::Free
+        );
         assert_eq!(*seen.borrow(), vec![9]);
         assert_eq!(Rc::strong_count(&seen), 1);
     }

@@ -32,9 +32,9 @@ pub(crate) mod polled;
 mod single;
 mod submit;
 
-pub use crate::driver::slot::Completion;
+pub use crate::driver::slot::{Completion, SharedCompletion};
 pub use link::{Linked, link, link_hard};
 pub use multishot::Multishot;
 pub use operation::{MultishotOperation, Operation, RingHandle, SqeFlags};
 pub use single::Op;
-pub use submit::{close_in_background, submit_detached};
+pub use submit::{close_in_background, submit_detached, submit_shared};

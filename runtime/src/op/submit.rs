@@ -1,16 +1,17 @@
 //! The submission internals shared by [`Op`](crate::op::Op), [`Multishot`](crate::op::Multishot)
 //! and [`link`](crate::op::link): the future side's [`Stage`], finding the ring an op may run
 //! on, polling an op in flight (and settling it outside its core's loop), handing a dropped
-//! op's resources to the driver; and the detached submissions ([`submit_detached`],
-//! [`close_in_background`]).
+//! op's resources to the driver; and the submissions no future awaits ([`submit_detached`],
+//! [`submit_shared`], [`close_in_background`]).
 
 use std::io;
+use std::rc::Rc;
 use std::task::{Context, Poll};
 
 use uring_sys::Sqe;
 
 use super::operation::RingHandle;
-use crate::driver::slot::{Abandoned, Completion};
+use crate::driver::slot::{Abandoned, Completion, SharedCompletion};
 use crate::driver::{Handle, OpKey};
 use crate::executor::context;
 
@@ -120,6 +121,40 @@ pub(super) fn abandon(driver: &Handle, key: OpKey, resources: Box<dyn Abandoned>
 pub unsafe fn submit_detached(sqe: Sqe) -> io::Result<()> {
     let driver = context::current_driver()?;
     driver.try_with(|d| d.submit_detached(sqe))
+}
+
+/// Pushes `sqe` on the current core's ring for an op that no future awaits: `owner` shares
+/// the op's memory, the ring holds one reference to it until the op is over, and shows it
+/// each CQE ([`SharedCompletion::on_cqe`], in the loop's reap). It goes out with the next
+/// loop turn's enter. For writes whose caller does not wait for them (a send queue): the
+/// completion wakes nobody and costs no task poll; the owner releases the op's buffers
+/// and wakes whoever waits. Ops so submitted are not cancelled, except by the core's
+/// shutdown (ECANCELED).
+///
+/// Called while the driver is busy (from `on_cqe`, to send the rest of a short send), the
+/// push waits until the reap is over; if it then fails, `owner` sees a CQE with the error.
+///
+/// # Errors
+/// No runtime runs on this thread, or the ring refused the push: nothing was pushed, and
+/// `owner` sees nothing.
+///
+/// # Safety
+/// Every address in `sqe` must point into memory that `owner` keeps valid and in place,
+/// and that nothing but the kernel writes (or reads, where the kernel writes), until
+/// `owner` has seen the op's final CQE (one without `F_MORE`); `sqe`'s fd must stay open as
+/// long.
+pub unsafe fn submit_shared(sqe: Sqe, owner: Rc<dyn SharedCompletion>) -> io::Result<()> {
+    let driver = context::current_driver()?;
+    if !driver.is_busy() {
+        return driver.try_with(|d| d.submit_shared(sqe, owner));
+    }
+    driver.with_or_defer(move |d| {
+        if let Err(e) = d.submit_shared(sqe, owner.clone()) {
+            let errno = e.raw_os_error().unwrap_or(libc::EIO);
+            owner.on_cqe(Completion::new(0, -errno, 0));
+        }
+    });
+    Ok(())
 }
 
 /// Closes `fd` without blocking the core: an `IORING_OP_CLOSE` pushed on this core's ring

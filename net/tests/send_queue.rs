@@ -1,0 +1,267 @@
+//! `SendQueue`: batches go out whole and in order, their completion wakes nobody, their
+//! buffers come back without the task, a dropped queue's batch still goes out (from memory
+//! nobody else got), and a gap is reported.
+
+mod support;
+
+use std::cell::{Cell, RefCell};
+use std::future::{Future, poll_fn};
+use std::io::{self, Read, Write};
+use std::rc::Rc;
+use std::task::{Poll, Waker};
+use std::time::Duration;
+
+use net::{TcpListener, TcpStream, UnixStream};
+use runtime::buf::IoBuf;
+use support::{pattern, run};
+
+async fn pair() -> io::Result<(TcpStream, std::net::TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let peer = std::thread::spawn(move || std::net::TcpStream::connect(addr));
+    let (ours, _) = listener.accept().await?;
+    Ok((ours, peer.join().expect("connect thread")?))
+}
+
+#[test]
+fn batches_arrive_whole_and_in_order() {
+    const BATCHES: usize = 200;
+    let data = pattern(BATCHES * 3 * 1000);
+    let expected = data.clone();
+    run(async move {
+        let (ours, mut peer) = pair().await?;
+        let total = data.len();
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; total];
+            peer.read_exact(&mut got).map(|()| got)
+        });
+        let mut queue = ours.send_queue();
+        let mut bufs: Vec<Vec<u8>> = Vec::new();
+        // Batches of one, two and three buffers: plain sends (which `.ci/faults` cuts
+        // short) and sendmsgs.
+        let mut chunks = data.chunks(1000).peekable();
+        for batch in [1, 1, 2, 1, 3].into_iter().cycle() {
+            if chunks.peek().is_none() {
+                break;
+            }
+            bufs.extend(chunks.by_ref().take(batch).map(<[u8]>::to_vec));
+            queue.send(&mut bufs).await?;
+            assert!(bufs.is_empty(), "send takes every buffer");
+        }
+        queue.flush().await?;
+        let got = reader.join().expect("reader")?;
+        assert!(
+            got == expected,
+            "the peer got other bytes, or in another order"
+        );
+        Ok(())
+    });
+}
+
+/// The point of the queue: a batch's completion does not poll the task. The task sends,
+/// then waits on a future that counts its polls; it is woken only after the send's CQE was
+/// reaped (the peer has the bytes and the loop turned again).
+#[test]
+fn a_sent_batch_wakes_nobody() {
+    run(async {
+        let (ours, mut peer) = pair().await?;
+        let polls = Rc::new(Cell::new(0u32));
+        let parked: Rc<RefCell<Option<Waker>>> = Rc::default();
+        let task = {
+            let (polls, parked) = (polls.clone(), parked.clone());
+            runtime::spawn(async move {
+                let mut queue = ours.send_queue();
+                queue.send(&mut vec![b"ping".to_vec()]).await?;
+                poll_fn(|cx| {
+                    polls.set(polls.get() + 1);
+                    if polls.get() > 1 {
+                        return Poll::Ready(());
+                    }
+                    *parked.borrow_mut() = Some(cx.waker().clone());
+                    Poll::Pending
+                })
+                .await;
+                queue.flush().await
+            })
+        };
+        let got = runtime::spawn_blocking(move || {
+            let mut got = [0u8; 4];
+            peer.read_exact(&mut got).map(|()| got)
+        })
+        .await
+        .expect("reader")?;
+        assert_eq!(&got, b"ping");
+        // More loop turns: the CQE is reaped by now.
+        for _ in 0..5 {
+            runtime::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(polls.get(), 1, "the send's completion polled the task");
+        let waker = parked.borrow_mut().take().expect("the task parked");
+        waker.wake();
+        task.await.expect("task")?;
+        assert_eq!(polls.get(), 2);
+        Ok(())
+    });
+}
+
+/// A buffer that counts its drops.
+struct Counted(Vec<u8>, Rc<Cell<usize>>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.1.set(self.1.get() + 1);
+    }
+}
+
+// SAFETY: the bytes are the Vec's heap block, which does not move when `Counted` moves and
+// lives until it is dropped; all of it is initialized.
+unsafe impl IoBuf for Counted {
+    fn stable_ptr(&self) -> *const u8 {
+        self.0.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.0.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// The buffers go back (dropped here; a pool's to its ring) when the kernel has sent them,
+/// while the task that sent them waits for something else.
+#[test]
+fn buffers_are_released_when_sent_without_the_task() {
+    run(async {
+        let (ours, mut peer) = pair().await?;
+        let dropped = Rc::new(Cell::new(0));
+        let mut queue = ours.send_queue();
+        let mut bufs = vec![
+            Counted(b"ab".to_vec(), dropped.clone()),
+            Counted(b"cd".to_vec(), dropped.clone()),
+        ];
+        queue.send(&mut bufs).await?;
+        assert_eq!(dropped.get(), 0, "the kernel has them until the CQE");
+        let got = runtime::spawn_blocking(move || {
+            let mut got = [0u8; 4];
+            peer.read_exact(&mut got).map(|()| got)
+        })
+        .await
+        .expect("reader")?;
+        assert_eq!(&got, b"abcd");
+        for _ in 0..50 {
+            if dropped.get() == 2 {
+                break;
+            }
+            runtime::time::sleep(Duration::from_millis(2)).await;
+        }
+        assert_eq!(dropped.get(), 2, "the sent buffers were not released");
+        assert_eq!(support::settle(Duration::from_secs(1)).await, 0);
+        queue.flush().await
+    });
+}
+
+/// A batch the kernel still sends when its queue is dropped (the peer reads later) goes out
+/// whole, from memory nobody else was given: victims of the same size allocated after the
+/// drop keep their pattern, and the peer gets only the batch's bytes. A write after the
+/// drop follows it, in order, and nothing stays in flight.
+#[test]
+fn a_dropped_queue_still_sends_its_batch_from_its_own_memory() {
+    const LEN: usize = 4 << 20;
+    run(async {
+        let (ours, peer) = std::os::unix::net::UnixStream::pair()?;
+        let ours = UnixStream::from_std(ours);
+        let mut queue = ours.send_queue();
+        queue.send(&mut vec![vec![0x11u8; LEN]]).await?;
+        // Let the kernel start: it fills the socket buffer and waits for room.
+        runtime::time::sleep(Duration::from_millis(5)).await;
+        drop(queue);
+        let victims: Vec<Vec<u8>> = (0..8).map(|_| vec![0xA5u8; LEN]).collect();
+        let reader = std::thread::spawn(move || {
+            let mut peer = peer;
+            let mut got = vec![0u8; LEN + 5];
+            peer.read_exact(&mut got).map(|()| got)
+        });
+        let (res, _) = ours.write_all(b"after".to_vec()).await;
+        res?;
+        let got = runtime::spawn_blocking(move || reader.join().expect("reader"))
+            .await
+            .expect("join")?;
+        assert!(
+            got[..LEN].iter().all(|&b| b == 0x11),
+            "the peer got bytes that were not the batch's"
+        );
+        assert_eq!(&got[LEN..], b"after", "the later write overtook the batch");
+        for v in &victims {
+            assert!(v.iter().all(|&b| b == 0xA5), "a victim was written to");
+        }
+        assert_eq!(support::settle(Duration::from_secs(1)).await, 0);
+        Ok(())
+    });
+}
+
+/// A batch the peer's reset cut short is reported by the queue (not by silence), and the
+/// queue's later sends fail too.
+#[test]
+fn a_failed_batch_is_reported() {
+    run(async {
+        let (ours, peer) = pair().await?;
+        // An abortive close: the next send meets a reset.
+        socket2::SockRef::from(&peer).set_linger(Some(Duration::ZERO))?;
+        drop(peer);
+        let mut queue = ours.send_queue();
+        let mut reported = None;
+        for _ in 0..100 {
+            let sent = queue.send(&mut vec![vec![7u8; 64 * 1024]]).await;
+            if let Err(e) = sent.and(queue.flush().await) {
+                reported = Some(e);
+                break;
+            }
+            runtime::time::sleep(Duration::from_millis(1)).await;
+        }
+        let e = reported.expect("a send to a reset peer never failed");
+        assert!(
+            matches!(
+                e.kind(),
+                io::ErrorKind::ConnectionReset | io::ErrorKind::BrokenPipe
+            ),
+            "{e}"
+        );
+        // Later batches are taken, and fail in turn.
+        let later = queue.send(&mut vec![vec![1u8]]).await;
+        assert!(later.and(queue.flush().await).is_err());
+        Ok(())
+    });
+}
+
+/// A runtime dropped while a batch is in flight cancels it: the queue, polled after that
+/// outside any runtime, reports the gap at once instead of waiting for ever.
+#[test]
+fn a_batch_cut_by_the_runtimes_end_is_reported_outside_it() {
+    let rt = runtime::Runtime::new().expect("runtime");
+    let (ours, mut peer) = std::os::unix::net::UnixStream::pair().expect("pair");
+    let (ours, mut queue) = rt.block_on(async move {
+        let ours = UnixStream::from_std(ours);
+        let mut queue = ours.send_queue();
+        queue
+            .send(&mut vec![vec![3u8; 8 << 20]])
+            .await
+            .expect("queued");
+        runtime::time::sleep(Duration::from_millis(5)).await;
+        (ours, queue)
+    });
+    drop(rt);
+    let waker = std::task::Waker::noop();
+    let mut cx = std::task::Context::from_waker(waker);
+    let mut flush = std::pin::pin!(queue.flush());
+    match flush.as_mut().poll(&mut cx) {
+        Poll::Ready(Err(e)) => assert!(e.to_string().contains("gap"), "{e}"),
+        other => panic!("expected the gap reported, got {other:?}"),
+    }
+    // The kernel had sent a prefix of the batch, nothing else.
+    peer.set_nonblocking(true).expect("nonblocking");
+    let mut got = Vec::new();
+    let _ = peer.read_to_end(&mut got);
+    assert!(got.len() < 8 << 20 && got.iter().all(|&b| b == 3));
+    drop(ours);
+    let _ = peer.write_all(b"x");
+}
