@@ -12,7 +12,8 @@ pub enum ServerKind {
     /// epoll on `libc`, edge-triggered, reading until `EAGAIN`.
     EpollEt,
     /// This runtime, idiomatic: a task per connection on multishot accept, multishot recv on
-    /// the provided-buffer ring, and the received buffer sent back as is.
+    /// the provided-buffer ring, and the received buffers sent back as they are, through a
+    /// `SendQueue` (the task does not wait for the send).
     Runtime,
     /// This runtime, the plainest loop: `read(Vec)` then `write_all`.
     RuntimeRw,

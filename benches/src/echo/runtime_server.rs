@@ -136,7 +136,8 @@ async fn serve_core(
 }
 
 /// The idiomatic echo: multishot recv into the pool's buffers; what arrived since the last
-/// turn goes back in one vectored send, buffers as they are (no copy).
+/// turn goes back in one vectored send, buffers as they are (no copy), which the task does
+/// not wait for.
 async fn echo_provided(stream: TcpStream, pool: BufPool) {
     let mut received = stream.recv_stream(&pool);
     // Everything that arrived since the last turn, written back in one send that the task
