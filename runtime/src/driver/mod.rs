@@ -441,12 +441,29 @@ impl Driver {
     #[inline]
     pub(crate) fn submit(
         &mut self,
-        mut sqe: Sqe,
+        sqe: Sqe,
         timeout: Option<Duration>,
         waker: &Waker,
         quiet_if: Option<i32>,
     ) -> io::Result<OpKey> {
-        let key = self.new_slot(waker, quiet_if, timeout.map(|d| Box::new(timespec(d))));
+        // The owner does not poll the slot after submitting: a CQE reaped even before the
+        // push returns (a full SQ submits and reaps) must find the waker here.
+        let state = OpState::Submitted {
+            waker: Some(waker.clone()),
+            quiet_if,
+        };
+        self.submit_in(sqe, timeout, state)
+    }
+
+    /// [`Driver::submit`] with the slot's first state given.
+    #[inline]
+    fn submit_in(
+        &mut self,
+        mut sqe: Sqe,
+        timeout: Option<Duration>,
+        state: OpState,
+    ) -> io::Result<OpKey> {
+        let key = self.new_slot(state, timeout.map(|d| Box::new(timespec(d))));
         sqe.0.user_data = key.user_data();
         #[cfg(feature = "fault-injection")]
         if let Some(injector) = &mut self.injector
@@ -495,30 +512,18 @@ impl Driver {
             // be cancelled (a send to a peer that never reads would stall the drain).
             return Err(io::Error::from_raw_os_error(libc::ECANCELED));
         }
-        let key = self.submit(sqe, None, Waker::noop(), None)?;
-        // Nothing was reaped since the push: the slot still awaits its first CQE.
-        self.slot_mut(key).state = OpState::Abandoned(Kept::Shared(owner));
+        self.submit_in(sqe, None, OpState::Abandoned(Kept::Shared(owner)))?;
         Ok(())
     }
 
     /// Takes a slot for an op about to be pushed, with the next generation.
     #[inline]
-    fn new_slot(
-        &mut self,
-        waker: &Waker,
-        quiet_if: Option<i32>,
-        link_timespec: Option<Box<__kernel_timespec>>,
-    ) -> OpKey {
+    fn new_slot(&mut self, state: OpState, link_timespec: Option<Box<__kernel_timespec>>) -> OpKey {
         let generation = self.next_generation & GENERATION_MASK;
         self.next_generation = self.next_generation.wrapping_add(1);
         let index = self.slots.insert(Slot {
             generation,
-            // The owner does not poll the slot after submitting: a CQE reaped even before
-            // the push returns (a full SQ submits and reaps) must find the waker here.
-            state: OpState::Submitted {
-                waker: Some(waker.clone()),
-                quiet_if,
-            },
+            state,
             link_timespec,
         });
         OpKey {
@@ -599,7 +604,11 @@ impl Driver {
             generation: 0,
         }; N];
         for (i, sqe) in sqes.iter_mut().enumerate() {
-            keys[i] = self.new_slot(waker, None, None);
+            let state = OpState::Submitted {
+                waker: Some(waker.clone()),
+                quiet_if: None,
+            };
+            keys[i] = self.new_slot(state, None);
             sqe.0.user_data = keys[i].user_data();
             if i + 1 < N {
                 sqe.0.flags |= link;
