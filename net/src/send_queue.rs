@@ -7,10 +7,10 @@ use std::rc::Rc;
 use std::task::{Context, Poll, Waker, ready};
 
 use runtime::buf::IoBuf;
-use runtime::op::{Completion, Operation, SharedCompletion};
+use runtime::op::{Completion, Operation, RingHandle, SharedCompletion};
 
 use crate::fd::SharedFd;
-use crate::kept::{Sent, StreamWriteOp};
+use crate::kept::{Sent, StreamWriteOp, Ticket};
 use crate::op::writev::Writev;
 use crate::stream::StreamIo;
 
@@ -71,6 +71,11 @@ struct State<B: IoBuf> {
     spare: Vec<B>,
     /// A task waiting for the batch to be done (a `flush`, or a `send` behind it).
     waiter: Option<Waker>,
+    /// A batch of this queue failed since the queue last reported one: reported by the
+    /// queue even when another write of the stream took the stream's cut.
+    failed: bool,
+    /// The ring the batch in flight is on: only its loop completes it.
+    ring: Option<RingHandle>,
 }
 
 struct Batch<B: IoBuf> {
@@ -93,6 +98,8 @@ impl<B: IoBuf + 'static> SendQueue<B> {
                     in_flight: false,
                     spare: Vec::new(),
                     waiter: None,
+                    failed: false,
+                    ring: None,
                 }),
             }),
         }
@@ -105,22 +112,60 @@ impl<B: IoBuf + 'static> SendQueue<B> {
     /// # Errors
     /// How an earlier batch (or a dropped write of the stream) failed or went out in part,
     /// once; `bufs` is left as it was then, not sent. Also an error when no runtime runs
-    /// here, or the ring refused the op.
+    /// here, when the batch before is in flight on another runtime's ring, or when the ring
+    /// refused the op.
     ///
     /// # Cancel safety
     /// Cancel safe: a dropped call has taken nothing from `bufs` unless it returned.
     pub async fn send(&mut self, bufs: &mut Vec<B>) -> io::Result<()> {
-        poll_fn(|cx| self.poll_send(cx, bufs)).await
+        // A place in the stream's line from the first poll on: the batch goes in the order
+        // its send was first polled among the stream's writes.
+        let mut ticket = None;
+        poll_fn(|cx| self.poll_send(cx, bufs, &mut ticket)).await
     }
 
-    fn poll_send(&mut self, cx: &mut Context<'_>, bufs: &mut Vec<B>) -> Poll<io::Result<()>> {
-        ready!(self.poll_idle(cx))?;
+    fn poll_send(
+        &mut self,
+        cx: &mut Context<'_>,
+        bufs: &mut Vec<B>,
+        ticket: &mut Option<Ticket>,
+    ) -> Poll<io::Result<()>> {
         if bufs.iter().all(|b| b.bytes_init() == 0) {
+            ready!(self.poll_idle(cx))?;
             // Nothing to send (a zero-length send would read as the socket refusing bytes).
             bufs.clear();
             return Poll::Ready(Ok(()));
         }
-        let sending = ready!(self.sent.poll_start(cx))?;
+        if let Some(e) = self.stranded() {
+            return Poll::Ready(Err(e));
+        }
+        // The batch before (which holds the stream's turn until it is done) comes first.
+        // A free line (the common case) is this batch's turn at once, with no ticket.
+        let free = match ticket {
+            None => self.sent.start_if_free(),
+            Some(_) => None,
+        };
+        let started = match free {
+            Some(sending) => Ok(sending),
+            None => {
+                let t = ticket.get_or_insert_with(|| self.sent.ticket());
+                let started = ready!(t.poll_start(cx));
+                *ticket = None;
+                started
+            }
+        };
+        let sending = match started {
+            Ok(sending) => sending,
+            Err(e) => {
+                // The stream's gap, reported now: the queue's own failure with it.
+                self.shared.state.borrow_mut().failed = false;
+                return Poll::Ready(Err(e));
+            }
+        };
+        if std::mem::take(&mut self.shared.state.borrow_mut().failed) {
+            drop(sending);
+            return Poll::Ready(Err(own_failure()));
+        }
         let batch = {
             let mut state = self.shared.state.borrow_mut();
             std::mem::replace(bufs, std::mem::take(&mut state.spare))
@@ -151,34 +196,59 @@ impl<B: IoBuf + 'static> SendQueue<B> {
     /// Waits until everything sent so far went out; then reports a gap in the stream (a
     /// batch that failed or went out in part, or a dropped write of the stream), once.
     ///
+    /// # Errors
+    /// That gap; or, at once, that a batch is in flight on a ring whose loop does not run
+    /// here (polled outside its runtime, or inside another one): await it there.
+    ///
     /// # Cancel safety
     /// Cancel safe: the batch in flight goes on.
     pub async fn flush(&mut self) -> io::Result<()> {
         poll_fn(|cx| self.poll_idle(cx)).await?;
+        let failed = std::mem::take(&mut self.shared.state.borrow_mut().failed);
         match self.sent.take_cut() {
             Some(e) => Err(e),
+            None if failed => Err(own_failure()),
             None => Ok(()),
         }
     }
 
     /// Ready when no batch is in flight.
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if let Some(e) = self.stranded() {
+            return Poll::Ready(Err(e));
+        }
         let mut state = self.shared.state.borrow_mut();
         if !state.in_flight {
             return Poll::Ready(Ok(()));
-        }
-        if runtime::core_id().is_none() {
-            // No loop turns here: nothing would ever wake this poll.
-            return Poll::Ready(Err(io::Error::other(
-                "SendQueue polled outside a runtime while a batch is in flight: the batch \
-                 completes when the loop of the runtime that sent it turns; await it there",
-            )));
         }
         match &state.waiter {
             Some(w) if w.will_wake(cx.waker()) => {}
             _ => state.waiter = Some(cx.waker().clone()),
         }
         Poll::Pending
+    }
+
+    /// Why a batch in flight cannot complete while this thread waits for it, if so.
+    fn stranded(&self) -> Option<io::Error> {
+        let state = self.shared.state.borrow();
+        if !state.in_flight {
+            return None;
+        }
+        if runtime::core_id().is_none() {
+            // No loop turns here: nothing would ever wake this poll.
+            return Some(io::Error::other(
+                "SendQueue polled outside a runtime while a batch is in flight: the batch \
+                 completes when the loop of the runtime that sent it turns; await it there",
+            ));
+        }
+        if state.ring.as_ref().is_some_and(|r| !r.is_current()) {
+            // Another runtime's loop: the ring that has the batch does not turn here.
+            return Some(io::Error::other(
+                "SendQueue polled in another runtime than the one whose ring has its batch in \
+                 flight: the batch completes when that runtime's loop turns; await it there",
+            ));
+        }
+        None
     }
 
     fn submit(&self) -> io::Result<()> {
@@ -194,6 +264,14 @@ impl<B: IoBuf + 'static> std::fmt::Debug for SendQueue<B> {
             .field("in_flight", &state.as_ref().map(|s| s.in_flight).ok())
             .finish()
     }
+}
+
+/// The error of a queue whose failed batch another write of the stream reported.
+fn own_failure() -> io::Error {
+    io::Error::other(
+        "a batch of this queue failed (reported to another write of the stream): the peer did \
+         not get all of it; the stream's byte sequence has a gap there",
+    )
 }
 
 /// The error that says a batch of `total` bytes went out only in part (`done`), and why it
@@ -214,6 +292,7 @@ impl<B: IoBuf + 'static> Queued<B> {
         let sqe = {
             let mut state = this.state.borrow_mut();
             state.in_flight = true;
+            state.ring = RingHandle::current().ok();
             let batch = state.batch.as_mut().expect("a batch to submit");
             batch.writev.sqe()
         };
@@ -237,6 +316,7 @@ impl<B: IoBuf + 'static> Queued<B> {
     /// dropped, which ends the batch's turn.
     fn cut(&self, batch: Batch<B>, why: &io::Error) -> Vec<B> {
         self.sent.cut(gap(batch.total, batch.done, why));
+        self.state.borrow_mut().failed = true;
         batch.writev.into_buf()
     }
 }

@@ -1,15 +1,18 @@
 //! `SendQueue`: batches go out whole and in order, their completion wakes nobody, their
 //! buffers come back without the task, a dropped queue's batch still goes out (from memory
-//! nobody else got), and a gap is reported.
+//! nobody else got), and a gap is reported; hostile buffers and callers (a `Drop` that
+//! panics or sends again from the reap, another runtime, a write racing a send) get no
+//! leak, hang or reordering.
 
 mod support;
 
 use std::cell::{Cell, RefCell};
 use std::future::{Future, poll_fn};
 use std::io::{self, Read, Write};
+use std::pin::pin;
 use std::rc::Rc;
-use std::task::{Poll, Waker};
-use std::time::Duration;
+use std::task::{Context, Poll, Waker};
+use std::time::{Duration, Instant};
 
 use net::{TcpListener, TcpStream, UnixStream};
 use runtime::buf::IoBuf;
@@ -264,4 +267,326 @@ fn a_batch_cut_by_the_runtimes_end_is_reported_outside_it() {
     assert!(got.len() < 8 << 20 && got.iter().all(|&b| b == 3));
     drop(ours);
     let _ = peer.write_all(b"x");
+}
+
+// Hostile callers (a review's findings; the first four failed before their fixes).
+
+/// A buffer whose drop panics (once, when armed).
+struct Bomb(Vec<u8>, bool);
+impl Drop for Bomb {
+    fn drop(&mut self) {
+        if self.1 && !std::thread::panicking() {
+            panic!("Bomb dropped");
+        }
+    }
+}
+// SAFETY: the Vec's heap block, stable and initialized, lives until drop.
+unsafe impl IoBuf for Bomb {
+    fn stable_ptr(&self) -> *const u8 {
+        self.0.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.0.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// F1: a buffer whose Drop panics inside the reap (on_cqe) leaves the op's slot
+/// `Abandoned` for ever: ops_in_flight stays 1 and the runtime's drop waits the whole
+/// settle limit (3 s), then leaks. An ordinary dropped write frees its slot first.
+#[test]
+fn a_panicking_buffer_drop_in_the_reap_does_not_leak_the_slot() {
+    let rt = runtime::Runtime::new().unwrap();
+    let (ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let ours = rt.block_on(async { UnixStream::from_std(ours) });
+    let mut queue = rt.block_on(async { ours.send_queue::<Bomb>() });
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            queue
+                .send(&mut vec![Bomb(b"boom".to_vec(), true)])
+                .await
+                .unwrap();
+            for _ in 0..50 {
+                runtime::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    }));
+    assert!(res.is_err(), "the bomb went off in the reap");
+    let mut got = [0u8; 4];
+    peer.read_exact(&mut got).unwrap();
+    let in_flight = rt.block_on(async { support::settle(Duration::from_millis(200)).await });
+    drop(queue);
+    drop(ours);
+    let t = Instant::now();
+    drop(rt);
+    let dropped_in = t.elapsed();
+    assert_eq!(in_flight, 0, "the panicked op's slot stayed in flight");
+    assert!(
+        dropped_in < Duration::from_secs(1),
+        "drop(runtime) took {dropped_in:?}"
+    );
+}
+
+/// F2: the queue's batch fails, another write of the stream takes the stream's cut, and
+/// the queue's flush then says everything was sent.
+#[test]
+fn flush_reports_the_queues_own_failed_batch() {
+    support::run(async {
+        let (ours, peer) = std::os::unix::net::UnixStream::pair()?;
+        let ours = UnixStream::from_std(ours);
+        drop(peer);
+        let mut queue = ours.send_queue();
+        queue.send(&mut vec![vec![1u8; 1000]]).await?;
+        // Another writer of the stream (a heartbeat task) meets the queue's gap.
+        let (hb, _) = ours.write_all(b"hb".to_vec()).await;
+        assert!(hb.is_err());
+        let flushed = queue.flush().await;
+        assert!(
+            flushed.is_err(),
+            "flush() said Ok although the queue's batch was never sent"
+        );
+        Ok(())
+    });
+}
+
+/// F3: a batch sent on runtime A, flushed inside runtime B's block_on (A idle, alive): the
+/// flush waits for ever (A's ring never turns), where an op polled so is settled.
+#[test]
+fn flush_in_another_runtime_does_not_hang() {
+    let rt_a = runtime::Runtime::new().unwrap();
+    let rt_b = runtime::Runtime::new().unwrap();
+    let (ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    const LEN: usize = 4 << 20;
+    let (ours, mut queue) = rt_a.block_on(async move {
+        let ours = UnixStream::from_std(ours);
+        let mut q = ours.send_queue();
+        q.send(&mut vec![vec![1u8; LEN]]).await.unwrap();
+        runtime::time::sleep(Duration::from_millis(5)).await;
+        (ours, q)
+    });
+    let reader = std::thread::spawn(move || {
+        let mut got = vec![0u8; LEN];
+        peer.read_exact(&mut got).map(|()| got)
+    });
+    let flushed = rt_b
+        .block_on(async { runtime::time::timeout(Duration::from_secs(2), queue.flush()).await });
+    assert!(
+        flushed.is_ok(),
+        "flush() in another runtime hung (2 s): the ring that has the batch never turns"
+    );
+    drop(reader);
+    drop((ours, queue));
+}
+
+/// Polls both to completion, `a` first at every round.
+async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    poll_fn(|cx: &mut Context<'_>| {
+        if ra.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        if ra.is_some() && rb.is_some() {
+            Poll::Ready(())
+        } else {
+            Poll::Pending
+        }
+    })
+    .await;
+    (ra.unwrap(), rb.unwrap())
+}
+
+/// F4: "its writes take their place in the stream's line ... in the order they were first
+/// polled": a queue send polled before a `write_all` goes after it.
+#[test]
+fn a_queue_send_polled_first_goes_first() {
+    const LEN: usize = 4 << 20;
+    support::run(async {
+        let (ours, peer) = std::os::unix::net::UnixStream::pair()?;
+        let ours = UnixStream::from_std(ours);
+        let mut queue = ours.send_queue();
+        queue.send(&mut vec![vec![1u8; LEN]]).await?;
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            let mut peer = peer;
+            let mut got = vec![0u8; LEN + 5 + 5];
+            peer.read_exact(&mut got).map(|()| got)
+        });
+        let mut second = vec![b"queue".to_vec()];
+        let (q, (w, _)) = join2(queue.send(&mut second), ours.write_all(b"write".to_vec())).await;
+        q?;
+        w?;
+        queue.flush().await?;
+        let got = runtime::spawn_blocking(move || reader.join().unwrap())
+            .await
+            .unwrap()?;
+        assert_eq!(
+            std::str::from_utf8(&got[LEN..]).unwrap(),
+            "queuewrite",
+            "the write polled later overtook the queue's send"
+        );
+        Ok(())
+    });
+}
+
+/// Shutdown with a batch to a peer that never reads: cancelled at once, nothing leaks.
+#[test]
+fn drop_runtime_with_a_stuck_batch_is_quick() {
+    let rt = runtime::Runtime::new().unwrap();
+    let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (ours, queue) = rt.block_on(async move {
+        let ours = UnixStream::from_std(ours);
+        let mut q = ours.send_queue();
+        // many buffers, some empty: a sendmsg
+        let mut bufs: Vec<Vec<u8>> = (0..1500)
+            .map(|i| {
+                if i % 3 == 0 {
+                    Vec::new()
+                } else {
+                    vec![7u8; 8192]
+                }
+            })
+            .collect();
+        q.send(&mut bufs).await.unwrap();
+        runtime::time::sleep(Duration::from_millis(5)).await;
+        (ours, q)
+    });
+    let t = Instant::now();
+    drop(rt);
+    assert!(t.elapsed() < Duration::from_secs(1), "{:?}", t.elapsed());
+    drop((ours, queue, peer));
+}
+
+/// A buffer whose drop re-enters the queue (sends again through an Rc) and spawns.
+struct Reenter(Vec<u8>, Rc<RefCell<Option<net::SendQueue<Reenter>>>>, u32);
+impl Drop for Reenter {
+    fn drop(&mut self) {
+        if self.2 == 0 {
+            return;
+        }
+        let next = Reenter(
+            vec![b'a' + (self.2 % 26) as u8; 3000],
+            self.1.clone(),
+            self.2 - 1,
+        );
+        let Ok(mut slot) = self.1.try_borrow_mut() else {
+            return;
+        };
+        if let Some(q) = slot.as_mut() {
+            let mut bufs = vec![next];
+            let waker = std::task::Waker::noop();
+            let mut cx = Context::from_waker(waker);
+            let mut fut = pin!(q.send(&mut bufs));
+            let _ = fut.as_mut().poll(&mut cx);
+        }
+        drop(runtime::spawn(async {}));
+    }
+}
+// SAFETY: as Bomb.
+unsafe impl IoBuf for Reenter {
+    fn stable_ptr(&self) -> *const u8 {
+        self.0.as_ptr()
+    }
+    fn bytes_init(&self) -> usize {
+        self.0.len()
+    }
+    fn bytes_total(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Buffers whose drop (in the reap) sends the next batch through the same queue.
+#[test]
+fn a_buffer_drop_that_sends_again_from_the_reap() {
+    support::run(async {
+        let (ours, peer) = std::os::unix::net::UnixStream::pair()?;
+        let ours = UnixStream::from_std(ours);
+        let cell: Rc<RefCell<Option<net::SendQueue<Reenter>>>> = Rc::new(RefCell::new(None));
+        *cell.borrow_mut() = Some(ours.send_queue());
+        let first = Reenter(vec![b'z'; 3000], cell.clone(), 20);
+        {
+            let mut q = cell.borrow_mut().take().unwrap();
+            q.send(&mut vec![first]).await?;
+            *cell.borrow_mut() = Some(q);
+        }
+        let reader = std::thread::spawn(move || {
+            let mut peer = peer;
+            let mut got = vec![0u8; 21 * 3000];
+            peer.read_exact(&mut got).map(|()| got)
+        });
+        for _ in 0..200 {
+            if reader.is_finished() {
+                break;
+            }
+            runtime::time::sleep(Duration::from_millis(5)).await;
+        }
+        let got = runtime::spawn_blocking(move || reader.join().unwrap())
+            .await
+            .unwrap()?;
+        let mut expected = vec![b'z'; 3000];
+        for n in (1..=20).rev() {
+            expected.extend(vec![b'a' + (n % 26) as u8; 3000]);
+        }
+        assert!(got == expected, "bytes out of order or lost");
+        let mut q = cell.borrow_mut().take().unwrap();
+        q.flush().await?;
+        assert_eq!(support::settle(Duration::from_secs(1)).await, 0);
+        Ok(())
+    });
+}
+
+/// Short sends (fault injection), >1024 buffers, empty buffers mixed in; canaries.
+#[test]
+fn many_buffers_with_empties_arrive_whole() {
+    const N: usize = 3000;
+    support::run(async {
+        let (ours, peer) = std::os::unix::net::UnixStream::pair()?;
+        let ours = UnixStream::from_std(ours);
+        let mut queue = ours.send_queue();
+        let mut expected = Vec::new();
+        let mut total = 0;
+        let mut batches = Vec::new();
+        for round in 0..4u8 {
+            let bufs: Vec<Vec<u8>> = (0..N)
+                .map(|i| {
+                    if i % 5 == 0 {
+                        Vec::new()
+                    } else {
+                        vec![round.wrapping_mul(31).wrapping_add((i % 200) as u8); 1 + i % 300]
+                    }
+                })
+                .collect();
+            for b in &bufs {
+                expected.extend_from_slice(b);
+                total += b.len();
+            }
+            batches.push(bufs);
+        }
+        let reader = std::thread::spawn(move || {
+            let mut peer = peer;
+            let mut got = vec![0u8; total];
+            peer.read_exact(&mut got).map(|()| got)
+        });
+        for mut b in batches {
+            queue.send(&mut b).await?;
+            // canaries: same sizes as the buffers just given away
+            let _victims: Vec<Vec<u8>> = (0..N).map(|i| vec![0xA5u8; 1 + i % 300]).collect();
+        }
+        queue.flush().await?;
+        let got = runtime::spawn_blocking(move || reader.join().unwrap())
+            .await
+            .unwrap()?;
+        assert!(got == expected, "bytes differ");
+        assert_eq!(support::settle(Duration::from_secs(1)).await, 0);
+        Ok(())
+    });
 }

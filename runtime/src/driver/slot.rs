@@ -225,6 +225,11 @@ impl OpState {
         }
     }
 
+    /// Whether this is a shared op's slot ([`Kept::Shared`]).
+    pub(crate) fn is_shared(&self) -> bool {
+        matches!(self, OpState::Abandoned(Kept::Shared(_)))
+    }
+
     /// Whether the kernel may still post a CQE for this op, and so still use the memory its
     /// SQE points to. A completed op (its final CQE in, the owner not yet back for it) is
     /// the kernel's no more.
