@@ -107,6 +107,26 @@ fn a_sent_batch_wakes_nobody() {
     });
 }
 
+/// `IoBuf` for a test buffer whose field 0 is a `Vec<u8>` (the other fields say what its
+/// `Drop` does).
+macro_rules! vec_buf {
+    ($t:ty) => {
+        // SAFETY: the bytes are the Vec's heap block, which does not move when the buffer
+        // moves and lives until it is dropped; all of it is initialized.
+        unsafe impl IoBuf for $t {
+            fn stable_ptr(&self) -> *const u8 {
+                self.0.as_ptr()
+            }
+            fn bytes_init(&self) -> usize {
+                self.0.len()
+            }
+            fn bytes_total(&self) -> usize {
+                self.0.len()
+            }
+        }
+    };
+}
+
 /// A buffer that counts its drops.
 struct Counted(Vec<u8>, Rc<Cell<usize>>);
 
@@ -116,19 +136,7 @@ impl Drop for Counted {
     }
 }
 
-// SAFETY: the bytes are the Vec's heap block, which does not move when `Counted` moves and
-// lives until it is dropped; all of it is initialized.
-unsafe impl IoBuf for Counted {
-    fn stable_ptr(&self) -> *const u8 {
-        self.0.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.0.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.0.len()
-    }
-}
+vec_buf!(Counted);
 
 /// The buffers go back (dropped here; a pool's to its ring) when the kernel has sent them,
 /// while the task that sent them waits for something else.
@@ -269,7 +277,7 @@ fn a_batch_cut_by_the_runtimes_end_is_reported_outside_it() {
     let _ = peer.write_all(b"x");
 }
 
-// Hostile callers (a review's findings; the first four failed before their fixes).
+// Hostile buffers and callers.
 
 /// A buffer whose drop panics (once, when armed).
 struct Bomb(Vec<u8>, bool);
@@ -280,22 +288,11 @@ impl Drop for Bomb {
         }
     }
 }
-// SAFETY: the Vec's heap block, stable and initialized, lives until drop.
-unsafe impl IoBuf for Bomb {
-    fn stable_ptr(&self) -> *const u8 {
-        self.0.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.0.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.0.len()
-    }
-}
+vec_buf!(Bomb);
 
-/// F1: a buffer whose Drop panics inside the reap (on_cqe) leaves the op's slot
-/// `Abandoned` for ever: ops_in_flight stays 1 and the runtime's drop waits the whole
-/// settle limit (3 s), then leaks. An ordinary dropped write frees its slot first.
+/// A buffer whose `Drop` panics inside the reap (the queue's completion) leaves no slot
+/// awaiting a CQE: the slot goes before the owner runs, so nothing stays in flight and the
+/// runtime drops at once (not after the 3 s settle limit, leaking).
 #[test]
 fn a_panicking_buffer_drop_in_the_reap_does_not_leak_the_slot() {
     let rt = runtime::Runtime::new().unwrap();
@@ -329,8 +326,8 @@ fn a_panicking_buffer_drop_in_the_reap_does_not_leak_the_slot() {
     );
 }
 
-/// F2: the queue's batch fails, another write of the stream takes the stream's cut, and
-/// the queue's flush then says everything was sent.
+/// The queue's batch fails and another write of the stream reports the stream's cut first:
+/// the queue's flush still reports its own failure (not that everything was sent).
 #[test]
 fn flush_reports_the_queues_own_failed_batch() {
     support::run(async {
@@ -351,8 +348,9 @@ fn flush_reports_the_queues_own_failed_batch() {
     });
 }
 
-/// F3: a batch sent on runtime A, flushed inside runtime B's block_on (A idle, alive): the
-/// flush waits for ever (A's ring never turns), where an op polled so is settled.
+/// A batch sent on runtime A, flushed inside runtime B's `block_on` (A idle, alive): an
+/// error at once, as an op polled so is settled, not a wait for ever (A's ring never turns
+/// there).
 #[test]
 fn flush_in_another_runtime_does_not_hang() {
     let rt_a = runtime::Runtime::new().unwrap();
@@ -405,8 +403,8 @@ async fn join2<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
     (ra.unwrap(), rb.unwrap())
 }
 
-/// F4: "its writes take their place in the stream's line ... in the order they were first
-/// polled": a queue send polled before a `write_all` goes after it.
+/// A queue send polled before a `write_all` of the stream goes before it: writes take their
+/// place in the stream's line in the order they were first polled.
 #[test]
 fn a_queue_send_polled_first_goes_first() {
     const LEN: usize = 4 << 20;
@@ -491,18 +489,7 @@ impl Drop for Reenter {
         drop(runtime::spawn(async {}));
     }
 }
-// SAFETY: as Bomb.
-unsafe impl IoBuf for Reenter {
-    fn stable_ptr(&self) -> *const u8 {
-        self.0.as_ptr()
-    }
-    fn bytes_init(&self) -> usize {
-        self.0.len()
-    }
-    fn bytes_total(&self) -> usize {
-        self.0.len()
-    }
-}
+vec_buf!(Reenter);
 
 /// Buffers whose drop (in the reap) sends the next batch through the same queue.
 #[test]
