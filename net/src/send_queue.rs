@@ -306,7 +306,9 @@ impl<B: IoBuf + 'static> Queued<B> {
         // dropped.
         let res = unsafe { runtime::op::submit_shared(sqe, owner) };
         if res.is_err() {
-            this.state.borrow_mut().in_flight = false;
+            let mut state = this.state.borrow_mut();
+            state.in_flight = false;
+            state.ring = None;
         }
         res
     }
@@ -328,6 +330,9 @@ impl<B: IoBuf + 'static> SharedCompletion for Queued<B> {
         }
         let mut state = self.state.borrow_mut();
         state.in_flight = false;
+        // The batch's ring is not kept past it: a queue outliving its runtime would keep
+        // the driver (its ring and registered memory) alive. A resend sets it again.
+        let _ring = state.ring.take();
         let Some(batch) = state.batch.as_mut() else {
             debug_assert!(false, "a batch is in flight until its final CQE");
             return;

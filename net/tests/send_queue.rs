@@ -577,3 +577,58 @@ fn many_buffers_with_empties_arrive_whole() {
         Ok(())
     });
 }
+
+/// The anonymous-inode fds of this process (io_uring instances, epoll sets, eventfds): what a
+/// runtime's driver holds.
+fn anon_inode_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd")
+        .map(|dir| {
+            dir.flatten()
+                .filter(|e| {
+                    std::fs::read_link(e.path())
+                        .is_ok_and(|l| l.to_string_lossy().starts_with("anon_inode:"))
+                })
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// A queue kept after its runtime is dropped does not keep that runtime's driver (its ring
+/// and eventfd) alive. Run in a child process of its own: other tests' runtimes would open
+/// and close such fds meanwhile.
+#[test]
+fn a_queue_outliving_its_runtime_keeps_no_ring_open() {
+    if support::child_role().as_deref() != Some("outlive") {
+        let child = support::spawn_child(
+            "a_queue_outliving_its_runtime_keeps_no_ring_open",
+            "outlive",
+            &[],
+        );
+        let (status, out) = child.finish().expect("the child ran");
+        assert!(status.success(), "the child failed: {out}");
+        return;
+    }
+    let before = anon_inode_fds();
+    let rt = runtime::Runtime::new().expect("runtime");
+    let (ours, mut peer) = std::os::unix::net::UnixStream::pair().expect("pair");
+    let (ours, queue) = rt.block_on(async move {
+        let ours = UnixStream::from_std(ours);
+        let mut queue = ours.send_queue();
+        queue
+            .send(&mut vec![b"kept".to_vec()])
+            .await
+            .expect("queued");
+        queue.flush().await.expect("sent");
+        (ours, queue)
+    });
+    drop(rt);
+    assert_eq!(
+        anon_inode_fds(),
+        before,
+        "the dropped runtime's driver fds are still open while its queue lives"
+    );
+    let mut got = [0u8; 4];
+    peer.read_exact(&mut got).expect("read");
+    assert_eq!(&got, b"kept");
+    drop((queue, ours));
+}
