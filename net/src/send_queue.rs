@@ -371,25 +371,26 @@ impl<B: IoBuf + 'static> SharedCompletion for Queued<B> {
             drop(state);
             if let Err(e) = Queued::submit(&self) {
                 let batch = self.state.borrow_mut().batch.take();
-                drop(batch.map(|b| self.cut(b, &e)));
+                let bufs = batch.map(|b| self.cut(b, &e));
                 self.wake_waiter();
+                drop(bufs);
             }
             return;
         }
         let batch = state.batch.take().expect("matched above");
         drop(state);
-        // Buffers drop and tasks wake with nothing borrowed.
+        // Buffers drop and tasks wake with nothing borrowed; the waiter first (a wake only
+        // schedules it), so a buffer's `Drop` that panics cannot leave it parked for good.
         let mut bufs = match stopped {
             Some(e) => self.cut(batch, &e),
             None => batch.writev.into_buf(),
         };
+        self.wake_waiter();
         bufs.clear();
         let mut state = self.state.borrow_mut();
         if state.spare.capacity() < bufs.capacity() {
             state.spare = bufs;
         }
-        drop(state);
-        self.wake_waiter();
     }
 }
 

@@ -326,6 +326,49 @@ fn a_panicking_buffer_drop_in_the_reap_does_not_leak_the_slot() {
     );
 }
 
+/// A buffer whose `Drop` panics in the reap does not leave a task that awaits `flush()`
+/// parked for good: the waiter is woken before the buffers drop. The reap's panic is caught
+/// and the runtime used again, as in the test above.
+#[test]
+fn a_flush_waiter_is_woken_though_a_buffer_drop_panics_in_the_reap() {
+    let rt = runtime::Runtime::new().unwrap();
+    let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let ours = rt.block_on(async { UnixStream::from_std(ours) });
+    let mut task = None;
+    rt.block_on(async {
+        let mut queue = ours.send_queue::<Bomb>();
+        task = Some(runtime::spawn(async move {
+            queue
+                .send(&mut vec![Bomb(vec![1u8; 1 << 20], true)])
+                .await
+                .unwrap();
+            queue.flush().await
+        }));
+    });
+    let task = task.expect("spawned");
+    // The peer reads later, so the CQE comes while the task waits in flush.
+    let reader = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        let mut peer = peer;
+        let mut got = vec![0u8; 1 << 20];
+        peer.read_exact(&mut got)
+    });
+    let res = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        rt.block_on(async {
+            for _ in 0..100 {
+                runtime::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    }));
+    assert!(res.is_err(), "the buffer's drop panicked in the reap");
+    reader.join().unwrap().unwrap();
+    let flushed = rt.block_on(async { runtime::time::timeout(Duration::from_secs(2), task).await });
+    assert!(
+        flushed.is_ok(),
+        "the task awaiting flush() hung after the reap's panic"
+    );
+}
+
 /// The queue's batch fails and another write of the stream reports the stream's cut first:
 /// the queue's flush still reports its own failure (not that everything was sent).
 #[test]
