@@ -49,7 +49,6 @@ use crate::stream::StreamIo;
 /// [`ProvidedBuf`]: runtime::buf::ProvidedBuf
 pub struct SendQueue<B: IoBuf + 'static> {
     fd: SharedFd,
-    sent: Sent,
     shared: Rc<Queued<B>>,
 }
 
@@ -90,7 +89,6 @@ impl<B: IoBuf + 'static> SendQueue<B> {
     pub(crate) fn new(io: &StreamIo) -> SendQueue<B> {
         SendQueue {
             fd: io.fd.clone(),
-            sent: io.sent.clone(),
             shared: Rc::new(Queued {
                 sent: io.sent.clone(),
                 state: RefCell::new(State {
@@ -142,13 +140,13 @@ impl<B: IoBuf + 'static> SendQueue<B> {
         // The batch before (which holds the stream's turn until it is done) comes first.
         // A free line (the common case) is this batch's turn at once, with no ticket.
         let free = match ticket {
-            None => self.sent.start_if_free(),
+            None => self.shared.sent.start_if_free(),
             Some(_) => None,
         };
         let started = match free {
             Some(sending) => Ok(sending),
             None => {
-                let t = ticket.get_or_insert_with(|| self.sent.ticket());
+                let t = ticket.get_or_insert_with(|| self.shared.sent.ticket());
                 let started = ready!(t.poll_start(cx));
                 *ticket = None;
                 started
@@ -205,7 +203,7 @@ impl<B: IoBuf + 'static> SendQueue<B> {
     pub async fn flush(&mut self) -> io::Result<()> {
         poll_fn(|cx| self.poll_idle(cx)).await?;
         let failed = std::mem::take(&mut self.shared.state.borrow_mut().failed);
-        match self.sent.take_cut() {
+        match self.shared.sent.take_cut() {
             Some(e) => Err(e),
             None if failed => Err(own_failure()),
             None => Ok(()),

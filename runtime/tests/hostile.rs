@@ -566,3 +566,55 @@ fn task_spawned_during_shutdown_drain_never_completes() {
         "a JoinHandle of a task spawned during shutdown never completes"
     );
 }
+
+/// A read of an empty pipe whose abandoned CQE handler panics.
+struct PanicOnAbandonRead(Read<Vec<u8>>);
+
+// SAFETY: the SQE is the inner `Read`'s, which owns what it points to (its contract).
+unsafe impl Operation for PanicOnAbandonRead {
+    type Output = (io::Result<usize>, Vec<u8>);
+    fn sqe(&mut self) -> Sqe {
+        self.0.sqe()
+    }
+    fn complete(self, result: io::Result<u32>, cqe: Completion) -> Self::Output {
+        self.0.complete(result, cqe)
+    }
+    fn on_abandoned_cqe(&mut self, _: Completion) {
+        panic!("hostile: on_abandoned_cqe panics");
+    }
+}
+
+/// An op abandoned in flight whose handler panics on its final CQE (the cancel's ECANCELED)
+/// leaves no slot behind: the reap frees the slot before the handler runs. Before, the
+/// handler ran in the slot, which stayed abandoned and awaiting a CQE that never came:
+/// `ops_in_flight` stayed 1 and `drop(runtime)` waited the whole settle limit.
+#[test]
+fn a_panic_on_an_abandoned_ops_final_cqe_leaves_no_slot() {
+    let _s = serial();
+    let _w = loud_watchdog(
+        "a_panic_on_an_abandoned_ops_final_cqe_leaves_no_slot",
+        LIMIT,
+    );
+    let rt = Runtime::new().unwrap();
+    let (rfd, _wfd) = pipe();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(async {
+            let mut read = Op::new(PanicOnAbandonRead(Read::new(rfd, Vec::with_capacity(64))));
+            assert!(poll_once(&mut read).await.is_none());
+            drop(read);
+            for _ in 0..10 {
+                yield_now().await;
+            }
+        })
+    }));
+    assert!(r.is_err(), "the handler panicked in the reap");
+    let in_flight = rt.block_on(async { runtime::metrics().expect("runtime").ops_in_flight });
+    let start = std::time::Instant::now();
+    drop(rt);
+    assert_eq!(in_flight, 0, "the panicked op's slot stayed in flight");
+    assert!(
+        start.elapsed() < Duration::from_secs(1),
+        "drop(runtime) took {:?}",
+        start.elapsed()
+    );
+}

@@ -896,14 +896,14 @@ impl Driver {
             if slot.generation != key.generation {
                 continue;
             }
-            if !cqe.more() && slot.state.is_shared() {
-                // A shared op's final CQE: the slot goes before its owner runs (which drops
-                // buffers, user code that may panic), so a panic there cannot leave the slot
-                // awaiting a CQE that will never come (a leak, and a drain stalled for
-                // SETTLE_LIMIT). The owner keeps the op's memory, and the kernel is done.
-                let slot = self.slots.remove(key.index as usize);
-                if let OpState::Abandoned(Kept::Shared(owner)) = slot.state {
-                    owner.on_cqe(cqe);
+            if slot.state.ends_abandoned(&cqe) {
+                // An abandoned or shared op's final CQE: the kernel is done with what the
+                // slot kept. The slot goes before that sees the CQE and drops (user code:
+                // `on_abandoned_cqe`, a shared owner, buffers' drops), so a panic there
+                // cannot leave the slot awaiting a CQE that will never come (a leak, and a
+                // drain stalled for SETTLE_LIMIT).
+                if let OpState::Abandoned(kept) = self.slots.remove(key.index as usize).state {
+                    kept.finish(cqe);
                 }
                 continue;
             }

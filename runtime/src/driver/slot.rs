@@ -51,6 +51,13 @@ impl Kept {
             Kept::Shared(owner) => Rc::clone(owner).on_cqe(cqe),
         }
     }
+
+    /// The op's final CQE: the kernel is done with what was kept, which sees the CQE and is
+    /// dropped. Called once the slot no longer holds it, so a panic in the callback or in a
+    /// drop (user code) leaves no slot awaiting a CQE that will never come.
+    pub(crate) fn finish(mut self, cqe: Completion) {
+        self.on_cqe(cqe);
+    }
 }
 
 /// A completion as the kernel reported it: the CQE itself (`res()`, `flags()`, `result()`,
@@ -127,14 +134,16 @@ impl OpState {
     pub(crate) fn on_cqe(&mut self, cqe: Completion) -> (AfterCqe, Option<Waker>) {
         let more = cqe.more();
         if let OpState::Abandoned(resources) = self {
-            // Shown in place: if the callback panics, the resources stay in the slot (the
-            // kernel may still use them) rather than being dropped by the unwind.
-            resources.on_cqe(cqe);
             if more {
+                // Shown in place: if the callback panics, the resources stay in the slot
+                // (the kernel may still use them) rather than being dropped by the unwind.
+                resources.on_cqe(cqe);
                 return (AfterCqe::Keep, None);
             }
-            // The final CQE: the kernel is done with them.
-            *self = OpState::Completed(cqe);
+            // The final CQE (the driver's reap frees the slot first: see `ends_abandoned`).
+            if let OpState::Abandoned(kept) = std::mem::replace(self, OpState::Completed(cqe)) {
+                kept.finish(cqe);
+            }
             return (AfterCqe::Free, None);
         }
         match std::mem::replace(self, OpState::Completed(cqe)) {
@@ -225,9 +234,11 @@ impl OpState {
         }
     }
 
-    /// Whether this is a shared op's slot ([`Kept::Shared`]).
-    pub(crate) fn is_shared(&self) -> bool {
-        matches!(self, OpState::Abandoned(Kept::Shared(_)))
+    /// Whether `cqe` is the final CQE of an abandoned (or shared) op: the slot is to be
+    /// freed before what it kept sees the CQE ([`Kept::finish`]).
+    #[inline]
+    pub(crate) fn ends_abandoned(&self, cqe: &Completion) -> bool {
+        !cqe.more() && matches!(self, OpState::Abandoned(_))
     }
 
     /// Whether the kernel may still post a CQE for this op, and so still use the memory its
