@@ -11,7 +11,7 @@ use runtime::op::{Completion, Operation, RingHandle, SharedCompletion};
 
 use crate::fd::SharedFd;
 use crate::kept::{Sent, StreamWriteOp, Ticket};
-use crate::op::writev::Writev;
+use crate::op::writev::{BATCH_PART_MAX, Writev};
 use crate::stream::StreamIo;
 
 /// Sends batches of owned buffers on a stream without waiting for each send: [`send`]
@@ -21,8 +21,10 @@ use crate::stream::StreamIo;
 /// what it received this way costs one task wake-up per message instead of two.
 ///
 /// One batch is in flight at a time: [`send`] waits for the one before it (the
-/// backpressure a slow peer exerts). A short send (rare: writes ask the kernel for all of
-/// it) is followed by the rest at once, without the task. A batch that fails is reported by
+/// backpressure a slow peer exerts). A batch goes out in sends of at most 64 KiB of whole
+/// buffers (larger TCP sends cost more per byte), each part following the one before
+/// without the task, as does the rest of a short send (rare: writes ask the kernel for all
+/// of a part). A batch that fails is reported by
 /// the next [`send`] or [`flush`] of the queue, or by the stream's next write if the queue
 /// is gone: a gap in the stream is never silent.
 ///
@@ -168,10 +170,10 @@ impl<B: IoBuf + 'static> SendQueue<B> {
             let mut state = self.shared.state.borrow_mut();
             std::mem::replace(bufs, std::mem::take(&mut state.spare))
         };
-        // All of it: one op takes at most IOV_MAX buffers (and a send at most 4 GiB), and
-        // the rest follows as after a short send.
+        // All of it: one op takes at most 64 KiB of whole buffers (`BATCH_PART_MAX`) and
+        // IOV_MAX of them (a send at most 4 GiB); the rest follows as after a short send.
         let total = batch.iter().map(IoBuf::bytes_init).sum();
-        let mut writev = Writev::new(self.fd.clone(), batch, 0);
+        let mut writev = Writev::new(self.fd.clone(), batch, 0, BATCH_PART_MAX);
         writev.start(sending);
         self.shared.state.borrow_mut().batch = Some(Batch {
             writev,
@@ -348,8 +350,9 @@ impl<B: IoBuf + 'static> SharedCompletion for Queued<B> {
             }
         };
         if stopped.is_none() && batch.done < batch.total {
-            // A short send: the rest goes now, in the turn the batch still holds (pushed
-            // when the reap is over; a failed push comes back here as an error).
+            // The batch's next part (at most `BATCH_PART_MAX` per op) or the rest of a short
+            // send goes now, in the turn the batch still holds (pushed when the reap is
+            // over; a failed push comes back here as an error).
             let Batch {
                 mut writev,
                 total,
@@ -357,7 +360,7 @@ impl<B: IoBuf + 'static> SharedCompletion for Queued<B> {
             } = state.batch.take().expect("matched above");
             let sending = writev.sending.take();
             let fd = writev.fd.clone();
-            let mut rest = Writev::new(fd, writev.into_buf(), done);
+            let mut rest = Writev::new(fd, writev.into_buf(), done, BATCH_PART_MAX);
             if let Some(sending) = sending {
                 rest.start(sending);
             }

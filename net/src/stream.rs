@@ -12,7 +12,8 @@ use runtime::op::{Multishot, Op};
 
 use crate::fd::SharedFd;
 use crate::kept::{Kept, Received, Sent, StreamWrite};
-use crate::op::{self, recv_multi::RecvMulti, shutdown::Shutdown, writev::Writev};
+use crate::op::writev::{BATCH_PART_MAX, Writev};
+use crate::op::{self, recv_multi::RecvMulti, shutdown::Shutdown};
 
 /// The I/O half of a connected stream socket. Cloning shares the fd and what dropped reads
 /// and writes left behind (for split halves and `Compat`).
@@ -58,7 +59,11 @@ impl StreamIo {
     }
 
     pub(crate) async fn writev<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<usize, Vec<B>> {
-        StreamWrite::new(&self.sent, Writev::new(self.fd.clone(), bufs, 0)).await
+        StreamWrite::new(
+            &self.sent,
+            Writev::new(self.fd.clone(), bufs, 0, usize::MAX),
+        )
+        .await
     }
 
     pub(crate) async fn send_zc<B: IoBuf>(&self, buf: B) -> BufResult<usize, B> {
@@ -111,16 +116,16 @@ impl StreamIo {
         (Ok(()), buf)
     }
 
-    /// Writes all initialized bytes of every buffer of `bufs`, in order, with as few ops as
-    /// the kernel allows (one `sendmsg`, or `send` for one buffer, each; resuming after
-    /// short writes).
+    /// Writes all initialized bytes of every buffer of `bufs`, in order, in ops of at most
+    /// 64 KiB of whole buffers (`BATCH_PART_MAX`; a `sendmsg`, or a `send` for one buffer),
+    /// resuming after short writes.
     pub(crate) async fn write_all_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<(), Vec<B>> {
         let mut bufs = bufs;
         let total: usize = bufs.iter().map(IoBuf::bytes_init).sum();
         let mut written = 0;
         while written < total {
-            let (res, b) =
-                StreamWrite::new(&self.sent, Writev::new(self.fd.clone(), bufs, written)).await;
+            let part = Writev::new(self.fd.clone(), bufs, written, BATCH_PART_MAX);
+            let (res, b) = StreamWrite::new(&self.sent, part).await;
             bufs = b;
             match res {
                 Ok(0) => {

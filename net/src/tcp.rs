@@ -588,10 +588,11 @@ forward_to_stream_io! {
         /// As [`TcpStream::write`]: a dropped `writev` still completes, in order.
         writev;
         /// Writes all initialized bytes of every buffer of `bufs`, in order: one `sendmsg`
-        /// for them all (at most 1024 buffers per op; a plain `send` for one), another for
-        /// the rest after a short write. Allocates nothing once warm. With
+        /// per 64 KiB of whole buffers (a larger first buffer alone; at most 1024 buffers
+        /// per op; a plain `send` for one), another for the rest after a short write.
+        /// Allocates nothing once warm. With
         /// [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back what arrived
-        /// in one op.
+        /// in one op per 64 KiB: larger TCP sends cost more per byte.
         ///
         /// # Cancel safety
         /// Not cancel safe, as [`TcpStream::write_all`].
@@ -681,10 +682,11 @@ forward_to_stream_io! {
         /// As [`TcpStream::write`]: a dropped `writev` still completes, in order.
         writev;
         /// Writes all initialized bytes of every buffer of `bufs`, in order: one `sendmsg`
-        /// for them all (at most 1024 buffers per op; a plain `send` for one), another for
-        /// the rest after a short write. Allocates nothing once warm. With
+        /// per 64 KiB of whole buffers (a larger first buffer alone; at most 1024 buffers
+        /// per op; a plain `send` for one), another for the rest after a short write.
+        /// Allocates nothing once warm. With
         /// [`RecvStream::next_batch`](crate::RecvStream::next_batch), sends back what arrived
-        /// in one op.
+        /// in one op per 64 KiB: larger TCP sends cost more per byte.
         ///
         /// # Cancel safety
         /// Not cancel safe, as [`TcpStream::write_all`].

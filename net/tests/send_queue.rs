@@ -675,3 +675,55 @@ fn a_queue_outliving_its_runtime_keeps_no_ring_open() {
     assert_eq!(&got, b"kept");
     drop((queue, ours));
 }
+
+/// A batch of more than 64 KiB goes out in parts of at most 64 KiB of whole buffers (larger
+/// TCP sends cost more per byte), each after the one before, and arrives whole: nine
+/// buffers of 16 KiB are three sends (4 + 4 + 1 buffers), through a queue and through
+/// `write_all_vectored` alike. Under `.ci/faults` short sends add resends.
+#[test]
+fn a_large_batch_goes_in_parts_of_at_most_64_kib() {
+    const BUF: usize = 16 * 1024;
+    const BUFS: usize = 9;
+    let data = pattern(2 * BUFS * BUF + 1);
+    let expected = data.clone();
+    run(async move {
+        let (ours, mut peer) = pair().await?;
+        let total = data.len();
+        let reader = std::thread::spawn(move || {
+            let mut got = vec![0u8; total];
+            peer.read_exact(&mut got).map(|()| got)
+        });
+        let sqes = || runtime::metrics().expect("a runtime").sqes_submitted;
+        let mut queue = ours.send_queue();
+        // A first byte settles what the connection's setup left for the next enter.
+        queue.send(&mut vec![data[..1].to_vec()]).await?;
+        queue.flush().await?;
+        let mut chunks = data[1..].chunks(BUF).map(<[u8]>::to_vec);
+        let mut bufs: Vec<Vec<u8>> = chunks.by_ref().take(BUFS).collect();
+        let before = sqes();
+        queue.send(&mut bufs).await?;
+        queue.flush().await?;
+        let queued = sqes() - before;
+        drop(queue);
+        let bufs: Vec<Vec<u8>> = chunks.collect();
+        let before = sqes();
+        let (res, _) = ours.write_all_vectored(bufs).await;
+        res?;
+        let written = sqes() - before;
+        if support::faults_injected() {
+            assert!(queued >= 3 && written >= 3, "{queued} and {written} sends");
+        } else {
+            assert_eq!(
+                (queued, written),
+                (3, 3),
+                "sends of the queue's batch, of the write"
+            );
+        }
+        let got = reader.join().expect("reader")?;
+        assert!(
+            got == expected,
+            "the peer got other bytes, or in another order"
+        );
+        Ok(())
+    });
+}

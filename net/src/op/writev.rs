@@ -12,8 +12,9 @@ use crate::kept::{Sending, StreamWriteOp};
 use crate::op::recycle::{FreeList, Recycle, Recycled};
 
 /// Writes the initialized bytes of every buffer, in order, from byte `skip` of them all on
-/// (the rest of a short write), at most `IOV_MAX` buffers per op. Not cancelled when dropped,
-/// as [`Send`](super::send::Send).
+/// (the rest of a short write or of the part before), at most `IOV_MAX` buffers and
+/// `max_bytes` bytes of whole buffers per op. Not cancelled when dropped, as
+/// [`Send`](super::send::Send).
 pub(crate) struct Writev<B> {
     pub(crate) fd: SharedFd,
     pub(crate) bufs: Vec<B>,
@@ -75,8 +76,15 @@ fn msg_of(spans: impl Iterator<Item = libc::iovec>, max: usize) -> Recycled<Msg>
 }
 
 /// The iovecs of `bufs`' initialized bytes from byte `skip` of them all on: the first one
-/// that is not skipped whole starts inside it; at most `IOV_MAX`.
-fn iovecs<B: IoBuf>(bufs: &[B], mut skip: usize) -> impl Iterator<Item = libc::iovec> + '_ {
+/// that is not skipped whole starts inside it; at most `IOV_MAX`, and only those whose bytes
+/// fit in `max_bytes` in all (the first one whatever its size).
+fn iovecs<B: IoBuf>(
+    bufs: &[B],
+    mut skip: usize,
+    max_bytes: usize,
+) -> impl Iterator<Item = libc::iovec> + '_ {
+    let mut first = true;
+    let mut room = max_bytes;
     bufs.iter()
         .filter_map(move |b| {
             let len = b.bytes_init();
@@ -92,14 +100,31 @@ fn iovecs<B: IoBuf>(bufs: &[B], mut skip: usize) -> impl Iterator<Item = libc::i
             })
         })
         .take(IOV_MAX)
+        .take_while(move |v| {
+            let fits = first || v.iov_len <= room;
+            first = false;
+            room = room.saturating_sub(v.iov_len);
+            fits
+        })
 }
 
 /// The most iovecs one `sendmsg` takes (`UIO_MAXIOV`); more is EMSGSIZE.
 const IOV_MAX: usize = 1024;
 
+/// The most bytes one op of a batch (`write_all_vectored`, a `SendQueue`) sends, in whole
+/// buffers; the rest follows in further ops. A TCP send of more than this (the largest
+/// segment TCP builds, 64 KiB with GSO) cost far more per byte: echoing 64 KiB messages in
+/// 16 KiB buffers, 4 connections with 4 in flight, one `sendmsg` of every buffer that had
+/// arrived (up to 64) took 22-24 us of server CPU per echo; parts of at most 64 KiB took
+/// 18-19 us, parts of 32 KiB 20 us, of 128 KiB and 256 KiB 23-25 us (`docs/benchmarks.md`,
+/// "Sends of at most 64 KiB"). Smaller batches are one op, as before.
+pub(crate) const BATCH_PART_MAX: usize = 64 * 1024;
+
 impl<B: IoBuf> Writev<B> {
-    pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, skip: usize) -> Self {
-        let target = Target::of(iovecs(&bufs, skip), bufs.len().min(IOV_MAX));
+    /// The op that sends `bufs` from byte `skip` on: as much of it as `max_bytes` allows in
+    /// whole buffers (or the first buffer's rest, whatever its size).
+    pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, skip: usize, max_bytes: usize) -> Self {
+        let target = Target::of(iovecs(&bufs, skip, max_bytes), bufs.len().min(IOV_MAX));
         Writev {
             fd,
             bufs,
@@ -192,7 +217,12 @@ mod tests {
 
     /// (offset into the buffer, length) of each iovec.
     fn spans(bufs: &[Vec<u8>], skip: usize) -> Vec<(usize, usize)> {
-        iovecs(bufs, skip)
+        spans_up_to(bufs, skip, usize::MAX)
+    }
+
+    /// As [`spans`], for an op of at most `max_bytes`.
+    fn spans_up_to(bufs: &[Vec<u8>], skip: usize, max_bytes: usize) -> Vec<(usize, usize)> {
+        iovecs(bufs, skip, max_bytes)
             .map(|v| {
                 let b = bufs
                     .iter()
@@ -223,22 +253,38 @@ mod tests {
         ));
         let bufs = vec![vec![1u8; 3], vec![2u8; 5]];
         // Past the first buffer only the second is left: one span, no msghdr.
-        let mut w = Writev::new(fd.clone(), bufs.clone(), 4);
+        let mut w = Writev::new(fd.clone(), bufs.clone(), 4, usize::MAX);
         assert!(matches!(w.target, Target::One(_)));
         assert_eq!(StreamWriteOp::len(&w), 4);
         let sqe = w.sqe();
         assert_eq!(sqe.opcode(), uring_sys::abi::IORING_OP_SEND);
         assert_eq!((sqe.addr(), sqe.len()), (w.bufs[1].as_ptr() as u64 + 1, 4));
-        let mut w = Writev::new(fd, bufs, 1);
+        let mut w = Writev::new(fd, bufs, 1, usize::MAX);
         assert!(matches!(&w.target, Target::Many(m) if m.iovecs.len() == 2));
         assert_eq!(StreamWriteOp::len(&w), 7);
         assert_eq!(w.sqe().opcode(), uring_sys::abi::IORING_OP_SENDMSG);
     }
 
     #[test]
+    fn a_part_takes_whole_buffers_up_to_its_bytes_and_at_least_one() {
+        let bufs = vec![vec![1u8; 3], vec![2u8; 5], vec![3u8; 2]];
+        assert_eq!(spans_up_to(&bufs, 0, 8), [(0, 3), (0, 5)]);
+        assert_eq!(spans_up_to(&bufs, 0, 7), [(0, 3)]);
+        // The rest of a buffer counts as what is left of it.
+        assert_eq!(spans_up_to(&bufs, 1, 7), [(1, 2), (0, 5)]);
+        // A first span larger than the part goes alone, whole.
+        assert_eq!(spans_up_to(&bufs, 3, 2), [(0, 5)]);
+        assert_eq!(spans_up_to(&bufs, 8, 2), [(0, 2)]);
+        // 64 KiB of 16 KiB buffers: four to a part.
+        let bufs = vec![vec![0u8; 16 * 1024]; 9];
+        assert_eq!(spans_up_to(&bufs, 0, BATCH_PART_MAX).len(), 4);
+        assert_eq!(spans_up_to(&bufs, 8 * 16 * 1024, BATCH_PART_MAX).len(), 1);
+    }
+
+    #[test]
     fn iovecs_stop_at_iov_max() {
         let bufs = vec![vec![0u8; 1]; IOV_MAX + 5];
-        assert_eq!(iovecs(&bufs, 2).count(), IOV_MAX);
+        assert_eq!(iovecs(&bufs, 2, usize::MAX).count(), IOV_MAX);
     }
 
     /// How many msghdrs this thread's free list holds.
@@ -260,7 +306,8 @@ mod tests {
         let ours = crate::UnixStream::from_std(ours);
         let bufs = vec![vec![1u8; BIG], vec![2u8; BIG]];
         let reader = rt.block_on(async {
-            let mut write = Box::pin(ours.write_all_vectored(bufs));
+            // One op for both (`write_all_vectored` would send them one at a time).
+            let mut write = Box::pin(ours.writev(bufs));
             std::future::poll_fn(|cx| {
                 assert!(
                     write.as_mut().poll(cx).is_pending(),
