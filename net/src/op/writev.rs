@@ -112,12 +112,13 @@ fn iovecs<B: IoBuf>(
 const IOV_MAX: usize = 1024;
 
 /// The most bytes one op of a batch (`write_all_vectored`, a `SendQueue`) sends, in whole
-/// buffers; the rest follows in further ops. A TCP send of more than this (the largest
-/// segment TCP builds, 64 KiB with GSO) cost far more per byte: echoing 64 KiB messages in
-/// 16 KiB buffers, 4 connections with 4 in flight, one `sendmsg` of every buffer that had
-/// arrived (up to 64) took 22-24 us of server CPU per echo; parts of at most 64 KiB took
-/// 18-19 us, parts of 32 KiB 20 us, of 128 KiB and 256 KiB 23-25 us (`docs/benchmarks.md`,
-/// "Sends of at most 64 KiB"). Smaller batches are one op, as before.
+/// buffers; the rest follows in further ops. On loopback a TCP send of more than this cost
+/// far more per byte: echoing 64 KiB messages in 16 KiB buffers, 4 connections with 4 in
+/// flight, one `sendmsg` of every buffer that had arrived (up to 64) took 22-24 us of server
+/// CPU per echo; parts of at most 64 KiB 18-19 us, of 32 KiB 20 us, of 128 and 256 KiB
+/// 23-25 us (`docs/benchmarks.md`, "Sends of at most 64 KiB"). 64 KiB is also the largest
+/// segment TCP builds (GSO), so a part still leaves as one; where larger sends cost no more,
+/// the price is an SQE and a CQE per 64 KiB. Smaller batches are one op.
 pub(crate) const BATCH_PART_MAX: usize = 64 * 1024;
 
 impl<B: IoBuf> Writev<B> {
