@@ -426,10 +426,9 @@ impl Sent {
         Poll::Ready(Ok(Sending(self.clone())))
     }
 
-    /// A token for the rest of a write whose start passed [`Sent::poll_start`] (a resend
-    /// after a short send), without waiting again. Used by `Compat`'s poll-based writes,
-    /// which exist only with a compat feature.
-    #[cfg_attr(not(any(feature = "tokio", feature = "futures-io")), allow(dead_code))]
+    /// A token for the rest of a write whose turn came (a resend after a short send, the
+    /// next part of a batch), without waiting again: taken in the same poll that saw the
+    /// write's op before end, it keeps the turn, so the writes waiting in line stay there.
     pub(crate) fn resume(&self) -> Sending {
         self.0.borrow_mut().turn.in_flight += 1;
         Sending(self.clone())

@@ -11,7 +11,7 @@ use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut, ProvidedBuf, RingMark};
 use runtime::op::{Multishot, Op};
 
 use crate::fd::SharedFd;
-use crate::kept::{Kept, Received, Sent, StreamWrite};
+use crate::kept::{Kept, Received, Sent, StreamWrite, StreamWriteOp};
 use crate::op::writev::{BATCH_PART_MAX, Writev};
 use crate::op::{self, recv_multi::RecvMulti, shutdown::Shutdown};
 
@@ -123,9 +123,18 @@ impl StreamIo {
         let mut bufs = bufs;
         let total: usize = bufs.iter().map(IoBuf::bytes_init).sum();
         let mut written = 0;
+        let mut had_turn = false;
         while written < total {
-            let part = Writev::new(self.fd.clone(), bufs, written, BATCH_PART_MAX);
-            let (res, b) = StreamWrite::new(&self.sent, part).await;
+            let mut part = Writev::new(self.fd.clone(), bufs, written, BATCH_PART_MAX);
+            let (res, b) = if !std::mem::replace(&mut had_turn, true) {
+                StreamWrite::new(&self.sent, part).await
+            } else {
+                // The next part (or a short write's rest) keeps the stream's turn: it starts
+                // in the same poll that saw the part before end, before any write woken by
+                // that end runs, so no other write of the stream goes between two parts.
+                part.start(self.sent.resume());
+                Op::new(part).await
+            };
             bufs = b;
             match res {
                 Ok(0) => {

@@ -727,3 +727,42 @@ fn a_large_batch_goes_in_parts_of_at_most_64_kib() {
         Ok(())
     });
 }
+
+/// A `write_all_vectored` of more than 64 KiB goes in parts but stays one write in the
+/// stream's line: a write polled while its first part is in flight goes after all of it,
+/// not between two parts.
+#[test]
+fn no_write_goes_between_the_parts_of_a_vectored_write() {
+    const BUF: usize = 16 * 1024;
+    const BUFS: usize = 64;
+    support::run(async {
+        let (ours, peer) = std::os::unix::net::UnixStream::pair()?;
+        let ours = UnixStream::from_std(ours);
+        let reader = std::thread::spawn(move || {
+            // Late, so that the first part waits for room while the other write is polled.
+            std::thread::sleep(Duration::from_millis(50));
+            let mut peer = peer;
+            let mut got = vec![0u8; BUFS * BUF + 5];
+            peer.read_exact(&mut got).map(|()| got)
+        });
+        let bufs = vec![vec![1u8; BUF]; BUFS];
+        let ((v, _), (w, _)) = join2(
+            ours.write_all_vectored(bufs),
+            ours.write_all(b"write".to_vec()),
+        )
+        .await;
+        v?;
+        w?;
+        let got = runtime::spawn_blocking(move || reader.join().unwrap())
+            .await
+            .unwrap()?;
+        let at = got.iter().position(|&b| b != 1).unwrap_or(got.len());
+        assert_eq!(
+            at,
+            BUFS * BUF,
+            "the other write went between two parts of the vectored write"
+        );
+        assert_eq!(&got[BUFS * BUF..], b"write");
+        Ok(())
+    });
+}
