@@ -369,6 +369,13 @@ impl SentInner {
     /// Keeps the first reason the stream's byte sequence has a gap; a later one adds nothing.
     fn cut(&mut self, e: io::Error) {
         if self.cut.is_none() {
+            // Never `Interrupted` (a dropped write whose op got EINTR): writers retry that as
+            // their own EINTR, which would write past the gap and lose the report.
+            let e = if e.kind() == io::ErrorKind::Interrupted {
+                io::Error::new(io::ErrorKind::WriteZero, e.to_string())
+            } else {
+                e
+            };
             self.cut = Some(e);
         }
     }
@@ -725,5 +732,21 @@ impl Drop for Unsent {
         if let Some(sent) = self.0.take() {
             sent.keep_unsent(self.1, "its runtime shut down");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A dropped write whose op got EINTR leaves a gap that is not `Interrupted`: a writer
+    /// takes that kind for its own EINTR and retries, past the gap, losing the report.
+    #[test]
+    fn a_cut_is_never_interrupted() {
+        let sent = Sent::default();
+        sent.cut(io::Error::from_raw_os_error(libc::EINTR));
+        let e = sent.take_cut().expect("the cut is kept");
+        assert_ne!(e.kind(), io::ErrorKind::Interrupted);
+        assert!(e.to_string().contains("nterrupted"), "{e}");
     }
 }

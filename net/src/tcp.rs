@@ -595,7 +595,9 @@ forward_to_stream_io! {
         /// in one op per 64 KiB: larger TCP sends cost more per byte.
         ///
         /// # Cancel safety
-        /// Not cancel safe, as [`TcpStream::write_all`].
+        /// Not cancel safe, as [`TcpStream::write_all`]: if dropped, the part in flight
+        /// finishes, the parts after it are not sent, and the stream's next write returns an
+        /// error that says so.
         write_all_vectored;
         /// A [`SendQueue`](crate::SendQueue) on this stream: batches of owned buffers sent
         /// without waiting for each send (one task wake-up per echoed message instead of
@@ -689,7 +691,9 @@ forward_to_stream_io! {
         /// in one op per 64 KiB: larger TCP sends cost more per byte.
         ///
         /// # Cancel safety
-        /// Not cancel safe, as [`TcpStream::write_all`].
+        /// Not cancel safe, as [`TcpStream::write_all`]: if dropped, the part in flight
+        /// finishes, the parts after it are not sent, and the stream's next write returns an
+        /// error that says so.
         write_all_vectored;
         /// A [`SendQueue`](crate::SendQueue) on this stream: batches of owned buffers sent
         /// without waiting for each send (one task wake-up per echoed message instead of

@@ -2,7 +2,8 @@
 //! buffers come back without the task, a dropped queue's batch still goes out (from memory
 //! nobody else got), and a gap is reported; hostile buffers and callers (a `Drop` that
 //! panics or sends again from the reap, another runtime, a write racing a send) get no
-//! leak, hang or reordering.
+//! leak, hang or reordering. Batches over 64 KiB (a queue's, `write_all_vectored`'s) go in
+//! parts that no other write comes between, and a dropped one leaves no silent gap.
 
 mod support;
 
@@ -763,6 +764,90 @@ fn no_write_goes_between_the_parts_of_a_vectored_write() {
             "the other write went between two parts of the vectored write"
         );
         assert_eq!(&got[BUFS * BUF..], b"write");
+        Ok(())
+    });
+}
+
+/// After a dropped `write_all_vectored` and a next write: either the next write (or the
+/// shutdown) reported a gap and the peer got a prefix of `all`, or the peer got all of it.
+fn assert_no_silent_gap(next: io::Result<()>, got: &[u8], all: &[u8]) {
+    match next {
+        Ok(()) => assert!(
+            got == all,
+            "the next write succeeded, but the peer got {} of {} bytes: a silent gap",
+            got.len(),
+            all.len()
+        ),
+        Err(e) => assert!(all.starts_with(got), "{e}, but the peer got other bytes"),
+    }
+}
+
+/// A `write_all_vectored` of more than 64 KiB dropped after its first poll: the part in
+/// flight finishes, the parts after it are not sent, and the stream's next write says so
+/// (before, it succeeded with the peer 64 KiB short).
+#[test]
+fn a_vectored_write_dropped_after_its_first_part_leaves_no_silent_gap() {
+    const BUF: usize = 16 * 1024;
+    let all = pattern(8 * BUF + 4);
+    let expected = all.clone();
+    support::run(async move {
+        let (ours, mut peer) = std::os::unix::net::UnixStream::pair()?;
+        let ours = UnixStream::from_std(ours);
+        let reader = std::thread::spawn(move || {
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).map(|_| got)
+        });
+        let bufs: Vec<Vec<u8>> = all[..8 * BUF].chunks(BUF).map(<[u8]>::to_vec).collect();
+        let mut vectored = Box::pin(ours.write_all_vectored(bufs));
+        let done = poll_fn(|cx| Poll::Ready(vectored.as_mut().poll(cx).is_ready())).await;
+        assert!(!done, "128 KiB went in one poll");
+        drop(vectored);
+        let (res, _) = ours.write_all(all[8 * BUF..].to_vec()).await;
+        let next = res.and(ours.shutdown(std::net::Shutdown::Write).await);
+        let got = runtime::spawn_blocking(move || reader.join().unwrap())
+            .await
+            .unwrap()?;
+        assert_no_silent_gap(next, &got, &expected);
+        Ok(())
+    });
+}
+
+/// The same, dropped while it waits for its turn behind a dropped 1 MiB write: a task of
+/// its own sends its first part, and the stream's next write reports the rest as a gap
+/// (before, it succeeded with the peer 112 KiB short).
+#[test]
+fn a_vectored_write_dropped_while_it_waits_leaves_no_silent_gap() {
+    const BUF: usize = 16 * 1024;
+    const FIRST: usize = 1 << 20;
+    let all = pattern(FIRST + 8 * BUF + 4);
+    let expected = all.clone();
+    support::run(async move {
+        let (ours, mut peer) = std::os::unix::net::UnixStream::pair()?;
+        let ours = UnixStream::from_std(ours);
+        let (go, wait) = std::sync::mpsc::channel::<()>();
+        let reader = std::thread::spawn(move || {
+            wait.recv().expect("go");
+            let mut got = Vec::new();
+            peer.read_to_end(&mut got).map(|_| got)
+        });
+        let mut first = Box::pin(ours.write(all[..FIRST].to_vec()));
+        let done = poll_fn(|cx| Poll::Ready(first.as_mut().poll(cx).is_ready())).await;
+        assert!(!done, "1 MiB fit in the socket");
+        let bufs: Vec<Vec<u8>> = all[FIRST..FIRST + 8 * BUF]
+            .chunks(BUF)
+            .map(<[u8]>::to_vec)
+            .collect();
+        let mut vectored = Box::pin(ours.write_all_vectored(bufs));
+        let done = poll_fn(|cx| Poll::Ready(vectored.as_mut().poll(cx).is_ready())).await;
+        assert!(!done, "the vectored write did not wait for its turn");
+        drop((first, vectored));
+        go.send(()).unwrap();
+        let (res, _) = ours.write_all(all[FIRST + 8 * BUF..].to_vec()).await;
+        let next = res.and(ours.shutdown(std::net::Shutdown::Write).await);
+        let got = runtime::spawn_blocking(move || reader.join().unwrap())
+            .await
+            .unwrap()?;
+        assert_no_silent_gap(next, &got, &expected);
         Ok(())
     });
 }

@@ -21,6 +21,10 @@ pub(crate) struct Writev<B> {
     target: Target,
     /// Its turn among the stream's writes; set before it is submitted.
     pub(crate) sending: Option<Sending>,
+    /// Bytes of the same write after this op's part, which only its caller sends (the next
+    /// parts of a `write_all_vectored`): if the op is abandoned, they never go out, and the
+    /// stream's next write must say so.
+    pub(crate) after: usize,
 }
 
 /// What the SQE points to.
@@ -131,6 +135,7 @@ impl<B: IoBuf> Writev<B> {
             bufs,
             target,
             sending: None,
+            after: 0,
         }
     }
 }
@@ -196,11 +201,14 @@ impl<B: IoBuf> StreamWriteOp for Writev<B> {
         self.sending = Some(sending);
     }
 
+    /// The op's own bytes, and those of the same write after it (`after`): what a dropped
+    /// write owes the stream.
     fn len(&self) -> usize {
-        match &self.target {
+        let own: usize = match &self.target {
             Target::One(span) => span.iov_len,
             Target::Many(m) => m.iovecs.iter().map(|v| v.iov_len).sum(),
-        }
+        };
+        own + self.after
     }
 
     fn into_buf(self) -> Vec<B> {
