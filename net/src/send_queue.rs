@@ -24,9 +24,9 @@ use crate::stream::StreamIo;
 /// backpressure a slow peer exerts). A batch goes out in sends of at most 64 KiB of whole
 /// buffers (larger TCP sends cost more per byte), each part following the one before
 /// without the task, as does the rest of a short send (rare: writes ask the kernel for all
-/// of a part). A batch that fails is reported by
-/// the next [`send`] or [`flush`] of the queue, or by the stream's next write if the queue
-/// is gone: a gap in the stream is never silent.
+/// of a part). A batch that fails is reported by the next [`send`] or [`flush`] of the
+/// queue, or by the stream's next write if the queue is gone: a gap in the stream is never
+/// silent.
 ///
 /// Its writes take their place in the stream's line with the stream's other writes (in
 /// the order they were first polled), and a dropped queue's batch in flight still goes out.
