@@ -851,3 +851,49 @@ fn a_vectored_write_dropped_while_it_waits_leaves_no_silent_gap() {
         Ok(())
     });
 }
+
+/// As `a_dropped_queue_still_sends_its_batch_from_its_own_memory`, for a batch of many
+/// parts: 64 buffers of 64 KiB, one part each, go out after the queue is dropped, each from
+/// its own memory (victims of the buffers' size, allocated after the drop, keep their
+/// pattern) and in order.
+#[test]
+fn a_dropped_queue_sends_every_part_of_its_batch_from_its_own_memory() {
+    const BUF: usize = 64 * 1024;
+    const BUFS: usize = 64;
+    run(async {
+        let (ours, peer) = std::os::unix::net::UnixStream::pair()?;
+        let ours = UnixStream::from_std(ours);
+        let mut queue = ours.send_queue();
+        let mut batch: Vec<Vec<u8>> = (0..BUFS).map(|i| vec![i as u8 + 1; BUF]).collect();
+        queue.send(&mut batch).await?;
+        runtime::time::sleep(Duration::from_millis(5)).await;
+        drop(queue);
+        let victims: Vec<Vec<u8>> = (0..2 * BUFS).map(|_| vec![0xA5u8; BUF]).collect();
+        let reader = std::thread::spawn(move || {
+            let mut peer = peer;
+            let mut got = vec![0u8; BUFS * BUF + 5];
+            peer.read_exact(&mut got).map(|()| got)
+        });
+        let (res, _) = ours.write_all(b"after".to_vec()).await;
+        res?;
+        let got = runtime::spawn_blocking(move || reader.join().expect("reader"))
+            .await
+            .expect("join")?;
+        for (i, part) in got[..BUFS * BUF].chunks(BUF).enumerate() {
+            assert!(
+                part.iter().all(|&b| b == i as u8 + 1),
+                "buffer {i} arrived with bytes that were not its own"
+            );
+        }
+        assert_eq!(
+            &got[BUFS * BUF..],
+            b"after",
+            "the later write overtook the batch"
+        );
+        for v in &victims {
+            assert!(v.iter().all(|&b| b == 0xA5), "a victim was written to");
+        }
+        assert_eq!(support::settle(Duration::from_secs(1)).await, 0);
+        Ok(())
+    });
+}
