@@ -573,7 +573,8 @@ pub(crate) trait StreamWriteOp:
     /// Gives the op its turn's token (before it is submitted).
     fn start(&mut self, sending: Sending);
 
-    /// The bytes the op would write.
+    /// The bytes the write owes the stream from this op on: the op's own, and for a part of
+    /// a larger write, the rest that only its caller sends (a dropped op leaves it unsent).
     fn len(&self) -> usize;
 
     /// The buffer(s), for an op that never started.

@@ -128,7 +128,7 @@ impl StreamIo {
             let mut part = Writev::new(self.fd.clone(), bufs, written, BATCH_PART_MAX);
             // The parts after this one go only while this future lives: if it is dropped,
             // the op's kept result falls short by them, a gap the stream's next write reports.
-            part.after = total.saturating_sub(written + StreamWriteOp::len(&part));
+            part.after = total.saturating_sub(written + part.part_len());
             let (res, b) = if !std::mem::replace(&mut had_turn, true) {
                 StreamWrite::new(&self.sent, part).await
             } else {

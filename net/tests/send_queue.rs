@@ -768,9 +768,20 @@ fn no_write_goes_between_the_parts_of_a_vectored_write() {
     });
 }
 
-/// After a dropped `write_all_vectored` and a next write: either the next write (or the
-/// shutdown) reported a gap and the peer got a prefix of `all`, or the peer got all of it.
-fn assert_no_silent_gap(next: io::Result<()>, got: &[u8], all: &[u8]) {
+/// After a dropped `write_all_vectored`: writes `rest`, shuts the write side, and checks
+/// what the peer read (`reader`): either the write or the shutdown reported a gap and the
+/// peer got a prefix of `all`, or the peer got all of it.
+async fn write_rest_and_assert_no_silent_gap(
+    ours: &UnixStream,
+    rest: &[u8],
+    reader: std::thread::JoinHandle<io::Result<Vec<u8>>>,
+    all: &[u8],
+) -> io::Result<()> {
+    let (res, _) = ours.write_all(rest.to_vec()).await;
+    let next = res.and(ours.shutdown(std::net::Shutdown::Write).await);
+    let got = runtime::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap()?;
     match next {
         Ok(()) => assert!(
             got == all,
@@ -778,8 +789,9 @@ fn assert_no_silent_gap(next: io::Result<()>, got: &[u8], all: &[u8]) {
             got.len(),
             all.len()
         ),
-        Err(e) => assert!(all.starts_with(got), "{e}, but the peer got other bytes"),
+        Err(e) => assert!(all.starts_with(&got), "{e}, but the peer got other bytes"),
     }
+    Ok(())
 }
 
 /// A `write_all_vectored` of more than 64 KiB dropped after its first poll: the part in
@@ -789,7 +801,6 @@ fn assert_no_silent_gap(next: io::Result<()>, got: &[u8], all: &[u8]) {
 fn a_vectored_write_dropped_after_its_first_part_leaves_no_silent_gap() {
     const BUF: usize = 16 * 1024;
     let all = pattern(8 * BUF + 4);
-    let expected = all.clone();
     support::run(async move {
         let (ours, mut peer) = std::os::unix::net::UnixStream::pair()?;
         let ours = UnixStream::from_std(ours);
@@ -802,13 +813,7 @@ fn a_vectored_write_dropped_after_its_first_part_leaves_no_silent_gap() {
         let done = poll_fn(|cx| Poll::Ready(vectored.as_mut().poll(cx).is_ready())).await;
         assert!(!done, "128 KiB went in one poll");
         drop(vectored);
-        let (res, _) = ours.write_all(all[8 * BUF..].to_vec()).await;
-        let next = res.and(ours.shutdown(std::net::Shutdown::Write).await);
-        let got = runtime::spawn_blocking(move || reader.join().unwrap())
-            .await
-            .unwrap()?;
-        assert_no_silent_gap(next, &got, &expected);
-        Ok(())
+        write_rest_and_assert_no_silent_gap(&ours, &all[8 * BUF..], reader, &all).await
     });
 }
 
@@ -820,7 +825,6 @@ fn a_vectored_write_dropped_while_it_waits_leaves_no_silent_gap() {
     const BUF: usize = 16 * 1024;
     const FIRST: usize = 1 << 20;
     let all = pattern(FIRST + 8 * BUF + 4);
-    let expected = all.clone();
     support::run(async move {
         let (ours, mut peer) = std::os::unix::net::UnixStream::pair()?;
         let ours = UnixStream::from_std(ours);
@@ -842,13 +846,7 @@ fn a_vectored_write_dropped_while_it_waits_leaves_no_silent_gap() {
         assert!(!done, "the vectored write did not wait for its turn");
         drop((first, vectored));
         go.send(()).unwrap();
-        let (res, _) = ours.write_all(all[FIRST + 8 * BUF..].to_vec()).await;
-        let next = res.and(ours.shutdown(std::net::Shutdown::Write).await);
-        let got = runtime::spawn_blocking(move || reader.join().unwrap())
-            .await
-            .unwrap()?;
-        assert_no_silent_gap(next, &got, &expected);
-        Ok(())
+        write_rest_and_assert_no_silent_gap(&ours, &all[FIRST + 8 * BUF..], reader, &all).await
     });
 }
 

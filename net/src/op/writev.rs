@@ -126,6 +126,14 @@ const IOV_MAX: usize = 1024;
 pub(crate) const BATCH_PART_MAX: usize = 64 * 1024;
 
 impl<B: IoBuf> Writev<B> {
+    /// The bytes this op sends (its part of the write).
+    pub(crate) fn part_len(&self) -> usize {
+        match &self.target {
+            Target::One(span) => span.iov_len,
+            Target::Many(m) => m.iovecs.iter().map(|v| v.iov_len).sum(),
+        }
+    }
+
     /// The op that sends `bufs` from byte `skip` on: as much of it as `max_bytes` allows in
     /// whole buffers (or the first buffer's rest, whatever its size).
     pub(crate) fn new(fd: SharedFd, bufs: Vec<B>, skip: usize, max_bytes: usize) -> Self {
@@ -204,11 +212,7 @@ impl<B: IoBuf> StreamWriteOp for Writev<B> {
     /// The op's own bytes, and those of the same write after it (`after`): what a dropped
     /// write owes the stream.
     fn len(&self) -> usize {
-        let own: usize = match &self.target {
-            Target::One(span) => span.iov_len,
-            Target::Many(m) => m.iovecs.iter().map(|v| v.iov_len).sum(),
-        };
-        own + self.after
+        self.part_len() + self.after
     }
 
     fn into_buf(self) -> Vec<B> {
