@@ -254,6 +254,9 @@ impl Core {
 
     /// Handles what other threads sent: wakes and spawns.
     fn drain_remote(self: &Rc<Self>) {
+        if !self.shared.has_remote() {
+            return;
+        }
         for msg in self.shared.take_remote() {
             match msg {
                 Remote::Wake(id) => self.schedule(id),

@@ -149,6 +149,14 @@ impl CoreShared {
         }
     }
 
+    /// Whether messages may be queued: a plain load, where [`CoreShared::take_remote`] swaps
+    /// (a locked instruction). Nothing came, as a rule; a message that lands after this
+    /// said no is taken next turn, or seen by [`CoreShared::prepare_to_sleep`], as after a swap
+    /// that found nothing.
+    pub(crate) fn has_remote(&self) -> bool {
+        self.pending.load(Ordering::SeqCst)
+    }
+
     /// Takes the queued messages.
     pub(crate) fn take_remote(&self) -> Vec<Remote> {
         if !self.pending.swap(false, Ordering::SeqCst) {
