@@ -278,3 +278,64 @@ fn a_poll_for_hang_up_only_leaves_the_wait_list_when_it_ends() {
     });
     let _ = done.send(());
 }
+
+/// A loop that never parks (a task that only yields) still hears of everything that comes
+/// through readiness: a pipe's data, a waker fired on another thread (the eventfd), a
+/// blocking-pool result and a timer. An enter that does not park skips its readiness check
+/// when the one before made one; were it to skip them all, the main task here would never
+/// run again and the bound below would fail it.
+#[test]
+fn a_loop_that_never_parks_still_hears_of_readiness() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::task::{Poll, Waker};
+    use std::time::Duration;
+
+    fallback().block_on(async {
+        let stop = Arc::new(AtomicBool::new(false));
+        let spinning = stop.clone();
+        let spinner = runtime::spawn(async move {
+            while !spinning.load(Ordering::Relaxed) {
+                runtime::yield_now().await;
+            }
+        });
+        let (r, w) = pipe();
+        let mut w = std::fs::File::from(w);
+        let woken = Arc::new(Mutex::new((false, None::<Waker>)));
+        let waking = woken.clone();
+        let writer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            w.write_all(b"x").unwrap();
+            let mut g = waking.lock().unwrap();
+            g.0 = true;
+            if let Some(waker) = g.1.take() {
+                waker.wake();
+            }
+        });
+        let all = async {
+            let mut op = Raw::new(Sqe::new(0, 0));
+            op.bytes = vec![0u8; 8];
+            op.sqe = prep::prep_read(r.as_raw_fd(), op.bytes.as_mut_ptr(), 8, 0);
+            assert_eq!(Op::new(op).await.0.unwrap(), 1, "the pipe's byte");
+            std::future::poll_fn(|cx| {
+                let mut g = woken.lock().unwrap();
+                if g.0 {
+                    return Poll::Ready(());
+                }
+                g.1 = Some(cx.waker().clone());
+                Poll::Pending
+            })
+            .await;
+            let pooled = runtime::spawn_blocking(|| 7);
+            assert_eq!(pooled.await.unwrap(), 7);
+            runtime::time::sleep(Duration::from_millis(1)).await;
+        };
+        // A liveness bound, not a timing: every step above takes milliseconds.
+        runtime::time::timeout(Duration::from_secs(20), all)
+            .await
+            .expect("a loop that never parked starved an op waiting for readiness");
+        stop.store(true, Ordering::Relaxed);
+        spinner.await.unwrap();
+        writer.join().unwrap();
+    });
+}

@@ -758,7 +758,9 @@ fn bench(o: &Opts) -> Result<(), Failure> {
     let max_size = o.cells.iter().map(|c| c.size).max().unwrap_or(1) as usize;
     let pattern = Arc::new(Pattern::new(max_size));
     let total_runs = o.cells.len() * o.runs * o.servers.len();
-    let per_run = o.warmup + o.duration + Duration::from_millis(60);
+    // Start-up, connecting and stopping a server: 20-35 ms a run on a 2-core VM (the quick
+    // matrix's 840 runs took 143 s with 0.15 s of warm-up and window each).
+    let per_run = o.warmup + o.duration + Duration::from_millis(30);
     println!(
         "echo --{}: {} cells x {} servers ({}) x {} runs = {} runs, window {:.2} s + warm-up \
          {:.2} s and {} echoes; about {:.0} s. Servers on CPU {:?}, load generator on CPU {:?}.",

@@ -207,7 +207,8 @@ pub(crate) struct Emulator {
     files: Vec<Option<OwnedFd>>,
     /// Emulated enters, the counterpart of `io_uring_enter` calls in the metrics.
     enters: u64,
-    /// The enter before this one checked readiness (`epoll_wait`): see [`Emulator::enter`].
+    /// The enter before this one called `epoll_wait` (or tried: EINTR counts): see
+    /// [`Emulator::enter`].
     checked_last: bool,
     /// `epoll_wait` calls so far.
     readiness_checks: u64,
@@ -276,7 +277,7 @@ impl Emulator {
     }
 
     /// What `io_uring_enter` does: takes every published SQE and starts it; collects what
-    /// became ready; if `wait` and no CQE is ready, parks in `epoll_wait` for at most
+    /// became ready (an enter that does not park skips this when the one before did it); if `wait` and no CQE is ready, parks in `epoll_wait` for at most
     /// `timeout` (or the nearest link timeout). Returns the SQEs consumed.
     ///
     /// # Errors
@@ -316,13 +317,12 @@ impl Emulator {
         let idle = self.backlog.is_empty();
         let block = wait && idle;
         // An enter that does not park checks readiness without waiting, so that readiness
-        // keeps up under load; but that costs an `epoll_wait`, where the kernel runs its task
-        // work for nothing. So an enter that does not park (it has CQEs to hand back, such
-        // as a send's that completed at once, or the loop has tasks to run) skips the check
-        // when the enter before made one: an echo at one connection then costs what it costs
-        // an epoll server (its `epoll_wait`, receive and send), and at least every second
-        // enter still checks, so a loop that never parks never starves the ops that wait
-        // for readiness.
+        // keeps up under load; but that costs an `epoll_wait` syscall, often a wasted one. So
+        // an enter that does not park (it has CQEs to hand back, such as a send's that
+        // completed at once, or the loop has tasks to run) skips the check when the enter
+        // before made one: an echo at one connection then costs what it costs an epoll server
+        // (its `epoll_wait`, receive and send), and at least every second enter still checks,
+        // so a loop that never parks never starves the ops that wait for readiness.
         let check = !self.pending.is_empty() && !self.checked_last;
         self.checked_last = block || check;
         if block || check {
@@ -754,14 +754,15 @@ impl Emulator {
     /// ready.
     fn poll_events(&mut self, limit: Option<Duration>) -> io::Result<()> {
         self.readiness_checks += 1;
-        // Not zeroed first (768 bytes per call): the kernel writes the `n` it returns.
+        // Not zeroed first (64 entries per call): the kernel writes the `n` it returns.
         let mut events = [const { std::mem::MaybeUninit::<libc::epoll_event>::uninit() }; EVENTS];
         let ms = match limit {
             // Rounded up: a wait that ends before its deadline would only spin.
             Some(d) => d.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as i32,
             None => -1,
         };
-        // SAFETY: `events` has room for EVENTS entries, as the call is told.
+        // SAFETY: `events` has room for EVENTS entries, as the call is told (a
+        // `MaybeUninit<epoll_event>` is laid out as an `epoll_event`).
         let n = unsafe {
             libc::epoll_wait(
                 self.epoll.as_raw_fd(),
@@ -862,7 +863,8 @@ impl Emulator {
     /// Fails the ops whose link timeout passed, as the kernel's LINK_TIMEOUT cancels them.
     fn expire_timers(&mut self) {
         if self.timers.is_empty() {
-            // No clock read: an enter without timers (most) costs none.
+            // No clock read: an enter with no link timeout or connect retry queued (a heap
+            // entry stays until its deadline, even for an op that finished) costs none.
             return;
         }
         let now = Instant::now();
