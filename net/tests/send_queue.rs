@@ -27,18 +27,29 @@ async fn pair() -> io::Result<(TcpStream, std::net::TcpStream)> {
     Ok((ours, peer.join().expect("connect thread")?))
 }
 
+/// Reads `len` bytes from `peer` on a thread of its own, after `delay` (a late reader
+/// leaves the sender's sends waiting for room).
+fn read_on_a_thread(
+    mut peer: impl Read + Send + 'static,
+    len: usize,
+    delay: Duration,
+) -> std::thread::JoinHandle<io::Result<Vec<u8>>> {
+    std::thread::spawn(move || {
+        std::thread::sleep(delay);
+        let mut got = vec![0u8; len];
+        peer.read_exact(&mut got).map(|()| got)
+    })
+}
+
 #[test]
 fn batches_arrive_whole_and_in_order() {
     const BATCHES: usize = 200;
     let data = pattern(BATCHES * 3 * 1000);
     let expected = data.clone();
     run(async move {
-        let (ours, mut peer) = pair().await?;
+        let (ours, peer) = pair().await?;
         let total = data.len();
-        let reader = std::thread::spawn(move || {
-            let mut got = vec![0u8; total];
-            peer.read_exact(&mut got).map(|()| got)
-        });
+        let reader = read_on_a_thread(peer, total, Duration::ZERO);
         let mut queue = ours.send_queue();
         let mut bufs: Vec<Vec<u8>> = Vec::new();
         // Batches of one, two and three buffers: plain sends (which `.ci/faults` cuts
@@ -188,11 +199,7 @@ fn a_dropped_queue_still_sends_its_batch_from_its_own_memory() {
         runtime::time::sleep(Duration::from_millis(5)).await;
         drop(queue);
         let victims: Vec<Vec<u8>> = (0..8).map(|_| vec![0xA5u8; LEN]).collect();
-        let reader = std::thread::spawn(move || {
-            let mut peer = peer;
-            let mut got = vec![0u8; LEN + 5];
-            peer.read_exact(&mut got).map(|()| got)
-        });
+        let reader = read_on_a_thread(peer, LEN + 5, Duration::ZERO);
         let (res, _) = ours.write_all(b"after".to_vec()).await;
         res?;
         let got = runtime::spawn_blocking(move || reader.join().expect("reader"))
@@ -399,7 +406,7 @@ fn flush_reports_the_queues_own_failed_batch() {
 fn flush_in_another_runtime_does_not_hang() {
     let rt_a = runtime::Runtime::new().unwrap();
     let rt_b = runtime::Runtime::new().unwrap();
-    let (ours, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
     const LEN: usize = 4 << 20;
     let (ours, mut queue) = rt_a.block_on(async move {
         let ours = UnixStream::from_std(ours);
@@ -408,10 +415,7 @@ fn flush_in_another_runtime_does_not_hang() {
         runtime::time::sleep(Duration::from_millis(5)).await;
         (ours, q)
     });
-    let reader = std::thread::spawn(move || {
-        let mut got = vec![0u8; LEN];
-        peer.read_exact(&mut got).map(|()| got)
-    });
+    let reader = read_on_a_thread(peer, LEN, Duration::ZERO);
     let flushed = rt_b
         .block_on(async { runtime::time::timeout(Duration::from_secs(2), queue.flush()).await });
     assert!(
@@ -457,12 +461,7 @@ fn a_queue_send_polled_first_goes_first() {
         let ours = UnixStream::from_std(ours);
         let mut queue = ours.send_queue();
         queue.send(&mut vec![vec![1u8; LEN]]).await?;
-        let reader = std::thread::spawn(move || {
-            std::thread::sleep(Duration::from_millis(50));
-            let mut peer = peer;
-            let mut got = vec![0u8; LEN + 5 + 5];
-            peer.read_exact(&mut got).map(|()| got)
-        });
+        let reader = read_on_a_thread(peer, LEN + 5 + 5, Duration::from_millis(50));
         let mut second = vec![b"queue".to_vec()];
         let (q, (w, _)) = join2(queue.send(&mut second), ours.write_all(b"write".to_vec())).await;
         q?;
@@ -549,11 +548,7 @@ fn a_buffer_drop_that_sends_again_from_the_reap() {
             q.send(&mut vec![first]).await?;
             *cell.borrow_mut() = Some(q);
         }
-        let reader = std::thread::spawn(move || {
-            let mut peer = peer;
-            let mut got = vec![0u8; 21 * 3000];
-            peer.read_exact(&mut got).map(|()| got)
-        });
+        let reader = read_on_a_thread(peer, 21 * 3000, Duration::ZERO);
         for _ in 0..200 {
             if reader.is_finished() {
                 break;
@@ -602,11 +597,7 @@ fn many_buffers_with_empties_arrive_whole() {
             }
             batches.push(bufs);
         }
-        let reader = std::thread::spawn(move || {
-            let mut peer = peer;
-            let mut got = vec![0u8; total];
-            peer.read_exact(&mut got).map(|()| got)
-        });
+        let reader = read_on_a_thread(peer, total, Duration::ZERO);
         for mut b in batches {
             queue.send(&mut b).await?;
             // canaries: same sizes as the buffers just given away
@@ -688,12 +679,9 @@ fn a_large_batch_goes_in_parts_of_at_most_64_kib() {
     let data = pattern(2 * BUFS * BUF + 1);
     let expected = data.clone();
     run(async move {
-        let (ours, mut peer) = pair().await?;
+        let (ours, peer) = pair().await?;
         let total = data.len();
-        let reader = std::thread::spawn(move || {
-            let mut got = vec![0u8; total];
-            peer.read_exact(&mut got).map(|()| got)
-        });
+        let reader = read_on_a_thread(peer, total, Duration::ZERO);
         let sqes = || runtime::metrics().expect("a runtime").sqes_submitted;
         let mut queue = ours.send_queue();
         // A first byte settles what the connection's setup left for the next enter.
@@ -739,13 +727,8 @@ fn no_write_goes_between_the_parts_of_a_vectored_write() {
     support::run(async {
         let (ours, peer) = std::os::unix::net::UnixStream::pair()?;
         let ours = UnixStream::from_std(ours);
-        let reader = std::thread::spawn(move || {
-            // Late, so that the first part waits for room while the other write is polled.
-            std::thread::sleep(Duration::from_millis(50));
-            let mut peer = peer;
-            let mut got = vec![0u8; BUFS * BUF + 5];
-            peer.read_exact(&mut got).map(|()| got)
-        });
+        // Late, so that the first part waits for room while the other write is polled.
+        let reader = read_on_a_thread(peer, BUFS * BUF + 5, Duration::from_millis(50));
         let bufs = vec![vec![1u8; BUF]; BUFS];
         let ((v, _), (w, _)) = join2(
             ours.write_all_vectored(bufs),
@@ -768,15 +751,19 @@ fn no_write_goes_between_the_parts_of_a_vectored_write() {
     });
 }
 
-/// After a dropped `write_all_vectored`: writes `rest`, shuts the write side, and checks
-/// what the peer read (`reader`): either the write or the shutdown reported a gap and the
-/// peer got a prefix of `all`, or the peer got all of it.
+/// After a dropped `write_all_vectored` of 16 KiB buffers: allocates victims of that size
+/// (a part's buffers freed before the kernel sent them would be reused by these, and their
+/// 0xA5 would reach the peer instead of `all`'s pattern), writes `rest`, shuts the write
+/// side, and checks what the peer read (`reader`): either the write or the shutdown
+/// reported a gap and the peer got a prefix of `all`, or the peer got all of it; then that
+/// no op of the dropped write is left in flight.
 async fn write_rest_and_assert_no_silent_gap(
     ours: &UnixStream,
     rest: &[u8],
     reader: std::thread::JoinHandle<io::Result<Vec<u8>>>,
     all: &[u8],
 ) -> io::Result<()> {
+    let victims: Vec<Vec<u8>> = (0..16).map(|_| vec![0xA5u8; 16 * 1024]).collect();
     let (res, _) = ours.write_all(rest.to_vec()).await;
     let next = res.and(ours.shutdown(std::net::Shutdown::Write).await);
     let got = runtime::spawn_blocking(move || reader.join().unwrap())
@@ -791,6 +778,14 @@ async fn write_rest_and_assert_no_silent_gap(
         ),
         Err(e) => assert!(all.starts_with(&got), "{e}, but the peer got other bytes"),
     }
+    // Held until the peer read everything: a send reads its buffers, so a freed one shows
+    // as a victim's bytes at the peer, not as a changed victim.
+    drop(victims);
+    assert_eq!(
+        support::settle(Duration::from_secs(1)).await,
+        0,
+        "an op outlived its write"
+    );
     Ok(())
 }
 
@@ -867,11 +862,7 @@ fn a_dropped_queue_sends_every_part_of_its_batch_from_its_own_memory() {
         runtime::time::sleep(Duration::from_millis(5)).await;
         drop(queue);
         let victims: Vec<Vec<u8>> = (0..2 * BUFS).map(|_| vec![0xA5u8; BUF]).collect();
-        let reader = std::thread::spawn(move || {
-            let mut peer = peer;
-            let mut got = vec![0u8; BUFS * BUF + 5];
-            peer.read_exact(&mut got).map(|()| got)
-        });
+        let reader = read_on_a_thread(peer, BUFS * BUF + 5, Duration::ZERO);
         let (res, _) = ours.write_all(b"after".to_vec()).await;
         res?;
         let got = runtime::spawn_blocking(move || reader.join().expect("reader"))

@@ -277,8 +277,9 @@ impl Emulator {
     }
 
     /// What `io_uring_enter` does: takes every published SQE and starts it; collects what
-    /// became ready (an enter that does not park skips this when the one before did it); if `wait` and no CQE is ready, parks in `epoll_wait` for at most
-    /// `timeout` (or the nearest link timeout). Returns the SQEs consumed.
+    /// became ready (an enter that does not park skips this when the one before did it); if
+    /// `wait` and no CQE is ready, parks in `epoll_wait` for at most `timeout` (or the
+    /// nearest link timeout). Returns the SQEs consumed.
     ///
     /// # Errors
     /// `epoll_wait(2)`'s errno, EINTR aside.
