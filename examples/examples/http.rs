@@ -1,10 +1,12 @@
-//! An HTTP/1.1 "Hello, world!" server: hyper 1.x on the io_uring runtime, through
-//! `net::hyper` (see `examples::http`).
+//! An HTTP "Hello, world!" server: hyper 1.x on the io_uring runtime, through `net::hyper`
+//! (see `examples::http`), speaking HTTP/1.1 or HTTP/2 (cleartext, prior knowledge) as each
+//! client opens.
 //!
 //! ```text
 //! cargo run -p examples --example http -- [--addr PORT|IP:PORT] [PORT]   # or PORT=8080; default 8080
 //! cargo run -p examples --example http -- --demo
 //! curl http://127.0.0.1:8080/
+//! curl --http2-prior-knowledge http://127.0.0.1:8080/
 //! curl --data-binary @some-file http://127.0.0.1:8080/echo
 //! ```
 //!

@@ -1,5 +1,6 @@
-//! hyper 1.x on the runtime: a small HTTP/1.1 server on [`net::hyper`] (feature `hyper` of
-//! `net`), which provides hyper's I/O ([`HyperIo`]), timer and a per-core server.
+//! hyper 1.x on the runtime: a small HTTP server on [`net::hyper`] (feature `hyper-http2` of
+//! `net`), which provides hyper's I/O ([`HyperIo`]), timer, executor and a per-core server
+//! that speaks HTTP/1.1 and HTTP/2 (cleartext, prior knowledge), as each client opens.
 //!
 //! # Examples
 //! A server on an ephemeral port, and one request from hyper's client:
@@ -38,9 +39,9 @@ use std::io;
 use http_body_util::{BodyExt, Full};
 use hyper::body::{Bytes, Incoming};
 use hyper::service::service_fn;
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::{Method, Request, Response, StatusCode, Version};
 use net::TcpListener;
-use net::hyper::{HyperIo, Server};
+use net::hyper::{HyperIo, RuntimeExecutor, Server};
 
 /// The server's routes: `GET /` answers "Hello, world!"; `POST /echo` sends the request
 /// body back; anything else is a 404.
@@ -62,8 +63,9 @@ fn status(code: StatusCode) -> Response<Full<Bytes>> {
     r
 }
 
-/// Serves HTTP/1.1 ([`hello`]) on every connection of `listener`, one task per connection
-/// on this core ([`net::hyper::Server`]), until the task is dropped.
+/// Serves [`hello`] on every connection of `listener` in HTTP/1.1 or HTTP/2, whichever the
+/// client opens with, one task per connection on this core ([`net::hyper::Server`]), until
+/// the task is dropped.
 ///
 /// # Errors
 /// None so far: the loop only ends with the task.
@@ -76,17 +78,29 @@ pub async fn serve(listener: TcpListener) -> io::Result<()> {
 }
 
 /// `GET /`, a `POST /echo` of 100 000 bytes and `GET /nowhere` from hyper's client on one
-/// keep-alive connection to `addr`, each answer checked against what [`hello`] sends.
+/// keep-alive connection to `addr` per version in `versions` (HTTP/1.1, HTTP/2), each answer
+/// (and its version) checked against what [`hello`] sends.
 ///
 /// # Errors
 /// Connection or protocol errors; `InvalidData` when an answer is wrong.
-pub async fn check_routes(addr: std::net::SocketAddr) -> io::Result<()> {
+pub async fn check_routes(addr: std::net::SocketAddr, versions: &[Version]) -> io::Result<()> {
     let stream = net::TcpStream::connect(addr).await?;
     stream.set_nodelay(true)?;
-    let (mut sender, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
+    let (mut http1, conn) = hyper::client::conn::http1::handshake(HyperIo::new(stream))
         .await
         .map_err(io::Error::other)?;
     runtime::spawn(conn);
+    let mut http2 = None;
+    if versions.contains(&Version::HTTP_2) {
+        let stream = net::TcpStream::connect(addr).await?;
+        stream.set_nodelay(true)?;
+        let (sender, conn) =
+            hyper::client::conn::http2::handshake(RuntimeExecutor, HyperIo::new(stream))
+                .await
+                .map_err(io::Error::other)?;
+        runtime::spawn(conn);
+        http2 = Some(sender);
+    }
     let body: Vec<u8> = (0..100_000u32).map(|i| (i % 253) as u8).collect();
     let requests = [
         (
@@ -112,41 +126,52 @@ pub async fn check_routes(addr: std::net::SocketAddr) -> io::Result<()> {
         ),
     ];
     for (method, path, body, status, expected) in requests {
-        sender.ready().await.map_err(io::Error::other)?;
-        let req = Request::builder()
-            .method(method.clone())
-            .uri(path)
-            .header(hyper::header::HOST, addr.to_string())
-            .body(Full::new(body))
+        for &version in versions {
+            let req = Request::builder()
+                .method(method.clone())
+                .uri(path)
+                .header(hyper::header::HOST, addr.to_string())
+                .body(Full::new(body.clone()))
+                .map_err(io::Error::other)?;
+            let res = if let (Version::HTTP_2, Some(http2)) = (version, http2.as_mut()) {
+                http2.ready().await.map_err(io::Error::other)?;
+                http2.send_request(req).await
+            } else {
+                http1.ready().await.map_err(io::Error::other)?;
+                http1.send_request(req).await
+            }
             .map_err(io::Error::other)?;
-        let res = sender.send_request(req).await.map_err(io::Error::other)?;
-        let got_status = res.status();
-        let got = res.into_body().collect().await.map_err(io::Error::other)?;
-        if got_status != status || got.to_bytes() != expected {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("{method} {path}: got {got_status}, expected {status}"),
-            ));
+            let (got_status, got_version) = (res.status(), res.version());
+            let got = res.into_body().collect().await.map_err(io::Error::other)?;
+            if got_status != status || got_version != version || got.to_bytes() != expected {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidData,
+                    format!(
+                        "{method} {path} in {version:?}: got {got_status} in {got_version:?}, \
+                        expected {status}"
+                    ),
+                ));
+            }
         }
     }
     Ok(())
 }
 
 /// The self-test of `http --demo`: serves on `listener` (in this task's core) and sends
-/// `GET /`, `POST /echo` and `GET /nowhere` from hyper's client on one keep-alive
-/// connection; checks the answers and returns a report.
+/// `GET /`, `POST /echo` and `GET /nowhere` from hyper's client on one HTTP/1.1 and one
+/// HTTP/2 keep-alive connection; checks the answers and returns a report.
 ///
 /// # Errors
 /// Connection or protocol errors; `InvalidData` when an answer is wrong.
 pub async fn demo(listener: TcpListener) -> io::Result<String> {
     let addr = listener.local_addr()?;
     let server = runtime::spawn(serve(listener));
-    let result = check_routes(addr).await;
+    let result = check_routes(addr, &[Version::HTTP_11, Version::HTTP_2]).await;
     server.abort();
     result?;
     Ok(
-        "http: GET /, POST /echo (100000 bytes) and GET /nowhere (404) on one keep-alive \
-        connection verified"
+        "http: GET /, POST /echo (100000 bytes) and GET /nowhere (404) on an HTTP/1.1 and an \
+        HTTP/2 keep-alive connection verified"
             .to_string(),
     )
 }

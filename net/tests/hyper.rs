@@ -804,3 +804,325 @@ fn a_server_at_its_connection_limit_takes_no_more_connections() {
     );
     assert_eq!(&head, b"HTTP/1.1 200");
 }
+
+/// HTTP/2 (feature `hyper-http2`): hyper's HTTP/2 client and server on this runtime and on
+/// tokio, and the server telling the versions apart.
+#[cfg(feature = "hyper-http2")]
+mod http2 {
+    use super::*;
+    use net::hyper::{Protocols, RuntimeExecutor, RuntimeTimer};
+
+    /// hyper's `Executor` on tokio's `LocalSet` (what HTTP/2 spawns its streams on).
+    #[derive(Clone, Copy)]
+    struct LocalExec;
+
+    impl<F: Future + 'static> hyper::rt::Executor<F> for LocalExec {
+        fn execute(&self, future: F) {
+            tokio::task::spawn_local(future);
+        }
+    }
+
+    /// hyper's HTTP/2 client on tokio over `io`.
+    async fn tokio_h2_client<I>(io: I) -> hyper::client::conn::http2::SendRequest<Full<Bytes>>
+    where
+        I: hyper::rt::Read + hyper::rt::Write + Unpin + 'static,
+    {
+        let (sender, conn) = hyper::client::conn::http2::handshake(LocalExec, io)
+            .await
+            .expect("HTTP/2 handshake");
+        tokio::task::spawn_local(async move {
+            let _ = conn.await;
+        });
+        sender
+    }
+
+    /// Sends `req` on an HTTP/2 connection; returns the status and the whole body.
+    async fn send_h2(
+        mut sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+        req: Request<Full<Bytes>>,
+    ) -> (StatusCode, Bytes) {
+        sender.ready().await.expect("ready");
+        let res = sender.send_request(req).await.expect("response");
+        let status = res.status();
+        (
+            status,
+            res.into_body().collect().await.expect("body").to_bytes(),
+        )
+    }
+
+    /// 100 streams at once on one connection (downloads and uploads of up to 100 KB), then a
+    /// 1 MiB upload and a 1 MiB download; every body checked.
+    async fn exercise(sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>) {
+        let spawn = |f| tokio::task::spawn_local(f);
+        exercise_with(sender, spawn).await;
+    }
+
+    async fn exercise_with<J>(
+        sender: hyper::client::conn::http2::SendRequest<Full<Bytes>>,
+        spawn: impl Fn(std::pin::Pin<Box<dyn Future<Output = ()>>>) -> J,
+    ) where
+        J: Future,
+    {
+        let streams: Vec<_> = (0..100usize)
+            .map(|i| {
+                let sender = sender.clone();
+                spawn(Box::pin(async move {
+                    if i % 2 == 0 {
+                        let req = Request::get(format!("/big?{}", i * 1000))
+                            .body(Full::default())
+                            .expect("request");
+                        let (status, body) = send_h2(sender, req).await;
+                        assert_eq!(status, StatusCode::OK);
+                        assert!(body == pattern(i * 1000, 7), "stream {i}: download differs");
+                    } else {
+                        let up = pattern(i * 997, i as u8);
+                        let req = Request::post("/echo")
+                            .body(Full::new(Bytes::from(up.clone())))
+                            .expect("request");
+                        let (_, body) = send_h2(sender, req).await;
+                        assert!(body == up, "stream {i}: upload echo differs");
+                    }
+                }))
+            })
+            .collect();
+        for s in streams {
+            s.await;
+        }
+        let mib = pattern(1 << 20, 9);
+        let req = Request::post("/echo")
+            .body(Full::new(Bytes::from(mib.clone())))
+            .expect("request");
+        let (_, body) = send_h2(sender.clone(), req).await;
+        assert!(body == mib, "1 MiB upload echo differs");
+        let req = Request::get("/big?1048576")
+            .body(Full::default())
+            .expect("request");
+        let (_, body) = send_h2(sender, req).await;
+        assert!(body == pattern(1 << 20, 7), "1 MiB download differs");
+    }
+
+    #[test]
+    fn hyper_http2_and_http1_clients_against_our_server() {
+        let served = with_our_server(
+            |_| {},
+            |addr| {
+                on_tokio(async {
+                    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                    exercise(tokio_h2_client(TokioIo(stream)).await).await;
+                    // The same server speaks HTTP/1.1 to a client that opens with it.
+                    let mut sender = tokio_client(addr).await;
+                    let (status, body) = send(&mut sender, get("/")).await;
+                    assert_eq!((status, &body[..]), (StatusCode::OK, &b"Hello, world!"[..]));
+                })
+            },
+        );
+        assert_eq!((served.connections, served.errors), (2, 0), "{served:?}");
+    }
+
+    /// Writes the first `skip` bytes hyper hands it nowhere: the test sent them itself.
+    struct SkipFirst<I> {
+        skip: usize,
+        io: I,
+    }
+
+    impl<I: hyper::rt::Read + Unpin> hyper::rt::Read for SkipFirst<I> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            buf: hyper::rt::ReadBufCursor<'_>,
+        ) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.io).poll_read(cx, buf)
+        }
+    }
+
+    impl<I: hyper::rt::Write + Unpin> hyper::rt::Write for SkipFirst<I> {
+        fn poll_write(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            b: &[u8],
+        ) -> Poll<io::Result<usize>> {
+            if self.skip > 0 {
+                let n = self.skip.min(b.len());
+                self.skip -= n;
+                return Poll::Ready(Ok(n));
+            }
+            Pin::new(&mut self.io).poll_write(cx, b)
+        }
+        fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.io).poll_flush(cx)
+        }
+        fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+            Pin::new(&mut self.io).poll_shutdown(cx)
+        }
+    }
+
+    #[test]
+    fn a_preface_that_arrives_in_pieces_is_still_http2() {
+        let served = with_our_server(
+            |_| {},
+            |addr| {
+                on_tokio(async {
+                    let mut stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                    stream.set_nodelay(true).expect("nodelay");
+                    let preface = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+                    // Three segments, apart in time: the server reads them one by one.
+                    for part in [&preface[..1], &preface[1..9], &preface[9..]] {
+                        tokio::io::AsyncWriteExt::write_all(&mut stream, part)
+                            .await
+                            .expect("preface part");
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    let io = SkipFirst {
+                        skip: preface.len(),
+                        io: TokioIo(stream),
+                    };
+                    let req = Request::get("/big?5000")
+                        .body(Full::default())
+                        .expect("request");
+                    let (status, body) = send_h2(tokio_h2_client(io).await, req).await;
+                    assert_eq!(status, StatusCode::OK);
+                    assert!(body == pattern(5000, 7), "download differs");
+                })
+            },
+        );
+        assert_eq!((served.connections, served.errors), (1, 0), "{served:?}");
+    }
+
+    #[test]
+    fn an_http1_request_that_starts_like_the_preface_is_served_whole() {
+        let served = with_our_server(
+            |_| {},
+            |addr| {
+                let mut s = std::net::TcpStream::connect(addr).expect("connect");
+                s.set_nodelay(true).expect("nodelay");
+                // "P" alone could begin the preface: the server takes it to learn more, and
+                // must hand it to HTTP/1.1 with the rest.
+                s.write_all(b"P").expect("first byte");
+                std::thread::sleep(Duration::from_millis(20));
+                s.write_all(b"OST /echo HTTP/1.1\r\nhost: x\r\ncontent-length: 5\r\n\r\nhello")
+                    .expect("rest of the request");
+                s.set_read_timeout(Some(Duration::from_secs(10)))
+                    .expect("timeout");
+                let mut got = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !got.ends_with(b"hello") {
+                    match s.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => got.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let got = String::from_utf8_lossy(&got);
+                assert!(
+                    got.starts_with("HTTP/1.1 200") && got.ends_with("\r\n\r\nhello"),
+                    "{got:?}"
+                );
+            },
+        );
+        assert_eq!((served.connections, served.errors), (1, 0), "{served:?}");
+    }
+
+    #[test]
+    fn a_server_for_one_version_ends_a_connection_in_the_other_with_an_error() {
+        let served = with_our_server(
+            |server| {
+                server.protocols(Protocols::Http2);
+            },
+            |addr| {
+                let mut s = std::net::TcpStream::connect(addr).expect("connect");
+                s.write_all(b"GET / HTTP/1.1\r\nhost: x\r\n\r\n")
+                    .expect("request");
+                let mut got = Vec::new();
+                let _ = s.read_to_end(&mut got);
+                assert!(!got.starts_with(b"HTTP/1.1"), "an HTTP/1.1 answer: {got:?}");
+            },
+        );
+        assert_eq!((served.connections, served.errors), (1, 1), "{served:?}");
+
+        let served = with_our_server(
+            |server| {
+                server.protocols(Protocols::Http1);
+            },
+            |addr| {
+                on_tokio(async {
+                    let stream = tokio::net::TcpStream::connect(addr).await.expect("connect");
+                    // The handshake only queues the preface; the request fails.
+                    let (mut sender, conn) =
+                        hyper::client::conn::http2::handshake(LocalExec, TokioIo(stream))
+                            .await
+                            .expect("handshake");
+                    tokio::task::spawn_local(async move {
+                        let _ = conn.await;
+                    });
+                    let req = Request::get("/").body(Full::<Bytes>::default()).unwrap();
+                    assert!(sender.send_request(req).await.is_err());
+                })
+            },
+        );
+        assert_eq!((served.connections, served.errors), (1, 1), "{served:?}");
+    }
+
+    #[test]
+    fn a_connection_that_said_nothing_closes_when_the_server_drains() {
+        let mut silent = None;
+        let served = with_our_server(
+            |_| {},
+            |addr| {
+                let s = std::net::TcpStream::connect(addr).expect("connect");
+                // Accepted and waiting for its first bytes when the server is told to stop.
+                std::thread::sleep(Duration::from_millis(100));
+                silent = Some(s);
+            },
+        );
+        // Closed at once, not after the first-bytes timeout, and not counted as an error.
+        assert_eq!((served.connections, served.errors), (1, 0), "{served:?}");
+        let mut s = silent.expect("connection");
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert_eq!(s.read(&mut [0u8; 16]).expect("end of stream"), 0);
+    }
+
+    /// hyper's HTTP/2 server on tokio; its address.
+    fn tokio_h2_server() -> SocketAddr {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            on_tokio(async move {
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                tx.send(listener.local_addr().expect("addr")).expect("addr");
+                loop {
+                    let (s, _) = listener.accept().await.expect("accept");
+                    tokio::task::spawn_local(async move {
+                        let svc = hyper::service::service_fn(tokio_routes);
+                        let _ = hyper::server::conn::http2::Builder::new(LocalExec)
+                            .serve_connection(TokioIo(s), svc)
+                            .await;
+                    });
+                }
+            })
+        });
+        rx.recv().expect("tokio server address")
+    }
+
+    #[test]
+    fn our_http2_client_against_hyper_on_tokio() {
+        let addr = tokio_h2_server();
+        runtime::Runtime::new()
+            .expect("runtime")
+            .block_on(async move {
+                let stream = TcpStream::connect(addr).await.expect("connect");
+                stream.set_nodelay(true).expect("nodelay");
+                let (sender, conn) = hyper::client::conn::http2::Builder::new(RuntimeExecutor)
+                    .timer(RuntimeTimer)
+                    .handshake(HyperIo::new(stream))
+                    .await
+                    .expect("handshake");
+                runtime::spawn(async move {
+                    let _ = conn.await;
+                });
+                exercise_with(sender, |f| async {
+                    runtime::spawn(f).await.expect("stream task")
+                })
+                .await;
+            });
+    }
+}

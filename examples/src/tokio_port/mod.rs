@@ -244,7 +244,7 @@ async fn demo_http() -> io::Result<()> {
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let addr = listener.local_addr()?;
     let server = ringloop::spawn(http::serve(listener));
-    let result = crate::http::check_routes(addr).await;
+    let result = crate::http::check_routes(addr, &[hyper::Version::HTTP_11]).await;
     server.abort();
     result
 }

@@ -319,53 +319,45 @@ impl Reader {
                     }
                 }
             }
-            Source::Single(single) => loop {
-                match single {
-                    Single::Buffered { buf, pos } if *pos < buf.len() => {
-                        let n = (buf.len() - *pos).min(dst.remaining());
-                        dst.put_slice(&buf[*pos..*pos + n]);
-                        *pos += n;
-                        return Poll::Ready(Ok(()));
-                    }
-                    Single::Buffered { buf, pos } => {
-                        *pos = 0;
-                        buf.clear();
-                        // Allocates once (reserve on an empty Vec asks for exactly this much).
-                        buf.reserve(FALLBACK_READ_CAPACITY);
-                        // What dropped reads of the stream kept comes first.
-                        let receiving = match ready!(self.io.received.poll_take_stream(cx, buf)) {
-                            // A kept end of stream (it stays kept for later reads).
-                            Kept::Some(Ok(0)) => return Poll::Ready(Ok(())),
-                            Kept::Some(Ok(_)) => continue,
-                            Kept::Some(Err(e)) => {
-                                buf.clear();
-                                return Poll::Ready(Err(e));
-                            }
-                            Kept::None(receiving) => receiving,
-                        };
-                        *single = Single::Receiving(Op::new(Recv {
-                            fd: self.io.fd.clone(),
-                            buf: std::mem::take(buf),
-                            receiving,
-                            flags: 0,
-                        }));
-                    }
-                    Single::Receiving(op) => {
-                        let (res, mut buf) = ready!(Pin::new(op).poll(cx));
-                        if res.is_err() {
-                            buf.clear();
-                        }
-                        let eof = matches!(res, Ok(0));
-                        // Recv set the length to the bytes received.
-                        *single = Single::Buffered { buf, pos: 0 };
-                        match res {
-                            Err(e) => return Poll::Ready(Err(e)),
-                            Ok(_) if eof => return Poll::Ready(Ok(())),
-                            Ok(_) => {}
-                        }
-                    }
+            Source::Single(single) => {
+                ready!(poll_fill_single(single, &self.io, cx))?;
+                if let Single::Buffered { buf, pos } = single {
+                    let n = (buf.len() - *pos).min(dst.remaining());
+                    dst.put_slice(&buf[*pos..*pos + n]);
+                    *pos += n;
                 }
-            },
+                Poll::Ready(Ok(()))
+            }
+        }
+    }
+
+    /// Ready once received bytes wait unread ([`Reader::unread`]), or with none at the end
+    /// of the stream; receives once if none wait. Reads nothing.
+    #[cfg(feature = "hyper-http2")]
+    fn poll_unread(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if !self.unread().is_empty() {
+            return Poll::Ready(Ok(()));
+        }
+        if let Some(e) = self.failed.take() {
+            return Poll::Ready(Err(e));
+        }
+        self.poll_receive(cx)
+    }
+
+    /// With nothing unread: receives once (bytes that then wait unread, or nothing at the end
+    /// of the stream).
+    #[cfg(feature = "hyper-http2")]
+    fn poll_receive(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match &mut self.source {
+            Source::Multishot { stream, unread } => {
+                match ready!(Stream::poll_next(Pin::new(&mut *stream), cx)) {
+                    Some(Ok(buf)) => *unread = Some((buf, 0)),
+                    None => {}
+                    Some(Err(e)) => return Poll::Ready(Err(e)),
+                }
+                Poll::Ready(Ok(()))
+            }
+            Source::Single(single) => poll_fill_single(single, &self.io, cx),
         }
     }
 
@@ -378,6 +370,57 @@ impl Reader {
             } => &buf[*pos..],
             Source::Single(Single::Buffered { buf, pos }) => &buf[(*pos).min(buf.len())..],
             _ => &[],
+        }
+    }
+}
+
+/// Ready once `single` holds received bytes not yet read, or nothing at the end of the
+/// stream; receives first if it holds none.
+fn poll_fill_single(
+    single: &mut Single,
+    io: &StreamIo,
+    cx: &mut Context<'_>,
+) -> Poll<io::Result<()>> {
+    loop {
+        match single {
+            Single::Buffered { buf, pos } if *pos < buf.len() => return Poll::Ready(Ok(())),
+            Single::Buffered { buf, pos } => {
+                *pos = 0;
+                buf.clear();
+                // Allocates once (reserve on an empty Vec asks for exactly this much).
+                buf.reserve(FALLBACK_READ_CAPACITY);
+                // What dropped reads of the stream kept comes first.
+                let receiving = match ready!(io.received.poll_take_stream(cx, buf)) {
+                    // A kept end of stream (it stays kept for later reads).
+                    Kept::Some(Ok(0)) => return Poll::Ready(Ok(())),
+                    Kept::Some(Ok(_)) => continue,
+                    Kept::Some(Err(e)) => {
+                        buf.clear();
+                        return Poll::Ready(Err(e));
+                    }
+                    Kept::None(receiving) => receiving,
+                };
+                *single = Single::Receiving(Op::new(Recv {
+                    fd: io.fd.clone(),
+                    buf: std::mem::take(buf),
+                    receiving,
+                    flags: 0,
+                }));
+            }
+            Single::Receiving(op) => {
+                let (res, mut buf) = ready!(Pin::new(op).poll(cx));
+                if res.is_err() {
+                    buf.clear();
+                }
+                let eof = matches!(res, Ok(0));
+                // Recv set the length to the bytes received.
+                *single = Single::Buffered { buf, pos: 0 };
+                match res {
+                    Err(e) => return Poll::Ready(Err(e)),
+                    Ok(_) if eof => return Poll::Ready(Ok(())),
+                    Ok(_) => {}
+                }
+            }
         }
     }
 }
@@ -672,6 +715,16 @@ impl<S: Unpin> ::hyper::rt::Read for HyperIo<S> {
 }
 
 impl<S: Unpin> HyperIo<S> {
+    /// Ready with received bytes hyper has not read (receiving if none wait; none at the end
+    /// of the stream); reads none of them, so hyper's reads still see every byte. How
+    /// [`Server`](super::Server) tells HTTP/2 from HTTP/1.1 by a connection's first bytes.
+    #[cfg(feature = "hyper-http2")]
+    pub(crate) fn poll_unread(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
+        self.writer.reap_for_read(cx);
+        ready!(self.reader.poll_unread(cx))?;
+        Poll::Ready(Ok(self.reader.unread()))
+    }
+
     fn write_open(&self) -> io::Result<()> {
         match self.shutdown {
             ShutdownSide::Open => Ok(()),

@@ -1,5 +1,5 @@
 //! hyper 1.x on this runtime (feature `hyper`): the pieces hyper asks a runtime for, and an
-//! HTTP/1.1 server that runs on every core.
+//! HTTP/1.1 server that runs on every core; with feature `hyper-http2`, HTTP/2 as well.
 //!
 //! - [`HyperIo`]: hyper's `Read`/`Write` for a [`TcpStream`](crate::TcpStream) or
 //!   [`UnixStream`](crate::UnixStream), for hyper's server and client connections alike.
@@ -9,7 +9,8 @@
 //! - [`RuntimeExecutor`] (hyper's `Executor`: spawns on this core) and [`RuntimeTimer`]
 //!   (hyper's `Timer`: the core's timer wheel, for `header_read_timeout` and keep-alive).
 //! - [`Server`]: per core, an `SO_REUSEPORT` listener ([`bind_reuseport`]), a task per
-//!   connection, a connection limit and graceful shutdown.
+//!   connection, a connection limit and graceful shutdown. With feature `hyper-http2` it
+//!   serves HTTP/2 too, per connection as the client opens (`Protocols`).
 //!
 //! ```no_run
 //! use http_body_util::Full;
@@ -41,3 +42,5 @@ pub use io::{
 };
 pub use rt::{RuntimeExecutor, RuntimeTimer};
 pub use serve::{DEFAULT_MAX_CONNECTIONS, Served, Server, bind_reuseport};
+#[cfg(feature = "hyper-http2")]
+pub use serve::{FIRST_BYTES_TIMEOUT, Protocols};

@@ -1,12 +1,12 @@
-//! [`Server`]: hyper's HTTP/1.1 server on every core, each with its own `SO_REUSEPORT`
-//! listener, a connection limit, and graceful shutdown.
+//! [`Server`]: hyper's HTTP/1.1 (and, with feature `hyper-http2`, HTTP/2) server on every
+//! core, each with its own `SO_REUSEPORT` listener, a connection limit, and graceful shutdown.
 
 use std::cell::{Cell, RefCell};
 use std::error::Error as StdError;
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::pin;
+use std::pin::{Pin, pin};
 use std::rc::Rc;
 use std::sync::Mutex;
 use std::task::{Context, Poll, Waker};
@@ -18,6 +18,13 @@ use ::hyper::service::HttpService;
 use futures_core::Stream;
 use slab::Slab;
 
+#[cfg(feature = "hyper-http2")]
+mod protocols;
+
+#[cfg(feature = "hyper-http2")]
+use self::protocols::sniff_and_serve;
+#[cfg(feature = "hyper-http2")]
+pub use self::protocols::{FIRST_BYTES_TIMEOUT, Protocols};
 use super::io::{HyperIo, core_pool};
 use super::rt::RuntimeTimer;
 use crate::{TcpListener, TcpStream};
@@ -26,7 +33,9 @@ use crate::{TcpListener, TcpStream};
 pub const DEFAULT_MAX_CONNECTIONS: usize = 16 * 1024;
 
 /// hyper's HTTP/1.1 server on this runtime: one task per connection on the core that
-/// accepted it, reading from the multishot receive ([`HyperIo`]).
+/// accepted it, reading from the multishot receive ([`HyperIo`]). With feature
+/// `hyper-http2` it speaks HTTP/2 as well ([`Server::protocols`]: by default each
+/// connection's first bytes decide).
 ///
 /// - [`Server::serve`] runs on one core with one listener;
 ///   [`Server::serve_per_core`] runs it on every core of a runtime, each core with its own
@@ -36,8 +45,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16 * 1024;
 ///   accepting (new connections wait in the kernel's backlog) until one ends.
 /// - Graceful shutdown: when the `shutdown` future completes the core stops accepting
 ///   (closes its listener), tells every connection to finish (hyper's `graceful_shutdown`:
-///   an idle keep-alive connection closes at once, a busy one after its response) and waits
-///   for them; after [`Server::grace_period`], if set, the rest are dropped.
+///   an idle keep-alive connection closes at once, a busy one after its response; an HTTP/2
+///   connection sends `GOAWAY` and finishes the streams it has) and waits for them; after
+///   [`Server::grace_period`], if set, the rest are dropped.
 ///
 /// # Examples
 /// One core, shut down after one request from hyper's client:
@@ -76,6 +86,10 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16 * 1024;
 #[derive(Clone, Debug)]
 pub struct Server {
     http1: http1::Builder,
+    #[cfg(feature = "hyper-http2")]
+    http2: ::hyper::server::conn::http2::Builder<super::rt::RuntimeExecutor>,
+    #[cfg(feature = "hyper-http2")]
+    protocols: Protocols,
     max_connections: usize,
     grace_period: Option<Duration>,
     nodelay: bool,
@@ -104,12 +118,24 @@ impl Default for Server {
 impl Server {
     /// A server with hyper's defaults (keep-alive, `header_read_timeout` of 30 s) on the
     /// runtime's timers ([`RuntimeTimer`]), [`DEFAULT_MAX_CONNECTIONS`] per core, no grace
-    /// period (graceful shutdown waits as long as connections take), `TCP_NODELAY` on.
+    /// period (graceful shutdown waits as long as connections take), `TCP_NODELAY` on; with
+    /// feature `hyper-http2`, HTTP/2 too ([`Protocols::Auto`]), its streams spawned on the
+    /// connection's core ([`RuntimeExecutor`](super::RuntimeExecutor)).
     pub fn new() -> Server {
         let mut http1 = http1::Builder::new();
         http1.timer(RuntimeTimer);
+        #[cfg(feature = "hyper-http2")]
+        let http2 = {
+            let mut http2 = ::hyper::server::conn::http2::Builder::new(super::rt::RuntimeExecutor);
+            http2.timer(RuntimeTimer);
+            http2
+        };
         Server {
             http1,
+            #[cfg(feature = "hyper-http2")]
+            http2,
+            #[cfg(feature = "hyper-http2")]
+            protocols: Protocols::Auto,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             grace_period: None,
             nodelay: true,
@@ -119,6 +145,29 @@ impl Server {
     /// hyper's connection settings (timeouts, keep-alive, pipelining, header limits).
     pub fn http1(&mut self) -> &mut http1::Builder {
         &mut self.http1
+    }
+
+    /// hyper's HTTP/2 connection settings (windows, concurrent streams, keep-alive pings).
+    #[cfg(feature = "hyper-http2")]
+    pub fn http2(
+        &mut self,
+    ) -> &mut ::hyper::server::conn::http2::Builder<super::rt::RuntimeExecutor> {
+        &mut self.http2
+    }
+
+    /// Which HTTP versions connections may speak (default [`Protocols::Auto`]).
+    ///
+    /// ```
+    /// use net::hyper::{Protocols, Server};
+    ///
+    /// // gRPC behind a proxy: HTTP/2 only, more streams per connection than hyper's default.
+    /// let mut server = Server::new();
+    /// server.protocols(Protocols::Http2).http2().max_concurrent_streams(1024);
+    /// ```
+    #[cfg(feature = "hyper-http2")]
+    pub fn protocols(&mut self, protocols: Protocols) -> &mut Server {
+        self.protocols = protocols;
+        self
     }
 
     /// At most `n` connections open at once per core (at least 1).
@@ -226,36 +275,34 @@ impl Server {
         {
             tracing::debug!(error = %e, "TCP_NODELAY");
         }
-        let conn = self
-            .http1
-            .serve_connection(HyperIo::with_pool(stream, pool), service);
+        let io = HyperIo::with_pool(stream, pool);
         let guard = Connection::open(state);
-        drop(runtime::spawn(async move {
-            let state = &guard.state;
-            let mut conn = pin!(conn);
-            let mut graceful = false;
-            let end = std::future::poll_fn(|cx| {
-                if state.aborted.get() {
-                    return Poll::Ready(End::Aborted);
-                }
-                if state.draining.get() && !graceful {
-                    conn.as_mut().graceful_shutdown();
-                    graceful = true;
-                }
-                guard.register(cx.waker());
-                conn.as_mut().poll(cx).map(End::Done)
-            })
-            .await;
-            let mut served = state.served.borrow_mut();
-            match end {
-                End::Done(Ok(())) => {}
-                End::Done(Err(e)) => {
-                    served.errors += 1;
-                    tracing::debug!(error = %e, "connection");
-                }
-                End::Aborted => served.aborted += 1,
+        #[cfg(feature = "hyper-http2")]
+        match self.protocols {
+            Protocols::Http1 => {}
+            Protocols::Http2 => {
+                let conn = self.http2.serve_connection(io, service);
+                drop(runtime::spawn(drive(
+                    conn,
+                    |c| c.graceful_shutdown(),
+                    guard,
+                )));
+                return;
             }
-        }));
+            Protocols::Auto => {
+                let (http1, http2) = (self.http1.clone(), self.http2.clone());
+                drop(runtime::spawn(sniff_and_serve(
+                    io, http1, http2, service, guard,
+                )));
+                return;
+            }
+        }
+        let conn = self.http1.serve_connection(io, service);
+        drop(runtime::spawn(drive(
+            conn,
+            |c| c.graceful_shutdown(),
+            guard,
+        )));
     }
 
     /// Runs [`Server::serve`] on every core of `rt` ([`runtime::Runtime::run_per_core`]),
@@ -334,10 +381,37 @@ pub fn bind_reuseport(addr: SocketAddr, count: usize) -> io::Result<Vec<std::net
     Ok(listeners)
 }
 
-/// How a connection task ended.
-enum End<E> {
-    Done(Result<(), E>),
-    Aborted,
+/// Drives one of hyper's server connections (HTTP/1.1 or HTTP/2) to its end: asks it to
+/// finish (`graceful`) once the server drains, drops it once the grace period ran out, and
+/// counts how it ended.
+async fn drive<C>(conn: C, graceful: fn(Pin<&mut C>), guard: Connection)
+where
+    C: Future<Output = ::hyper::Result<()>>,
+{
+    let state = &guard.state;
+    let mut conn = pin!(conn);
+    let mut asked = false;
+    let end = std::future::poll_fn(|cx| {
+        if state.aborted.get() {
+            return Poll::Ready(None);
+        }
+        if state.draining.get() && !asked {
+            graceful(conn.as_mut());
+            asked = true;
+        }
+        guard.register(cx.waker());
+        conn.as_mut().poll(cx).map(Some)
+    })
+    .await;
+    let mut served = state.served.borrow_mut();
+    match end {
+        Some(Ok(())) => {}
+        Some(Err(e)) => {
+            served.errors += 1;
+            tracing::debug!(error = %e, "connection");
+        }
+        None => served.aborted += 1,
+    }
 }
 
 /// One core's server state, shared by its accept loop and its connection tasks.
