@@ -15,8 +15,10 @@
 //! tokio current_thread. For ours, SQEs, enters and loop turns per request come from the
 //! runtime's counters. A wrong response fails the run (exit status 2).
 //!
-//! Options: `--conns 1,50,500 --bodies hello,16k --depth K --duration S --warmup S --runs N
-//! --servers ours,tokio-ct,tokio-mt --cores N --server-cpu C --gen-cpu C`.
+//! Options: `--protos h1,h2 --conns 1,50,500 --bodies hello,16k --depth K --duration S
+//! --warmup S --runs N --servers ours,tokio-ct,tokio-mt --cores N --server-cpu C --gen-cpu C`.
+//! `--depth` is the requests in flight per connection: pipelined in HTTP/1.1, concurrent
+//! streams in HTTP/2.
 //! `--wrong-body` makes the servers answer a body other than the expected one (the run must
 //! fail: a test of the verification). When `wrk` is installed it is run as a cross-check
 //! (`wrk -t1 -c50 -d2s --latency` per server, hello body, alternated; `--wrk-conns`,
@@ -27,6 +29,7 @@ use std::process::{Command, ExitCode, Stdio};
 use std::time::Duration;
 
 use benches::cpu::{cpu_count, pin_thread, pin_to, process_cpu_ns};
+use benches::http::server::Proto;
 use benches::http::{Kind, load};
 use benches::{arg, bad_value, median};
 
@@ -53,8 +56,8 @@ struct Run {
     ring: Option<(f64, f64, f64)>,
 }
 
-const USAGE: &str = "usage: http [--conns 1,50,500] [--bodies hello,16k] [--servers \
-ours,tokio-ct,tokio-mt] [--depth K] [--duration S] [--warmup S] [--runs N] [--cores N] \
+const USAGE: &str = "usage: http [--protos h1,h2] [--conns 1,50,500] [--bodies hello,16k] \
+[--servers ours,tokio-ct,tokio-mt] [--depth K] [--duration S] [--warmup S] [--runs N] [--cores N] \
 [--server-cpu C] [--gen-cpu C] [--no-wrk] [--wrk-conns N] [--wrk-duration S] [--smoke] \
 [--wrong-body]";
 
@@ -72,11 +75,14 @@ fn main() -> ExitCode {
             "--cores",
             "--server-cpu",
             "--gen-cpu",
+            "--protos",
             "--wrk-conns",
             "--wrk-duration",
-            // A server child's (`--serve KIND --body B`, with `--cores`, `--server-cpu`).
+            // A server child's (`--serve KIND --body B --proto P`, with `--cores`,
+            // `--server-cpu`).
             "--serve",
             "--body",
+            "--proto",
         ],
         &["--smoke", "--no-wrk", "--wrong-body"],
     );
@@ -85,13 +91,15 @@ fn main() -> ExitCode {
         let cores: usize = benches::arg_value("--cores").unwrap_or(1);
         let body = arg("--body").unwrap_or_default();
         let body = body_of(&body).unwrap_or_else(|| bad_value("--body", &body));
+        let proto = arg("--proto").unwrap_or_else(|| "h1".to_string());
+        let proto = Proto::parse(&proto).unwrap_or_else(|| bad_value("--proto", &proto));
         let cpu: usize = benches::arg_value("--server-cpu").unwrap_or(0);
         let cpus: Vec<usize> = (0..cores).map(|i| (cpu + i) % cpu_count()).collect();
         if let Err(e) = pin_to(&cpus) {
             eprintln!("server: pinning to {cpus:?}: {e}");
             return ExitCode::FAILURE;
         }
-        return match benches::http::server::serve(kind, cores, body.into()) {
+        return match benches::http::server::serve(kind, cores, body.into(), proto) {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("server: {e}");
@@ -122,6 +130,10 @@ fn bench() -> std::io::Result<()> {
         .iter()
         .map(|c| c.parse().unwrap_or_else(|_| bad_value("--conns", c)))
         .collect();
+    let protos: Vec<Proto> = list("--protos", "h1")
+        .iter()
+        .map(|p| Proto::parse(p).unwrap_or_else(|| bad_value("--protos", p)))
+        .collect();
     let bodies = list("--bodies", "hello,16k");
     if let Some(b) = bodies.iter().find(|b| body_of(b).is_none()) {
         bad_value("--bodies", b);
@@ -146,7 +158,8 @@ fn bench() -> std::io::Result<()> {
          depth {depth}; {runs} run(s) of {window:?} per cell"
     );
     println!(
-        "{:>5} {:>6} {:>9} | {:>10} {:>8} {:>8} {:>11} {:>6} | {:>22}",
+        "{:>5} {:>5} {:>6} {:>9} | {:>10} {:>8} {:>8} {:>11} {:>6} | {:>22}",
+        "proto",
         "conns",
         "body",
         "server",
@@ -157,7 +170,10 @@ fn bench() -> std::io::Result<()> {
         "ratio",
         "enters/SQEs/turns per req"
     );
-    for &c in &conns {
+    for (&proto, &c) in protos
+        .iter()
+        .flat_map(|p| conns.iter().map(move |c| (p, c)))
+    {
         for b in &bodies {
             let body = body_of(b).unwrap_or_else(|| bad_value("--bodies", b));
             let mut results: Vec<Vec<Run>> = vec![Vec::new(); servers.len()];
@@ -165,7 +181,7 @@ fn bench() -> std::io::Result<()> {
                 for i in 0..servers.len() {
                     let k = (i + run) % servers.len();
                     results[k].push(one_run(
-                        servers[k], cores, server_cpu, b, &body, c, depth, warmup, window,
+                        servers[k], proto, cores, server_cpu, b, &body, c, depth, warmup, window,
                     )?);
                 }
             }
@@ -187,7 +203,8 @@ fn bench() -> std::io::Result<()> {
                     None => "-".to_string(),
                 };
                 println!(
-                    "{c:>5} {b:>6} {:>9} | {:>10.0} {:>8.0} {:>8.0} {:>11.0} {:>6} | {:>22}",
+                    "{:>5} {c:>5} {b:>6} {:>9} | {:>10.0} {:>8.0} {:>8.0} {:>11.0} {:>6} | {:>22}",
+                    proto.name(),
                     k.name(),
                     m(|r| r.rps),
                     m(|r| r.p50),
@@ -212,6 +229,7 @@ fn bench() -> std::io::Result<()> {
 #[allow(clippy::too_many_arguments)]
 fn one_run(
     kind: Kind,
+    proto: Proto,
     cores: usize,
     server_cpu: usize,
     body_name: &str,
@@ -221,11 +239,12 @@ fn one_run(
     warmup: Duration,
     window: Duration,
 ) -> std::io::Result<Run> {
-    let server = Server::start(kind, cores, server_cpu, body_name)?;
+    let server = Server::start(kind, proto, cores, server_cpu, body_name)?;
     let (pid, port) = (server.pid, server.port);
     let mut cpu = (0u64, 0u64);
     let measured = load::run(
         ([127, 0, 0, 1], port).into(),
+        proto,
         conns,
         depth,
         body,
@@ -270,12 +289,14 @@ struct Server {
 impl Server {
     fn start(
         kind: Kind,
+        proto: Proto,
         cores: usize,
         server_cpu: usize,
         body_name: &str,
     ) -> std::io::Result<Server> {
         let mut child = Command::new(std::env::current_exe()?)
             .args(["--serve", kind.name(), "--cores", &cores.to_string()])
+            .args(["--proto", proto.name()])
             .args(["--server-cpu", &server_cpu.to_string()])
             // A check of the checker: the server answers another body than the one expected.
             .args([
@@ -339,7 +360,7 @@ fn wrk_run(
     conns: usize,
     secs: u64,
 ) -> std::io::Result<(f64, f64, f64, f64)> {
-    let server = Server::start(kind, cores, server_cpu, "hello")?;
+    let server = Server::start(kind, Proto::H1, cores, server_cpu, "hello")?;
     let before = process_cpu_ns(server.pid).unwrap_or(0);
     let out = Command::new("wrk")
         .args([

@@ -1,7 +1,8 @@
 //! The load generator: keep-alive HTTP/1.1 over `conns` connections on tokio's
 //! current_thread runtime (one pinned thread), `depth` requests in flight per connection
 //! (1: one at a time; more: pipelined), every response's status and body verified, the
-//! latency of each request recorded (from its send to its last byte verified).
+//! latency of each request recorded (from its send to its last byte verified). In HTTP/2,
+//! hyper's client on each connection with `depth` streams at once.
 
 use std::cell::{Cell, RefCell};
 use std::io;
@@ -9,7 +10,11 @@ use std::net::SocketAddr;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::server::{Proto, TokioExecutor, TokioIo};
 
 /// What one run measured.
 #[derive(Debug, Clone, Default)]
@@ -40,13 +45,15 @@ impl Measured {
 
 const REQUEST: &[u8] = b"GET / HTTP/1.1\r\nhost: bench\r\n\r\n";
 
-/// Drives `addr` for `warmup` then measures for `window`; `on_window(true/false)` runs as the
-/// window opens and closes (the parent reads the server's CPU clock there).
+/// Drives `addr` in `proto` for `warmup` then measures for `window`; `on_window(true/false)`
+/// runs as the window opens and closes (the parent reads the server's CPU clock there).
 ///
 /// # Errors
 /// A connection failure, or `InvalidData` for a wrong response (the run fails).
+#[allow(clippy::too_many_arguments)]
 pub fn run(
     addr: SocketAddr,
+    proto: Proto,
     conns: usize,
     depth: usize,
     body: &[u8],
@@ -79,7 +86,14 @@ pub fn run(
                     body.clone(),
                 );
                 tokio::task::spawn_local(async move {
-                    connection(s, depth, &body, &measuring, &stop, &latencies).await
+                    match proto {
+                        Proto::H1 => {
+                            connection(s, depth, &body, &measuring, &stop, &latencies).await
+                        }
+                        Proto::H2 => {
+                            connection_h2(s, depth, body, measuring, stop, latencies).await
+                        }
+                    }
                 })
             })
             .collect();
@@ -129,6 +143,72 @@ async fn connection(
     }
     // A reset, not a FIN: thousands of runs leave no TIME_WAIT behind.
     let _ = crate::echo::set_linger_zero(std::os::fd::AsRawFd::as_raw_fd(&s));
+    Ok(())
+}
+
+/// One HTTP/2 connection with `depth` streams at once, each sending `GET /` again as soon
+/// as its response is verified.
+async fn connection_h2(
+    s: tokio::net::TcpStream,
+    depth: usize,
+    body: Rc<[u8]>,
+    measuring: Rc<Cell<bool>>,
+    stop: Rc<Cell<bool>>,
+    latencies: Rc<RefCell<Vec<u32>>>,
+) -> io::Result<()> {
+    let (sender, conn) = hyper::client::conn::http2::handshake(TokioExecutor, TokioIo(s))
+        .await
+        .map_err(io::Error::other)?;
+    tokio::task::spawn_local(async move {
+        let _ = conn.await;
+    });
+    let streams: Vec<_> = (0..depth)
+        .map(|_| {
+            let (mut sender, body, measuring, stop, latencies) = (
+                sender.clone(),
+                body.clone(),
+                measuring.clone(),
+                stop.clone(),
+                latencies.clone(),
+            );
+            tokio::task::spawn_local(async move {
+                while !stop.get() {
+                    let sent = Instant::now();
+                    let req = hyper::Request::get("/")
+                        .body(Empty::<Bytes>::new())
+                        .map_err(io::Error::other)?;
+                    sender.ready().await.map_err(io::Error::other)?;
+                    let res = sender.send_request(req).await.map_err(io::Error::other)?;
+                    let status = res.status();
+                    let got = res
+                        .into_body()
+                        .collect()
+                        .await
+                        .map_err(io::Error::other)?
+                        .to_bytes();
+                    if status != hyper::StatusCode::OK || got[..] != body[..] {
+                        return Err(io::Error::new(
+                            io::ErrorKind::InvalidData,
+                            format!(
+                                "status {status}, body of {} bytes differs from the {} expected",
+                                got.len(),
+                                body.len()
+                            ),
+                        ));
+                    }
+                    if measuring.get() {
+                        latencies
+                            .borrow_mut()
+                            .push(sent.elapsed().as_micros().min(u32::MAX as u128) as u32);
+                    }
+                }
+                Ok::<_, io::Error>(())
+            })
+        })
+        .collect();
+    for s in streams {
+        s.await.map_err(io::Error::other)??;
+    }
     Ok(())
 }
 

@@ -1,6 +1,7 @@
 //! The HTTP servers under test, each run in a child process: ours (`net::hyper::Server`,
-//! per core) and hyper on tokio (current_thread, or multi_thread with as many workers).
-//! Every server answers `GET /` with the body the parent asked for.
+//! per core) and hyper on tokio (current_thread, or multi_thread with as many workers), in
+//! HTTP/1.1 or HTTP/2 (cleartext, prior knowledge). Every server answers `GET /` with the
+//! body the parent asked for.
 
 use std::convert::Infallible;
 use std::io::{self, BufRead, Write};
@@ -45,13 +46,37 @@ impl Kind {
     }
 }
 
+/// The HTTP version a run speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Proto {
+    /// HTTP/1.1, keep-alive.
+    H1,
+    /// HTTP/2 with prior knowledge (h2c).
+    H2,
+}
+
+impl Proto {
+    /// The name on the command line and in tables.
+    pub fn name(self) -> &'static str {
+        match self {
+            Proto::H1 => "h1",
+            Proto::H2 => "h2",
+        }
+    }
+
+    /// Parses [`Proto::name`].
+    pub fn parse(s: &str) -> Option<Proto> {
+        [Proto::H1, Proto::H2].into_iter().find(|p| p.name() == s)
+    }
+}
+
 /// Runs server `kind` on `cores` cores (the process is pinned by the caller) answering
-/// `body`; prints `READY <port>`, stops when stdin ends, then prints one `METRICS` line per
-/// core of ours (enters, SQEs, loop turns, task polls).
+/// `body` in `proto`; prints `READY <port>`, stops when stdin ends, then prints one
+/// `METRICS` line per core of ours (enters, SQEs, loop turns, task polls).
 ///
 /// # Errors
 /// Setup failures.
-pub fn serve(kind: Kind, cores: usize, body: Bytes) -> io::Result<()> {
+pub fn serve(kind: Kind, cores: usize, body: Bytes, proto: Proto) -> io::Result<()> {
     let stop = Arc::new(AtomicBool::new(false));
     let addr: SocketAddr = "127.0.0.1:0".parse().expect("address");
     let listeners = net::hyper::bind_reuseport(addr, cores)?;
@@ -76,7 +101,12 @@ pub fn serve(kind: Kind, cores: usize, body: Bytes) -> io::Result<()> {
             let rt = b.build()?;
             ready();
             let stop2 = stop.clone();
-            let served = net::hyper::Server::new().serve_per_core(
+            let mut server = net::hyper::Server::new();
+            server.protocols(match proto {
+                Proto::H1 => net::hyper::Protocols::Http1,
+                Proto::H2 => net::hyper::Protocols::Http2,
+            });
+            let served = server.serve_per_core(
                 &rt,
                 listeners,
                 move |_| {
@@ -117,7 +147,7 @@ pub fn serve(kind: Kind, cores: usize, body: Bytes) -> io::Result<()> {
                             .enable_all()
                             .build()?;
                         let local = tokio::task::LocalSet::new();
-                        local.block_on(&rt, accept_loop(l, body, stop))
+                        local.block_on(&rt, accept_loop(l, body, stop, proto))
                     })
                 })
                 .collect();
@@ -135,8 +165,45 @@ pub fn serve(kind: Kind, cores: usize, body: Bytes) -> io::Result<()> {
                 .build()?;
             let listener = listeners.into_iter().next().expect("one listener");
             ready();
-            rt.block_on(accept_loop_send(listener, body, stop))
+            rt.block_on(accept_loop_send(listener, body, stop, proto))
         }
+    }
+}
+
+/// One connection of hyper on tokio, in `proto` (HTTP/2 streams on `tokio::spawn`, as
+/// hyper-util's `TokioExecutor`).
+async fn serve_connection(s: tokio::net::TcpStream, body: Bytes, proto: Proto) {
+    let svc = service_fn(move |_req| {
+        let body = body.clone();
+        async move { Ok::<_, Infallible>(hyper::Response::new(Full::new(body))) }
+    });
+    let _ = match proto {
+        Proto::H1 => {
+            hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer)
+                .serve_connection(TokioIo(s), svc)
+                .await
+        }
+        Proto::H2 => {
+            hyper::server::conn::http2::Builder::new(TokioExecutor)
+                .timer(TokioTimer)
+                .serve_connection(TokioIo(s), svc)
+                .await
+        }
+    };
+}
+
+/// hyper's `Executor` on tokio (`tokio::spawn`), as hyper-util's `TokioExecutor`.
+#[derive(Clone, Copy)]
+pub(crate) struct TokioExecutor;
+
+impl<F> hyper::rt::Executor<F> for TokioExecutor
+where
+    F: std::future::Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    fn execute(&self, future: F) {
+        tokio::spawn(future);
     }
 }
 
@@ -144,6 +211,7 @@ async fn accept_loop(
     l: std::net::TcpListener,
     body: Bytes,
     stop: Arc<AtomicBool>,
+    proto: Proto,
 ) -> io::Result<()> {
     l.set_nonblocking(true)?;
     let l = tokio::net::TcpListener::from_std(l)?;
@@ -153,17 +221,7 @@ async fn accept_loop(
         };
         let (s, _) = accepted?;
         s.set_nodelay(true)?;
-        let body = body.clone();
-        tokio::task::spawn_local(async move {
-            let svc = service_fn(move |_req| {
-                let body = body.clone();
-                async move { Ok::<_, Infallible>(hyper::Response::new(Full::new(body))) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer)
-                .serve_connection(TokioIo(s), svc)
-                .await;
-        });
+        tokio::task::spawn_local(serve_connection(s, body.clone(), proto));
     }
     Ok(())
 }
@@ -172,6 +230,7 @@ async fn accept_loop_send(
     l: std::net::TcpListener,
     body: Bytes,
     stop: Arc<AtomicBool>,
+    proto: Proto,
 ) -> io::Result<()> {
     l.set_nonblocking(true)?;
     let l = tokio::net::TcpListener::from_std(l)?;
@@ -181,17 +240,7 @@ async fn accept_loop_send(
         };
         let (s, _) = accepted?;
         s.set_nodelay(true)?;
-        let body = body.clone();
-        tokio::spawn(async move {
-            let svc = service_fn(move |_req| {
-                let body = body.clone();
-                async move { Ok::<_, Infallible>(hyper::Response::new(Full::new(body))) }
-            });
-            let _ = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer)
-                .serve_connection(TokioIo(s), svc)
-                .await;
-        });
+        tokio::spawn(serve_connection(s, body.clone(), proto));
     }
     Ok(())
 }
@@ -235,7 +284,7 @@ impl hyper::rt::Timer for TokioTimer {
 
 /// hyper's I/O traits over a tokio stream, as hyper-util's `TokioIo` (reading straight
 /// into hyper's buffer, writes vectored), so tokio is measured as hyper users run it.
-struct TokioIo(tokio::net::TcpStream);
+pub(crate) struct TokioIo(pub(crate) tokio::net::TcpStream);
 
 impl hyper::rt::Read for TokioIo {
     fn poll_read(
