@@ -812,6 +812,8 @@ mod http2 {
     use super::*;
     use net::hyper::{Protocols, RuntimeExecutor, RuntimeTimer};
 
+    mod edges;
+
     /// hyper's `Executor` on tokio's `LocalSet` (what HTTP/2 spawns its streams on).
     #[derive(Clone, Copy)]
     struct LocalExec;
@@ -1068,13 +1070,18 @@ mod http2 {
             |_| {},
             |addr| {
                 let s = std::net::TcpStream::connect(addr).expect("connect");
-                // Accepted and waiting for its first bytes when the server is told to stop.
-                std::thread::sleep(Duration::from_millis(100));
+                // Connections are accepted in order: once a later one is answered, this one
+                // waits for its first bytes when the server is told to stop.
+                on_tokio(async {
+                    let mut sender = tokio_client(addr).await;
+                    let (status, _) = send(&mut sender, get("/")).await;
+                    assert_eq!(status, StatusCode::OK);
+                });
                 silent = Some(s);
             },
         );
         // Closed at once, not after the first-bytes timeout, and not counted as an error.
-        assert_eq!((served.connections, served.errors), (1, 0), "{served:?}");
+        assert_eq!((served.connections, served.errors), (2, 0), "{served:?}");
         let mut s = silent.expect("connection");
         s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
         assert_eq!(s.read(&mut [0u8; 16]).expect("end of stream"), 0);

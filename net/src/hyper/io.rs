@@ -784,7 +784,13 @@ impl<S: Unpin> ::hyper::rt::Write for HyperIo<S> {
                     );
                 }
                 ShutdownSide::ShuttingDown(op, earlier) => {
-                    let res = ready!(Pin::new(op).poll(cx));
+                    let res = match ready!(Pin::new(op).poll(cx)) {
+                        // The peer reset the connection: there is nothing left to shut down
+                        // (what we sent before went out, or its error came first), as
+                        // tokio's `TcpStream` answers too.
+                        Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Ok(()),
+                        res => res,
+                    };
                     let earlier = earlier.take();
                     this.shutdown = match res {
                         Ok(()) => ShutdownSide::Done,

@@ -35,7 +35,9 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16 * 1024;
 /// hyper's HTTP/1.1 server on this runtime: one task per connection on the core that
 /// accepted it, reading from the multishot receive ([`HyperIo`]). With feature
 /// `hyper-http2` it speaks HTTP/2 as well ([`Server::protocols`]: by default each
-/// connection's first bytes decide).
+/// connection's first bytes decide). Cargo features are additive: one crate of a build that
+/// turns on `hyper-http2` makes that the default of every `Server` in it;
+/// `protocols(Protocols::Http1)` keeps a server to HTTP/1.1.
 ///
 /// - [`Server::serve`] runs on one core with one listener;
 ///   [`Server::serve_per_core`] runs it on every core of a runtime, each core with its own
@@ -46,8 +48,10 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 16 * 1024;
 /// - Graceful shutdown: when the `shutdown` future completes the core stops accepting
 ///   (closes its listener), tells every connection to finish (hyper's `graceful_shutdown`:
 ///   an idle keep-alive connection closes at once, a busy one after its response; an HTTP/2
-///   connection sends `GOAWAY` and finishes the streams it has) and waits for them; after
-///   [`Server::grace_period`], if set, the rest are dropped.
+///   connection sends `GOAWAY`, finishes the streams it has and waits for the client to
+///   answer its `PING`) and waits for them; after [`Server::grace_period`], if set, the rest
+///   are dropped. A client that stops reading holds a drain up for as long as it likes
+///   unless a grace period is set.
 ///
 /// # Examples
 /// One core, shut down after one request from hyper's client:
@@ -90,6 +94,8 @@ pub struct Server {
     http2: ::hyper::server::conn::http2::Builder<super::rt::RuntimeExecutor>,
     #[cfg(feature = "hyper-http2")]
     protocols: Protocols,
+    #[cfg(feature = "hyper-http2")]
+    first_bytes_timeout: Duration,
     max_connections: usize,
     grace_period: Option<Duration>,
     nodelay: bool,
@@ -102,6 +108,8 @@ pub struct Served {
     /// Connections accepted and served.
     pub connections: u64,
     /// Connections that ended with an error (a peer that left mid-request, a timeout, …).
+    /// A connection closed by graceful shutdown before it sent its first bytes counts in
+    /// neither this nor `aborted`, only in `connections`.
     pub errors: u64,
     /// Connections dropped when the grace period ran out.
     pub aborted: u64,
@@ -136,6 +144,8 @@ impl Server {
             http2,
             #[cfg(feature = "hyper-http2")]
             protocols: Protocols::Auto,
+            #[cfg(feature = "hyper-http2")]
+            first_bytes_timeout: FIRST_BYTES_TIMEOUT,
             max_connections: DEFAULT_MAX_CONNECTIONS,
             grace_period: None,
             nodelay: true,
@@ -167,6 +177,15 @@ impl Server {
     #[cfg(feature = "hyper-http2")]
     pub fn protocols(&mut self, protocols: Protocols) -> &mut Server {
         self.protocols = protocols;
+        self
+    }
+
+    /// How long a connection may take to send the bytes that tell its version (under
+    /// [`Protocols::Auto`]) or HTTP/2's preface (under [`Protocols::Http2`]) before it is
+    /// closed; default [`FIRST_BYTES_TIMEOUT`]. hyper's own timeouts start after it.
+    #[cfg(feature = "hyper-http2")]
+    pub fn first_bytes_timeout(&mut self, timeout: Duration) -> &mut Server {
+        self.first_bytes_timeout = timeout;
         self
     }
 
@@ -280,19 +299,19 @@ impl Server {
         #[cfg(feature = "hyper-http2")]
         match self.protocols {
             Protocols::Http1 => {}
-            Protocols::Http2 => {
-                let conn = self.http2.serve_connection(io, service);
-                drop(runtime::spawn(drive(
-                    conn,
-                    |c| c.graceful_shutdown(),
-                    guard,
-                )));
-                return;
-            }
-            Protocols::Auto => {
+            // HTTP/2 alone waits for the preface as Auto does, closed at the drain and after
+            // the first-bytes timeout: hyper's HTTP/2 handshake has neither.
+            protocols @ (Protocols::Http2 | Protocols::Auto) => {
                 let (http1, http2) = (self.http1.clone(), self.http2.clone());
+                let first_bytes = self.first_bytes_timeout;
                 drop(runtime::spawn(sniff_and_serve(
-                    io, http1, http2, service, guard,
+                    protocols,
+                    first_bytes,
+                    io,
+                    http1,
+                    http2,
+                    service,
+                    guard,
                 )));
                 return;
             }
@@ -395,12 +414,19 @@ where
         if state.aborted.get() {
             return Poll::Ready(None);
         }
+        guard.register(cx.waker());
+        if let Poll::Ready(end) = conn.as_mut().poll(cx) {
+            return Poll::Ready(Some(end));
+        }
+        // Polled first: a connection that starts during the drain reads what waits for it
+        // (bytes the sniff took and replays) before it is asked to finish; hyper closes one
+        // whose read buffer is empty at once.
         if state.draining.get() && !asked {
             graceful(conn.as_mut());
             asked = true;
+            return conn.as_mut().poll(cx).map(Some);
         }
-        guard.register(cx.waker());
-        conn.as_mut().poll(cx).map(Some)
+        Poll::Pending
     })
     .await;
     let mut served = state.served.borrow_mut();
