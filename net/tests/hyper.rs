@@ -814,6 +814,19 @@ mod http2 {
 
     mod edges;
 
+    /// The connection errors an HTTP/2 test of `connections` connections accepts: none, but
+    /// one per connection when `.ci/faults` cuts sends short. A send cut in two lets a client
+    /// that got all it needed close before the rest (a GOAWAY's PING, a window update),
+    /// which then fails with EPIPE or ECONNRESET, and hyper reports that. (A stream's sends
+    /// ask for MSG_WAITALL and come back whole from Linux 5.18 on.)
+    fn h2_errors_allowed(connections: u64) -> u64 {
+        if crate::support::faults_injected() {
+            connections
+        } else {
+            0
+        }
+    }
+
     /// hyper's `Executor` on tokio's `LocalSet` (what HTTP/2 spawns its streams on).
     #[derive(Clone, Copy)]
     struct LocalExec;
@@ -918,7 +931,8 @@ mod http2 {
                 })
             },
         );
-        assert_eq!((served.connections, served.errors), (2, 0), "{served:?}");
+        assert_eq!(served.connections, 2, "{served:?}");
+        assert!(served.errors <= h2_errors_allowed(1), "{served:?}");
     }
 
     /// Writes the first `skip` bytes hyper hands it nowhere: the test sent them itself.
@@ -987,7 +1001,8 @@ mod http2 {
                 })
             },
         );
-        assert_eq!((served.connections, served.errors), (1, 0), "{served:?}");
+        assert_eq!(served.connections, 1, "{served:?}");
+        assert!(served.errors <= h2_errors_allowed(1), "{served:?}");
     }
 
     #[test]

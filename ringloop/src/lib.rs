@@ -7,7 +7,7 @@
 //! | --- | --- | --- |
 //! | [`main`], [`test`] | `#[ringloop::main]`, `#[ringloop::test]` | `ringloop-macros` |
 //! | [`Runtime`], [`Builder`], [`spawn`], [`spawn_on`], [`spawn_blocking`], [`time`], [`sync`], [`buf`], … | the executor | `ringloop-runtime` (`runtime::`) |
-//! | [`net`] | TCP, UDP, Unix sockets; [`net::compat`] with the `tokio`/`futures-io` features, `net::hyper` with `hyper` | `ringloop-net` |
+//! | [`net`] | TCP, UDP, Unix sockets; [`net::compat`] with the `tokio`/`futures-io` features, `net::hyper` with `hyper` (and HTTP/2 with `hyper-http2`) | `ringloop-net` |
 //! | [`fs`] | files and directories | `ringloop-fs` |
 //!
 //! Everything the runtime crate exports appears here under the same name, so

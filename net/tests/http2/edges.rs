@@ -169,7 +169,8 @@ fn preface_cut_anywhere_is_http2() {
             })
         },
     );
-    assert_eq!((served.connections, served.errors), (47, 0), "{served:?}");
+    assert_eq!(served.connections, 47, "{served:?}");
+    assert!(served.errors <= h2_errors_allowed(47), "{served:?}");
 }
 
 /// Three pipelined HTTP/1.1 requests, the first `PRI * HTTP/1.1` (11 bytes in common with
@@ -408,11 +409,8 @@ fn http2_drain_finishes_the_stream_in_flight_and_closes() {
             })
         },
     );
-    assert_eq!(
-        (served.connections, served.errors, served.aborted),
-        (2, 0, 0),
-        "{served:?}"
-    );
+    assert_eq!((served.connections, served.aborted), (2, 0), "{served:?}");
+    assert!(served.errors <= h2_errors_allowed(2), "{served:?}");
 }
 
 /// The grace period ends an HTTP/2 connection whose handler never answers: counted as
@@ -546,11 +544,23 @@ fn http2_idle_connection_at_drain() {
             })
         },
     );
-    assert_eq!(
-        (served.connections, served.errors, served.aborted),
-        (1, 0, 0),
-        "{served:?}"
-    );
+    // A send cut short can split the GOAWAY from the PING after it (`h2_errors_allowed`).
+    assert_eq!((served.connections, served.aborted), (1, 0), "{served:?}");
+    assert!(served.errors <= h2_errors_allowed(1), "{served:?}");
+}
+
+/// Whether `r` failed because the peer had gone (EPIPE, ECONNRESET), as a send cut short by
+/// injected faults can after the client closed on a GOAWAY (see `h2_errors_allowed`).
+fn peer_gone(r: &Result<(), hyper::Error>) -> bool {
+    let Err(e) = r else { return false };
+    std::error::Error::source(e)
+        .and_then(|s| s.downcast_ref::<io::Error>())
+        .is_some_and(|e| {
+            matches!(
+                e.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            )
+        })
 }
 
 /// A hyper HTTP/2 client on tokio (own thread): one request, then idle until the server
@@ -641,8 +651,6 @@ fn idle_h2_graceful_shutdown_hyperio_vs_tokio() {
     let tokio_client = client.join().unwrap();
     eprintln!("ours:  server {ours:?}, client {ours_client}");
     eprintln!("tokio: server {tokio:?}, client {tokio_client}");
-    assert!(
-        ours.is_ok() == tokio.is_ok(),
-        "ours {ours:?} tokio {tokio:?}"
-    );
+    let ours_ok = ours.is_ok() || (crate::support::faults_injected() && peer_gone(&ours));
+    assert!(ours_ok == tokio.is_ok(), "ours {ours:?} tokio {tokio:?}");
 }
