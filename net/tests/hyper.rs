@@ -139,6 +139,16 @@ impl<T: tokio::io::AsyncWrite + Unpin> hyper::rt::Write for TokioIo<T> {
     }
 }
 
+/// hyper's `Executor` on tokio's `LocalSet` (what HTTP/2 spawns its streams on).
+#[derive(Clone, Copy)]
+struct LocalExec;
+
+impl<F: Future + 'static> hyper::rt::Executor<F> for LocalExec {
+    fn execute(&self, future: F) {
+        tokio::task::spawn_local(future);
+    }
+}
+
 fn tokio_rt() -> tokio::runtime::Runtime {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -331,9 +341,9 @@ fn a_slow_header_trickle_hits_header_read_timeout() {
     assert_eq!(served.errors, 1, "{served:?}");
 }
 
-/// hyper's server on tokio (thread of its own) with [`routes`]-like answers; returns its
-/// address. It serves until the process ends.
-fn tokio_server() -> SocketAddr {
+/// hyper's server on tokio (thread of its own) with [`routes`]-like answers, HTTP/1.1 or
+/// (`http2`) HTTP/2; returns its address. It serves until the process ends.
+fn tokio_server(http2: bool) -> SocketAddr {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         on_tokio(async move {
@@ -345,9 +355,15 @@ fn tokio_server() -> SocketAddr {
                 let (s, _) = listener.accept().await.expect("accept");
                 tokio::task::spawn_local(async move {
                     let svc = hyper::service::service_fn(tokio_routes);
-                    let _ = hyper::server::conn::http1::Builder::new()
-                        .serve_connection(TokioIo(s), svc)
-                        .await;
+                    let _ = if http2 {
+                        hyper::server::conn::http2::Builder::new(LocalExec)
+                            .serve_connection(TokioIo(s), svc)
+                            .await
+                    } else {
+                        hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo(s), svc)
+                            .await
+                    };
                 });
             }
         })
@@ -383,7 +399,7 @@ where
 #[test]
 fn our_client_against_hyper_on_tokio() {
     raise_nofile();
-    let addr = tokio_server();
+    let addr = tokio_server(false);
     runtime::Runtime::new()
         .expect("runtime")
         .block_on(async move {
@@ -827,16 +843,6 @@ mod http2 {
         }
     }
 
-    /// hyper's `Executor` on tokio's `LocalSet` (what HTTP/2 spawns its streams on).
-    #[derive(Clone, Copy)]
-    struct LocalExec;
-
-    impl<F: Future + 'static> hyper::rt::Executor<F> for LocalExec {
-        fn execute(&self, future: F) {
-            tokio::task::spawn_local(future);
-        }
-    }
-
     /// hyper's HTTP/2 client on tokio over `io`.
     async fn tokio_h2_client<I>(io: I) -> hyper::client::conn::http2::SendRequest<Full<Bytes>>
     where
@@ -1102,32 +1108,9 @@ mod http2 {
         assert_eq!(s.read(&mut [0u8; 16]).expect("end of stream"), 0);
     }
 
-    /// hyper's HTTP/2 server on tokio; its address.
-    fn tokio_h2_server() -> SocketAddr {
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::spawn(move || {
-            on_tokio(async move {
-                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-                    .await
-                    .expect("bind");
-                tx.send(listener.local_addr().expect("addr")).expect("addr");
-                loop {
-                    let (s, _) = listener.accept().await.expect("accept");
-                    tokio::task::spawn_local(async move {
-                        let svc = hyper::service::service_fn(tokio_routes);
-                        let _ = hyper::server::conn::http2::Builder::new(LocalExec)
-                            .serve_connection(TokioIo(s), svc)
-                            .await;
-                    });
-                }
-            })
-        });
-        rx.recv().expect("tokio server address")
-    }
-
     #[test]
     fn our_http2_client_against_hyper_on_tokio() {
-        let addr = tokio_h2_server();
+        let addr = tokio_server(true);
         runtime::Runtime::new()
             .expect("runtime")
             .block_on(async move {

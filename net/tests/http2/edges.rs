@@ -584,6 +584,25 @@ fn idle_h2_client(addr: SocketAddr) -> std::thread::JoinHandle<String> {
     })
 }
 
+/// Drives `conn` to its end, asking it to shut down gracefully once `after` completes.
+async fn graceful_after<C: Future>(
+    conn: C,
+    graceful: fn(Pin<&mut C>),
+    after: impl Future<Output = ()>,
+) -> C::Output {
+    let mut conn = std::pin::pin!(conn);
+    let mut after = std::pin::pin!(after);
+    let mut asked = false;
+    std::future::poll_fn(|cx| {
+        if !asked && after.as_mut().poll(cx).is_ready() {
+            asked = true;
+            graceful(conn.as_mut());
+        }
+        conn.as_mut().poll(cx)
+    })
+    .await
+}
+
 /// hyper's HTTP/2 server over `HyperIo` (our runtime) and over tokio: an idle connection
 /// told to shut down gracefully 200 ms after the accept. What each returns.
 #[test]
@@ -598,22 +617,11 @@ fn idle_h2_graceful_shutdown_hyperio_vs_tokio() {
                 tx.send(listener.local_addr().unwrap()).unwrap();
                 let (s, _) = listener.accept().await.expect("accept");
                 let svc = hyper::service::service_fn(routes);
-                let mut conn = std::pin::pin!(
-                    hyper::server::conn::http2::Builder::new(RuntimeExecutor)
-                        .timer(RuntimeTimer)
-                        .serve_connection(HyperIo::new(s), svc)
-                );
-                let mut stop = Some(Box::pin(runtime::time::sleep(Duration::from_millis(200))));
-                std::future::poll_fn(|cx| {
-                    if let Some(t) = stop.as_mut()
-                        && t.as_mut().poll(cx).is_ready()
-                    {
-                        stop = None;
-                        conn.as_mut().graceful_shutdown();
-                    }
-                    conn.as_mut().poll(cx)
-                })
-                .await
+                let conn = hyper::server::conn::http2::Builder::new(RuntimeExecutor)
+                    .timer(RuntimeTimer)
+                    .serve_connection(HyperIo::new(s), svc);
+                let after = runtime::time::sleep(Duration::from_millis(200));
+                graceful_after(conn, |c| c.graceful_shutdown(), after).await
             })
     });
     let client = idle_h2_client(rx.recv().unwrap());
@@ -629,21 +637,10 @@ fn idle_h2_graceful_shutdown_hyperio_vs_tokio() {
             tx.send(listener.local_addr().unwrap()).unwrap();
             let (s, _) = listener.accept().await.expect("accept");
             let svc = hyper::service::service_fn(routes);
-            let mut conn = std::pin::pin!(
-                hyper::server::conn::http2::Builder::new(LocalExec)
-                    .serve_connection(TokioIo(s), svc)
-            );
-            let mut stop = Some(Box::pin(tokio::time::sleep(Duration::from_millis(200))));
-            std::future::poll_fn(|cx| {
-                if let Some(t) = stop.as_mut()
-                    && t.as_mut().poll(cx).is_ready()
-                {
-                    stop = None;
-                    conn.as_mut().graceful_shutdown();
-                }
-                conn.as_mut().poll(cx)
-            })
-            .await
+            let conn = hyper::server::conn::http2::Builder::new(LocalExec)
+                .serve_connection(TokioIo(s), svc);
+            let after = tokio::time::sleep(Duration::from_millis(200));
+            graceful_after(conn, |c| c.graceful_shutdown(), after).await
         })
     });
     let client = idle_h2_client(rx.recv().unwrap());

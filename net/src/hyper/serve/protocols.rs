@@ -188,23 +188,17 @@ impl Taken {
     }
 }
 
-/// An I/O whose first reads return `bytes[pos..len]`: the bytes taken to tell the versions
-/// apart, handed to hyper before anything else.
+/// An I/O whose first reads return `taken.bytes[pos..taken.len]`: the bytes taken to tell
+/// the versions apart, handed to hyper before anything else.
 struct Rewind<I> {
-    bytes: [u8; PREFACE.len()],
-    len: usize,
+    taken: Taken,
     pos: usize,
     io: I,
 }
 
 impl<I> Rewind<I> {
     fn new(taken: Taken, io: I) -> Rewind<I> {
-        Rewind {
-            bytes: taken.bytes,
-            len: taken.len,
-            pos: 0,
-            io,
-        }
+        Rewind { taken, pos: 0, io }
     }
 }
 
@@ -215,9 +209,10 @@ impl<I: Read + Unpin> Read for Rewind<I> {
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        if this.pos < this.len && buf.remaining() > 0 {
-            let n = (this.len - this.pos).min(buf.remaining());
-            buf.put_slice(&this.bytes[this.pos..this.pos + n]);
+        let rest = &this.taken.bytes[this.pos..this.taken.len];
+        if !rest.is_empty() && buf.remaining() > 0 {
+            let n = rest.len().min(buf.remaining());
+            buf.put_slice(&rest[..n]);
             this.pos += n;
             return Poll::Ready(Ok(()));
         }
