@@ -13,6 +13,13 @@ varies a little), where timings on a shared VM vary by 5-15%.
     python3 benches/scripts/instructions.py echo runtime --size 4096
     python3 benches/scripts/instructions.py http ours --body hello
     python3 benches/scripts/instructions.py http tokio-ct --body 16k
+    python3 benches/scripts/instructions.py echo c-liburing --conns 500 --cache-sim
+
+`c-liburing` is the C reference server, which the echo benchmark builds into
+`target/echo/echo_liburing` when liburing's headers are installed. `--cache-sim` also counts
+simulated first-level data-cache misses (reads and writes) per message: where a server's
+state is spread over many cache lines, as with hundreds of connections, they cost more than
+the instructions say.
 
 Needs valgrind and a release build (`cargo build --release -p benches`); `--bin DIR` points
 at other binaries (to compare two builds).
@@ -92,13 +99,22 @@ def http_rounds(conns, port, rounds):
 
 
 def total(args, messages, out):
-    binary = os.path.join(args.bin, args.bench)
-    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}", binary,
-           "--serve", args.kind]
-    if args.bench == "echo":
-        cmd += ["--port", "0", "--cpu", "0"]
+    """Runs the server for `messages` messages; returns its counts by event name (Ir, and
+    with --cache-sim D1mr and D1mw too) and the messages sent."""
+    cmd = ["valgrind", "--tool=callgrind", f"--callgrind-out-file={out}"]
+    if args.cache_sim:
+        cmd.append("--cache-sim=yes")
+    if args.kind == "c-liburing":
+        binary = os.path.join(os.path.dirname(os.path.normpath(args.bin)), "echo", "echo_liburing")
+        if not os.path.exists(binary):
+            sys.exit(f"{binary} is missing: install liburing's headers (apt-get install "
+                     "liburing-dev) and run the echo benchmark once, which builds it")
+        cmd += [binary, "--port", "0", "--cpu", "0"]
+    elif args.bench == "echo":
+        cmd += [os.path.join(args.bin, args.bench), "--serve", args.kind, "--port", "0", "--cpu", "0"]
     else:
-        cmd += ["--body", args.body, "--server-cpu", "0"]
+        cmd += [os.path.join(args.bin, args.bench), "--serve", args.kind,
+                "--body", args.body, "--server-cpu", "0"]
     env = dict(os.environ)
     if args.driver:
         env["RUNTIME_DRIVER"] = args.driver
@@ -110,13 +126,17 @@ def total(args, messages, out):
         http_rounds(args.conns, port, rounds)
     control.close()
     proc.wait(timeout=120)
-    files = glob.glob(out + "*")
-    counts = 0
-    for f in files:
+    counts = {}
+    for f in glob.glob(out + "*"):
+        events = []
         with open(f) as fh:
             for line in fh:
-                if line.startswith("summary:") or line.startswith("totals:"):
-                    counts = max(counts, int(line.split()[1]))
+                if line.startswith("events:"):
+                    events = line.split()[1:]
+                elif line.startswith("summary:") or line.startswith("totals:"):
+                    found = dict(zip(events, (int(v) for v in line.split()[1:])))
+                    if found.get("Ir", 0) > counts.get("Ir", 0):
+                        counts = found
     return counts, rounds * args.conns
 
 
@@ -131,14 +151,21 @@ def main():
     p.add_argument("--n1", type=int, default=10000)
     p.add_argument("--n2", type=int, default=30000)
     p.add_argument("--bin", default="target/release", help="directory of the echo/http binaries")
+    p.add_argument("--cache-sim", action="store_true",
+                   help="also count simulated first-level data-cache misses")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as d:
         a, m1 = total(args, args.n1, os.path.join(d, "a.out"))
         b, m2 = total(args, args.n2, os.path.join(d, "b.out"))
     what = "request" if args.bench == "http" else "echo"
+    per = {k: (b.get(k, 0) - a.get(k, 0)) / (m2 - m1) for k in ("Ir", "D1mr", "D1mw")}
+    misses = ""
+    if args.cache_sim:
+        misses = (f", {per['D1mr']:.1f} + {per['D1mw']:.1f} first-level data-cache misses "
+                  "(read + write)")
     print(f"{args.bench} {args.kind} {args.driver or ''} {args.size if args.bench == 'echo' else args.body}: "
-          f"{(b - a) / (m2 - m1):.0f} instructions per {what} "
-          f"({a:,} for {m1:,}, {b:,} for {m2:,})")
+          f"{per['Ir']:.0f} instructions per {what}{misses} "
+          f"({a['Ir']:,} for {m1:,}, {b['Ir']:,} for {m2:,})")
 
 
 if __name__ == "__main__":
