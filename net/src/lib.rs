@@ -19,6 +19,7 @@
 pub mod compat;
 mod datagram;
 mod fd;
+mod forward;
 #[cfg(feature = "hyper")]
 pub mod hyper;
 mod io_impls;

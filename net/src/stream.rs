@@ -249,7 +249,7 @@ impl Drop for Held<'_> {
 /// ```
 ///
 /// Methods: `read`, `read_exact`, `write`, `write_all`, `writev`, `write_all_vectored`,
-/// `send_zc`, `recv_stream`, `shutdown`.
+/// `send_zc`, `recv_stream`, `forward_to`, `shutdown`.
 macro_rules! forward_to_stream_io {
     ($ty:ty => $io:ident { $($(#[$doc:meta])* $method:ident;)* }) => {
         impl $ty {
@@ -309,6 +309,16 @@ macro_rules! forward_to_stream_io {
         $(#[$doc])*
         pub fn recv_stream(&self, pool: &::runtime::buf::BufPool) -> $crate::stream::RecvStream {
             self.$io.recv_stream(pool)
+        }
+    };
+    (@method $io:ident $(#[$doc:meta])* forward_to) => {
+        $(#[$doc])*
+        pub async fn forward_to(
+            &self,
+            to: &Self,
+            pool: &::runtime::buf::BufPool,
+        ) -> ::std::io::Result<u64> {
+            $crate::forward::Forward::new(&self.$io, &to.$io, pool).await
         }
     };
     (@method $io:ident $(#[$doc:meta])* shutdown) => {

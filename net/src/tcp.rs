@@ -620,6 +620,57 @@ forward_to_stream_io! {
         /// `RecvStream::next` is cancel safe, and a dropped `RecvStream` hands what it received
         /// to the stream's next read.
         recv_stream;
+        /// Sends everything this stream receives on `to` (the same stream for an echo),
+        /// until this one's peer closes its side; returns the bytes sent. `to` is not shut
+        /// down: call [`TcpStream::shutdown`] on it after, as a proxy would.
+        ///
+        /// The ring does the work: a multishot receive into buffers of `pool`, and each
+        /// buffer sent on `to` from the completion that delivered it, with no wake-up or
+        /// poll of the task per message (it wakes only when the forward ends). Receives that
+        /// arrive while a send is in flight go out together in the next one (up to 64 KiB
+        /// and 64 buffers per send), each buffer going back to `pool` once sent. Allocates
+        /// nothing per message. For a two-way proxy, run one forward each way (both at once,
+        /// e.g. with `join`).
+        ///
+        /// While it runs it is this stream's only reader (reads wait for it, as for a
+        /// [`RecvStream`](crate::RecvStream)) and `to`'s only writer (writes wait in line
+        /// after it). What dropped reads of this stream had kept goes out first.
+        ///
+        /// # Errors
+        /// A receive error, after everything received before it went out; a send error (the
+        /// bytes received and not sent are then lost with `to`, and the error says how many;
+        /// what this stream receives after that is kept for its next read); an earlier
+        /// write of `to` that did not go out whole; `InvalidInput` when `pool` belongs to
+        /// another core's ring.
+        ///
+        /// # Cancel safety
+        /// Cancel safe, in that nothing received is lost: a dropped forward stops receiving
+        /// (the receive is cancelled), and everything it had received goes out on `to`
+        /// before any later write of `to`, as a dropped write does. If that fails, `to`'s
+        /// next write says so.
+        ///
+        /// # Examples
+        /// An echo: everything the client sends comes back.
+        /// ```
+        /// use net::{TcpListener, TcpStream};
+        ///
+        /// runtime::Runtime::new()?.block_on(async {
+        ///     let pool = runtime::buf::BufPool::new(1, 64, 4096)?;
+        ///     let listener = TcpListener::bind("127.0.0.1:0").await?;
+        ///     let client = TcpStream::connect(listener.local_addr()?).await?;
+        ///     let (conn, _) = listener.accept().await?;
+        ///     let echo = runtime::spawn(async move { conn.forward_to(&conn, &pool).await });
+        ///     client.write_all(b"hello".to_vec()).await.0?;
+        ///     client.shutdown(std::net::Shutdown::Write).await?;
+        ///     let (n, got) = client.read_exact(Vec::with_capacity(5)).await;
+        ///     n?;
+        ///     assert_eq!(got, b"hello");
+        ///     assert_eq!(echo.await??, 5);
+        ///     Ok::<_, std::io::Error>(())
+        /// })?;
+        /// # Ok::<(), std::io::Error>(())
+        /// ```
+        forward_to;
         /// Shuts down one or both directions (`IORING_OP_SHUTDOWN`).
         ///
         /// # Errors

@@ -234,6 +234,16 @@ forward_to_stream_io! {
         /// # Cancel safety
         /// As [`TcpStream::recv_stream`](crate::TcpStream::recv_stream).
         recv_stream;
+        /// As [`TcpStream::forward_to`](crate::TcpStream::forward_to): sends everything this
+        /// stream receives on `to`, by the ring alone, until this one's peer closes its side.
+        ///
+        /// # Errors
+        /// As [`TcpStream::forward_to`](crate::TcpStream::forward_to).
+        ///
+        /// # Cancel safety
+        /// As [`TcpStream::forward_to`](crate::TcpStream::forward_to): nothing received is
+        /// lost.
+        forward_to;
         /// Shuts down one or both directions.
         ///
         /// # Errors

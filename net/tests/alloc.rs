@@ -1,7 +1,7 @@
 //! Allocation counts on the socket hot paths, with a counting global allocator: once warm, an
 //! echo (multishot receive into a pool, then `write_all_vectored` or a `SendQueue` send of
-//! what arrived, one buffer or several) allocates nothing, and neither does a datagram's
-//! `send_to` or `recv_from`.
+//! what arrived, one buffer or several; or `forward_to`, whose sends go out from the reap)
+//! allocates nothing, and neither does a datagram's `send_to` or `recv_from`.
 
 mod support;
 
@@ -118,6 +118,56 @@ fn a_warm_echo_allocates_nothing() {
                 "no write sent several buffers: the test tests nothing"
             );
             assert_eq!(four, 0, "allocations in 200 warm four-buffer {how} echoes");
+        }
+    });
+}
+
+/// `forward_to` echoing to itself: the client's messages come back, and on the forward's
+/// side (the same thread: the reap that receives and sends) nothing is allocated once warm.
+/// Messages of one buffer (a `SEND`) and of four (a `SENDMSG` of the forward's own iovecs).
+#[test]
+fn a_warm_forward_allocates_nothing() {
+    runtime::Runtime::new().unwrap().block_on(async {
+        for (group, len) in [(21u16, 64usize), (22, 256)] {
+            let (client, server) = UnixStream::pair().expect("a socket pair");
+            let pool = BufPool::new(group, 64, 64).expect("a pool");
+            let forward = runtime::spawn(async move {
+                let n = server.forward_to(&server, &pool).await;
+                (n, server)
+            });
+            let (mut out, mut back) = (vec![0u8; len], Vec::with_capacity(len));
+            let rounds = 400;
+            let mut before = 0;
+            for round in 0..rounds {
+                if round == rounds / 2 {
+                    before = allocs();
+                }
+                out.fill(round as u8);
+                let (res, o) = client.write_all(out).await;
+                res.expect("client write");
+                out = o;
+                let (res, b) = client.read_exact(back).await;
+                res.expect("client read");
+                assert!(
+                    b.iter().all(|&x| x == round as u8),
+                    "round {round}: wrong bytes"
+                );
+                back = b;
+            }
+            let warm = allocs() - before;
+            client
+                .shutdown(std::net::Shutdown::Write)
+                .await
+                .expect("shutdown");
+            let (n, _server) = forward.await.expect("the forward's task");
+            assert_eq!(n.expect("forward"), (rounds * len) as u64);
+            if faults_injected() {
+                continue;
+            }
+            assert_eq!(
+                warm, 0,
+                "allocations in 200 warm forwarded {len}-byte echoes"
+            );
         }
     });
 }

@@ -256,6 +256,82 @@ fn recv_stream_dropped_outside_block_on() {
     p.check();
 }
 
+/// A forward (multishot receive into a pool, sends from the reap) armed in `block_on`, then
+/// dropped outside it with its pool: the pool's memory must stay until the receive's final
+/// CQE, and its group must be free again after.
+#[test]
+fn forward_dropped_outside_block_on() {
+    let _s = serial();
+    let _w = watchdog("forward_dropped_outside_block_on", LIMIT);
+    let mut p = Problems::new("forward_dropped_outside_block_on");
+    let (stream, peer) = stream_pair();
+    let rt = Runtime::new().unwrap();
+    let group = 0x51d;
+    let pool = rt
+        .block_on(async { BufPool::new(group, 8, BUF) })
+        .expect("a buffer pool (kernel 5.19+)");
+    let pool_memory = pool.memory_len();
+    {
+        let forward = pin!(stream.forward_to(&stream, &pool));
+        assert!(
+            poll_inside(&rt, forward, 3).is_pending(),
+            "nothing was sent yet"
+        );
+    }
+    drop(pool);
+    let victims = Victims::none().add(pool_memory, 16).add(BUF, VICTIMS);
+    peer_send(&peer, BUF);
+    run_loop(&rt, SETTLE);
+    victims.report(&mut p);
+    match rt.block_on(async { BufPool::new(group, 8, BUF).map(drop) }) {
+        Ok(()) => {}
+        Err(e) => p.add(format!(
+            "re-registering buffer group {group} failed ({e}): the dropped forward left its \
+             pool registered"
+        )),
+    }
+    drop(rt);
+    drop(stream);
+    p.check();
+}
+
+/// A forward armed in `block_on`, its runtime dropped, then the forward and its pool: no
+/// write into freed memory, and no ring left open.
+#[test]
+fn forward_alive_after_runtime_dropped() {
+    let _s = serial();
+    let _w = watchdog("forward_alive_after_runtime_dropped", LIMIT);
+    let mut p = Problems::new("forward_alive_after_runtime_dropped");
+    let (stream, peer) = stream_pair();
+    let base = io_uring_fds();
+    let rt = Runtime::new().unwrap();
+    let pool = rt
+        .block_on(async { BufPool::new(0x51e, 8, BUF) })
+        .expect("a buffer pool (kernel 5.19+)");
+    let pool_memory = pool.memory_len();
+    let mut forward = Box::pin(stream.forward_to(&stream, &pool));
+    assert!(
+        poll_inside(&rt, forward.as_mut(), 3).is_pending(),
+        "nothing was sent yet"
+    );
+    drop(rt);
+    drop(forward);
+    drop(pool);
+    let victims = Victims::none().add(pool_memory, 16).add(BUF, VICTIMS);
+    peer_send(&peer, BUF);
+    let other = Runtime::new().unwrap();
+    run_loop(&other, SETTLE);
+    drop(other);
+    victims.report(&mut p);
+    let now = io_uring_fds();
+    p.expect(
+        now == base,
+        format!("{now} io_uring fds open, {base} before the runtime was created"),
+    );
+    drop(stream);
+    p.check();
+}
+
 /// Runtime A's read, polled in A, dropped inside runtime B's `block_on` (two runtimes on one
 /// thread): before the fix, B's driver looks the op up in its own slab (unreachable! panic, or another
 /// op's slot), and A's buffer is freed while A's kernel still targets it.

@@ -1,10 +1,10 @@
 //! The servers on this runtime, written as a user would:
 //!
 //! - `runtime`: a task per connection from the multishot accept stream
-//!   ([`net::TcpListener::incoming`]); each loops over [`net::TcpStream::recv_stream`]
-//!   (multishot recv on the core's provided-buffer pool) and sends every received buffer
-//!   back as is ([`runtime::buf::ProvidedBuf`] is an `IoBuf`: no copy, and no read buffer
-//!   held by an idle connection).
+//!   ([`net::TcpListener::incoming`]); each forwards its stream to itself
+//!   ([`net::TcpStream::forward_to`]: multishot recv on the core's provided-buffer pool, every
+//!   received buffer sent back as is by the ring, with no poll of the task per message, and
+//!   no read buffer held by an idle connection).
 //! - `runtime-rw`: the plainest owned-buffer loop, `read(Vec)` then `write_all`.
 //! - `runtime-fallback`: `runtime` again; the parent starts it with `RUNTIME_DRIVER=fallback`
 //!   in its environment, which the runtime reads.
@@ -135,21 +135,12 @@ async fn serve_core(
     Ok(runtime::metrics().unwrap_or_default())
 }
 
-/// The idiomatic echo: multishot recv into the pool's buffers; what arrived since the last
-/// turn goes back in one vectored send, buffers as they are (no copy), which the task does
-/// not wait for.
+/// The idiomatic echo: everything the stream receives, sent back on it by the ring
+/// ([`TcpStream::forward_to`]): a multishot recv into the pool's buffers, each buffer sent
+/// back as it is (no copy) from the completion that delivered it, without a wake-up or a
+/// poll of the task per message.
 async fn echo_provided(stream: TcpStream, pool: BufPool) {
-    let mut received = stream.recv_stream(&pool);
-    // Everything that arrived since the last turn, written back in one send that the task
-    // does not wait for: the buffers return to the pool when the kernel has sent them.
-    let mut queue = stream.send_queue();
-    let mut bufs = Vec::new();
-    while let Ok(1..) = received.next_batch(&mut bufs, 64).await {
-        if queue.send(&mut bufs).await.is_err() {
-            return;
-        }
-    }
-    let _ = queue.flush().await;
+    let _ = stream.forward_to(&stream, &pool).await;
 }
 
 /// The plainest echo: read into an owned Vec, write that much back, again.

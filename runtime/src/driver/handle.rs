@@ -13,7 +13,10 @@ use std::fmt;
 use std::io;
 use std::rc::Rc;
 
+use uring_sys::Sqe;
+
 use super::Driver;
+use super::slot::{Completion, SharedCompletion};
 
 /// The error of a call that found the driver borrowed: it came from inside the driver (a
 /// waker or a drop that the driver ran), where the call cannot be made.
@@ -33,6 +36,10 @@ struct Shared {
     /// Work that arrived while the driver was borrowed (a drop run from inside the driver,
     /// e.g. resources freed by a CQE): done as soon as the borrow ends, by the same call.
     deferred: RefCell<Vec<Deferred>>,
+    /// Shared ops pushed while the driver was borrowed (from a completion's `on_cqe`: the
+    /// rest of a short send, a forward's next send), pushed when the borrow ends. A list of
+    /// their own, whose capacity is kept, so that such a push allocates nothing.
+    deferred_shared: RefCell<Vec<DeferredShared>>,
     /// [`ACTIVE`] and [`DEFERRED`] bits, so the hot path tests one word.
     state: Cell<u8>,
 }
@@ -44,6 +51,7 @@ const ACTIVE: u8 = 1;
 const DEFERRED: u8 = 2;
 
 type Deferred = Box<dyn FnOnce(&mut Driver)>;
+type DeferredShared = (Sqe, Rc<dyn SharedCompletion>);
 
 impl fmt::Debug for Handle {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -56,6 +64,7 @@ impl Handle {
         Handle(Rc::new(Shared {
             driver: RefCell::new(driver),
             deferred: RefCell::new(Vec::new()),
+            deferred_shared: RefCell::new(Vec::new()),
             state: Cell::new(0),
         }))
     }
@@ -156,10 +165,18 @@ impl Handle {
         }
     }
 
+    /// Pushes the shared op `sqe` (see [`Driver::submit_shared`]) once the driver's current
+    /// borrow ends; if the push then fails, `owner` sees a CQE with the error.
+    pub(crate) fn defer_shared(&self, sqe: Sqe, owner: Rc<dyn SharedCompletion>) {
+        self.0.deferred_shared.borrow_mut().push((sqe, owner));
+        self.set_state(DEFERRED, true);
+    }
+
     fn run_deferred(&self, driver: &mut Driver) {
         loop {
             let jobs = std::mem::take(&mut *self.0.deferred.borrow_mut());
-            if jobs.is_empty() {
+            let shared = self.0.deferred_shared.borrow().len();
+            if jobs.is_empty() && shared == 0 {
                 return;
             }
             let mut pending = Requeue {
@@ -168,6 +185,27 @@ impl Handle {
             };
             for job in pending.jobs.by_ref() {
                 job(driver);
+            }
+            drop(pending);
+            if shared > 0 {
+                self.push_deferred_shared(driver);
+            }
+        }
+    }
+
+    /// Pushes the shared ops deferred so far, in order.
+    fn push_deferred_shared(&self, driver: &mut Driver) {
+        let mut pending = RequeueShared {
+            handle: self,
+            ops: std::mem::take(&mut *self.0.deferred_shared.borrow_mut()),
+            next: 0,
+        };
+        while let Some((sqe, owner)) = pending.ops.get(pending.next) {
+            let (sqe, owner) = (*sqe, Rc::clone(owner));
+            pending.next += 1;
+            if let Err(e) = driver.submit_shared(sqe, Rc::clone(&owner)) {
+                let errno = e.raw_os_error().unwrap_or(libc::EIO);
+                owner.on_cqe(Completion::new(0, -errno, 0));
             }
         }
     }
@@ -218,6 +256,33 @@ impl Drop for Requeue<'_> {
         if !rest.is_empty() {
             self.handle.0.deferred.borrow_mut().extend(rest);
             self.handle.set_state(DEFERRED, true);
+        }
+    }
+}
+
+/// The deferred shared ops of one [`Handle::push_deferred_shared`]: on a panic in an
+/// `on_cqe`, those not pushed yet go back to the queue (their owners wait for a CQE); at the
+/// end the emptied list goes back too, so its capacity serves the next ones.
+struct RequeueShared<'a> {
+    handle: &'a Handle,
+    ops: Vec<DeferredShared>,
+    next: usize,
+}
+
+impl Drop for RequeueShared<'_> {
+    fn drop(&mut self) {
+        let mut list = self.handle.0.deferred_shared.borrow_mut();
+        if self.next < self.ops.len() {
+            let rest: Vec<DeferredShared> = self.ops.drain(self.next..).collect();
+            let later = std::mem::replace(&mut *list, rest);
+            list.extend(later);
+            drop(list);
+            self.handle.set_state(DEFERRED, true);
+            return;
+        }
+        if list.is_empty() {
+            self.ops.clear();
+            *list = std::mem::take(&mut self.ops);
         }
     }
 }

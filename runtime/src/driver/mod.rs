@@ -506,14 +506,13 @@ impl Driver {
         &mut self,
         sqe: Sqe,
         owner: Rc<dyn SharedCompletion>,
-    ) -> io::Result<()> {
+    ) -> io::Result<OpKey> {
         if self.draining {
             // The shutdown's cancel of everything went out already: this one would not
             // be cancelled (a send to a peer that never reads would stall the drain).
             return Err(io::Error::from_raw_os_error(libc::ECANCELED));
         }
-        self.submit_in(sqe, None, OpState::Abandoned(Kept::Shared(owner)))?;
-        Ok(())
+        self.submit_in(sqe, None, OpState::Abandoned(Kept::Shared(owner)))
     }
 
     /// Takes a slot for an op about to be pushed, with the next generation.
@@ -723,6 +722,14 @@ impl Driver {
         if let Err(e) = self.push(&sqe) {
             // The op keeps its slot and completes on its own; only the cancel is lost.
             tracing::debug!(error = %e, "could not push ASYNC_CANCEL");
+        }
+    }
+
+    /// [`Driver::cancel`] of an op that may be over (a [`crate::op::SharedOp`]'s): nothing
+    /// then, where the slot is gone or holds a newer op.
+    pub(crate) fn cancel_if_in_flight(&mut self, key: OpKey) {
+        if self.awaits_cqe(key) {
+            self.cancel(key);
         }
     }
 

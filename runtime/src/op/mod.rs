@@ -37,4 +37,7 @@ pub use link::{Linked, link, link_hard};
 pub use multishot::Multishot;
 pub use operation::{MultishotOperation, Operation, RingHandle, SqeFlags};
 pub use single::Op;
-pub use submit::{close_in_background, submit_detached, submit_shared};
+pub use submit::{
+    SharedOp, close_in_background, submit_detached, submit_shared, submit_shared_cancelable,
+    submit_shared_on,
+};

@@ -145,16 +145,79 @@ pub unsafe fn submit_detached(sqe: Sqe) -> io::Result<()> {
 /// long.
 pub unsafe fn submit_shared(sqe: Sqe, owner: Rc<dyn SharedCompletion>) -> io::Result<()> {
     let driver = context::current_driver()?;
+    push_shared(&driver, sqe, owner)
+}
+
+/// [`submit_shared`] on `ring` instead of the current core's ring: for an owner whose ops
+/// all belong to one ring (they select from its buffer pool, say), whichever ring's reap
+/// runs the `on_cqe` that pushes the next one.
+///
+/// # Errors
+/// As [`submit_shared`].
+///
+/// # Safety
+/// As [`submit_shared`].
+pub unsafe fn submit_shared_on(
+    ring: &RingHandle,
+    sqe: Sqe,
+    owner: Rc<dyn SharedCompletion>,
+) -> io::Result<()> {
+    push_shared(&ring.0, sqe, owner)
+}
+
+/// Pushes a shared op now, or once the driver's current borrow ends (from an `on_cqe`).
+fn push_shared(driver: &Handle, sqe: Sqe, owner: Rc<dyn SharedCompletion>) -> io::Result<()> {
     if !driver.is_busy() {
-        return driver.try_with(|d| d.submit_shared(sqe, owner));
+        return driver.try_with(|d| d.submit_shared(sqe, owner)).map(drop);
     }
-    driver.with_or_defer(move |d| {
-        if let Err(e) = d.submit_shared(sqe, owner.clone()) {
-            let errno = e.raw_os_error().unwrap_or(libc::EIO);
-            owner.on_cqe(Completion::new(0, -errno, 0));
-        }
-    });
+    driver.defer_shared(sqe, owner);
     Ok(())
+}
+
+/// [`submit_shared_on`] for an op its owner may want to stop (a multishot receive): returns
+/// a [`SharedOp`] that asks the kernel to cancel it.
+///
+/// # Errors
+/// As [`submit_shared`]; also an error when called from inside the driver (from an
+/// `on_cqe`), where the op could only be pushed later and so has no key yet: arm such ops
+/// from a task.
+///
+/// # Safety
+/// As [`submit_shared`].
+pub unsafe fn submit_shared_cancelable(
+    ring: &RingHandle,
+    sqe: Sqe,
+    owner: Rc<dyn SharedCompletion>,
+) -> io::Result<SharedOp> {
+    let key = ring.0.try_with(|d| d.submit_shared(sqe, owner))?;
+    Ok(SharedOp {
+        driver: ring.0.clone(),
+        key,
+    })
+}
+
+/// A shared op pushed by [`submit_shared_cancelable`]; clones name the same op.
+#[derive(Clone)]
+pub struct SharedOp {
+    driver: Handle,
+    key: OpKey,
+}
+
+impl SharedOp {
+    /// Asks the kernel to cancel the op if it is still in flight: its owner still sees its
+    /// final CQE (`ECANCELED`, or the result it had reached), and keeps its memory until
+    /// then. Does nothing once the op is over. From any context, on the op's own ring.
+    pub fn cancel(&self) {
+        let key = self.key;
+        self.driver
+            .with_or_defer(move |d| d.cancel_if_in_flight(key));
+    }
+}
+
+impl std::fmt::Debug for SharedOp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SharedOp").field("key", &self.key).finish()
+    }
 }
 
 /// Closes `fd` without blocking the core: an `IORING_OP_CLOSE` pushed on this core's ring

@@ -1,0 +1,395 @@
+//! `forward_to`: everything one stream receives goes out on another, whole and in order,
+//! with no poll of the task per message; kept bytes go first; a dry pool recovers; a dropped
+//! forward loses nothing (what it received goes out, the rest waits in the socket); a
+//! failed send is returned, and what arrives after it is kept for the next read.
+
+mod support;
+
+use std::future::{Future, poll_fn};
+use std::io::{self, Read, Write};
+use std::pin::pin;
+use std::rc::Rc;
+use std::task::Poll;
+use std::time::Duration;
+
+use net::{TcpListener, TcpStream, UnixStream};
+use runtime::buf::BufPool;
+use support::{faults_injected, pattern, run, settle};
+
+/// Our side of a fresh loopback connection, and the std peer.
+async fn pair() -> io::Result<(TcpStream, std::net::TcpStream)> {
+    let listener = TcpListener::bind("127.0.0.1:0").await?;
+    let addr = listener.local_addr()?;
+    let peer = std::thread::spawn(move || std::net::TcpStream::connect(addr));
+    let (ours, _) = listener.accept().await?;
+    Ok((ours, peer.join().expect("connect thread")?))
+}
+
+/// Writes `data` to `peer` in pieces of varied sizes on a thread, then shuts its writing side.
+fn send_on_a_thread(
+    mut peer: std::net::TcpStream,
+    data: Vec<u8>,
+) -> std::thread::JoinHandle<io::Result<std::net::TcpStream>> {
+    std::thread::spawn(move || {
+        let sizes = [1, 700, 4096, 65536, 3, 20000];
+        let (mut at, mut i) = (0, 0);
+        while at < data.len() {
+            let n = sizes[i % sizes.len()].min(data.len() - at);
+            peer.write_all(&data[at..at + n])?;
+            at += n;
+            i += 1;
+        }
+        peer.shutdown(std::net::Shutdown::Write)?;
+        Ok(peer)
+    })
+}
+
+/// Reads `peer` to its end on a thread.
+fn read_on_a_thread(mut peer: std::net::TcpStream) -> std::thread::JoinHandle<io::Result<Vec<u8>>> {
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got)?;
+        Ok(got)
+    })
+}
+
+#[test]
+fn an_echo_returns_every_byte_in_order() {
+    let data = pattern(3 << 20);
+    let expected = data.clone();
+    run(async move {
+        let (ours, peer) = pair().await?;
+        let pool = BufPool::new(7, 64, 16 * 1024)?;
+        let reader = read_on_a_thread(peer.try_clone()?);
+        let writer = send_on_a_thread(peer, data);
+        let copied = ours.forward_to(&ours, &pool).await?;
+        assert_eq!(copied, expected.len() as u64, "bytes forwarded");
+        ours.shutdown(std::net::Shutdown::Write).await?;
+        writer.join().expect("writer")?;
+        let got = reader.join().expect("reader")?;
+        assert!(
+            got == expected,
+            "the echo came back other, or in another order"
+        );
+        Ok(())
+    });
+}
+
+/// A proxy: one forward each way at once, between two connections.
+#[test]
+fn a_proxy_forwards_both_ways() {
+    let up = pattern(1 << 20);
+    let down: Vec<u8> = pattern((1 << 20) + 77).into_iter().rev().collect();
+    let (up_expected, down_expected) = (up.clone(), down.clone());
+    run(async move {
+        let (client_side, client) = pair().await?;
+        let (server_side, server) = pair().await?;
+        let pool = BufPool::new(8, 64, 4096)?;
+        let client_reads = read_on_a_thread(client.try_clone()?);
+        let server_reads = read_on_a_thread(server.try_clone()?);
+        let client_writes = send_on_a_thread(client, up);
+        let server_writes = send_on_a_thread(server, down);
+        let upward = async {
+            let n = client_side.forward_to(&server_side, &pool).await?;
+            server_side.shutdown(std::net::Shutdown::Write).await?;
+            io::Result::Ok(n)
+        };
+        let downward = async {
+            let n = server_side.forward_to(&client_side, &pool).await?;
+            client_side.shutdown(std::net::Shutdown::Write).await?;
+            io::Result::Ok(n)
+        };
+        let (up_n, down_n) = join(upward, downward).await;
+        assert_eq!(up_n?, up_expected.len() as u64);
+        assert_eq!(down_n?, down_expected.len() as u64);
+        client_writes.join().expect("client writer")?;
+        server_writes.join().expect("server writer")?;
+        assert!(
+            server_reads.join().expect("reader")? == up_expected,
+            "upward bytes differ"
+        );
+        assert!(
+            client_reads.join().expect("reader")? == down_expected,
+            "downward bytes differ"
+        );
+        Ok(())
+    });
+}
+
+/// Both futures to completion, polled in turn.
+async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
+    let (mut a, mut b) = (pin!(a), pin!(b));
+    let (mut ra, mut rb) = (None, None);
+    poll_fn(|cx| {
+        if ra.is_none()
+            && let Poll::Ready(v) = a.as_mut().poll(cx)
+        {
+            ra = Some(v);
+        }
+        if rb.is_none()
+            && let Poll::Ready(v) = b.as_mut().poll(cx)
+        {
+            rb = Some(v);
+        }
+        match (ra.is_some(), rb.is_some()) {
+            (true, true) => Poll::Ready(()),
+            _ => Poll::Pending,
+        }
+    })
+    .await;
+    (ra.expect("done"), rb.expect("done"))
+}
+
+/// The point of it: the task is polled when the forward starts and ends, not per message.
+#[test]
+fn messages_do_not_poll_the_task() {
+    run(async {
+        let (client, server) = UnixStream::pair()?;
+        let pool = BufPool::new(9, 64, 4096)?;
+        let server = Rc::new(server);
+        let polls = Rc::new(std::cell::Cell::new(0u32));
+        let forward = {
+            let (server, polls) = (server.clone(), polls.clone());
+            runtime::spawn(async move {
+                let mut fwd = pin!(server.forward_to(&server, &pool));
+                poll_fn(|cx| {
+                    polls.set(polls.get() + 1);
+                    fwd.as_mut().poll(cx)
+                })
+                .await
+            })
+        };
+        let mut back = Vec::with_capacity(1000);
+        for round in 0..300u32 {
+            let msg = vec![round as u8; 1000];
+            client.write_all(msg).await.0?;
+            let (res, b) = client.read_exact(back).await;
+            res?;
+            assert!(
+                b.iter().all(|&x| x == round as u8),
+                "round {round}: wrong bytes"
+            );
+            back = b;
+        }
+        client.shutdown(std::net::Shutdown::Write).await?;
+        assert_eq!(forward.await??, 300_000);
+        assert!(
+            polls.get() <= 4,
+            "the forward's task was polled {} times for 300 messages",
+            polls.get()
+        );
+        Ok(())
+    });
+}
+
+/// What a dropped receive had taken from the socket goes out before what arrives later.
+#[test]
+fn kept_bytes_go_first() {
+    run(async {
+        let (ours, mut peer) = pair().await?;
+        let pool = BufPool::new(10, 64, 4096)?;
+        {
+            // A receive stream that took bytes it never handed out.
+            let mut received = ours.recv_stream(&pool);
+            assert!(received.try_next().is_none(), "nothing was sent yet");
+            peer.write_all(b"kept ")?;
+            runtime::time::sleep(Duration::from_millis(50)).await;
+        }
+        let reader = read_on_a_thread(peer.try_clone()?);
+        let writer = std::thread::spawn(move || {
+            peer.write_all(b"and later")?;
+            peer.shutdown(std::net::Shutdown::Write)
+        });
+        let copied = ours.forward_to(&ours, &pool).await?;
+        ours.shutdown(std::net::Shutdown::Write).await?;
+        writer.join().expect("writer")?;
+        assert_eq!(reader.join().expect("reader")?, b"kept and later");
+        assert_eq!(copied, 14);
+        Ok(())
+    });
+}
+
+/// Four buffers of 64 bytes for a megabyte: the kernel finds the ring empty again and again
+/// (ENOBUFS ends the receive); each time the forward re-arms once a buffer is back.
+#[test]
+fn a_dry_pool_recovers() {
+    let data = pattern(1 << 20);
+    let expected = data.clone();
+    run(async move {
+        let (ours, peer) = pair().await?;
+        let pool = BufPool::new(11, 4, 64)?;
+        let reader = read_on_a_thread(peer.try_clone()?);
+        let writer = send_on_a_thread(peer, data);
+        assert_eq!(ours.forward_to(&ours, &pool).await?, expected.len() as u64);
+        ours.shutdown(std::net::Shutdown::Write).await?;
+        writer.join().expect("writer")?;
+        assert!(reader.join().expect("reader")? == expected, "bytes differ");
+        Ok(())
+    });
+}
+
+/// A forward dropped mid-stream: what it had received still goes out, before any later
+/// write (a marker written at once comes right after it); the rest waits in the socket.
+/// Read and written on by hand after the drop, the far end gets every byte once, in order.
+#[test]
+fn a_dropped_forward_loses_nothing() {
+    const MARK: &[u8] = b"MARK";
+    let data = pattern(4 << 20);
+    let expected = data.clone();
+    run_for_secs(20, async move {
+        let (from, source) = pair().await?;
+        let (to, sink) = pair().await?;
+        let pool = BufPool::new(12, 64, 4096)?;
+        // A far end that reads late, through a small send buffer: when the forward is
+        // dropped, its send is stuck and what it received waits in its queue.
+        to.set_send_buffer_size(4096)?;
+        let reader = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(100));
+            let mut sink = sink;
+            let mut got = Vec::new();
+            sink.read_to_end(&mut got).map(|_| got)
+        });
+        // 64 pieces a millisecond apart or more: the drop comes in the middle.
+        let writer = std::thread::spawn(move || {
+            let mut source = source;
+            for piece in data.chunks(64 * 1024) {
+                source.write_all(piece)?;
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            source.shutdown(std::net::Shutdown::Write)
+        });
+        let forward = from.forward_to(&to, &pool);
+        match runtime::time::timeout(Duration::from_millis(20), forward).await {
+            Err(_) => {}
+            Ok(res) => panic!("the forward ended before it was dropped: {res:?}"),
+        }
+        // A write of `to` right after the drop: it goes after all the forward received.
+        to.write_all(MARK.to_vec()).await.0?;
+        // By hand from here: whatever the forward had not received.
+        let mut by_hand = 0;
+        let mut buf = Vec::with_capacity(64 * 1024);
+        loop {
+            let (res, b) = from.read(buf).await;
+            let n = res?;
+            if n == 0 {
+                break;
+            }
+            by_hand += n;
+            let (res, b) = to.write_all(b).await;
+            res?;
+            buf = b;
+            buf.clear();
+        }
+        to.shutdown(std::net::Shutdown::Write).await?;
+        writer.join().expect("writer")?;
+        let got = reader.join().expect("reader")?;
+        assert_eq!(
+            got.len(),
+            expected.len() + MARK.len(),
+            "bytes lost or duplicated"
+        );
+        let forwarded = expected.len() - by_hand;
+        assert!(
+            forwarded > 0,
+            "the forward moved nothing before the drop: nothing tested"
+        );
+        assert!(
+            got[..forwarded] == expected[..forwarded],
+            "the forwarded bytes differ"
+        );
+        assert_eq!(
+            &got[forwarded..forwarded + MARK.len()],
+            MARK,
+            "a later write went between the bytes the forward had received"
+        );
+        assert!(
+            got[forwarded + MARK.len()..] == expected[forwarded..],
+            "the bytes read after the drop differ"
+        );
+        assert_eq!(
+            settle(Duration::from_secs(2)).await,
+            0,
+            "ops still in flight"
+        );
+        Ok(())
+    });
+}
+
+/// The far end is gone: the forward returns the send's error, and what arrives after it
+/// waits for the stream's next read.
+#[test]
+fn a_failed_send_is_returned_and_later_bytes_are_kept() {
+    if faults_injected() {
+        // Injected errors change which send fails; the error path is what is tested here.
+        return;
+    }
+    run(async {
+        let (from, mut source) = pair().await?;
+        let (to, sink) = pair().await?;
+        let pool = BufPool::new(13, 64, 4096)?;
+        // A reset instead of a FIN: sends to it fail.
+        socket2::SockRef::from(&sink).set_linger(Some(Duration::ZERO))?;
+        drop(sink);
+        let writer = std::thread::spawn(move || {
+            for _ in 0..50 {
+                source.write_all(&[1u8; 1000])?;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            std::thread::sleep(Duration::from_millis(100));
+            source.write_all(b"TAIL")?;
+            source.shutdown(std::net::Shutdown::Write)
+        });
+        let err = from
+            .forward_to(&to, &pool)
+            .await
+            .expect_err("sending to a reset connection fails");
+        assert!(
+            matches!(
+                err.kind(),
+                io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset
+            ),
+            "{err}"
+        );
+        assert!(err.to_string().contains("were not sent"), "{err}");
+        let mut rest = Vec::new();
+        let mut buf = Vec::with_capacity(4096);
+        loop {
+            let (res, b) = from.read(buf).await;
+            if res? == 0 {
+                break;
+            }
+            rest.extend_from_slice(&b);
+            buf = b;
+            buf.clear();
+        }
+        writer.join().expect("writer")?;
+        assert!(
+            rest.ends_with(b"TAIL"),
+            "the bytes after the failure were lost"
+        );
+        Ok(())
+    });
+}
+
+/// `forward_to` with another core's (here: another runtime's) pool is refused at once.
+#[test]
+fn a_pool_of_another_ring_is_refused() {
+    let rt = runtime::Runtime::new().expect("runtime");
+    let pool = rt
+        .block_on(async { BufPool::new(14, 4, 64) })
+        .expect("pool");
+    run(async move {
+        let (a, _b) = UnixStream::pair()?;
+        let err = a
+            .forward_to(&a, &pool)
+            .await
+            .expect_err("another ring's pool");
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        Ok(())
+    });
+    drop(rt);
+}
+
+fn run_for_secs<F: Future<Output = io::Result<()>>>(secs: u64, body: F) {
+    support::run_for(Duration::from_secs(secs), body);
+}
