@@ -9,7 +9,6 @@ use std::future::{Future, poll_fn};
 use std::io::{self, Read, Write};
 use std::pin::pin;
 use std::rc::Rc;
-use std::task::Poll;
 use std::time::Duration;
 
 use net::{TcpListener, TcpStream, UnixStream};
@@ -99,7 +98,7 @@ fn a_proxy_forwards_both_ways() {
             client_side.shutdown(std::net::Shutdown::Write).await?;
             io::Result::Ok(n)
         };
-        let (up_n, down_n) = join(upward, downward).await;
+        let (up_n, down_n) = runtime::join!(upward, downward);
         assert_eq!(up_n?, up_expected.len() as u64);
         assert_eq!(down_n?, down_expected.len() as u64);
         client_writes.join().expect("client writer")?;
@@ -114,30 +113,6 @@ fn a_proxy_forwards_both_ways() {
         );
         Ok(())
     });
-}
-
-/// Both futures to completion, polled in turn.
-async fn join<A: Future, B: Future>(a: A, b: B) -> (A::Output, B::Output) {
-    let (mut a, mut b) = (pin!(a), pin!(b));
-    let (mut ra, mut rb) = (None, None);
-    poll_fn(|cx| {
-        if ra.is_none()
-            && let Poll::Ready(v) = a.as_mut().poll(cx)
-        {
-            ra = Some(v);
-        }
-        if rb.is_none()
-            && let Poll::Ready(v) = b.as_mut().poll(cx)
-        {
-            rb = Some(v);
-        }
-        match (ra.is_some(), rb.is_some()) {
-            (true, true) => Poll::Ready(()),
-            _ => Poll::Pending,
-        }
-    })
-    .await;
-    (ra.expect("done"), rb.expect("done"))
 }
 
 /// The point of it: the task is polled when the forward starts and ends, not per message.
