@@ -1,8 +1,8 @@
 //! A TCP echo server: one task per connection, connections from one multishot accept
-//! ([`TcpListener::incoming`]), data from a multishot receive on the core's provided buffers
-//! ([`TcpStream::recv_stream`]) written straight back ([`TcpStream::write_all`] of the
-//! [`ProvidedBuf`](runtime::buf::ProvidedBuf) itself: no copy in user space, and no buffer
-//! held by an idle connection).
+//! ([`TcpListener::incoming`]), each stream forwarded to itself by the ring
+//! ([`TcpStream::forward_to`]: a multishot receive on the core's provided buffers, each
+//! buffer sent straight back from the completion that delivered it, with no copy in user
+//! space, no poll of the task per message, and no buffer held by an idle connection).
 //!
 //! Used by the `echo` and `echo_per_core` examples.
 //!
@@ -53,23 +53,13 @@ pub fn core_pool() -> Option<BufPool> {
 }
 
 /// Echoes everything `stream` receives until the peer shuts down its side; returns the bytes
-/// echoed. Each received [`ProvidedBuf`](runtime::buf::ProvidedBuf) is written back as is,
-/// and returns to `pool` once that write is done.
+/// echoed. Each buffer of `pool` the kernel fills is sent back as is by the ring, and
+/// returns to `pool` once sent.
 ///
 /// # Errors
-/// The receive's or the write's error (ECONNRESET, EPIPE, …).
+/// The receive's or the send's error (ECONNRESET, EPIPE, …).
 pub async fn echo_provided(stream: &TcpStream, pool: &BufPool) -> io::Result<u64> {
-    let mut received = stream.recv_stream(pool);
-    let mut echoed = 0;
-    while let Some(buf) = received.next().await {
-        let buf = buf?;
-        let len = buf.len() as u64;
-        // The buffer comes back with the result and goes back to the ring when dropped here.
-        let (res, _buf) = stream.write_all(buf).await;
-        res?;
-        echoed += len;
-    }
-    Ok(echoed)
+    stream.forward_to(stream, pool).await
 }
 
 /// Echoes like [`echo_provided`], through one `Vec` of the connection's own.

@@ -10,7 +10,7 @@
 //!
 //! | example         | module              | shows                                                   |
 //! |-----------------|---------------------|---------------------------------------------------------|
-//! | `echo`          | [`echo`]            | multishot accept, `recv_stream` on provided buffers, zero-copy echo |
+//! | `echo`          | [`echo`]            | multishot accept, `forward_to` on provided buffers: the ring echoes, no copy, no task poll per message |
 //! | `echo_per_core` | [`echo_per_core`]   | `run_per_core`, one `SO_REUSEPORT` listener per core    |
 //! | `http`          | [`http`]            | hyper 1.x through `net::hyper`                          |
 //! | `cat`           | [`cat`]             | `File::read_at` chunks to stdout at its current position |
