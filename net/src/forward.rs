@@ -71,7 +71,10 @@ struct State {
     pool: BufPool,
     /// The ring both ops are on; only its loop completes them.
     ring: RingHandle,
-    /// The receive in flight (until its final CQE).
+    /// A receive is in flight: from just before its push to its final CQE (which can come
+    /// inside the push, where the driver reaps at once: outside its loop).
+    receiving_now: bool,
+    /// The receive in flight, to cancel it; set after its push unless it ended inside it.
     receive: Option<SharedOp>,
     /// Where the ring stood when the receive was armed (for a dry pool).
     armed_at: RingMark,
@@ -96,8 +99,10 @@ struct State {
     /// A send failed: nothing more is sent, and what arrives from now on is kept for the
     /// receiving stream's next read.
     stopped_sending: bool,
-    /// That failure, for the future to return (`None` once returned, or if it was gone).
-    broken: Option<io::Error>,
+    /// That failure, for the future to return (`None` once returned, or if it was gone),
+    /// with the send's result and the bytes not sent, for `to`'s next write to report if
+    /// the future is dropped before it returns it.
+    broken: Option<(io::Error, i32, usize)>,
     /// The task awaiting the forward.
     waiter: Option<Waker>,
     /// The future returned or was dropped: the ops finish on their own, and the turns go
@@ -148,6 +153,7 @@ impl<'a> Forward<'a> {
                 to: self.to.fd.clone(),
                 pool: self.pool.clone(),
                 ring: self.pool.ring().clone(),
+                receiving_now: false,
                 receive: None,
                 armed_at: self.pool.mark(),
                 // Not armed yet: the future's loop arms it.
@@ -204,6 +210,9 @@ impl<'a> Forward<'a> {
             let mut state = recv.fwd.state.borrow_mut();
             state.armed_at = state.pool.mark();
             state.receiving = Some(receiving);
+            // Before the push: its final CQE may be reaped inside it, and records the end.
+            state.ended = None;
+            state.receiving_now = true;
             let sqe = prep::prep_recv_multishot(state.from.raw(), state.pool.group(), 0);
             (sqe, state.ring.clone())
         };
@@ -215,13 +224,15 @@ impl<'a> Forward<'a> {
         // `owner` holds until the final CQE.
         let armed = unsafe { runtime::op::submit_shared_cancelable(&ring, sqe, owner) };
         let mut state = recv.fwd.state.borrow_mut();
-        state.ended = match armed {
-            Ok(op) => {
-                state.receive = Some(op);
-                None
+        match armed {
+            Ok(op) if state.receiving_now => state.receive = Some(op),
+            // Over already (its final CQE was reaped inside the push).
+            Ok(_) => {}
+            Err(e) => {
+                state.receiving_now = false;
+                state.ended = Some(End::Error(e));
             }
-            Err(e) => Some(End::Error(e)),
-        };
+        }
         Poll::Ready(())
     }
 }
@@ -251,7 +262,7 @@ impl Future for Forward<'_> {
                      runtime, or in none): await it on that core",
                 )));
             }
-            if let Some(e) = state.broken.take() {
+            if let Some((e, _, _)) = state.broken.take() {
                 drop(state);
                 recv.fwd.detach();
                 return Poll::Ready(Err(e));
@@ -318,6 +329,10 @@ impl Fwd {
             }
             state.detached = true;
             state.waiter = None;
+            // A failed send nobody was told of: the stream's next write reports the gap.
+            if let (Some((_, res, unsent)), Some(writing)) = (state.broken.take(), &state.writing) {
+                writing.keep_result(res, unsent);
+            }
             state.receive.clone()
         };
         // With nothing borrowed: outside the loop the driver submits and reaps at once.
@@ -332,7 +347,7 @@ impl Fwd {
     fn release_if_over(&self) {
         let (receiving, writing) = {
             let mut state = self.state.borrow_mut();
-            if !state.detached || state.receive.is_some() || state.sending_now {
+            if !state.detached || state.receiving_now || state.sending_now {
                 return;
             }
             (state.receiving.take(), state.writing.take())
@@ -503,13 +518,14 @@ impl SharedCompletion for SendSide {
             ),
         );
         state.stopped_sending = true;
+        let (res, unsent) = (cqe.res().min(0), unsent.max(1));
         if state.detached {
             // Nobody waits for the forward: the stream's next write reports the gap.
             if let Some(writing) = &state.writing {
-                writing.keep_result(cqe.res().min(0), unsent.max(1));
+                writing.keep_result(res, unsent);
             }
         } else {
-            state.broken = Some(e);
+            state.broken = Some((e, res, unsent));
         }
         let receive = state.receive.clone();
         drop(state);
@@ -564,6 +580,7 @@ impl SharedCompletion for RecvSide {
             return;
         }
         let receive = state.receive.take();
+        state.receiving_now = false;
         let end = end.unwrap_or(End::Stopped);
         if state.detached {
             // An error nobody will see waits for the stream's next read.

@@ -9,6 +9,7 @@ use std::future::{Future, poll_fn};
 use std::io::{self, Read, Write};
 use std::pin::pin;
 use std::rc::Rc;
+use std::task::Poll;
 use std::time::Duration;
 
 use net::{TcpListener, TcpStream, UnixStream};
@@ -367,4 +368,130 @@ fn a_pool_of_another_ring_is_refused() {
 
 fn run_for_secs<F: Future<Output = io::Result<()>>>(secs: u64, body: F) {
     support::run_for(Duration::from_secs(secs), body);
+}
+
+/// A `Drop` that `Runtime::drop` runs (the runtime is current, its loop does not run, so
+/// the driver submits and reaps at once): it polls a forward whose source has its end
+/// waiting, then drops it. The receive's final CQE is reaped inside
+/// `submit_shared_cancelable`, before `poll_arm` stores the op and clears `ended`: the end
+/// is overwritten and the forward waits for a CQE that already came (holding both turns, so
+/// reads of `from` and writes of `to` wait too) until it is dropped.
+#[test]
+fn a_forward_armed_outside_the_loop_sees_its_end() {
+    use std::cell::Cell;
+    struct PollOnDrop {
+        from: Rc<TcpStream>,
+        to: Rc<TcpStream>,
+        pool: BufPool,
+        out: Rc<Cell<Option<String>>>,
+    }
+    impl Drop for PollOnDrop {
+        fn drop(&mut self) {
+            let mut fwd = pin!(self.from.forward_to(&self.to, &self.pool));
+            let mut got = "Pending".to_string();
+            for _ in 0..50 {
+                if let Poll::Ready(r) = support::poll_outside(fwd.as_mut()) {
+                    got = format!("Ready({r:?})");
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let m = runtime::metrics().expect("the runtime is current");
+            self.out.set(Some(format!(
+                "{got}, ops in flight {}, completed {}",
+                m.ops_in_flight, m.ops_completed
+            )));
+        }
+    }
+    let (from_std, source) = support::std_pair();
+    let (to_std, sink) = support::std_pair();
+    let from = Rc::new(TcpStream::from_std(from_std));
+    let to = Rc::new(TcpStream::from_std(to_std));
+    // The end only: the receive's first try meets it, so its final CQE comes at once.
+    source.shutdown(std::net::Shutdown::Write).unwrap();
+    std::thread::sleep(Duration::from_millis(20));
+    let out = Rc::new(Cell::new(None));
+    let rt = runtime::Runtime::new().unwrap();
+    let pool = rt.block_on(async { BufPool::new(40, 8, 4096) }).unwrap();
+    let guard = PollOnDrop {
+        from: from.clone(),
+        to: to.clone(),
+        pool: pool.clone(),
+        out: out.clone(),
+    };
+    rt.block_on(async move {
+        let _task = runtime::spawn(async move {
+            let _guard = guard;
+            std::future::pending::<()>().await;
+        });
+        runtime::yield_now().await;
+    });
+    drop(rt);
+    let got = out.take().expect("the drop ran");
+    assert!(
+        got.starts_with("Ready(Ok(0))"),
+        "a forward whose source was at its end, its receive over: {got}"
+    );
+    drop(pool);
+    // A fresh runtime: the turns must be free (the old ring is drained and gone).
+    support::run(async {
+        let read =
+            runtime::time::timeout(Duration::from_secs(2), from.read(Vec::with_capacity(64))).await;
+        assert!(
+            read.is_ok(),
+            "a read of `from` hangs: the forward's read turn was never given back"
+        );
+        let write =
+            runtime::time::timeout(Duration::from_secs(2), to.write_all(b"x".to_vec())).await;
+        assert!(
+            write.is_ok(),
+            "a write of `to` hangs: the forward's write turn was never given back"
+        );
+        Ok(())
+    });
+    drop(sink);
+}
+
+/// A send fails while nobody polls the forward (its task awaits something else), and the
+/// forward is then dropped before it is polled again (a `select` or a timeout that fired
+/// in the same turn). The failure was stored for the future (`broken`), which `detach` drops
+/// without a word: neither the forward nor `to`'s next write reports the bytes lost (the
+/// next write gets a bare EPIPE). Dropped before the failure, the next write would say
+/// "an earlier write ... N bytes".
+#[test]
+fn a_send_failure_before_the_drop_is_reported_by_the_next_write() {
+    if faults_injected() {
+        return;
+    }
+    run(async {
+        let (from, mut source) = pair().await?;
+        let (to, sink) = pair().await?;
+        let pool = BufPool::new(41, 64, 4096)?;
+        socket2::SockRef::from(&sink).set_linger(Some(Duration::ZERO))?;
+        drop(sink);
+        let mut forward = Box::pin(from.forward_to(&to, &pool));
+        // One poll: the forward starts and arms its receive.
+        let first = poll_fn(|cx| Poll::Ready(forward.as_mut().poll(cx).is_pending())).await;
+        assert!(first, "the forward ended at once");
+        let writer = std::thread::spawn(move || {
+            for _ in 0..20 {
+                source.write_all(&[1u8; 1000])?;
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Ok::<_, io::Error>(source)
+        });
+        // The sends fail meanwhile, in the reap; the forward is not polled.
+        runtime::time::sleep(Duration::from_millis(200)).await;
+        let _source = writer.join().expect("writer")?;
+        drop(forward);
+        let (res, _) = to.write_all(b"x".to_vec()).await;
+        let err = res.expect_err("`to` is reset");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("not sent") || msg.contains("earlier write"),
+            "the forward's failed send (received bytes lost) was reported by nobody; `to`'s \
+             next write said only: {msg}"
+        );
+        Ok(())
+    });
 }

@@ -255,6 +255,11 @@ impl Drop for Requeue<'_> {
         let rest: Vec<Deferred> = self.jobs.by_ref().collect();
         if !rest.is_empty() {
             self.handle.0.deferred.borrow_mut().extend(rest);
+        }
+        // Shared pushes that waited behind the jobs (unwinding, none was pushed) wait on.
+        if !self.handle.0.deferred.borrow().is_empty()
+            || !self.handle.0.deferred_shared.borrow().is_empty()
+        {
             self.handle.set_state(DEFERRED, true);
         }
     }

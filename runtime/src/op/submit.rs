@@ -177,6 +177,11 @@ fn push_shared(driver: &Handle, sqe: Sqe, owner: Rc<dyn SharedCompletion>) -> io
 /// [`submit_shared_on`] for an op its owner may want to stop (a multishot receive): returns
 /// a [`SharedOp`] that asks the kernel to cancel it.
 ///
+/// Outside the core's loop (a drop the runtime's shutdown runs, a poll outside `block_on`)
+/// the driver submits and reaps at once: `owner` may see the op's CQEs, its final one too,
+/// before this returns, so it must record the op's end in its own state rather than infer
+/// it from holding the `SharedOp`.
+///
 /// # Errors
 /// As [`submit_shared`]; also an error when called from inside the driver (from an
 /// `on_cqe`), where the op could only be pushed later and so has no key yet: arm such ops
