@@ -63,7 +63,7 @@ use runtime::op::Op;
 
 use crate::kept::{Kept, Received};
 use crate::op::{recv::Recv, send::Send, shutdown::Shutdown};
-use crate::stream::StreamIo;
+use crate::stream::{StreamIo, sealed};
 use crate::{TcpStream, UnixStream};
 
 /// The read buffer's default capacity: the most one receive takes from the socket.
@@ -133,30 +133,6 @@ enum ShutdownSide {
 /// ([`OwnedReadHalf`](crate::OwnedReadHalf), [`OwnedWriteHalf`](crate::OwnedWriteHalf)) (sealed).
 pub trait CompatStream: sealed::Sealed {}
 
-mod sealed {
-    use crate::stream::StreamIo;
-
-    /// Gives `Compat` the stream's I/O half.
-    pub trait Sealed {
-        fn stream_io(&self) -> Io<'_>;
-    }
-
-    /// The I/O half, behind a type that outside crates cannot name.
-    pub struct Io<'a>(pub(crate) &'a StreamIo);
-}
-
-impl sealed::Sealed for TcpStream {
-    fn stream_io(&self) -> sealed::Io<'_> {
-        sealed::Io(&self.io)
-    }
-}
-
-impl sealed::Sealed for UnixStream {
-    fn stream_io(&self) -> sealed::Io<'_> {
-        sealed::Io(&self.io)
-    }
-}
-
 impl CompatStream for TcpStream {}
 impl CompatStream for UnixStream {}
 
@@ -164,18 +140,6 @@ impl CompatStream for UnixStream {}
 /// `Compat::new(write_half)` writes for another. Each `Compat` has both sets of traits (both
 /// halves share the socket, and what dropped reads and writes left behind); use each in its
 /// own half's direction.
-impl sealed::Sealed for crate::OwnedReadHalf {
-    fn stream_io(&self) -> sealed::Io<'_> {
-        sealed::Io(&self.io)
-    }
-}
-
-impl sealed::Sealed for crate::OwnedWriteHalf {
-    fn stream_io(&self) -> sealed::Io<'_> {
-        sealed::Io(&self.io)
-    }
-}
-
 impl CompatStream for crate::OwnedReadHalf {}
 impl CompatStream for crate::OwnedWriteHalf {}
 

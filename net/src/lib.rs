@@ -34,7 +34,7 @@ mod unix;
 
 pub use resolve::ToAddrs;
 pub use send_queue::SendQueue;
-pub use stream::RecvStream;
+pub use stream::{ForwardTarget, RecvStream};
 pub use tcp::{
     Incoming, IntoStdError, OwnedReadHalf, OwnedWriteHalf, TcpListener, TcpSocket, TcpStream,
 };

@@ -233,6 +233,56 @@ impl Drop for Held<'_> {
     }
 }
 
+/// The sealing of the crate's stream traits ([`ForwardTarget`], `CompatStream`,
+/// `HyperStream`): each is implemented by the crate's own streams only, which hand over
+/// their I/O half here.
+pub(crate) mod sealed {
+    use super::StreamIo;
+
+    /// Gives the crate the stream's I/O half.
+    pub trait Sealed {
+        fn stream_io(&self) -> Io<'_>;
+    }
+
+    /// The I/O half, behind a type that outside crates cannot name.
+    pub struct Io<'a>(pub(crate) &'a StreamIo);
+
+    macro_rules! sealed_streams {
+        ($($ty:ty),*) => {$(
+            impl Sealed for $ty {
+                fn stream_io(&self) -> Io<'_> {
+                    Io(&self.io)
+                }
+            }
+        )*};
+    }
+    sealed_streams!(
+        crate::TcpStream,
+        crate::UnixStream,
+        crate::OwnedReadHalf,
+        crate::OwnedWriteHalf
+    );
+
+    /// A stream shared by several tasks.
+    impl<T: Sealed> Sealed for std::rc::Rc<T> {
+        fn stream_io(&self) -> Io<'_> {
+            T::stream_io(self)
+        }
+    }
+}
+
+/// What [`TcpStream::forward_to`](crate::TcpStream::forward_to) sends on: a connected stream
+/// socket of this crate ([`TcpStream`](crate::TcpStream),
+/// [`UnixStream`](crate::UnixStream)) or a write half
+/// ([`OwnedWriteHalf`](crate::OwnedWriteHalf)), or an `Rc` of one, whatever kind the
+/// receiving stream is (sealed).
+pub trait ForwardTarget: sealed::Sealed {}
+
+impl ForwardTarget for crate::TcpStream {}
+impl ForwardTarget for crate::UnixStream {}
+impl ForwardTarget for crate::OwnedWriteHalf {}
+impl<T: ForwardTarget> ForwardTarget for std::rc::Rc<T> {}
+
 /// Writes the public I/O methods of a stream type, each forwarding to the [`StreamIo`] in one
 /// of its fields: every signature is written once, here, and each type names the methods it
 /// has, each with its own doc comment (the I/O methods' with a `# Cancel safety` section).
@@ -313,12 +363,13 @@ macro_rules! forward_to_stream_io {
     };
     (@method $io:ident $(#[$doc:meta])* forward_to) => {
         $(#[$doc])*
-        pub async fn forward_to(
+        pub async fn forward_to<T: $crate::stream::ForwardTarget>(
             &self,
-            to: &Self,
+            to: &T,
             pool: &::runtime::buf::BufPool,
         ) -> ::std::io::Result<u64> {
-            $crate::forward::Forward::new(&self.$io, &to.$io, pool).await
+            let to = $crate::stream::sealed::Sealed::stream_io(to).0;
+            $crate::forward::Forward::new(&self.$io, to, pool).await
         }
     };
     (@method $io:ident $(#[$doc:meta])* shutdown) => {

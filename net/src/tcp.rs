@@ -620,9 +620,10 @@ forward_to_stream_io! {
         /// `RecvStream::next` is cancel safe, and a dropped `RecvStream` hands what it received
         /// to the stream's next read.
         recv_stream;
-        /// Sends everything this stream receives on `to` (the same stream for an echo),
-        /// until this one's peer closes its side; returns the bytes sent. `to` is not shut
-        /// down: call [`TcpStream::shutdown`] on it after, as a proxy would.
+        /// Sends everything this stream receives on `to` (the same stream for an echo, or
+        /// any [`ForwardTarget`](crate::ForwardTarget): a `TcpStream`, a `UnixStream`, a
+        /// write half), until this one's peer closes its side; returns the bytes sent. `to`
+        /// is not shut down: call its `shutdown` after, as a proxy would.
         ///
         /// The ring does the work: a multishot receive into buffers of `pool`, and each
         /// buffer sent on `to` from the completion that delivered it, with no wake-up or
@@ -708,6 +709,14 @@ forward_to_stream_io! {
         /// # Cancel safety
         /// As [`TcpStream::recv_stream`].
         recv_stream;
+        /// As [`TcpStream::forward_to`]: what this half receives, sent on `to` by the ring.
+        ///
+        /// # Errors
+        /// As [`TcpStream::forward_to`].
+        ///
+        /// # Cancel safety
+        /// As [`TcpStream::forward_to`]: nothing received is lost.
+        forward_to;
     }
 }
 

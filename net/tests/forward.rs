@@ -116,6 +116,62 @@ fn a_proxy_forwards_both_ways() {
     });
 }
 
+/// Between kinds and halves: a Unix stream forwarded to a TCP write half, and that TCP
+/// stream's read half back to the Unix stream.
+#[test]
+fn forwards_between_kinds_and_halves() {
+    let up = pattern(300_000);
+    let down: Vec<u8> = pattern(200_000).into_iter().rev().collect();
+    let (up_expected, down_expected) = (up.clone(), down.clone());
+    run(async move {
+        let (unix_far, unix_near) = std::os::unix::net::UnixStream::pair()?;
+        let unix_near = UnixStream::from_std(unix_near);
+        let (tcp_near, tcp_far) = pair().await?;
+        let (tcp_read, tcp_write) = tcp_near.into_split();
+        let pool = BufPool::new(15, 64, 4096)?;
+        let unix_reads = std::thread::spawn({
+            let mut far = unix_far.try_clone()?;
+            move || {
+                let mut got = Vec::new();
+                far.read_to_end(&mut got).map(|_| got)
+            }
+        });
+        let unix_writes = std::thread::spawn({
+            let mut far = unix_far;
+            move || {
+                far.write_all(&up)?;
+                far.shutdown(std::net::Shutdown::Write)
+            }
+        });
+        let tcp_reads = read_on_a_thread(tcp_far.try_clone()?);
+        let tcp_writes = send_on_a_thread(tcp_far, down);
+        let upward = async {
+            let n = unix_near.forward_to(&tcp_write, &pool).await?;
+            tcp_write.shutdown(std::net::Shutdown::Write).await?;
+            io::Result::Ok(n)
+        };
+        let downward = async {
+            let n = tcp_read.forward_to(&unix_near, &pool).await?;
+            unix_near.shutdown(std::net::Shutdown::Write).await?;
+            io::Result::Ok(n)
+        };
+        let (up_n, down_n) = runtime::join!(upward, downward);
+        assert_eq!(up_n?, up_expected.len() as u64);
+        assert_eq!(down_n?, down_expected.len() as u64);
+        unix_writes.join().expect("unix writer")?;
+        tcp_writes.join().expect("tcp writer")?;
+        assert!(
+            tcp_reads.join().expect("reader")? == up_expected,
+            "upward bytes differ"
+        );
+        assert!(
+            unix_reads.join().expect("reader")? == down_expected,
+            "downward bytes differ"
+        );
+        Ok(())
+    });
+}
+
 /// The point of it: the task is polled when the forward starts and ends, not per message.
 #[test]
 fn messages_do_not_poll_the_task() {

@@ -15,7 +15,7 @@ use runtime::op::{Op, RingHandle};
 use crate::fd::SharedFd;
 use crate::kept::{Kept, Sending, send_in_background};
 use crate::op::{recv::Recv, send::Send, shutdown::Shutdown};
-use crate::stream::{RecvStream, StreamIo};
+use crate::stream::{RecvStream, StreamIo, sealed};
 use crate::{TcpStream, UnixStream};
 
 /// The most bytes the adapter takes from hyper beyond a send in flight (and the most one send
@@ -73,30 +73,6 @@ pub fn core_pool() -> Option<BufPool> {
 
 /// A stream a [`HyperIo`] can wrap: [`TcpStream`] and [`UnixStream`] (sealed).
 pub trait HyperStream: sealed::Sealed {}
-
-mod sealed {
-    use crate::stream::StreamIo;
-
-    /// Gives `HyperIo` the stream's I/O half.
-    pub trait Sealed {
-        fn stream_io(&self) -> Io<'_>;
-    }
-
-    /// The I/O half, behind a type that outside crates cannot name.
-    pub struct Io<'a>(pub(crate) &'a StreamIo);
-}
-
-impl sealed::Sealed for TcpStream {
-    fn stream_io(&self) -> sealed::Io<'_> {
-        sealed::Io(&self.io)
-    }
-}
-
-impl sealed::Sealed for UnixStream {
-    fn stream_io(&self) -> sealed::Io<'_> {
-        sealed::Io(&self.io)
-    }
-}
 
 impl HyperStream for TcpStream {}
 impl HyperStream for UnixStream {}
