@@ -12,17 +12,14 @@ use std::rc::Rc;
 use std::task::Poll;
 use std::time::Duration;
 
-use net::{TcpListener, TcpStream, UnixStream};
+use net::{TcpStream, UnixStream};
 use runtime::buf::BufPool;
 use support::{faults_injected, pattern, run, settle};
 
 /// Our side of a fresh loopback connection, and the std peer.
-async fn pair() -> io::Result<(TcpStream, std::net::TcpStream)> {
-    let listener = TcpListener::bind("127.0.0.1:0").await?;
-    let addr = listener.local_addr()?;
-    let peer = std::thread::spawn(move || std::net::TcpStream::connect(addr));
-    let (ours, _) = listener.accept().await?;
-    Ok((ours, peer.join().expect("connect thread")?))
+fn pair() -> (TcpStream, std::net::TcpStream) {
+    let (ours, peer) = support::std_pair();
+    (TcpStream::from_std(ours), peer)
 }
 
 /// Writes `data` to `peer` in pieces of varied sizes on a thread, then shuts its writing side.
@@ -58,7 +55,7 @@ fn an_echo_returns_every_byte_in_order() {
     let data = pattern(3 << 20);
     let expected = data.clone();
     run(async move {
-        let (ours, peer) = pair().await?;
+        let (ours, peer) = pair();
         let pool = BufPool::new(7, 64, 16 * 1024)?;
         let reader = read_on_a_thread(peer.try_clone()?);
         let writer = send_on_a_thread(peer, data);
@@ -82,8 +79,8 @@ fn a_proxy_forwards_both_ways() {
     let down: Vec<u8> = pattern((1 << 20) + 77).into_iter().rev().collect();
     let (up_expected, down_expected) = (up.clone(), down.clone());
     run(async move {
-        let (client_side, client) = pair().await?;
-        let (server_side, server) = pair().await?;
+        let (client_side, client) = pair();
+        let (server_side, server) = pair();
         let pool = BufPool::new(8, 64, 4096)?;
         let client_reads = read_on_a_thread(client.try_clone()?);
         let server_reads = read_on_a_thread(server.try_clone()?);
@@ -126,7 +123,7 @@ fn forwards_between_kinds_and_halves() {
     run(async move {
         let (unix_far, unix_near) = std::os::unix::net::UnixStream::pair()?;
         let unix_near = UnixStream::from_std(unix_near);
-        let (tcp_near, tcp_far) = pair().await?;
+        let (tcp_near, tcp_far) = pair();
         let (tcp_read, tcp_write) = tcp_near.into_split();
         let pool = BufPool::new(15, 64, 4096)?;
         let unix_reads = std::thread::spawn({
@@ -218,7 +215,7 @@ fn messages_do_not_poll_the_task() {
 #[test]
 fn kept_bytes_go_first() {
     run(async {
-        let (ours, mut peer) = pair().await?;
+        let (ours, mut peer) = pair();
         let pool = BufPool::new(10, 64, 4096)?;
         {
             // A receive stream that took bytes it never handed out.
@@ -248,7 +245,7 @@ fn a_dry_pool_recovers() {
     let data = pattern(1 << 20);
     let expected = data.clone();
     run(async move {
-        let (ours, peer) = pair().await?;
+        let (ours, peer) = pair();
         let pool = BufPool::new(11, 4, 64)?;
         let reader = read_on_a_thread(peer.try_clone()?);
         let writer = send_on_a_thread(peer, data);
@@ -269,8 +266,8 @@ fn a_dropped_forward_loses_nothing() {
     let data = pattern(4 << 20);
     let expected = data.clone();
     run_for_secs(20, async move {
-        let (from, source) = pair().await?;
-        let (to, sink) = pair().await?;
+        let (from, source) = pair();
+        let (to, sink) = pair();
         let pool = BufPool::new(12, 64, 4096)?;
         // A far end that reads late, through a small send buffer: when the forward is
         // dropped, its send is stuck and what it received waits in its queue.
@@ -356,8 +353,8 @@ fn a_failed_send_is_returned_and_later_bytes_are_kept() {
         return;
     }
     run(async {
-        let (from, mut source) = pair().await?;
-        let (to, sink) = pair().await?;
+        let (from, mut source) = pair();
+        let (to, sink) = pair();
         let pool = BufPool::new(13, 64, 4096)?;
         // A reset instead of a FIN: sends to it fail.
         socket2::SockRef::from(&sink).set_linger(Some(Duration::ZERO))?;
@@ -520,8 +517,8 @@ fn a_send_failure_before_the_drop_is_reported_by_the_next_write() {
         return;
     }
     run(async {
-        let (from, mut source) = pair().await?;
-        let (to, sink) = pair().await?;
+        let (from, mut source) = pair();
+        let (to, sink) = pair();
         let pool = BufPool::new(41, 64, 4096)?;
         socket2::SockRef::from(&sink).set_linger(Some(Duration::ZERO))?;
         drop(sink);

@@ -175,8 +175,7 @@ impl Handle {
     fn run_deferred(&self, driver: &mut Driver) {
         loop {
             let jobs = std::mem::take(&mut *self.0.deferred.borrow_mut());
-            let shared = self.0.deferred_shared.borrow().len();
-            if jobs.is_empty() && shared == 0 {
+            if jobs.is_empty() && self.0.deferred_shared.borrow().is_empty() {
                 return;
             }
             let mut pending = Requeue {
@@ -187,9 +186,7 @@ impl Handle {
                 job(driver);
             }
             drop(pending);
-            if shared > 0 {
-                self.push_deferred_shared(driver);
-            }
+            self.push_deferred_shared(driver);
         }
     }
 
@@ -200,12 +197,13 @@ impl Handle {
             ops: std::mem::take(&mut *self.0.deferred_shared.borrow_mut()),
             next: 0,
         };
-        while let Some((sqe, owner)) = pending.ops.get(pending.next) {
-            let (sqe, owner) = (*sqe, Rc::clone(owner));
+        while pending.next < pending.ops.len() {
+            let i = pending.next;
             pending.next += 1;
-            if let Err(e) = driver.submit_shared(sqe, Rc::clone(&owner)) {
+            let (sqe, owner) = &pending.ops[i];
+            if let Err(e) = driver.submit_shared(*sqe, Rc::clone(owner)) {
                 let errno = e.raw_os_error().unwrap_or(libc::EIO);
-                owner.on_cqe(Completion::new(0, -errno, 0));
+                Rc::clone(owner).on_cqe(Completion::new(0, -errno, 0));
             }
         }
     }
