@@ -124,7 +124,9 @@ impl<B: IoBuf + 'static> SendQueue<B> {
         poll_fn(|cx| self.poll_send(cx, bufs, &mut ticket)).await
     }
 
-    fn poll_send(
+    /// [`SendQueue::send`] for poll-based writers, which keep the batch's place in the
+    /// stream's line (`ticket`, taken at the first poll that waits) across polls.
+    pub(crate) fn poll_send(
         &mut self,
         cx: &mut Context<'_>,
         bufs: &mut Vec<B>,
@@ -203,13 +205,27 @@ impl<B: IoBuf + 'static> SendQueue<B> {
     /// # Cancel safety
     /// Cancel safe: the batch in flight goes on.
     pub async fn flush(&mut self) -> io::Result<()> {
-        poll_fn(|cx| self.poll_idle(cx)).await?;
+        poll_fn(|cx| self.poll_flush(cx)).await
+    }
+
+    /// [`SendQueue::flush`] for poll-based writers.
+    pub(crate) fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.poll_idle(cx))?;
         let failed = std::mem::take(&mut self.shared.state.borrow_mut().failed);
-        match self.shared.sent.take_cut() {
+        Poll::Ready(match self.shared.sent.take_cut() {
             Some(e) => Err(e),
             None if failed => Err(own_failure()),
             None => Ok(()),
+        })
+    }
+
+    /// How a batch of this queue failed since the queue last reported one, if so (once),
+    /// without waiting for the batch in flight: for a writer's next call.
+    pub(crate) fn take_failure(&mut self) -> Option<io::Error> {
+        if !std::mem::take(&mut self.shared.state.borrow_mut().failed) {
+            return None;
         }
+        Some(self.shared.sent.take_cut().unwrap_or_else(own_failure))
     }
 
     /// Ready when no batch is in flight.

@@ -11,7 +11,7 @@ use runtime::buf::{BufPool, BufResult, IoBuf, IoBufMut, ProvidedBuf, RingMark};
 use runtime::op::{Multishot, Op};
 
 use crate::fd::SharedFd;
-use crate::kept::{Kept, Received, Sent, StreamWrite, StreamWriteOp};
+use crate::kept::{Kept, Received, Sending, Sent, StreamWrite, StreamWriteOp};
 use crate::op::writev::{BATCH_PART_MAX, Writev};
 use crate::op::{self, recv_multi::RecvMulti, shutdown::Shutdown};
 
@@ -120,6 +120,17 @@ impl StreamIo {
     /// 64 KiB of whole buffers (`BATCH_PART_MAX`; a `sendmsg`, or a `send` for one buffer),
     /// resuming after short writes.
     pub(crate) async fn write_all_vectored<B: IoBuf>(&self, bufs: Vec<B>) -> BufResult<(), Vec<B>> {
+        self.write_all_vectored_in(bufs, None).await
+    }
+
+    /// [`StreamIo::write_all_vectored`] in the turn `turn` already holds (a dropped writer's
+    /// bytes sent by a task of their own), or, for `None`, in the first poll's place in the
+    /// stream's line.
+    pub(crate) async fn write_all_vectored_in<B: IoBuf>(
+        &self,
+        bufs: Vec<B>,
+        mut turn: Option<Sending>,
+    ) -> BufResult<(), Vec<B>> {
         let mut bufs = bufs;
         let total: usize = bufs.iter().map(IoBuf::bytes_init).sum();
         let mut written = 0;
@@ -129,7 +140,11 @@ impl StreamIo {
             // The parts after this one go only while this future lives: if it is dropped,
             // the op's kept result falls short by them, a gap the stream's next write reports.
             part.after = total.saturating_sub(written + part.part_len());
-            let (res, b) = if !std::mem::replace(&mut had_turn, true) {
+            let (res, b) = if let Some(turn) = turn.take() {
+                had_turn = true;
+                part.start(turn);
+                Op::new(part).await
+            } else if !std::mem::replace(&mut had_turn, true) {
                 StreamWrite::new(&self.sent, part).await
             } else {
                 // The next part (or a short write's rest) keeps the stream's turn: it starts

@@ -506,6 +506,68 @@ fn bytes_taken_by_a_dropped_hyper_io_are_sent_once_in_order() {
     });
 }
 
+/// A flush that waits for the send before it (its bytes handed over, waiting for the
+/// stream's turn), more bytes taken, then the `HyperIo` dropped: all of them still go out,
+/// once and in order, and a later write of the stream comes after them.
+#[test]
+fn bytes_of_a_flush_waiting_for_its_turn_go_out_after_a_drop() {
+    // Bounded: a lost byte would leave the last read waiting.
+    support::run(async {
+        let (a, b) = UnixStream::pair().unwrap();
+        let mut io = HyperIo::new(a);
+        // Pieces under `DIRECT_SEND_MIN`, so every one is copied and queued.
+        let data = pattern(40 * 1024, 3);
+        let pieces: Vec<&[u8]> = data.chunks(4096).collect();
+        // All in one poll of this task: no loop turn between, so the first send is still
+        // in flight (its SQE not even submitted) when the second flush comes.
+        fn take(io: &mut HyperIo<UnixStream>, cx: &mut Context<'_>, piece: &[u8]) {
+            match hyper::rt::Write::poll_write(Pin::new(io), cx, piece) {
+                Poll::Ready(Ok(n)) => assert_eq!(n, piece.len()),
+                other => panic!("a write with room was not taken: {other:?}"),
+            }
+        }
+        let waited = std::future::poll_fn(|cx| {
+            for piece in &pieces[..4] {
+                take(&mut io, cx, piece);
+            }
+            let first = hyper::rt::Write::poll_flush(Pin::new(&mut io), cx);
+            assert!(matches!(first, Poll::Ready(Ok(()))), "{first:?}");
+            for piece in &pieces[4..8] {
+                take(&mut io, cx, piece);
+            }
+            let second = hyper::rt::Write::poll_flush(Pin::new(&mut io), cx);
+            assert!(!matches!(second, Poll::Ready(Err(_))), "{second:?}");
+            if second.is_pending() {
+                // Taken behind the flush that waits.
+                for piece in &pieces[8..] {
+                    let res = hyper::rt::Write::poll_write(Pin::new(&mut io), cx, piece);
+                    assert!(res.is_pending(), "taken past a waiting flush: {res:?}");
+                }
+            }
+            Poll::Ready(second.is_pending())
+        })
+        .await;
+        let mut want = data[..8 * 4096].to_vec();
+        if !waited {
+            // A driver that completed the first send at once: the rest is written now.
+            for piece in &pieces[8..] {
+                want.extend_from_slice(piece);
+                assert_eq!(poll_write_unix(&mut io, piece).await.unwrap(), piece.len());
+            }
+        }
+        let a = io.into_inner();
+        a.write_all(b"end".to_vec()).await.0.unwrap();
+        let (res, got) = b.read_exact(Vec::with_capacity(want.len() + 3)).await;
+        res.unwrap();
+        assert!(
+            got[..want.len()] == want[..],
+            "bytes lost, duplicated or reordered"
+        );
+        assert_eq!(&got[want.len()..], b"end");
+        Ok(())
+    });
+}
+
 /// Counts its wakes.
 struct WakeCount(std::sync::atomic::AtomicUsize);
 

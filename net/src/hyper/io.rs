@@ -2,21 +2,22 @@
 //!
 //! Design notes are on [`HyperIo`].
 
+use std::cell::Cell;
 use std::future::Future;
 use std::io::{self, IoSlice};
 use std::pin::Pin;
+use std::rc::Rc;
 use std::task::{Context, Poll, ready};
 
 use ::hyper::rt::ReadBufCursor;
 use futures_core::Stream;
-use runtime::buf::{BufPool, IoBuf, ProvidedBuf, Slice};
+use runtime::buf::{BufPool, IoBuf, ProvidedBuf};
 use runtime::op::{Op, RingHandle};
 
-use crate::fd::SharedFd;
-use crate::kept::{Kept, Sending, send_in_background};
-use crate::op::{recv::Recv, send::Send, shutdown::Shutdown};
+use crate::kept::{Kept, Ticket, send_in_background};
+use crate::op::{recv::Recv, shutdown::Shutdown};
 use crate::stream::{RecvStream, StreamIo, sealed};
-use crate::{TcpStream, UnixStream};
+use crate::{SendQueue, TcpStream, UnixStream};
 
 /// The most bytes the adapter takes from hyper beyond a send in flight (and the most one send
 /// carries): 64 KiB.
@@ -87,18 +88,18 @@ impl HyperStream for UnixStream {}
 ///   5.19) one plain receive at a time fills an owned buffer instead.
 /// - **Write** copies what hyper hands over (its headers and body slices, in one
 ///   `poll_write_vectored` call) into an owned buffer and returns `Ready` at once: from then on
-///   the bytes are the adapter's to deliver. `poll_flush` hands the buffer to one `SEND`
-///   whose SQE goes out with this loop turn's `io_uring_enter`, together with every other
-///   connection's; it does not wait for the completion: the task's next read, write or
-///   flush collects it, and the next write or flush reports its error. A send that went out
-///   whole wakes nobody ([`Op::poll_quietly`]), so a response costs one poll of the
-///   connection, not two; a short or failed one wakes the task, which resubmits the rest at
-///   once. Several responses written before one flush (pipelining) go out in one send.
-///   While a send is in flight, up to
-///   [`WRITE_CAPACITY`] more bytes are taken; beyond that `poll_write` waits. A write of at
-///   least [`DIRECT_SEND_MIN`] bytes with nothing queued before it skips the copy: one
-///   non-blocking `sendmsg(2)` straight from hyper's slices (copying 16 KiB cost as much CPU
-///   as the kernel's send); when the socket is full it is copied and sent on the ring.
+///   the bytes are the adapter's to deliver. `poll_flush` hands the buffer to the stream's
+///   [`SendQueue`](crate::SendQueue): one `SEND` whose SQE goes out with this loop turn's
+///   `io_uring_enter`, together with every other connection's. Nobody waits for its
+///   completion, which the ring hands to the queue: the buffer comes back for the next
+///   response and the rest of a short send goes out from there, so a response costs no poll
+///   of the connection of its own; a failed send is reported by the next write or flush.
+///   Several responses written before one flush (pipelining) go out in one send. While a
+///   send is in flight, up to [`WRITE_CAPACITY`] more bytes are taken; beyond that
+///   `poll_write` waits, as does `poll_flush` with bytes taken. A write of at least
+///   [`DIRECT_SEND_MIN`] bytes with nothing queued or in flight before it skips the copy:
+///   one non-blocking `sendmsg(2)` straight from hyper's slices (copying 16 KiB cost as much
+///   CPU as the kernel's send); when the socket is full it is copied and sent on the ring.
 /// - **Shutdown** sends everything taken, waits for it, then `SHUT_WR`.
 ///
 /// # Cancel safety
@@ -177,16 +178,8 @@ impl<S: HyperStream> HyperIo<S> {
             reader: Reader {
                 io: io.clone(),
                 source,
-                failed: None,
             },
-            writer: Writer {
-                io,
-                pending: Vec::new(),
-                sending: None,
-                spare: Vec::new(),
-                failed: None,
-                awaited: false,
-            },
+            writer: Writer::new(io),
             shutdown: ShutdownSide::Open,
         }
     }
@@ -194,10 +187,8 @@ impl<S: HyperStream> HyperIo<S> {
 
 impl<S> HyperIo<S> {
     /// The stream, for its address and options. Write to it only after
-    /// [`HyperIo::into_inner`]: a send of the `HyperIo` that went out whole keeps the
-    /// stream's turn to write until the `HyperIo` is next polled (its completion wakes
-    /// nobody), so a write through this reference waits until then, for ever if the task
-    /// waits on that write instead of polling the `HyperIo`.
+    /// [`HyperIo::into_inner`]: bytes the `HyperIo` took from hyper and has not handed to a
+    /// send yet would go out after such a write.
     pub fn get_ref(&self) -> &S {
         &self.stream
     }
@@ -215,7 +206,7 @@ impl<S> std::fmt::Debug for HyperIo<S> {
         f.debug_struct("HyperIo")
             .field("io", &self.writer.io)
             .field("pending", &self.writer.pending.len())
-            .field("sending", &self.writer.sending.is_some())
+            .field("queue", &self.writer.queue)
             .finish()
     }
 }
@@ -224,8 +215,6 @@ impl<S> std::fmt::Debug for HyperIo<S> {
 struct Reader {
     io: StreamIo,
     source: Source,
-    /// A receive error that came after bytes hyper had not read yet: for the next read.
-    failed: Option<io::Error>,
 }
 
 enum Source {
@@ -246,9 +235,8 @@ enum Single {
 }
 
 impl Reader {
-    /// Copies received bytes into `dst`, receiving first if none are waiting; more than one
-    /// buffer's worth if more are ready and `dst` has room. Ready with nothing copied at end
-    /// of stream.
+    /// Copies received bytes into `dst`, receiving first if none are waiting; at most one
+    /// buffer's worth. Ready with nothing copied at end of stream.
     fn poll_read(
         &mut self,
         cx: &mut Context<'_>,
@@ -258,43 +246,26 @@ impl Reader {
             return Poll::Ready(Ok(()));
         }
         match &mut self.source {
-            Source::Multishot { stream, unread } => {
-                let mut copied = false;
-                loop {
-                    if let Some((buf, pos)) = unread {
-                        let n = (buf.len() - *pos).min(dst.remaining());
-                        dst.put_slice(&buf[*pos..*pos + n]);
-                        *pos += n;
-                        copied |= n > 0;
-                        if *pos < buf.len() {
-                            return Poll::Ready(Ok(()));
-                        }
+            Source::Multishot { stream, unread } => loop {
+                if let Some((buf, pos)) = unread {
+                    let n = (buf.len() - *pos).min(dst.remaining());
+                    dst.put_slice(&buf[*pos..*pos + n]);
+                    *pos += n;
+                    if *pos == buf.len() {
                         // All of it read: the buffer goes back to the ring now.
                         *unread = None;
-                        if dst.remaining() == 0 {
-                            return Poll::Ready(Ok(()));
-                        }
                     }
-                    if let Some(e) = self.failed.take() {
-                        return match copied {
-                            false => Poll::Ready(Err(e)),
-                            // Bytes first; the error with the next read.
-                            true => {
-                                self.failed = Some(e);
-                                Poll::Ready(Ok(()))
-                            }
-                        };
-                    }
-                    match Stream::poll_next(Pin::new(&mut *stream), cx) {
-                        Poll::Ready(Some(Ok(buf))) => *unread = Some((buf, 0)),
-                        // End of stream: nothing copied reads as such; else next time.
-                        Poll::Ready(None) => return Poll::Ready(Ok(())),
-                        Poll::Ready(Some(Err(e))) => self.failed = Some(e),
-                        Poll::Pending if copied => return Poll::Ready(Ok(())),
-                        Poll::Pending => return Poll::Pending,
-                    }
+                    // One buffer per call: hyper asks again when it needs more, and a poll
+                    // of the receive that finds nothing costs as much as one that does.
+                    return Poll::Ready(Ok(()));
                 }
-            }
+                match ready!(Stream::poll_next(Pin::new(&mut *stream), cx)) {
+                    Some(Ok(buf)) => *unread = Some((buf, 0)),
+                    // End of stream: nothing copied reads as such.
+                    None => return Poll::Ready(Ok(())),
+                    Some(Err(e)) => return Poll::Ready(Err(e)),
+                }
+            },
             Source::Single(single) => {
                 ready!(poll_fill_single(single, &self.io, cx))?;
                 if let Single::Buffered { buf, pos } = single {
@@ -313,9 +284,6 @@ impl Reader {
     fn poll_unread(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         if !self.unread().is_empty() {
             return Poll::Ready(Ok(()));
-        }
-        if let Some(e) = self.failed.take() {
-            return Poll::Ready(Err(e));
         }
         self.poll_receive(cx)
     }
@@ -408,163 +376,124 @@ impl Drop for Reader {
     }
 }
 
-/// The write side: bytes taken from hyper, and the send in flight.
+/// The write side: bytes taken from hyper, and the queue that sends them.
 struct Writer {
     io: StreamIo,
-    /// Taken from hyper, not yet handed to a send.
+    /// Sends what hyper wrote without the task: a send's completion gives its buffer back
+    /// (to `spare`) and sends the rest of a short send from the reap, so a response costs
+    /// no poll of its own; the task wakes only when it waits for the send before.
+    queue: SendQueue<Reused>,
+    /// Taken from hyper, not yet handed to the queue.
     pending: Vec<u8>,
-    /// The send in flight: the slice's range of its buffer is being sent (the bytes before
-    /// it went out already).
-    sending: Option<InFlight>,
-    /// An empty buffer for the next `pending` (the last finished send's): two buffers take
+    /// Handed to the queue and waiting for the stream's turn (the send before it to finish);
+    /// empty once the queue took it (the `Vec` a sent batch left).
+    batch: Vec<Reused>,
+    /// That batch's place in the stream's line, from the first poll that waited for it.
+    ticket: Option<Ticket>,
+    /// Where a sent buffer comes back, emptied, to be the next `pending`: two buffers take
     /// turns, so the steady state allocates nothing.
-    spare: Vec<u8>,
-    /// A send's error met by a read's [`Writer::reap`], for the next write or flush.
-    failed: Option<io::Error>,
-    /// A call waits for the send in flight ([`Wait::Loud`] returned Pending): until no send
-    /// is in flight, every poll of it is loud, or a quiet one (a read's reap in the same task
-    /// poll) would silence the wake that call waits for.
-    awaited: bool,
+    spare: Rc<Cell<Vec<u8>>>,
 }
 
-/// A send in flight and the result that says it sent everything.
-struct InFlight {
-    op: Op<Send<Slice<Vec<u8>>>>,
-    whole: Option<u32>,
+/// A buffer handed to the queue; once the queue is done with it (sent, or dropped unsent),
+/// it goes back to its writer's `spare`.
+struct Reused {
+    buf: Vec<u8>,
+    home: Rc<Cell<Vec<u8>>>,
 }
 
-impl InFlight {
-    fn new(buf: Slice<Vec<u8>>, sending: Sending, fd: &SharedFd) -> InFlight {
-        let whole = u32::try_from(buf.end() - buf.begin()).ok();
-        InFlight {
-            op: Op::new(Send {
-                fd: fd.clone(),
-                buf,
-                sending: Some(sending),
-                zero_copy: false,
-            }),
-            whole,
-        }
+// SAFETY: the bytes are those of `buf`'s heap block, which does not move when a `Reused`
+// moves; nothing changes, moves or frees them until the `Reused` drops (the field is
+// private to this module and read here only, and `Drop` is the one place that takes it).
+unsafe impl IoBuf for Reused {
+    fn stable_ptr(&self) -> *const u8 {
+        self.buf.as_ptr()
+    }
+
+    fn bytes_init(&self) -> usize {
+        self.buf.len()
+    }
+
+    fn bytes_total(&self) -> usize {
+        self.buf.capacity()
     }
 }
 
-/// How [`Writer::poll_sent`] polls the send in flight.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Wait {
-    /// The caller waits for the send: its completion wakes the task.
-    Loud,
-    /// The caller only collects a finished send: a send that went out whole wakes nobody
-    /// (the task's next read, write or flush collects it), one that ended short or failed
-    /// wakes the task, whose next call then sends the rest at once (the peer may wait for
-    /// it before it sends what would make hyper call again).
-    Quiet,
+impl Drop for Reused {
+    fn drop(&mut self) {
+        let mut buf = std::mem::take(&mut self.buf);
+        buf.clear();
+        let kept = self.home.take();
+        // The larger of the two stays.
+        self.home.set(if kept.capacity() >= buf.capacity() {
+            kept
+        } else {
+            buf
+        });
+    }
 }
 
 impl Writer {
-    /// Waits until no send is in flight, resubmitting the rest of a short send; reports a
-    /// failed send's error (its unsent bytes are dropped: the stream is broken).
-    fn poll_sent(&mut self, cx: &mut Context<'_>, wait: Wait) -> Poll<io::Result<()>> {
+    fn new(io: StreamIo) -> Writer {
+        Writer {
+            queue: SendQueue::new(&io),
+            io,
+            pending: Vec::new(),
+            batch: Vec::new(),
+            ticket: None,
+            spare: Rc::default(),
+        }
+    }
+
+    /// Hands the batch waiting for its turn, then what is pending, to the queue; Ready once
+    /// both are on the ring, which waits for the send before each. Reports how an earlier
+    /// send failed (the bytes not yet sent are dropped then: the stream is broken).
+    fn poll_submit(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
-            let Some(InFlight { op, whole }) = self.sending.as_mut() else {
-                self.awaited = false;
-                return Poll::Ready(Ok(()));
-            };
-            let polled = match (wait, *whole) {
-                (Wait::Quiet, Some(whole)) if !self.awaited => op.poll_quietly(cx, whole),
-                _ => Pin::new(op).poll(cx),
-            };
-            let Poll::Ready((res, slice)) = polled else {
-                self.awaited |= wait == Wait::Loud;
-                return Poll::Pending;
-            };
-            let (begin, end) = (slice.begin(), slice.end());
-            let mut buf = slice.into_inner();
-            let rest = match res {
-                Ok(n) if begin + n >= end => None,
-                Ok(0) => Some(Err(io::Error::new(
-                    io::ErrorKind::WriteZero,
-                    "the socket accepted no bytes",
-                ))),
-                Ok(n) => Some(Ok(begin + n)),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => Some(Ok(begin)),
-                Err(e) => Some(Err(e)),
-            };
-            match rest {
-                Some(Ok(from)) => {
-                    let sending = self.io.sent.resume();
-                    self.sending = Some(InFlight::new(buf.slice(from..end), sending, &self.io.fd));
+            if self.batch.is_empty() {
+                if self.pending.is_empty() {
+                    return Poll::Ready(Ok(()));
                 }
-                done => {
-                    self.sending = None;
-                    buf.clear();
-                    if buf.capacity() > self.spare.capacity() {
-                        self.spare = buf;
-                    }
-                    if let Some(Err(e)) = done {
-                        return Poll::Ready(Err(e));
-                    }
-                }
+                let buf = std::mem::take(&mut self.pending);
+                let home = self.spare.clone();
+                self.batch.push(Reused { buf, home });
+            }
+            if let Err(e) = ready!(self.queue.poll_send(cx, &mut self.batch, &mut self.ticket)) {
+                self.batch.clear();
+                self.pending.clear();
+                return Poll::Ready(Err(e));
             }
         }
     }
 
-    /// As [`Writer::poll_sent`], without waiting: collects a finished send (resubmitting the
-    /// rest of a short one), or pushes the SQE of one not yet submitted. A send that goes out
-    /// whole wakes nobody: the task's next read, write or flush collects it. One that ends
-    /// short or fails wakes this task, whose next call reaps it: the rest of a short send
-    /// must not wait for hyper's next call, which may only come after the peer answers.
-    fn reap(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        if let Some(e) = self.failed.take() {
-            return Err(e);
-        }
-        match self.poll_sent(cx, Wait::Quiet) {
-            Poll::Ready(res) => res,
-            Poll::Pending => Ok(()),
-        }
-    }
-
-    /// [`Writer::reap`] from the read side: a send's error waits for the next write.
-    fn reap_for_read(&mut self, cx: &mut Context<'_>) {
-        if self.sending.is_some()
-            && let Err(e) = self.reap(cx)
-        {
-            self.failed = Some(e);
-        }
-    }
-
-    /// Hands `pending` to a send; no send may be in flight. Its SQE is pushed now, to go out
-    /// with this loop turn's enter.
-    fn poll_submit(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        debug_assert!(self.sending.is_none(), "a send is in flight already");
-        if self.pending.is_empty() {
-            return Poll::Ready(Ok(()));
-        }
-        // After writes of the stream dropped before this adapter took it over.
-        let sending = ready!(self.io.sent.poll_start(cx))?;
-        let buf = std::mem::replace(&mut self.pending, std::mem::take(&mut self.spare));
-        let len = buf.len();
-        self.sending = Some(InFlight::new(buf.slice(0..len), sending, &self.io.fd));
-        Poll::Ready(self.reap(cx))
-    }
-
-    /// Takes up to the room left of `bufs`, first handing what is pending to a send when
+    /// Takes up to the room left of `bufs`, first handing what is pending to the queue when
     /// full.
     fn poll_take(&mut self, cx: &mut Context<'_>, bufs: &[IoSlice<'_>]) -> Poll<io::Result<usize>> {
         let total: usize = bufs.iter().map(|b| b.len()).sum();
         if total == 0 {
             return Poll::Ready(Ok(0));
         }
-        self.reap(cx)?;
-        if total >= DIRECT_SEND_MIN && self.pending.is_empty() && self.sending.is_none() {
-            // After writes of the stream dropped before this adapter took it over.
-            drop(ready!(self.io.sent.poll_start(cx))?);
-            if let Some(sent) = self.send_now(bufs)? {
-                return Poll::Ready(Ok(sent));
+        if let Some(e) = self.queue.take_failure() {
+            return Poll::Ready(Err(e));
+        }
+        // The stream's turn is free only with no send in flight or in line (and no gap of
+        // a dropped write to report first).
+        if total >= DIRECT_SEND_MIN
+            && self.pending.is_empty()
+            && self.batch.is_empty()
+            && let Some(turn) = self.io.sent.start_if_free()
+        {
+            let sent = self.send_now(bufs);
+            drop(turn);
+            if let Some(n) = sent? {
+                return Poll::Ready(Ok(n));
             }
         }
-        if self.pending.len() >= WRITE_CAPACITY {
-            ready!(self.poll_sent(cx, Wait::Loud))?;
+        if !self.batch.is_empty() || self.pending.len() >= WRITE_CAPACITY {
             ready!(self.poll_submit(cx))?;
+        }
+        if self.pending.capacity() == 0 {
+            self.pending = self.spare.take();
         }
         let want = total.min(WRITE_CAPACITY - self.pending.len());
         self.pending.reserve(want);
@@ -611,61 +540,46 @@ impl Writer {
         }
     }
 
-    /// Hands what is pending to a send (after the one in flight), without waiting for it.
+    /// Hands what is pending to the queue (behind the send in flight), without waiting for
+    /// it to go out.
     fn poll_flush(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        self.reap(cx)?;
-        if self.pending.is_empty() {
-            return Poll::Ready(Ok(()));
+        if let Some(e) = self.queue.take_failure() {
+            return Poll::Ready(Err(e));
         }
-        ready!(self.poll_sent(cx, Wait::Loud))?;
         self.poll_submit(cx)
     }
 
     /// Sends everything taken and waits until it went out.
     fn poll_drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        loop {
-            ready!(self.poll_sent(cx, Wait::Loud))?;
-            if self.pending.is_empty() {
-                return Poll::Ready(Ok(()));
-            }
-            ready!(self.poll_submit(cx))?;
-        }
+        ready!(self.poll_submit(cx))?;
+        self.queue.poll_flush(cx)
     }
 }
 
 impl Drop for Writer {
     fn drop(&mut self) {
-        // A send in flight with nothing after it finishes in the background (sends are not
-        // cancelled; a dropped op that ends short leaves the stream's next write an error).
-        if self.pending.is_empty() {
+        // A send in flight finishes on its own (the ring holds the queue's state), and a
+        // failure of it is reported by the stream's next write.
+        if self.pending.is_empty() && self.batch.is_empty() {
             return;
         }
         // Bytes taken from hyper and not yet sent: they take their place in the stream's
-        // line of writes now, behind the send in flight (which holds the stream's turn),
-        // before any later write. A task of their own finishes the send in flight, then
-        // sends them, all of it (a short send goes on from where it stopped, as in
-        // `poll_sent`), or the next write of the stream reports what could not be sent.
-        let pending = std::mem::take(&mut self.pending);
-        let len = pending.len();
-        let ticket = self.io.sent.ticket();
-        let writer = |io: StreamIo, sending| Writer {
-            io,
-            pending: Vec::new(),
-            sending,
-            spare: Vec::new(),
-            failed: None,
-            awaited: false,
-        };
-        let mut in_flight = writer(self.io.clone(), self.sending.take());
-        let before =
-            async move { std::future::poll_fn(|cx| in_flight.poll_sent(cx, Wait::Loud)).await };
+        // line now (the batch's own place if it had one), behind the send in flight, before
+        // any later write. A task of their own sends them, all of it, or the next write of
+        // the stream reports what could not be sent.
+        let mut bufs = std::mem::take(&mut self.batch);
+        if !self.pending.is_empty() {
+            let buf = std::mem::take(&mut self.pending);
+            let home = self.spare.clone();
+            bufs.push(Reused { buf, home });
+        }
+        let len = bufs.iter().map(IoBuf::bytes_init).sum();
+        let ticket = self.ticket.take().unwrap_or_else(|| self.io.sent.ticket());
         let io = self.io.clone();
-        send_in_background(ticket, len, before, move |sending| async move {
-            let first = InFlight::new(pending.slice(0..len), sending, &io.fd);
-            let mut rest = writer(io, Some(first));
-            std::future::poll_fn(|cx| rest.poll_sent(cx, Wait::Loud))
-                .await
-                .map(|()| len)
+        let nothing_before = std::future::ready(Ok(()));
+        send_in_background(ticket, len, nothing_before, move |turn| async move {
+            let (res, _bufs) = io.write_all_vectored_in(bufs, Some(turn)).await;
+            res.map(|()| len)
         });
     }
 }
@@ -685,7 +599,6 @@ impl<S: Unpin> ::hyper::rt::Read for HyperIo<S> {
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        this.writer.reap_for_read(cx);
         this.reader.poll_read(cx, &mut buf)
     }
 }
@@ -696,7 +609,6 @@ impl<S: Unpin> HyperIo<S> {
     /// [`Server`](super::Server) tells HTTP/2 from HTTP/1.1 by a connection's first bytes.
     #[cfg(feature = "hyper-http2")]
     pub(crate) fn poll_unread(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<&[u8]>> {
-        self.writer.reap_for_read(cx);
         ready!(self.reader.poll_unread(cx))?;
         Poll::Ready(Ok(self.reader.unread()))
     }
