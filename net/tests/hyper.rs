@@ -1193,3 +1193,226 @@ mod http2 {
             });
     }
 }
+
+// ---- Flushes polled where the send before cannot complete, drops behind a stuck send ----
+
+/// Polls `poll_write` once with a no-op waker (outside any task).
+fn write_once(io: &mut HyperIo<UnixStream>, b: &[u8]) -> Poll<io::Result<usize>> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    hyper::rt::Write::poll_write(Pin::new(io), &mut cx, b)
+}
+
+/// Polls `poll_flush` once with a no-op waker (outside any task).
+fn flush_once(io: &mut HyperIo<UnixStream>) -> Poll<io::Result<()>> {
+    let mut cx = Context::from_waker(std::task::Waker::noop());
+    hyper::rt::Write::poll_flush(Pin::new(io), &mut cx)
+}
+
+/// Inside `rt`: fills the socket (direct sends until EAGAIN, then one copied 64 KiB
+/// batch flushed: it stays in flight, the peer does not read yet), then takes `tail` and
+/// flushes it: that flush waits for its turn (a ticket). Returns what was taken, in order.
+fn fill_then_take(rt: &runtime::Runtime, io: &mut HyperIo<UnixStream>, tail: &[u8]) -> Vec<u8> {
+    rt.block_on(async {
+        let chunk = pattern(64 * 1024, 5);
+        let mut taken = Vec::new();
+        // Direct sends until the socket is full; then a chunk is copied, and its flush
+        // leaves a send on the ring that cannot finish.
+        while runtime::metrics().unwrap().ops_in_flight == 0 {
+            let n = poll_write_unix(io, &chunk).await.expect("write");
+            taken.extend_from_slice(&chunk[..n]);
+            std::future::poll_fn(|cx| hyper::rt::Write::poll_flush(Pin::new(&mut *io), cx))
+                .await
+                .expect("flush");
+        }
+        runtime::time::sleep(Duration::from_millis(20)).await;
+        assert!(
+            runtime::metrics().unwrap().ops_in_flight > 0,
+            "the batch finished"
+        );
+        // Taken behind it; its flush waits for the stream's turn.
+        let n = poll_write_unix(io, tail).await.expect("write");
+        assert_eq!(n, tail.len());
+        taken.extend_from_slice(tail);
+        let flushed = std::future::poll_fn(|cx| {
+            Poll::Ready(hyper::rt::Write::poll_flush(Pin::new(&mut *io), cx))
+        })
+        .await;
+        assert!(flushed.is_pending(), "{flushed:?}");
+        taken
+    })
+}
+
+/// Reads `peer` to its end on a thread.
+fn read_to_end_on_thread(
+    mut peer: std::os::unix::net::UnixStream,
+) -> std::thread::JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut got = Vec::new();
+        peer.read_to_end(&mut got).unwrap();
+        got
+    })
+}
+
+/// Bytes hyper was told were taken, then a flush polled outside the runtime while the
+/// batch before is in flight: the flush may fail ("await it there"), but the bytes must
+/// not be lost: awaited in the runtime, they go out, or the stream's next write reports
+/// them.
+#[test]
+fn a_flush_outside_the_runtime_loses_no_taken_bytes() {
+    let rt = runtime::Runtime::new().unwrap();
+    let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut io = HyperIo::new(UnixStream::from_std(ours));
+    let mut want = fill_then_take(&rt, &mut io, b"tail");
+    // Outside the runtime: an error here is fair.
+    let outside = flush_once(&mut io);
+    eprintln!("flush outside the runtime: {outside:?}");
+    let reader = read_to_end_on_thread(peer);
+    let later = rt.block_on(async move {
+        runtime::time::timeout(Duration::from_secs(10), async move {
+            // As the error says: await it in its runtime.
+            std::future::poll_fn(|cx| hyper::rt::Write::poll_flush(Pin::new(&mut io), cx)).await?;
+            let a = io.into_inner();
+            a.write_all(b"end".to_vec()).await.0
+        })
+        .await
+        .expect("hangs")
+    });
+    let got = reader.join().unwrap();
+    want.extend_from_slice(b"end");
+    if later.is_ok() {
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "taken bytes lost with no error reported"
+        );
+        assert!(got == want, "bytes reordered");
+    }
+}
+
+/// The same flush outside the runtime, then `poll_shutdown` in it: it must finish (the
+/// bytes sent, or an error), not wait for ever for the stream's turn.
+#[test]
+fn shutdown_after_a_flush_outside_the_runtime_does_not_hang() {
+    let rt = runtime::Runtime::new().unwrap();
+    let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut io = HyperIo::new(UnixStream::from_std(ours));
+    fill_then_take(&rt, &mut io, b"tail");
+    let outside = flush_once(&mut io);
+    eprintln!("flush outside the runtime: {outside:?}");
+    let reader = read_to_end_on_thread(peer);
+    let res = rt.block_on(async move {
+        let res = runtime::time::timeout(
+            Duration::from_secs(10),
+            std::future::poll_fn(|cx| hyper::rt::Write::poll_shutdown(Pin::new(&mut io), cx)),
+        )
+        .await;
+        drop(io);
+        res
+    });
+    let _ = reader.join();
+    res.expect("poll_shutdown still waiting after 10 s").ok();
+}
+
+/// Bytes taken, then the runtime dropped and a flush polled: it fails (no runtime). Then
+/// the stream in a new runtime: its next write must report the bytes that never went out
+/// (a silent gap otherwise).
+#[test]
+fn bytes_flushed_after_the_runtime_is_gone_are_reported() {
+    let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let rt = runtime::Runtime::new().unwrap();
+    let mut io = rt.block_on(async { HyperIo::new(UnixStream::from_std(ours)) });
+    drop(rt);
+    assert!(matches!(write_once(&mut io, b"taken"), Poll::Ready(Ok(5))));
+    let outside = flush_once(&mut io);
+    eprintln!("flush with no runtime: {outside:?}");
+    let reader = read_to_end_on_thread(peer);
+    let later = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let l = later.clone();
+    support::run(async move {
+        let a = io.into_inner();
+        *l.lock().unwrap() = Some(a.write_all(b"end".to_vec()).await.0);
+        Ok(())
+    });
+    let later = later.lock().unwrap().take().unwrap();
+    let got = reader.join().unwrap();
+    eprintln!(
+        "the next write: {later:?}; the peer got {:?}",
+        String::from_utf8_lossy(&got)
+    );
+    if later.is_ok() {
+        assert_eq!(
+            got, b"takenend",
+            "5 taken bytes lost with no error reported"
+        );
+    }
+}
+
+/// A send that fails after `poll_flush` returned (the peer gone): the next write reports
+/// it, and it is not silently taken.
+#[test]
+fn a_failed_send_is_reported_by_the_next_write() {
+    support::run(async {
+        // A std peer: closed now (ours would close on the ring, after the send maybe).
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        drop(b);
+        let mut io = HyperIo::new(UnixStream::from_std(a));
+        assert_eq!(poll_write_unix(&mut io, b"lost").await.unwrap(), 4);
+        std::future::poll_fn(|cx| hyper::rt::Write::poll_flush(Pin::new(&mut io), cx))
+            .await
+            .expect("the flush hands the batch over");
+        runtime::time::sleep(Duration::from_millis(20)).await;
+        let e = poll_write_unix(&mut io, b"next")
+            .await
+            .expect_err("the failure reported");
+        eprintln!("reported: {e}");
+        Ok(())
+    });
+}
+
+/// A batch in flight that cannot finish, bytes waiting behind it with a ticket, then
+/// `into_inner` and a write of the stream: everything, once, in order, then the write.
+#[test]
+fn a_drop_behind_a_stuck_send_keeps_order() {
+    let rt = runtime::Runtime::new().unwrap();
+    let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut io = HyperIo::new(UnixStream::from_std(ours));
+    let mut want = fill_then_take(&rt, &mut io, &pattern(5000, 9));
+    let reader = read_to_end_on_thread(peer);
+    rt.block_on(async move {
+        runtime::time::timeout(Duration::from_secs(10), async move {
+            let a = io.into_inner();
+            a.write_all(b"end".to_vec()).await.0.expect("write");
+        })
+        .await
+        .expect("hangs");
+    });
+    let got = reader.join().unwrap();
+    want.extend_from_slice(b"end");
+    assert_eq!(got.len(), want.len(), "bytes lost or duplicated");
+    assert!(got == want, "bytes reordered");
+}
+
+/// The same, with the runtime dropped first (the send in flight cancelled) and the
+/// `HyperIo` dropped outside any runtime: the stream's next write, in a new runtime,
+/// reports the gap; what arrived is a prefix of what was taken.
+#[test]
+fn a_runtime_dropped_under_a_stuck_send_leaves_an_error() {
+    let rt = runtime::Runtime::new().unwrap();
+    let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let mut io = HyperIo::new(UnixStream::from_std(ours));
+    let want = fill_then_take(&rt, &mut io, &pattern(5000, 9));
+    drop(rt);
+    let a = io.into_inner();
+    let reader = read_to_end_on_thread(peer);
+    support::run(async move {
+        let e = a
+            .write_all(b"end".to_vec())
+            .await
+            .0
+            .expect_err("a gap reported");
+        eprintln!("reported: {e}");
+        Ok(())
+    });
+    let got = reader.join().unwrap();
+    assert!(want.starts_with(&got), "not a prefix");
+}

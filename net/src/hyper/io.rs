@@ -447,7 +447,10 @@ impl Writer {
 
     /// Hands the batch waiting for its turn, then what is pending, to the queue; Ready once
     /// both are on the ring, which waits for the send before each. Reports how an earlier
-    /// send failed (the bytes not yet sent are dropped then: the stream is broken).
+    /// send failed, or why the batch could not go now (polled outside its runtime, the ring
+    /// refused it): the queue took nothing then, and the bytes stay (with the batch's place
+    /// in line) for the next call, or for `Drop`, which sends them or leaves the stream's
+    /// next write an error.
     fn poll_submit(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             if self.batch.is_empty() {
@@ -458,11 +461,7 @@ impl Writer {
                 let home = self.spare.clone();
                 self.batch.push(Reused { buf, home });
             }
-            if let Err(e) = ready!(self.queue.poll_send(cx, &mut self.batch, &mut self.ticket)) {
-                self.batch.clear();
-                self.pending.clear();
-                return Poll::Ready(Err(e));
-            }
+            ready!(self.queue.poll_send(cx, &mut self.batch, &mut self.ticket))?;
         }
     }
 
