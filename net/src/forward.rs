@@ -27,6 +27,7 @@ use crate::fd::SharedFd;
 use crate::kept::{Kept, Receiving, Sending};
 use crate::op::writev::BATCH_PART_MAX;
 use crate::stream::StreamIo;
+use crate::waker_slot::set_waker;
 
 /// The most buffers one send takes.
 const SEND_BUFS_MAX: usize = 64;
@@ -308,13 +309,6 @@ impl Drop for Forward<'_> {
         if let Some(recv) = self.recv.take() {
             recv.fwd.detach();
         }
-    }
-}
-
-fn set_waker(slot: &mut Option<Waker>, cx: &Context<'_>) {
-    match slot {
-        Some(w) if w.will_wake(cx.waker()) => {}
-        _ => *slot = Some(cx.waker().clone()),
     }
 }
 

@@ -31,6 +31,7 @@ mod stream;
 mod tcp;
 mod udp;
 mod unix;
+mod waker_slot;
 
 pub use resolve::ToAddrs;
 pub use send_queue::SendQueue;

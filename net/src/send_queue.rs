@@ -13,6 +13,7 @@ use crate::fd::SharedFd;
 use crate::kept::{Sent, StreamWriteOp, Ticket};
 use crate::op::writev::{BATCH_PART_MAX, Writev};
 use crate::stream::StreamIo;
+use crate::waker_slot::set_waker;
 
 /// Sends batches of owned buffers on a stream without waiting for each send: [`send`]
 /// returns once the batch is on the ring (it goes out with the loop turn's one enter), and
@@ -221,6 +222,7 @@ impl<B: IoBuf + 'static> SendQueue<B> {
 
     /// How a batch of this queue failed since the queue last reported one, if so (once),
     /// without waiting for the batch in flight: for a writer's next call.
+    #[cfg(feature = "hyper")]
     pub(crate) fn take_failure(&mut self) -> Option<io::Error> {
         if !std::mem::take(&mut self.shared.state.borrow_mut().failed) {
             return None;
@@ -237,10 +239,7 @@ impl<B: IoBuf + 'static> SendQueue<B> {
         if !state.in_flight {
             return Poll::Ready(Ok(()));
         }
-        match &state.waiter {
-            Some(w) if w.will_wake(cx.waker()) => {}
-            _ => state.waiter = Some(cx.waker().clone()),
-        }
+        set_waker(&mut state.waiter, cx);
         Poll::Pending
     }
 

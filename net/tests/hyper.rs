@@ -1370,26 +1370,41 @@ fn a_failed_send_is_reported_by_the_next_write() {
 }
 
 /// A batch in flight that cannot finish, bytes waiting behind it with a ticket, then
-/// `into_inner` and a write of the stream: everything, once, in order, then the write.
+/// `into_inner` and a write of the stream: everything, once, in order, then the write. The
+/// batch's 64 KiB buffer must stay the queue's until its send's CQE: victims of its size,
+/// allocated right after the drop and before the peer reads, would otherwise take its
+/// block, and the kernel would send their bytes. At the end no op is left in flight.
 #[test]
 fn a_drop_behind_a_stuck_send_keeps_order() {
     let rt = runtime::Runtime::new().unwrap();
     let (ours, peer) = std::os::unix::net::UnixStream::pair().unwrap();
     let mut io = HyperIo::new(UnixStream::from_std(ours));
     let mut want = fill_then_take(&rt, &mut io, &pattern(5000, 9));
-    let reader = read_to_end_on_thread(peer);
-    rt.block_on(async move {
+    let (reader, victims, left) = rt.block_on(async move {
         runtime::time::timeout(Duration::from_secs(10), async move {
             let a = io.into_inner();
+            let victims: Vec<Vec<u8>> = (0..32).map(|_| vec![0xEE; 64 * 1024]).collect();
+            let reader = read_to_end_on_thread(peer);
             a.write_all(b"end".to_vec()).await.0.expect("write");
+            drop(a);
+            (
+                reader,
+                victims,
+                support::settle(Duration::from_secs(5)).await,
+            )
         })
         .await
-        .expect("hangs");
+        .expect("hangs")
     });
+    assert_eq!(left, 0, "ops left in flight");
+    drop(victims);
     let got = reader.join().unwrap();
     want.extend_from_slice(b"end");
     assert_eq!(got.len(), want.len(), "bytes lost or duplicated");
-    assert!(got == want, "bytes reordered");
+    assert!(
+        got == want,
+        "bytes reordered, or sent from a freed buffer a victim took"
+    );
 }
 
 /// The same, with the runtime dropped first (the send in flight cancelled) and the

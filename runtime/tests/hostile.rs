@@ -204,6 +204,66 @@ fn panicking_deferred_job_frees_the_next_jobs_buffers() {
     );
 }
 
+/// Counts the CQEs a shared op's owner sees.
+struct CountingOwner(std::cell::Cell<u32>);
+
+impl runtime::op::SharedCompletion for CountingOwner {
+    fn on_cqe(self: Rc<Self>, _: Completion) {
+        self.0.set(self.0.get() + 1);
+    }
+}
+
+/// Inside the driver's borrow (a waker run by reap), a shared op is pushed (deferred: the
+/// driver is borrowed) and then an op whose abandoned-CQE handler panics is dropped (a
+/// deferred job behind it). The job's panic unwinds before the shared push: the push must
+/// wait for the next borrow's end, not be stranded with its owner never seeing a CQE.
+#[test]
+fn a_panicking_deferred_job_leaves_no_shared_push_stranded() {
+    let _s = serial();
+    let _w = loud_watchdog(
+        "a_panicking_deferred_job_leaves_no_shared_push_stranded",
+        LIMIT,
+    );
+    let rt = Runtime::new().unwrap();
+    let owner = Rc::new(CountingOwner(std::cell::Cell::new(0)));
+    let o = owner.clone();
+    let r = catch_unwind(AssertUnwindSafe(|| {
+        rt.block_on(async move {
+            let mut a = Op::new(PanicOnAbandonNop);
+            assert!(poll_once(&mut a).await.is_none());
+            let mut x = Op::new(Nop);
+            let waker = hook_waker(move || {
+                // SAFETY: a NOP's SQE carries no address and no fd.
+                unsafe { runtime::op::submit_shared(prep::prep_nop(), o) }.expect("deferred");
+                drop(a);
+            });
+            let mut cx = Context::from_waker(&waker);
+            assert!(Pin::new(&mut x).poll(&mut cx).is_pending());
+            for _ in 0..10 {
+                yield_now().await;
+            }
+            drop(x);
+        })
+    }));
+    let panicked = r.as_ref().err().map(|p| panic_message(&**p));
+    rt.block_on(async {
+        for _ in 0..10 {
+            yield_now().await;
+        }
+        runtime::time::sleep(Duration::from_millis(20)).await;
+    });
+    say(&format!(
+        "[panicking_deferred_job_shared] block_on panicked: {panicked:?}; CQEs seen: {}",
+        owner.0.get()
+    ));
+    assert!(panicked.is_some(), "the deferred job did not run");
+    assert_eq!(
+        owner.0.get(),
+        1,
+        "the shared op was never pushed (or seen twice)"
+    );
+}
+
 // ---------------------------------------------------------------------------------------
 // 2. A panic in `on_abandoned_cqe` of an armed multishot frees its memory while the kernel
 //    keeps writing into it; its next CQE then hits `unreachable!`.

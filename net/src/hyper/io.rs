@@ -96,7 +96,8 @@ impl HyperStream for UnixStream {}
 ///   of the connection of its own; a failed send is reported by the next write or flush.
 ///   Several responses written before one flush (pipelining) go out in one send. While a
 ///   send is in flight, up to [`WRITE_CAPACITY`] more bytes are taken; beyond that
-///   `poll_write` waits, as does `poll_flush` with bytes taken. A write of at least
+///   `poll_write` waits for it, and so does `poll_flush` with bytes taken (and `poll_write`
+///   after such a flush, until its bytes are handed over). A write of at least
 ///   [`DIRECT_SEND_MIN`] bytes with nothing queued or in flight before it skips the copy:
 ///   one non-blocking `sendmsg(2)` straight from hyper's slices (copying 16 KiB cost as much
 ///   CPU as the kernel's send); when the socket is full it is copied and sent on the ring.

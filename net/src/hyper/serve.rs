@@ -27,6 +27,7 @@ use self::protocols::sniff_and_serve;
 pub use self::protocols::{FIRST_BYTES_TIMEOUT, Protocols};
 use super::io::{HyperIo, core_pool};
 use super::rt::RuntimeTimer;
+use crate::waker_slot::set_waker;
 use crate::{TcpListener, TcpStream};
 
 /// Default for [`Server::max_connections`]: connections open at once, per core.
@@ -460,10 +461,7 @@ impl State {
         if self.connections.borrow().len() < limit {
             return Poll::Ready(());
         }
-        let mut accept = self.accept.borrow_mut();
-        if !accept.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
-            *accept = Some(cx.waker().clone());
-        }
+        set_waker(&mut self.accept.borrow_mut(), cx);
         Poll::Pending
     }
 

@@ -175,17 +175,18 @@ impl Handle {
     fn run_deferred(&self, driver: &mut Driver) {
         loop {
             let jobs = std::mem::take(&mut *self.0.deferred.borrow_mut());
-            if jobs.is_empty() && self.0.deferred_shared.borrow().is_empty() {
+            if !jobs.is_empty() {
+                let mut pending = Requeue {
+                    handle: self,
+                    jobs: jobs.into_iter(),
+                };
+                for job in pending.jobs.by_ref() {
+                    job(driver);
+                }
+            } else if self.0.deferred_shared.borrow().is_empty() {
                 return;
             }
-            let mut pending = Requeue {
-                handle: self,
-                jobs: jobs.into_iter(),
-            };
-            for job in pending.jobs.by_ref() {
-                job(driver);
-            }
-            drop(pending);
+            // The common case (a forward's next send, pushed from its `on_cqe`): no jobs.
             self.push_deferred_shared(driver);
         }
     }
@@ -254,9 +255,12 @@ impl Drop for Requeue<'_> {
         if !rest.is_empty() {
             self.handle.0.deferred.borrow_mut().extend(rest);
         }
-        // Shared pushes that waited behind the jobs (unwinding, none was pushed) wait on.
-        if !self.handle.0.deferred.borrow().is_empty()
-            || !self.handle.0.deferred_shared.borrow().is_empty()
+        // Unwinding from a job: the jobs left, and the shared pushes that waited behind them
+        // (none was pushed), wait for the next borrow's end. Otherwise `run_deferred` goes
+        // on to both at once.
+        if std::thread::panicking()
+            && (!self.handle.0.deferred.borrow().is_empty()
+                || !self.handle.0.deferred_shared.borrow().is_empty())
         {
             self.handle.set_state(DEFERRED, true);
         }
