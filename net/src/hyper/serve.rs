@@ -415,7 +415,7 @@ where
         if state.aborted.get() {
             return Poll::Ready(None);
         }
-        guard.register(cx.waker());
+        guard.register(cx);
         if let Poll::Ready(end) = conn.as_mut().poll(cx) {
             return Poll::Ready(Some(end));
         }
@@ -495,12 +495,8 @@ impl Connection {
         }
     }
 
-    fn register(&self, waker: &Waker) {
-        let mut connections = self.state.connections.borrow_mut();
-        let slot = &mut connections[self.key];
-        if !slot.as_ref().is_some_and(|w| w.will_wake(waker)) {
-            *slot = Some(waker.clone());
-        }
+    fn register(&self, cx: &Context<'_>) {
+        set_waker(&mut self.state.connections.borrow_mut()[self.key], cx);
     }
 }
 

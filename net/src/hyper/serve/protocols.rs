@@ -79,7 +79,7 @@ pub(super) async fn sniff_and_serve<T, S, B>(
         if state.aborted.get() {
             return Poll::Ready(Ok(None));
         }
-        guard.register(cx.waker());
+        guard.register(cx);
         match taken.poll_decide(&mut io, cx) {
             Poll::Ready(version) => Poll::Ready(version.map(Some)),
             // Nothing said yet: nothing to finish. Bytes taken already began an HTTP/1.1
