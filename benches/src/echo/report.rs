@@ -10,10 +10,7 @@ use std::path::Path;
 #[cfg(test)]
 use super::run::Engine;
 use super::run::{Cell, Mode, ServerKind};
-use super::stats::{
-    Interval, LEVEL_BAND, Verdict, interval_rank, median, median_interval, spread,
-    unpaired_ratio_interval,
-};
+use super::stats::{Interval, LEVEL_BAND, Verdict, interval_rank, median, ratio_interval, spread};
 
 /// What one run of one server in one cell measured.
 #[derive(Debug, Clone)]
@@ -92,21 +89,14 @@ pub const LEVEL: f64 = 0.9;
 /// A ratio between two servers in one cell: the median of the per-run ratios, each run of
 /// one server paired with the same round's run of the other (a round runs every server back
 /// to back, so drift over the matrix hits both), and its confidence interval when there are
-/// enough runs.
-///
-/// The interval spans two: the sign test's for the median of the paired ratios, and the
-/// Mann-Whitney interval for the ratio of the two servers' runs taken unpaired. Pairing
-/// cancels drift that is slower than a round; it fails where the machine changes speed
-/// *within* a round, as a 2-vCPU VM does at one connection (runs of one server there fall
-/// into two groups about 5x apart, and a round that switched between its two runs gives a
-/// pair 5x off), and the unpaired interval, which assumes nothing of the rounds, is then the
-/// wider. A verdict needs both to clear the band.
+/// enough runs ([`ratio_interval`]: it spans the paired and the unpaired interval, so a
+/// verdict needs both to clear the band).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Ratio {
     /// The median of the paired ratios.
     pub mid: f64,
-    /// Its confidence interval ([`LEVEL`]): the span of [`median_interval`] of the pairs
-    /// and [`unpaired_ratio_interval`] of the runs; `None` with fewer than five pairs.
+    /// Its confidence interval ([`LEVEL`], [`ratio_interval`]); `None` with fewer than five
+    /// pairs.
     pub interval: Option<Interval>,
 }
 
@@ -152,18 +142,9 @@ pub fn ratio(records: &[RunRecord], cell: Cell, a: ServerKind, b: ServerKind) ->
         return None;
     }
     let (a, b): (Vec<f64>, Vec<f64>) = (a.into_values().collect(), b.into_values().collect());
-    let interval =
-        median_interval(&pairs, LEVEL).map(|paired| match unpaired_ratio_interval(&a, &b, LEVEL) {
-            Some((lo, hi)) => Interval {
-                lo: paired.lo.min(lo),
-                hi: paired.hi.max(hi),
-                ..paired
-            },
-            None => paired,
-        });
     Some(Ratio {
         mid: median(&pairs),
-        interval,
+        interval: ratio_interval(&pairs, &a, &b, LEVEL),
     })
 }
 

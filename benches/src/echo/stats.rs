@@ -262,6 +262,26 @@ pub fn unpaired_ratio_interval(a: &[f64], b: &[f64], level: f64) -> Option<(f64,
     Some((ratios[k - 1], ratios[ratios.len() - k]))
 }
 
+/// The interval of a ratio between two servers measured side by side in rounds: `pairs`
+/// holds each round's ratio, `a` and `b` the two servers' runs. It spans two distribution-free
+/// intervals at `level`: [`median_interval`] of the pairs, and [`unpaired_ratio_interval`]
+/// of the runs. Pairing cancels drift slower than a round; it fails where the machine
+/// changes speed *within* a round (a 2-vCPU VM does, at one connection: runs fall into two
+/// groups about 5x apart, and a round that switched between its two runs gives a pair 5x
+/// off), and the unpaired interval, which assumes nothing of the rounds, is then the wider.
+/// `mid` is the median of the pairs. `None` with fewer than five pairs.
+pub fn ratio_interval(pairs: &[f64], a: &[f64], b: &[f64], level: f64) -> Option<Interval> {
+    let paired = median_interval(pairs, level)?;
+    Some(match unpaired_ratio_interval(a, b, level) {
+        Some((lo, hi)) => Interval {
+            lo: paired.lo.min(lo),
+            hi: paired.hi.max(hi),
+            ..paired
+        },
+        None => paired,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
