@@ -1,7 +1,8 @@
 //! Ops through the public op API: completion, `Op::timeout`, `Op::cancel`, the cancel
 //! contract of a dropped op (buffers live until the CQE, late fds are closed), a
-//! cancellation stress, shutdown with ops in flight, a full SQ, a tiny CQ, SQE flags, and
-//! how many `io_uring_enter` calls ops cost.
+//! cancellation stress, shutdown with ops in flight, a full SQ, a tiny CQ, SQE flags,
+//! how many `io_uring_enter` calls ops cost, and a stale `SharedOp` handle whose slot a
+//! later op reuses.
 //!
 //! The tests of this file run one at a time ([`serial`]): some count the process's open
 //! fds, which other tests would disturb.
@@ -709,5 +710,98 @@ fn concurrent_nops_are_batched_into_few_enters() {
             enters < 200,
             "{enters} enters for 1000 concurrent NOPs: no batching"
         );
+    });
+}
+
+/// Records the results of a shared op's CQEs, and whether its last one came.
+#[derive(Default)]
+struct Results {
+    seen: std::cell::RefCell<Vec<i32>>,
+    ended: Cell<bool>,
+}
+
+impl runtime::op::SharedCompletion for Results {
+    fn on_cqe(self: Rc<Self>, cqe: runtime::op::Completion) {
+        self.seen.borrow_mut().push(cqe.res());
+        if !cqe.more() {
+            self.ended.set(true);
+        }
+    }
+}
+
+/// A `SharedOp` kept after its op ended names a slot that a later op reuses: its cancel must
+/// reach neither that later op nor anything else (the slot's generation tells them apart),
+/// while the later op's own handle still cancels it.
+#[test]
+fn a_stale_shared_op_handle_does_not_cancel_the_op_in_its_old_slot() {
+    let _s = serial();
+    let _w = watchdog(
+        "a_stale_shared_op_handle_does_not_cancel_the_op_in_its_old_slot",
+        Duration::from_secs(20),
+    );
+    let rt = Runtime::new().unwrap();
+    rt.block_on(async {
+        let ring = runtime::op::RingHandle::current().unwrap();
+        let first = Rc::new(Results::default());
+        // SAFETY: a NOP's SQE carries no address and no fd.
+        let stale = unsafe {
+            runtime::op::submit_shared_cancelable(&ring, uring_sys::prep::prep_nop(), first.clone())
+        }
+        .unwrap();
+        while !first.ended.get() {
+            yield_now().await;
+        }
+        assert_eq!(*first.seen.borrow(), [0]);
+
+        // A read of a pipe nobody writes: in flight until cancelled, in the slot the NOP
+        // left (the driver's slab hands out the last freed slot first).
+        let (rx, tx) = pipe();
+        let mut buf = vec![0u8; 64];
+        let second = Rc::new(Results::default());
+        // SAFETY: the SQE reads into `buf`, which this test keeps, unmoved and unread,
+        // until the op's final CQE (`second.ended`), and from `rx`, which stays open as long.
+        let live = unsafe {
+            runtime::op::submit_shared_cancelable(
+                &ring,
+                uring_sys::prep::prep_read(
+                    std::os::fd::AsRawFd::as_raw_fd(&*rx),
+                    buf.as_mut_ptr(),
+                    buf.len() as u32,
+                    u64::MAX,
+                ),
+                second.clone(),
+            )
+        }
+        .unwrap();
+        assert_eq!(metrics().unwrap().ops_in_flight, 1);
+        // Both handles name slot `index` (their `Debug` shows the key): the later op did
+        // reuse the stale handle's slot, so only the generation tells them apart.
+        let slot = |op: &runtime::op::SharedOp| {
+            let key = format!("{op:?}");
+            key[key.find("index").expect("the key's index")..]
+                .split(',')
+                .next()
+                .unwrap()
+                .to_string()
+        };
+        assert_eq!(slot(&stale), slot(&live), "{stale:?} {live:?}");
+
+        stale.cancel();
+        stale.cancel();
+        sleep(Duration::from_millis(30)).await;
+        assert!(
+            second.seen.borrow().is_empty(),
+            "a stale handle's cancel reached the op in its old slot: {:?}",
+            second.seen.borrow()
+        );
+        assert_eq!(metrics().unwrap().ops_in_flight, 1);
+
+        live.cancel();
+        while !second.ended.get() {
+            yield_now().await;
+        }
+        assert_eq!(*second.seen.borrow(), [-libc::ECANCELED]);
+        assert_eq!(metrics().unwrap().ops_in_flight, 0);
+        drop((buf, rx, tx));
     });
 }
