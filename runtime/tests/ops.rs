@@ -713,11 +713,14 @@ fn concurrent_nops_are_batched_into_few_enters() {
     });
 }
 
-/// Records the results of a shared op's CQEs, and whether its last one came.
+/// Records the results of a shared op's CQEs, and whether its last one came; owns the
+/// memory a read writes into, so that the ring's reference to it keeps that alive until the
+/// final CQE (a panicking test included).
 #[derive(Default)]
 struct Results {
     seen: std::cell::RefCell<Vec<i32>>,
     ended: Cell<bool>,
+    buf: std::cell::UnsafeCell<[u8; 32]>,
 }
 
 impl runtime::op::SharedCompletion for Results {
@@ -756,17 +759,18 @@ fn a_stale_shared_op_handle_does_not_cancel_the_op_in_its_old_slot() {
         // A read of a pipe nobody writes: in flight until cancelled, in the slot the NOP
         // left (the driver's slab hands out the last freed slot first).
         let (rx, tx) = pipe();
-        let mut buf = vec![0u8; 64];
         let second = Rc::new(Results::default());
-        // SAFETY: the SQE reads into `buf`, which this test keeps, unmoved and unread,
-        // until the op's final CQE (`second.ended`), and from `rx`, which stays open as long.
+        // SAFETY: the SQE reads into `second.buf`, which nothing else touches, and which
+        // the `Rc` handed to the ring keeps alive until the op's final CQE, a panicking
+        // test included; `rx` closing early in a panic's unwind can end or misdirect the
+        // read, never free what it writes into.
         let live = unsafe {
             runtime::op::submit_shared_cancelable(
                 &ring,
                 uring_sys::prep::prep_read(
                     std::os::fd::AsRawFd::as_raw_fd(&*rx),
-                    buf.as_mut_ptr(),
-                    buf.len() as u32,
+                    second.buf.get().cast::<u8>(),
+                    32,
                     u64::MAX,
                 ),
                 second.clone(),
@@ -802,6 +806,6 @@ fn a_stale_shared_op_handle_does_not_cancel_the_op_in_its_old_slot() {
         }
         assert_eq!(*second.seen.borrow(), [-libc::ECANCELED]);
         assert_eq!(metrics().unwrap().ops_in_flight, 0);
-        drop((buf, rx, tx));
+        drop((rx, tx));
     });
 }
