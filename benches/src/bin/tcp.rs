@@ -16,7 +16,7 @@ use std::net::SocketAddr;
 use std::thread;
 use std::time::{Duration, Instant};
 
-use benches::echo::report::LEVEL;
+use benches::echo::report::{LEVEL, Ratio};
 use benches::echo::stats::{LEVEL_BAND, ratio_interval};
 use benches::{cpu, median, parse_runs};
 
@@ -470,18 +470,13 @@ fn main() {
     );
 }
 
-/// `ours` over `tokio`, run by run: `1.02x [0.95-1.10] level`, or just the median with
-/// fewer than five runs.
+/// `ours` over `tokio`, run by run, as the echo report shows a ratio:
+/// `1.02x [0.95-1.10] level`.
 fn ratio(ours: &[f64], tokio: &[f64]) -> String {
     let pairs: Vec<f64> = ours.iter().zip(tokio).map(|(a, b)| a / b).collect();
-    match ratio_interval(&pairs, ours, tokio, LEVEL) {
-        Some(i) => format!(
-            "{:.2}x [{:.2}-{:.2}] {}",
-            i.mid,
-            i.lo,
-            i.hi,
-            i.verdict().name()
-        ),
-        None => format!("{:.2}x", median(&pairs)),
+    Ratio {
+        mid: median(&pairs),
+        interval: ratio_interval(&pairs, ours, tokio, LEVEL),
     }
+    .judged()
 }
